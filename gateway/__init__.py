@@ -1,0 +1,1 @@
+"""Gerbang: federated data-integration gateway between smart-city systems and police databases."""
