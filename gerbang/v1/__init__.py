@@ -1,0 +1,1 @@
+"""Generated gRPC contracts (do not edit; run `make proto`)."""

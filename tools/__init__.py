@@ -1,0 +1,1 @@
+"""Development tools (code generation); not part of the installed package."""
