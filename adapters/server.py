@@ -1,0 +1,188 @@
+"""The SQL adapter: serves gerbang.v1.AdapterService over any SQLAlchemy URL.
+
+It answers only the gateway's identity over mTLS, runs exactly the plan it is
+given as one Core statement with bound parameters, applies the plan's
+obligations (granted fields, appended row filters, aggregate-only, row limit,
+small-cell suppression) on its own data, and returns the result as an opaque
+serialised ResultSet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import decimal
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from sqlalchemy import Engine, create_engine, event, func, select
+
+from adapters.schema import Base
+from adapters.sql import PlanRefused, Statement, compile_plan, describe, suppress_small_cells
+from gateway.catalog import Dataset
+from gateway.identities import GATEWAY_ID
+from gateway.model import InvalidQuery, QueryPlan, utc, value_to_proto
+from gateway.tls import TlsFiles, peer_identity
+from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
+
+log = structlog.get_logger("gerbang.adapter")
+
+# Tables the generator keeps for evaluation only; never served.
+_INTERNAL_TABLES = frozenset({"seed_truth"})
+
+
+def make_engine(url: str) -> Engine:
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _readonly_pragmas(conn: Any, _record: Any) -> None:
+            cur = conn.cursor()
+            cur.execute("PRAGMA query_only = ON")
+            cur.close()
+
+    return engine
+
+
+def _cell(value: Any) -> common_pb2.Value:
+    if isinstance(value, decimal.Decimal):
+        value = float(value)
+    elif isinstance(value, dt.datetime):
+        value = utc(value)
+    return value_to_proto(value)
+
+
+def encode_rows(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], suppressed: int
+) -> common_pb2.ResultSet:
+    return common_pb2.ResultSet(
+        columns=list(columns),
+        rows=[common_pb2.Row(values=[_cell(v) for v in row]) for row in rows],
+        suppressed_groups=suppressed,
+    )
+
+
+class SqlAdapter(adapter_pb2_grpc.AdapterServiceServicer):
+    def __init__(self, adapter_id: str, engine: Engine) -> None:
+        self.adapter_id = adapter_id
+        self.engine = engine
+        self.tables = {
+            t.name: t for t in Base.metadata.sorted_tables if t.name not in _INTERNAL_TABLES
+        }
+        self.datasets = {d.name: d for d in describe(self.tables.values())}
+
+    def _authorise(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        peer = peer_identity(context.auth_context())
+        if peer != GATEWAY_ID:
+            raise PermissionError(f"caller {peer!r} is not the gateway")
+
+    def run(self, plan: QueryPlan) -> tuple[common_pb2.ResultSet, int]:
+        """Compile and run one plan (blocking; called in a worker thread)."""
+        table = self.tables.get(plan.dataset)
+        dataset = self.datasets.get(plan.dataset)
+        if table is None or dataset is None:
+            raise PlanRefused(f"this adapter does not serve dataset {plan.dataset!r}")
+        stmt: Statement = compile_plan(plan, table, dataset, self.engine.dialect.name)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt.select).all()
+        suppressed = 0
+        if stmt.aggregated and stmt.columns != ("exists",):
+            rows, suppressed = suppress_small_cells(rows, stmt.min_cell_count, stmt.max_rows)  # type: ignore[assignment]
+        return encode_rows(stmt.columns, rows, suppressed), len(rows)
+
+    async def Execute(
+        self, request: adapter_pb2.ExecuteRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> adapter_pb2.ExecuteResponse:
+        try:
+            self._authorise(context)
+        except PermissionError as e:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(e))
+        try:
+            proto = adapter_pb2.QueryPlan.FromString(request.plan)
+            plan = QueryPlan.from_proto(proto)
+            if plan.adapter_id != self.adapter_id:
+                raise PlanRefused(f"plan is addressed to {plan.adapter_id!r}, not to this adapter")
+            if plan.expires_at <= dt.datetime.now(dt.UTC):
+                raise PlanRefused("plan has expired")
+            result, count = await asyncio.to_thread(self.run, plan)
+        except InvalidQuery as e:
+            log.warning("plan refused", reason=str(e))
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION, f"adapter refused the plan: {e}"
+            )
+        except Exception as e:  # the database failed: say so without leaking data
+            log.error("plan failed", error_type=type(e).__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, "adapter failed to run the plan")
+        payload = result.SerializeToString()
+        log.info("plan executed", request_id=plan.request_id, rows=count, dataset=plan.dataset)
+        return adapter_pb2.ExecuteResponse(
+            adapter_id=self.adapter_id,
+            payload=payload,
+            payload_sha256=hashlib.sha256(payload).digest(),
+            row_count=count,
+        )
+
+    async def Describe(
+        self, request: adapter_pb2.DescribeRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> adapter_pb2.DescribeResponse:
+        return adapter_pb2.DescribeResponse(
+            adapter_id=self.adapter_id, datasets=[d.to_proto() for d in self.datasets.values()]
+        )
+
+    def _row_counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {
+                name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+                for name, t in self.tables.items()
+            }
+
+    async def Health(
+        self, request: adapter_pb2.HealthRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> adapter_pb2.HealthResponse:
+        try:
+            counts = await asyncio.to_thread(self._row_counts)
+        except Exception:
+            return adapter_pb2.HealthResponse(adapter_id=self.adapter_id, serving=False)
+        return adapter_pb2.HealthResponse(
+            adapter_id=self.adapter_id, serving=True, dataset_rows=counts
+        )
+
+
+def datasets_of(adapter: SqlAdapter) -> list[Dataset]:
+    return list(adapter.datasets.values())
+
+
+async def serve(adapter_id: str, store: str, listen: str, pki_dir: Path, tls_name: str) -> None:
+    """Run the adapter until cancelled."""
+    engine = make_engine(store)
+    adapter = SqlAdapter(adapter_id, engine)
+    server = grpc.aio.server()
+    adapter_pb2_grpc.add_AdapterServiceServicer_to_server(adapter, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = (
+        adapter_pb2.DESCRIPTOR.services_by_name["AdapterService"].full_name,
+        health.SERVICE_NAME,
+        reflection.SERVICE_NAME,
+    )
+    reflection.enable_server_reflection(names, server)
+    port = server.add_secure_port(listen, TlsFiles.load(pki_dir, tls_name).server_credentials())
+    if port == 0:
+        raise OSError(f"cannot listen on {listen}")
+    await server.start()
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set(names[0], health_pb2.HealthCheckResponse.SERVING)
+    log.info(
+        "adapter serving", adapter_id=adapter_id, listen=listen, datasets=sorted(adapter.datasets)
+    )
+    try:
+        await server.wait_for_termination()
+    finally:
+        await server.stop(grace=2)
+        engine.dispose()

@@ -1,0 +1,203 @@
+"""Turn a gateway plan into one SQLAlchemy Core statement with bound parameters.
+
+The plan's fields, filters and group-by dimensions are looked up as columns of
+a known table; values are always bound parameters, never text in the SQL.
+Aggregates are pushed down (GROUP BY); record-level queries are limited in SQL.
+Nothing here loads a table into Python to filter it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    Numeric,
+    Select,
+    String,
+    Table,
+    and_,
+    cast,
+    exists,
+    func,
+    literal,
+    select,
+)
+
+from gateway.catalog import Dataset, FieldType
+from gateway.model import Bucket, Filter, InvalidQuery, Measure, Op, QueryPlan, Scalar
+
+COUNT: Final = "count"
+
+
+class PlanRefused(InvalidQuery):
+    """The adapter will not run this plan (it breaks an obligation or the schema)."""
+
+
+def field_type(column_type: Any) -> FieldType | None:
+    if isinstance(column_type, Boolean):
+        return FieldType.BOOL
+    if isinstance(column_type, Integer):
+        return FieldType.INT
+    if isinstance(column_type, Float | Numeric):
+        return FieldType.DOUBLE
+    if isinstance(column_type, DateTime | Date):
+        return FieldType.TIME
+    if isinstance(column_type, String):
+        return FieldType.STRING
+    return None
+
+
+def describe(tables: Iterable[Table]) -> list[Dataset]:
+    out = []
+    for table in tables:
+        fields = {c.name: t for c in table.columns if (t := field_type(c.type)) is not None}
+        out.append(Dataset(table.name, fields))
+    return out
+
+
+def _bind(column: Any, value: Scalar) -> Scalar | dt.date:
+    # The reference schema stores naive UTC datetimes; dates compare by day.
+    if isinstance(value, dt.datetime):
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        if isinstance(column.type, Date) and not isinstance(column.type, DateTime):
+            return value.date()
+    return value
+
+
+def _condition(table: Table, f: Filter) -> ColumnElement[bool]:
+    col = table.c[f.field]
+    vals = [_bind(col, v) for v in f.values]
+    match f.op:
+        case Op.EQ:
+            return col == vals[0]
+        case Op.NE:
+            return col != vals[0]
+        case Op.LT:
+            return col < vals[0]
+        case Op.LE:
+            return col <= vals[0]
+        case Op.GT:
+            return col > vals[0]
+        case Op.GE:
+            return col >= vals[0]
+        case Op.IN:
+            return col.in_(vals)
+        case Op.NOT_IN:
+            return col.not_in(vals)
+
+
+def bucket_expression(table: Table, field: str, bucket: Bucket, dialect: str) -> ColumnElement[Any]:
+    """The SQL expression of a group-by dimension, in the database's own dialect.
+
+    Hours are 0-23, days of week ISO 1 (Monday) to 7 (Sunday); day, week (its
+    Monday) and month are ISO strings, so every database returns the same values.
+    """
+    col = table.c[field]
+    if bucket is Bucket.NONE:
+        return col
+    if dialect == "sqlite":
+        match bucket:
+            case Bucket.HOUR_OF_DAY:
+                return cast(func.strftime("%H", col), Integer)
+            case Bucket.DAY_OF_WEEK:
+                return (cast(func.strftime("%w", col), Integer) + 6) % 7 + 1
+            case Bucket.DAY:
+                return func.date(col)
+            case Bucket.WEEK:
+                return func.date(col, "weekday 0", "-6 days")
+            case Bucket.MONTH:
+                return func.strftime("%Y-%m", col)
+    elif dialect == "postgresql":
+        match bucket:
+            case Bucket.HOUR_OF_DAY:
+                return cast(func.extract("hour", col), Integer)
+            case Bucket.DAY_OF_WEEK:
+                return cast(func.extract("isodow", col), Integer)
+            case Bucket.DAY:
+                return func.to_char(col, "YYYY-MM-DD")
+            case Bucket.WEEK:
+                return func.to_char(func.date_trunc("week", col), "YYYY-MM-DD")
+            case Bucket.MONTH:
+                return func.to_char(col, "YYYY-MM")
+    raise PlanRefused(f"bucket {bucket} is not supported on {dialect}")
+
+
+def dimension_name(field: str, bucket: Bucket) -> str:
+    return field if bucket is Bucket.NONE else f"{field}_{bucket}"
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A compiled plan: the Core statement and the names of its result columns."""
+
+    select: Select[Any]
+    columns: tuple[str, ...]
+    aggregated: bool
+    min_cell_count: int
+    max_rows: int
+
+
+def compile_plan(plan: QueryPlan, table: Table, dataset: Dataset, dialect: str) -> Statement:
+    """Build the one statement that answers `plan`, or refuse it."""
+    if plan.dataset != table.name:
+        raise PlanRefused(f"plan is for dataset {plan.dataset!r}, not {table.name!r}")
+    for name in (*plan.fields, *(f.field for f in plan.filters)):
+        if name not in dataset.fields:
+            raise PlanRefused(f"dataset {table.name!r} has no field {name!r}")
+    where = and_(*(_condition(table, f) for f in plan.filters)) if plan.filters else None
+    agg = plan.aggregation
+    if agg is None:
+        if plan.aggregate_only:
+            raise PlanRefused("record-level query refused: the purpose is aggregate-only")
+        stmt = select(*(table.c[f] for f in plan.fields))
+        if where is not None:
+            stmt = stmt.where(where)
+        pk = list(table.primary_key.columns)
+        stmt = stmt.order_by(*pk).limit(plan.max_rows)
+        return Statement(stmt, plan.fields, False, 0, plan.max_rows)
+    if agg.measure is Measure.EXISTS:
+        if agg.group_by:
+            raise PlanRefused("an exists (hit/no-hit) query cannot be grouped")
+        probe = (
+            exists().where(where)
+            if where is not None
+            else exists(select(literal(1)).select_from(table))
+        )
+        return Statement(select(probe.label("exists")), ("exists",), True, 0, 1)
+    dims: list[ColumnElement[Any]] = []
+    names: list[str] = []
+    for g in agg.group_by:
+        if g.bucket is Bucket.H3:
+            raise PlanRefused("H3 cells are not served by this adapter yet")
+        if g.field not in dataset.fields:
+            raise PlanRefused(f"dataset {table.name!r} has no field {g.field!r}")
+        name = dimension_name(g.field, g.bucket)
+        dims.append(bucket_expression(table, g.field, g.bucket, dialect).label(name))
+        names.append(name)
+    stmt = select(*dims, func.count().label(COUNT)).select_from(table)
+    if where is not None:
+        stmt = stmt.where(where)
+    if dims:
+        stmt = stmt.group_by(*dims).order_by(*dims)
+    return Statement(stmt, (*names, COUNT), True, plan.min_cell_count, plan.max_rows)
+
+
+def suppress_small_cells(
+    rows: Sequence[Sequence[Any]], min_cell_count: int, max_rows: int
+) -> tuple[list[Sequence[Any]], int]:
+    """Drop groups whose count is below k, then cap the number of groups.
+
+    Returns the kept rows and the number of suppressed groups. The count is
+    always the last column of an aggregated row.
+    """
+    kept = [r for r in rows if r[-1] >= min_cell_count]
+    return kept[:max_rows], len(rows) - len(kept)

@@ -1,0 +1,155 @@
+"""Audit entries and their canonical leaf encoding (pure; no I/O).
+
+An `AuditRecord` is what the gateway reports about one request, allowed or
+denied. The sequencer gives it an index and links it to the previous entry;
+the resulting leaf is canonical JSON (docs/adr/0001), and the entry hash is
+SHA-256 of the leaf. The chain is: leaf i carries the entry hash of leaf i-1.
+
+No personal data goes into a leaf in clear: filter values are recorded only
+as keyed commitments (HMAC-SHA-256 under the log's commitment key), so the log
+can later prove which values were asked for without revealing them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from gateway._canonical import canonical_json
+from gateway.errors import AuditIntegrityError
+from gateway.model import Filter, Query, Scalar, utc
+
+LEAF_VERSION: Final = 1
+GENESIS: Final = bytes(32)
+
+
+def _time_text(t: dt.datetime) -> str:
+    return utc(t).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def commit_value(key: bytes, field_name: str, value: Scalar) -> str:
+    """Keyed commitment to one filter value: hex HMAC-SHA-256 over its canonical form."""
+    if isinstance(value, dt.datetime):
+        typed: list[Any] = ["time", _time_text(value)]
+    elif isinstance(value, float):
+        typed = ["double", value.hex()]
+    else:
+        typed = [type(value).__name__, value]
+    return hmac.new(key, canonical_json([field_name, typed]), hashlib.sha256).hexdigest()
+
+
+def describe_filters(key: bytes, filters: Sequence[Filter]) -> list[dict[str, Any]]:
+    return [
+        {
+            "field": f.field,
+            "op": str(f.op),
+            "values": [commit_value(key, f.field, v) for v in f.values],
+        }
+        for f in filters
+    ]
+
+
+def describe_query(key: bytes, query: Query) -> dict[str, Any]:
+    """The audit view of a request: shape in clear, filter values committed."""
+    agg = query.aggregation
+    return {
+        "dataset": query.dataset,
+        "fields": list(query.fields),
+        "filters": describe_filters(key, query.filters),
+        "aggregation": None
+        if agg is None
+        else {
+            "group_by": [[g.field, str(g.bucket), g.h3_resolution] for g in agg.group_by],
+            "measure": str(agg.measure),
+        },
+        "limit": query.limit,
+    }
+
+
+@dataclass(frozen=True)
+class ResultDigest:
+    adapter: str
+    sha256: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """What the gateway logs about one event, before it is sequenced."""
+
+    time: dt.datetime
+    kind: str  # "query", "policy_reload", ...
+    request_id: str
+    caller: str
+    decision: str  # "allow", "deny", "error"
+    status: str  # the gRPC status code name returned to the caller
+    purpose: str = ""
+    legal_basis: str = ""
+    case_reference: str = ""
+    dataset: str = ""
+    request: Mapping[str, Any] = field(default_factory=dict)
+    fields_granted: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    policy_revision: str = ""
+    adapters: tuple[str, ...] = ()
+    results: tuple[ResultDigest, ...] = ()
+
+    @property
+    def row_count(self) -> int:
+        return sum(r.rows for r in self.results)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "time": _time_text(self.time),
+            "kind": self.kind,
+            "request_id": self.request_id,
+            "caller": self.caller,
+            "decision": self.decision,
+            "status": self.status,
+            "purpose": self.purpose,
+            "legal_basis": self.legal_basis,
+            "case_reference": self.case_reference,
+            "dataset": self.dataset,
+            "request": dict(self.request),
+            "fields_granted": list(self.fields_granted),
+            "reasons": list(self.reasons),
+            "policy_revision": self.policy_revision,
+            "adapters": list(self.adapters),
+            "results": [
+                {"adapter": r.adapter, "sha256": r.sha256, "rows": r.rows} for r in self.results
+            ],
+            "row_count": self.row_count,
+        }
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A sequenced entry: its index, its leaf bytes and its hash."""
+
+    index: int
+    leaf: bytes
+    entry_hash: bytes
+
+    def fields(self) -> dict[str, Any]:
+        """The decoded leaf. Raises AuditIntegrityError if it is not a valid leaf."""
+        try:
+            doc = json.loads(self.leaf)
+        except ValueError as e:
+            raise AuditIntegrityError(
+                f"entry {self.index}: leaf is not JSON", index=self.index
+            ) from e
+        if not isinstance(doc, dict) or doc.get("v") != LEAF_VERSION:
+            raise AuditIntegrityError(f"entry {self.index}: unknown leaf version", index=self.index)
+        return doc
+
+
+def seal(record: AuditRecord, index: int, prev_hash: bytes) -> Entry:
+    """Sequence `record` as entry `index` after the entry whose hash is `prev_hash`."""
+    doc = {"v": LEAF_VERSION, "index": index, "prev": prev_hash.hex(), **record.body()}
+    leaf = canonical_json(doc)
+    return Entry(index, leaf, hashlib.sha256(leaf).digest())

@@ -1,0 +1,214 @@
+"""`gerbang`: the command line of the gateway, the adapters, the PKI and the audit log."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.errors import GerbangError
+
+
+def _adapter_spec(text: str) -> tuple[str, str]:
+    adapter, sep, address = text.partition("=")
+    if not sep or not adapter or not address:
+        raise argparse.ArgumentTypeError(f"expected ID=HOST:PORT, got {text!r}")
+    return adapter, address
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """A 32-byte secret kept in a 0600 file, created on first use."""
+    if path.exists():
+        key = path.read_bytes()
+        if len(key) != 32:
+            raise GerbangError(f"{path} does not hold a 32-byte key")
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    return key
+
+
+async def _run_until_signal(coro_factory: object) -> None:
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(coro_factory)  # type: ignore[call-overload]
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def cmd_pki_init(args: argparse.Namespace) -> int:
+    from gateway.pki import init_pki
+
+    names = init_pki(Path(args.dir))
+    print(f"created {len(names)} identities in {args.dir}: {', '.join(names)}")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from adapters.seed import run_seed
+
+    return run_seed(args)
+
+
+def cmd_adapter_serve(args: argparse.Namespace) -> int:
+    from adapters.server import serve
+    from gateway.identities import adapter_id
+    from gateway.observability import configure_logging, serve_metrics
+
+    configure_logging()
+    serve_metrics(args.metrics_port)
+    asyncio.run(
+        _run_until_signal(
+            serve(
+                adapter_id(args.id), args.store, args.listen, Path(args.pki), f"adapter-{args.id}"
+            )
+        )
+    )
+    return 0
+
+
+def cmd_gateway_serve(args: argparse.Namespace) -> int:
+    from gateway.identities import EXAMPLE_CALLERS
+    from gateway.observability import configure_logging, serve_metrics
+    from gateway.policy import engine_from_config
+    from gateway.server import GatewayConfig, serve
+
+    configure_logging()
+    serve_metrics(args.metrics_port)
+    readers = frozenset(
+        args.audit_reader
+        or [EXAMPLE_CALLERS["kompolnas-oversight"], EXAMPLE_CALLERS["dprd-komisi-a"]]
+    )
+    config = GatewayConfig(
+        listen=args.listen,
+        pki_dir=Path(args.pki),
+        audit_url=args.audit,
+        policies_dir=Path(args.policies),
+        adapters=dict(args.adapter),
+        commitment_key=load_or_create_key(Path(args.commitment_key)),
+        engine=args.engine,
+        opa_url=args.opa_url,
+        audit_readers=readers,
+    )
+
+    async def main() -> None:
+        engine = engine_from_config(config.engine, config.policies_dir, opa_url=config.opa_url)
+        await serve(config, engine)
+
+    asyncio.run(_run_until_signal(main()))
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from gateway.audit.store import AuditStore
+    from gateway.audit.verify import verify_log
+
+    store = AuditStore(args.store)
+    try:
+        head = store.head()
+        progress = None
+        if sys.stderr.isatty() and head.size > 100_000:
+
+            def progress(n: int) -> None:
+                if n % 50_000 == 0 or n == head.size:
+                    print(f"\rverified {n}/{head.size} entries", end="", file=sys.stderr)
+
+        verified = verify_log(store.scan(), head, progress)
+    finally:
+        store.close()
+    print(f"audit log OK: {verified.size} entries, head {verified.head_hash.hex()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gerbang", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    pki = sub.add_parser("pki", help="development PKI").add_subparsers(
+        dest="pki_command", required=True
+    )
+    p = pki.add_parser("init", help="create a federation CA and certificates for every party")
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_pki_init)
+
+    p = sub.add_parser("seed", help="generate a synthetic city into a police database")
+    from adapters.seed import add_seed_arguments
+
+    add_seed_arguments(p)
+    p.set_defaults(func=cmd_seed)
+
+    adapter = sub.add_parser("adapter", help="police database adapter").add_subparsers(
+        dest="adapter_command", required=True
+    )
+    p = adapter.add_parser("serve", help="serve the adapter service over a SQLAlchemy URL")
+    p.add_argument(
+        "--store",
+        default="sqlite:///.gerbang/police.db",
+        help="SQLAlchemy URL of the police database",
+    )
+    p.add_argument("--listen", default="127.0.0.1:7501")
+    p.add_argument("--id", default="pmj-1", help="adapter name; its certificate is adapter-<id>")
+    p.add_argument("--pki", default=".gerbang/pki")
+    p.add_argument("--metrics-port", type=int, default=0)
+    p.set_defaults(func=cmd_adapter_serve)
+
+    gw = sub.add_parser("gateway", help="the gateway").add_subparsers(
+        dest="gateway_command", required=True
+    )
+    p = gw.add_parser("serve", help="serve the query and audit services (mTLS only)")
+    p.add_argument("--listen", default="127.0.0.1:7443")
+    p.add_argument("--pki", default=".gerbang/pki")
+    p.add_argument(
+        "--audit", default="sqlite:///.gerbang/audit.db", help="SQLAlchemy URL of the audit log"
+    )
+    p.add_argument("--policies", default="policies")
+    p.add_argument(
+        "--adapter",
+        action="append",
+        type=_adapter_spec,
+        required=True,
+        help="ID=HOST:PORT (repeatable)",
+    )
+    p.add_argument("--engine", choices=["embedded", "opa"], default="embedded")
+    p.add_argument("--opa-url", default=None)
+    p.add_argument("--metrics-port", type=int, default=0)
+    p.add_argument("--commitment-key", default=".gerbang/keys/audit-commitment.key")
+    p.add_argument(
+        "--audit-reader", action="append", help="SPIFFE ID allowed to read the audit log"
+    )
+    p.set_defaults(func=cmd_gateway_serve)
+
+    audit = sub.add_parser("audit", help="the audit log").add_subparsers(
+        dest="audit_command", required=True
+    )
+    p = audit.add_parser("verify", help="verify the whole log: chain, leaves, head")
+    p.add_argument("--store", default="sqlite:///.gerbang/audit.db")
+    p.set_defaults(func=cmd_audit_verify)
+
+    p = sub.add_parser("demo", help="run the demonstration (what `make run` does)")
+    p.set_defaults(func=lambda _args: __import__("gateway.demo", fromlist=["main"]).main())
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except GerbangError as e:
+        print(f"gerbang: {e}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,436 @@
+"""The gateway: a grpc.aio server, mTLS only, serving QueryService and AuditService.
+
+One query, in order (DESIGN.md, "One query, end to end"):
+1. the caller's identity is the SPIFFE URI SAN of its verified client certificate;
+2. the request is checked for size and shape, then against the adapters' catalogue;
+3. the policy engine decides (errors, timeouts and malformed answers are denials);
+4. a denial is audited, then returned as PERMISSION_DENIED with its reasons;
+5. an allowed query becomes one plan per adapter serving the dataset (fan-out);
+6. the adapters' opaque payloads come back; the gateway records their digests;
+7. the audit entry is durably committed, and only then do the results leave.
+Every outcome after authentication, allowed, denied or failed, is one audit entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, NoReturn
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from gateway.audit.entry import AuditRecord, ResultDigest, describe_query
+from gateway.audit.store import AuditStore, AuditWriter
+from gateway.catalog import Catalog, Dataset
+from gateway.errors import ConfigurationError, PolicyDenied
+from gateway.model import MAX_REQUEST_BYTES, InvalidQuery, Query
+from gateway.observability import AUDIT_APPEND, LATENCY, POLICY_DECISION, REQUESTS
+from gateway.planning import narrow, policy_input, row_filters
+from gateway.policy import Decision, PolicyEngine
+from gateway.tls import TlsFiles, peer_identity
+from gerbang.v1 import (
+    adapter_pb2,
+    adapter_pb2_grpc,
+    audit_pb2,
+    audit_pb2_grpc,
+    query_pb2,
+    query_pb2_grpc,
+)
+
+log = structlog.get_logger("gerbang.gateway")
+
+ADAPTER_TIMEOUT: Final = 30.0
+MAX_ENTRIES_PER_CALL: Final = 1000
+# gRPC refuses anything larger before a handler runs; between MAX_REQUEST_BYTES
+# and this, the handler refuses it and the refusal is audited.
+GRPC_MAX_RECEIVE: Final = 1024 * 1024
+_Context = grpc.aio.ServicerContext[Any, Any]
+
+
+@dataclass(frozen=True)
+class AdapterLink:
+    adapter_id: str
+    address: str
+    stub: adapter_pb2_grpc.AdapterServiceStub
+    channel: grpc.aio.Channel
+
+
+@dataclass
+class Outcome:
+    """What happened to one request, gathered for its audit entry."""
+
+    request_id: str
+    caller: str
+    decision: str = "deny"
+    code: grpc.StatusCode = grpc.StatusCode.OK
+    reasons: tuple[str, ...] = ()
+    request: dict[str, Any] = field(default_factory=dict)
+    purpose: str = ""
+    legal_basis: str = ""
+    case_reference: str = ""
+    dataset: str = ""
+    fields_granted: tuple[str, ...] = ()
+    revision: str = ""
+    adapters: tuple[str, ...] = ()
+    results: tuple[ResultDigest, ...] = ()
+
+    def record(self) -> AuditRecord:
+        return AuditRecord(
+            time=dt.datetime.now(dt.UTC),
+            kind="query",
+            request_id=self.request_id,
+            caller=self.caller,
+            decision=self.decision,
+            status=self.code.name,
+            purpose=self.purpose,
+            legal_basis=self.legal_basis,
+            case_reference=self.case_reference,
+            dataset=self.dataset,
+            request=self.request,
+            fields_granted=self.fields_granted,
+            reasons=self.reasons,
+            policy_revision=self.revision,
+            adapters=self.adapters,
+            results=self.results,
+        )
+
+
+class Refusal(Exception):
+    """Ends a request with a gRPC status after it has been audited."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Gateway(query_pb2_grpc.QueryServiceServicer):
+    def __init__(
+        self,
+        *,
+        engine: PolicyEngine,
+        engine_name: str,
+        writer: AuditWriter,
+        catalog: Catalog,
+        adapters: Mapping[str, AdapterLink],
+        commitment_key: bytes,
+    ) -> None:
+        self.engine = engine
+        self.engine_name = engine_name
+        self.writer = writer
+        self.catalog = catalog
+        self.adapters = adapters
+        self.commitment_key = commitment_key
+
+    async def Query(
+        self, request: query_pb2.QueryRequest, context: _Context
+    ) -> query_pb2.QueryResponse:
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex
+        caller = peer_identity(context.auth_context())
+        bound = log.bind(request_id=request_id, caller=caller)
+        if caller is None:
+            REQUESTS.labels("QueryService", "Query", "deny", "UNAUTHENTICATED").inc()
+            bound.warning("no SPIFFE identity in client certificate")
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "client certificate carries no single spiffe:// URI SAN",
+            )
+        outcome = Outcome(request_id, caller)
+        try:
+            response = await self._answer(request, outcome)
+        except Refusal as r:
+            outcome.code = r.code
+            response = None
+            message = r.message
+        # No audit entry, no data: the entry is durable before anything leaves.
+        t0 = time.perf_counter()
+        try:
+            entry = await self.writer.append(outcome.record())
+        except Exception as e:
+            bound.error("audit append failed", error=str(e))
+            REQUESTS.labels("QueryService", "Query", outcome.decision, "UNAVAILABLE").inc()
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, "audit log unavailable; nothing released"
+            )
+        AUDIT_APPEND.observe(time.perf_counter() - t0)
+        LATENCY.labels("QueryService", "Query").observe(time.perf_counter() - started)
+        REQUESTS.labels("QueryService", "Query", outcome.decision, outcome.code.name).inc()
+        bound.info(
+            "query",
+            purpose=outcome.purpose,
+            dataset=outcome.dataset,
+            decision=outcome.decision,
+            code=outcome.code.name,
+            audit_index=entry.index,
+            rows=sum(r.rows for r in outcome.results),
+        )
+        if response is None:
+            await context.abort(
+                outcome.code, f"{message} [request {request_id}, audit entry {entry.index}]"
+            )
+        response.receipt.leaf_index = entry.index
+        response.receipt.entry_hash = entry.entry_hash
+        return response
+
+    async def _answer(
+        self, request: query_pb2.QueryRequest, outcome: Outcome
+    ) -> query_pb2.QueryResponse:
+        # What the log may say about a request that failed to parse: names only, truncated.
+        outcome.purpose = request.purpose[:128]
+        outcome.dataset = request.dataset[:128]
+        size = request.ByteSize()
+        if size > MAX_REQUEST_BYTES:
+            outcome.reasons = (f"request of {size} bytes exceeds the limit of {MAX_REQUEST_BYTES}",)
+            raise Refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, outcome.reasons[0])
+        try:
+            query = Query.from_proto(request)
+            dataset = self.catalog.dataset(query.dataset)
+            dataset.check(query)
+        except InvalidQuery as e:
+            outcome.reasons = (str(e),)
+            raise Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"invalid request: {e}") from e
+        outcome.request = describe_query(self.commitment_key, query)
+        outcome.legal_basis = query.legal_basis
+        outcome.case_reference = query.case_reference
+
+        now = dt.datetime.now(dt.UTC)
+        t0 = time.perf_counter()
+        decision: Decision = await self.engine.decide(policy_input(outcome.caller, query, now))
+        POLICY_DECISION.labels(self.engine_name).observe(time.perf_counter() - t0)
+        outcome.revision = decision.revision
+        outcome.reasons = tuple(decision.reasons)
+        if not decision.allow:
+            denied = PolicyDenied(decision.reasons)
+            raise Refusal(grpc.StatusCode.PERMISSION_DENIED, f"denied by policy: {denied}")
+        outcome.decision = "allow"
+        ob = decision.obligations
+        try:
+            extra = row_filters(dataset, ob.row_filters)
+            adapters = self.catalog.adapters.get(query.dataset, ())
+            plans = [
+                narrow(
+                    query,
+                    fields=ob.fields,
+                    extra_filters=extra,
+                    aggregate_only=ob.aggregate_only,
+                    max_rows=ob.max_rows,
+                    min_cell_count=ob.min_cell_count,
+                    request_id=outcome.request_id,
+                    adapter_id=a,
+                    policy_revision=decision.revision,
+                    now=now,
+                )
+                for a in adapters
+            ]
+        except InvalidQuery as e:
+            outcome.decision = "error"
+            outcome.reasons = (f"cannot apply the policy's obligations: {e}",)
+            raise Refusal(grpc.StatusCode.FAILED_PRECONDITION, outcome.reasons[0]) from e
+        outcome.fields_granted = plans[0].fields if plans else ()
+        outcome.adapters = tuple(adapters)
+        results = await self._fan_out(plans, outcome)
+        return query_pb2.QueryResponse(
+            request_id=outcome.request_id,
+            results=results,
+            granted_fields=list(outcome.fields_granted),
+            policy_revision=decision.revision,
+        )
+
+    async def _fan_out(
+        self, plans: Sequence[Any], outcome: Outcome
+    ) -> list[query_pb2.AdapterResult]:
+        async def one(plan: Any) -> adapter_pb2.ExecuteResponse:
+            link = self.adapters[plan.adapter_id]
+            req = adapter_pb2.ExecuteRequest(plan=plan.to_proto().SerializeToString())
+            response: adapter_pb2.ExecuteResponse = await link.stub.Execute(
+                req, timeout=ADAPTER_TIMEOUT
+            )
+            return response
+
+        answers = await asyncio.gather(*(one(p) for p in plans), return_exceptions=True)
+        failures = [
+            (p.adapter_id, a)
+            for p, a in zip(plans, answers, strict=True)
+            if isinstance(a, BaseException)
+        ]
+        if failures:
+            # All or nothing: a partial federated answer would mislead the caller.
+            outcome.decision = "error"
+            reasons = []
+            for adapter_id, err in failures:
+                detail = (
+                    err.details() if isinstance(err, grpc.aio.AioRpcError) else type(err).__name__
+                )
+                reasons.append(f"adapter {adapter_id} failed: {detail}")
+            outcome.reasons = tuple(reasons)
+            raise Refusal(grpc.StatusCode.UNAVAILABLE, "; ".join(reasons))
+        ok = [a for a in answers if isinstance(a, adapter_pb2.ExecuteResponse)]
+        outcome.results = tuple(
+            ResultDigest(a.adapter_id, a.payload_sha256.hex(), int(a.row_count)) for a in ok
+        )
+        return [
+            query_pb2.AdapterResult(
+                adapter_id=a.adapter_id,
+                payload=a.payload,
+                payload_sha256=a.payload_sha256,
+                row_count=a.row_count,
+            )
+            for a in ok
+        ]
+
+
+class AuditReader(audit_pb2_grpc.AuditServiceServicer):
+    """Read-only access to the log, for oversight identities only."""
+
+    def __init__(self, store: AuditStore, readers: frozenset[str]) -> None:
+        self.store = store
+        self.readers = readers
+
+    async def _authorise(self, context: _Context) -> None:
+        peer = peer_identity(context.auth_context())
+        if peer not in self.readers:
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED, f"{peer} is not an oversight identity"
+            )
+
+    async def GetEntries(
+        self, request: audit_pb2.GetEntriesRequest, context: _Context
+    ) -> audit_pb2.GetEntriesResponse:
+        await self._authorise(context)
+        if request.end <= request.start:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "end must be greater than start")
+        end = min(request.end, request.start + MAX_ENTRIES_PER_CALL)
+        entries = await asyncio.to_thread(self.store.entries, request.start, end)
+        return audit_pb2.GetEntriesResponse(
+            entries=[
+                audit_pb2.AuditEntry(index=e.index, leaf=e.leaf, entry_hash=e.entry_hash)
+                for e in entries
+            ]
+        )
+
+    async def GetLatestCheckpoint(
+        self, request: audit_pb2.GetLatestCheckpointRequest, context: _Context
+    ) -> audit_pb2.GetLatestCheckpointResponse:
+        await self._authorise(context)
+        head = await asyncio.to_thread(self.store.head)
+        return audit_pb2.GetLatestCheckpointResponse(size=head.size, head_hash=head.head_hash)
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    listen: str
+    pki_dir: Path
+    audit_url: str
+    policies_dir: Path
+    adapters: Mapping[str, str]  # adapter id -> address
+    commitment_key: bytes
+    engine: str = "embedded"
+    opa_url: str | None = None
+    tls_name: str = "gateway"
+    audit_readers: frozenset[str] = frozenset()
+    startup_timeout: float = 20.0
+
+
+async def connect_adapters(
+    tls: TlsFiles, adapters: Mapping[str, str], timeout: float
+) -> tuple[dict[str, AdapterLink], Catalog]:
+    """Open mTLS channels to the adapters and build the catalogue from their descriptions."""
+    links: dict[str, AdapterLink] = {}
+    described: list[tuple[str, list[Dataset]]] = []
+    creds = tls.channel_credentials()
+    for adapter_id, address in adapters.items():
+        channel = grpc.aio.secure_channel(address, creds)
+        stub = adapter_pb2_grpc.AdapterServiceStub(channel)
+        try:
+            answer = await stub.Describe(
+                adapter_pb2.DescribeRequest(), timeout=timeout, wait_for_ready=True
+            )
+        except grpc.aio.AioRpcError as e:
+            raise ConfigurationError(
+                f"adapter {adapter_id} at {address} did not answer: {e.details()}"
+            ) from e
+        if answer.adapter_id != adapter_id:
+            raise ConfigurationError(
+                f"adapter at {address} says it is {answer.adapter_id!r}, not {adapter_id!r}"
+            )
+        links[adapter_id] = AdapterLink(adapter_id, address, stub, channel)
+        described.append((adapter_id, [Dataset.from_proto(d) for d in answer.datasets]))
+    return links, Catalog.merge(described)
+
+
+def _fail(message: str) -> NoReturn:
+    raise ConfigurationError(message)
+
+
+async def serve(
+    config: GatewayConfig, engine: PolicyEngine, *, ready: asyncio.Event | None = None
+) -> None:
+    """Run the gateway until cancelled."""
+    tls = TlsFiles.load(config.pki_dir, config.tls_name)
+    store = AuditStore(config.audit_url)
+    await asyncio.to_thread(store.create)
+    writer = AuditWriter(store)
+    writer.start()
+    links, catalog = await connect_adapters(tls, config.adapters, config.startup_timeout)
+    if not links:
+        _fail("no adapters configured")
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", GRPC_MAX_RECEIVE),
+            ("grpc.so_reuseport", 1),
+        ]
+    )
+    gateway = Gateway(
+        engine=engine,
+        engine_name=config.engine,
+        writer=writer,
+        catalog=catalog,
+        adapters=links,
+        commitment_key=config.commitment_key,
+    )
+    query_pb2_grpc.add_QueryServiceServicer_to_server(gateway, server)
+    audit_pb2_grpc.add_AuditServiceServicer_to_server(
+        AuditReader(store, config.audit_readers), server
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    services = (
+        query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,
+        audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
+    )
+    reflection.enable_server_reflection(
+        (*services, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    if server.add_secure_port(config.listen, tls.server_credentials()) == 0:
+        _fail(f"cannot listen on {config.listen}")
+    await server.start()
+    for name in ("", *services):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info(
+        "gateway serving",
+        listen=config.listen,
+        adapters=sorted(links),
+        datasets=sorted(catalog.datasets),
+    )
+    if ready is not None:
+        ready.set()
+    try:
+        await server.wait_for_termination()
+    finally:
+        for name in ("", *services):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await server.stop(grace=2)
+        await writer.stop()
+        for link in links.values():
+            await link.channel.close()
+        await engine.close()
+        store.close()
