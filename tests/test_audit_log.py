@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+from collections.abc import Iterator
 import itertools
 from pathlib import Path
 
@@ -35,11 +36,12 @@ def record(i: int, decision: str = "allow") -> AuditRecord:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> AuditStore:
-    s = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+def store(store_url: str) -> Iterator[AuditStore]:
+    s = AuditStore(store_url)
     s.create()
     s.append([record(i, "allow" if i % 3 else "deny") for i in range(10)])
-    return s
+    yield s
+    s.close()
 
 
 def verify(store: AuditStore) -> int:
@@ -164,14 +166,15 @@ def test_cli_verify_exit_codes(store: AuditStore, capsys: pytest.CaptureFixture[
     assert "entry 3" in capsys.readouterr().err
 
 
-def test_appends_from_two_stores_share_one_chain(tmp_path: Path) -> None:
+def test_appends_from_two_stores_share_one_chain(store_url: str) -> None:
     """Two writers (as two gateway processes would be) append to one linear chain."""
-    url = f"sqlite:///{tmp_path / 'audit.db'}"
-    a, b = AuditStore(url), AuditStore(url)
+    a, b = AuditStore(store_url), AuditStore(store_url)
     a.create()
     for i in range(20):
         (a if i % 2 else b).append([record(i), record(i + 100)])
     assert verify(a) == 40
+    a.close()
+    b.close()
 
 
 async def test_group_commit_writer(tmp_path: Path) -> None:
