@@ -22,6 +22,7 @@ $(GOBIN)/opa:
 	go install github.com/open-policy-agent/opa@$(OPA_VERSION)
 
 tools: $(VENV_STAMP) node_modules/.bin/buf $(GOBIN)/opa
+	cd tests/interop && go mod download
 
 # Generated contracts are committed; `proto` regenerates them, `proto-check` fails when stale.
 proto: $(VENV_STAMP)
