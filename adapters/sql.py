@@ -29,6 +29,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     select,
 )
 
@@ -36,6 +37,9 @@ from gateway.catalog import Dataset, FieldType
 from gateway.model import Bucket, Filter, InvalidQuery, Measure, Op, QueryPlan, Scalar
 
 COUNT: Final = "count"
+# Time buckets are in Jakarta local time (WIB, UTC+7, no daylight saving): an
+# "hour of day" a city planner reads is a local hour. Stored times are UTC.
+LOCAL_OFFSET_HOURS: Final = 7
 
 
 class PlanRefused(InvalidQuery):
@@ -98,36 +102,39 @@ def _condition(table: Table, f: Filter) -> ColumnElement[bool]:
 def bucket_expression(table: Table, field: str, bucket: Bucket, dialect: str) -> ColumnElement[Any]:
     """The SQL expression of a group-by dimension, in the database's own dialect.
 
-    Hours are 0-23, days of week ISO 1 (Monday) to 7 (Sunday); day, week (its
-    Monday) and month are ISO strings, so every database returns the same values.
+    Buckets are local (WIB). Hours are 0-23, days of week ISO 1 (Monday) to 7
+    (Sunday); day, week (its Monday) and month are ISO strings, so every database
+    returns the same values.
     """
     col = table.c[field]
     if bucket is Bucket.NONE:
         return col
     if dialect == "sqlite":
+        shift = f"+{LOCAL_OFFSET_HOURS} hours"
         match bucket:
             case Bucket.HOUR_OF_DAY:
-                return cast(func.strftime("%H", col), Integer)
+                return cast(func.strftime("%H", col, shift), Integer)
             case Bucket.DAY_OF_WEEK:
-                return (cast(func.strftime("%w", col), Integer) + 6) % 7 + 1
+                return (cast(func.strftime("%w", col, shift), Integer) + 6) % 7 + 1
             case Bucket.DAY:
-                return func.date(col)
+                return func.date(col, shift)
             case Bucket.WEEK:
-                return func.date(col, "weekday 0", "-6 days")
+                return func.date(col, shift, "weekday 0", "-6 days")
             case Bucket.MONTH:
-                return func.strftime("%Y-%m", col)
+                return func.strftime("%Y-%m", col, shift)
     elif dialect == "postgresql":
+        local = col + literal_column(f"interval '{LOCAL_OFFSET_HOURS} hours'")
         match bucket:
             case Bucket.HOUR_OF_DAY:
-                return cast(func.extract("hour", col), Integer)
+                return cast(func.extract("hour", local), Integer)
             case Bucket.DAY_OF_WEEK:
-                return cast(func.extract("isodow", col), Integer)
+                return cast(func.extract("isodow", local), Integer)
             case Bucket.DAY:
-                return func.to_char(col, "YYYY-MM-DD")
+                return func.to_char(local, "YYYY-MM-DD")
             case Bucket.WEEK:
-                return func.to_char(func.date_trunc("week", col), "YYYY-MM-DD")
+                return func.to_char(func.date_trunc("week", local), "YYYY-MM-DD")
             case Bucket.MONTH:
-                return func.to_char(col, "YYYY-MM")
+                return func.to_char(local, "YYYY-MM")
     raise PlanRefused(f"bucket {bucket} is not supported on {dialect}")
 
 

@@ -122,19 +122,24 @@ def test_filters_and_jurisdiction_compose(engine: Engine) -> None:
 
 
 @pytest.mark.parametrize(
-    ("bucket", "first"),
+    ("bucket", "key", "count"),
     [
-        (Bucket.HOUR_OF_DAY, {"occurred_at_hour_of_day": 7, "count": 3}),
-        (Bucket.DAY_OF_WEEK, {"occurred_at_day_of_week": 1, "count": 4}),
-        (Bucket.DAY, {"occurred_at_day": "2026-10-05", "count": 4}),
-        (Bucket.WEEK, {"occurred_at_week": "2026-10-05", "count": 19}),
-        (Bucket.MONTH, {"occurred_at_month": "2026-10", "count": 19}),
+        # Stored times are UTC; buckets are WIB (UTC+7): 07:00 UTC is 14:00 local.
+        (Bucket.HOUR_OF_DAY, 14, 3),
+        (Bucket.HOUR_OF_DAY, 0, 1),  # 17:00 UTC on a Thursday is Friday 00:00 WIB
+        (Bucket.DAY_OF_WEEK, 1, 4),
+        (Bucket.DAY, "2026-10-05", 4),
+        (Bucket.WEEK, "2026-10-05", 19),
+        (Bucket.MONTH, "2026-10", 19),
     ],
 )
-def test_time_buckets_agree_across_databases(engine: Engine, bucket: Bucket, first: dict[str, object]) -> None:
+def test_time_buckets_are_local_and_agree_across_databases(
+    engine: Engine, bucket: Bucket, key: object, count: int
+) -> None:
     rows = run(engine, plan(aggregation=Aggregation((GroupBy("occurred_at", bucket),))))
-    assert rows[0] == first
-    assert sum(r["count"] for r in rows) == 19  # type: ignore[misc]
+    counts = {r[f"occurred_at_{bucket}"]: r["count"] for r in rows}
+    assert counts[key] == count
+    assert sum(counts.values()) == 19  # type: ignore[arg-type]
 
 
 def test_record_level_returns_granted_fields_only_and_limits(engine: Engine) -> None:

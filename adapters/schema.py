@@ -1,0 +1,180 @@
+"""The reference police records schema that adapters query and the synthetic city fills.
+
+Every datetime column holds naive UTC. Jakarta keeps WIB (UTC+7) all year, so a local calendar
+day runs from 17:00 UTC of the day before to 17:00 UTC; add `WIB_OFFSET` before bucketing by day
+or hour of the local clock.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+WIB_OFFSET = timedelta(hours=7)
+
+INCIDENT_CATEGORIES: tuple[str, ...] = (
+    "theft",
+    "motor_vehicle_theft",
+    "burglary",
+    "robbery",
+    "assault",
+    "fraud",
+    "narcotics",
+    "vandalism",
+    "public_disorder",
+    "traffic_accident",
+)
+INCIDENT_STATUSES: tuple[str, ...] = ("reported", "under_investigation", "solved", "closed")
+INCIDENT_SOURCES: tuple[str, ...] = ("citizen_report", "emergency_call", "police_initiated")
+# Analytics count what the public reported; police-initiated records measure patrol effort.
+REPORTED_SOURCES: tuple[str, ...] = ("citizen_report", "emergency_call")
+CASE_STATUSES: tuple[str, ...] = ("open", "closed", "suspended")
+ROLES: tuple[str, ...] = ("suspect", "victim", "witness", "reporter")
+SEXES: tuple[str, ...] = ("L", "P")  # laki-laki, perempuan, as printed on the KTP
+TRUTH_KINDS: tuple[str, ...] = ("hotspot", "surge")
+
+
+def _one_of(table: str, column: str, values: tuple[str, ...]) -> CheckConstraint:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({quoted})", name=f"ck_{table}_{column}")
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the reference police schema."""
+
+
+class Area(Base):
+    """One kecamatan present in this database: the reference geography."""
+
+    __tablename__ = "areas"
+
+    kecamatan: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kota: Mapped[str] = mapped_column(String(64))
+    population: Mapped[int] = mapped_column(Integer)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+
+
+class Case(Base):
+    """An investigation file (laporan polisi), opened for one or more incidents."""
+
+    __tablename__ = "cases"
+    __table_args__ = (_one_of("cases", "status", CASE_STATUSES),)
+
+    case_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_number: Mapped[str] = mapped_column(String(160), unique=True, index=True)
+    opened_at: Mapped[datetime] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    unit: Mapped[str] = mapped_column(String(96))
+
+
+class Incident(Base):
+    """One incident: when, where, what, how it came to police attention and how far it got."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        _one_of("incidents", "status", INCIDENT_STATUSES),
+        _one_of("incidents", "source", INCIDENT_SOURCES),
+    )
+
+    incident_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    reported_at: Mapped[datetime] = mapped_column(DateTime)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    kelurahan: Mapped[str] = mapped_column(String(64))
+    kecamatan: Mapped[str] = mapped_column(String(64), index=True)
+    kota: Mapped[str] = mapped_column(String(64), index=True)
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    modus_operandi: Mapped[str] = mapped_column(String(48))
+    status: Mapped[str] = mapped_column(String(24))
+    source: Mapped[str] = mapped_column(String(24))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.case_id"), index=True)
+
+
+class Person(Base):
+    """A person known to the records, identified by NIK."""
+
+    __tablename__ = "persons"
+    __table_args__ = (_one_of("persons", "sex", SEXES),)
+
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    nik: Mapped[str] = mapped_column(String(16), unique=True, index=True)
+    name: Mapped[str] = mapped_column(String(96))
+    birth_date: Mapped[date] = mapped_column(Date)
+    sex: Mapped[str] = mapped_column(String(1))
+    address: Mapped[str] = mapped_column(String(200))
+    kecamatan: Mapped[str] = mapped_column(String(64))
+    kota: Mapped[str] = mapped_column(String(64))
+
+
+class IncidentPerson(Base):
+    """A person's involvement in an incident; one person may hold several roles."""
+
+    __tablename__ = "incident_persons"
+    __table_args__ = (_one_of("incident_persons", "role", ROLES),)
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.incident_id"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.person_id"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+
+class Vehicle(Base):
+    """A registered vehicle; `stolen_reported_at` is set when `stolen` is."""
+
+    __tablename__ = "vehicles"
+
+    vehicle_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plate: Mapped[str] = mapped_column(String(16), unique=True, index=True)
+    owner_person_id: Mapped[int] = mapped_column(ForeignKey("persons.person_id"), index=True)
+    make: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(32))
+    colour: Mapped[str] = mapped_column(String(24))
+    stolen: Mapped[bool] = mapped_column(Boolean)
+    stolen_reported_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class SeedTruth(Base):
+    """What the synthetic city generator planted, for checking analytics against.
+
+    `factor` is, for a hotspot, the ratio of its incident rate per area to the surrounding
+    area's; for a surge, the relative increase over the kecamatan's baseline (0.6 = +60 %).
+    A hotspot is the disc (`lat`, `lon`, `radius_m`); a surge covers its whole kecamatan (the
+    disc is the kecamatan's centroid and equal-area radius) from `start_at` to `end_at`
+    (half-open, naive UTC). `category` is NULL when every category is affected.
+    """
+
+    __tablename__ = "seed_truth"
+    __table_args__ = (_one_of("seed_truth", "kind", TRUTH_KINDS),)
+
+    truth_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(96))
+    kota: Mapped[str] = mapped_column(String(64))
+    kecamatan: Mapped[str] = mapped_column(String(64))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    radius_m: Mapped[float] = mapped_column(Float)
+    factor: Mapped[float] = mapped_column(Float)
+    start_at: Mapped[datetime | None] = mapped_column(DateTime)
+    end_at: Mapped[datetime | None] = mapped_column(DateTime)
+    category: Mapped[str | None] = mapped_column(String(32))
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every table and index of the reference schema that does not exist yet."""
+    Base.metadata.create_all(engine)
