@@ -37,6 +37,12 @@ def load_or_create_key(path: Path) -> bytes:
     return key
 
 
+def _read_key(text: str) -> str:
+    """A key string given directly, or the path of a file holding one."""
+    path = Path(text)
+    return path.read_text().strip() if path.exists() else text
+
+
 async def _run_until_signal(coro_factory: object) -> None:
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(coro_factory)  # type: ignore[call-overload]
@@ -84,7 +90,6 @@ def cmd_gateway_serve(args: argparse.Namespace) -> int:
     from gateway.server import GatewayConfig, serve
 
     configure_logging()
-    serve_metrics(args.metrics_port)
     readers = frozenset(
         args.audit_reader
         or [EXAMPLE_CALLERS["kompolnas-oversight"], EXAMPLE_CALLERS["dprd-komisi-a"]]
@@ -99,34 +104,22 @@ def cmd_gateway_serve(args: argparse.Namespace) -> int:
         engine=args.engine,
         opa_url=args.opa_url,
         audit_readers=readers,
+        log_key=Path(args.log_key),
+        witnesses=tuple(_read_key(k) for k in args.witness_key),
     )
+    if args.workers < 1:
+        raise GerbangError(f"--workers must be at least 1, got {args.workers}")
+    if args.workers > 1:
+        from gateway.workers import serve_workers
+
+        return serve_workers(config, args.workers, metrics_port=args.metrics_port)
+    serve_metrics(args.metrics_port)
 
     async def main() -> None:
         engine = engine_from_config(config.engine, config.policies_dir, opa_url=config.opa_url)
         await serve(config, engine)
 
     asyncio.run(_run_until_signal(main()))
-    return 0
-
-
-def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from gateway.audit.store import AuditStore
-    from gateway.audit.verify import verify_log
-
-    store = AuditStore(args.store)
-    try:
-        head = store.head()
-        progress = None
-        if sys.stderr.isatty() and head.size > 100_000:
-
-            def progress(n: int) -> None:
-                if n % 50_000 == 0 or n == head.size:
-                    print(f"\rverified {n}/{head.size} entries", end="", file=sys.stderr)
-
-        verified = verify_log(store.scan(), head, progress)
-    finally:
-        store.close()
-    print(f"audit log OK: {verified.size} entries, head {verified.head_hash.hex()}")
     return 0
 
 
@@ -186,14 +179,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--audit-reader", action="append", help="SPIFFE ID allowed to read the audit log"
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="gateway processes sharing the listening port (SO_REUSEPORT); "
+        "metrics on --metrics-port + worker index",
+    )
     p.set_defaults(func=cmd_gateway_serve)
+
+    from gateway.audit.commands import add_audit_commands
 
     audit = sub.add_parser("audit", help="the audit log").add_subparsers(
         dest="audit_command", required=True
     )
-    p = audit.add_parser("verify", help="verify the whole log: chain, leaves, head")
-    p.add_argument("--store", default="sqlite:///.gerbang/audit.db")
-    p.set_defaults(func=cmd_audit_verify)
+    witness = sub.add_parser("witness", help="verify and cosign the log's checkpoints (oversight)")
+    add_audit_commands(audit, witness)
 
     p = sub.add_parser("demo", help="run the demonstration (what `make run` does)")
     p.set_defaults(func=lambda _args: __import__("gateway.demo", fromlist=["main"]).main())

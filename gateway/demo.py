@@ -46,7 +46,6 @@ def legal_basis(purpose: str) -> str:
 
 def prepare(workdir: Path, incidents: int) -> list[AdapterSpec]:
     from adapters.seed import seed_city
-
     from gateway.pki import init_pki
 
     if not (workdir / "pki" / "ca.pem").exists():
@@ -60,7 +59,7 @@ def prepare(workdir: Path, incidents: int) -> list[AdapterSpec]:
             summary = seed_city(url, incidents=incidents // len(REGIONS), seed=SEED + i, kota=kota)
             print(
                 f"seeded {path}: {summary.incidents} incidents in {', '.join(kota)} "
-                f"({summary.elapsed_s:.1f} s)"
+                f"({summary.elapsed_seconds:.1f} s)"
             )
         specs.append(AdapterSpec(name, url))
     return specs

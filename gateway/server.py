@@ -20,14 +20,18 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, NoReturn
+from typing import Any, Final, NoReturn, TypeAlias
 
 import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from gateway.audit._checkpoint import parse_cosigner_key
+from gateway.audit._merkle import leaf_hash
+from gateway.audit.checkpoints import Checkpointer, LogKey
 from gateway.audit.entry import AuditRecord, ResultDigest, describe_query
+from gateway.audit.service import AuditService
 from gateway.audit.store import AuditStore, AuditWriter
 from gateway.catalog import Catalog, Dataset
 from gateway.errors import ConfigurationError, PolicyDenied
@@ -48,18 +52,17 @@ from gerbang.v1 import (
 log = structlog.get_logger("gerbang.gateway")
 
 ADAPTER_TIMEOUT: Final = 30.0
-MAX_ENTRIES_PER_CALL: Final = 1000
 # gRPC refuses anything larger before a handler runs; between MAX_REQUEST_BYTES
 # and this, the handler refuses it and the refusal is audited.
 GRPC_MAX_RECEIVE: Final = 1024 * 1024
-_Context = grpc.aio.ServicerContext[Any, Any]
+_Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 
 @dataclass(frozen=True)
 class AdapterLink:
     adapter_id: str
     address: str
-    stub: adapter_pb2_grpc.AdapterServiceStub
+    stub: adapter_pb2_grpc.AdapterServiceAsyncStub
     channel: grpc.aio.Channel
 
 
@@ -145,11 +148,12 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
                 "client certificate carries no single spiffe:// URI SAN",
             )
         outcome = Outcome(request_id, caller)
+        response: query_pb2.QueryResponse | None = None
+        message = ""
         try:
             response = await self._answer(request, outcome)
         except Refusal as r:
             outcome.code = r.code
-            response = None
             message = r.message
         # No audit entry, no data: the entry is durable before anything leaves.
         t0 = time.perf_counter()
@@ -161,6 +165,7 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
             await context.abort(
                 grpc.StatusCode.UNAVAILABLE, "audit log unavailable; nothing released"
             )
+            raise  # abort raises; this line is never reached
         AUDIT_APPEND.observe(time.perf_counter() - t0)
         LATENCY.labels("QueryService", "Query").observe(time.perf_counter() - started)
         REQUESTS.labels("QueryService", "Query", outcome.decision, outcome.code.name).inc()
@@ -177,8 +182,10 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
             await context.abort(
                 outcome.code, f"{message} [request {request_id}, audit entry {entry.index}]"
             )
+            raise AssertionError("unreachable: abort raises")
         response.receipt.leaf_index = entry.index
         response.receipt.entry_hash = entry.entry_hash
+        response.receipt.leaf_hash = leaf_hash(entry.leaf)
         return response
 
     async def _answer(
@@ -288,43 +295,6 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         ]
 
 
-class AuditReader(audit_pb2_grpc.AuditServiceServicer):
-    """Read-only access to the log, for oversight identities only."""
-
-    def __init__(self, store: AuditStore, readers: frozenset[str]) -> None:
-        self.store = store
-        self.readers = readers
-
-    async def _authorise(self, context: _Context) -> None:
-        peer = peer_identity(context.auth_context())
-        if peer not in self.readers:
-            await context.abort(
-                grpc.StatusCode.PERMISSION_DENIED, f"{peer} is not an oversight identity"
-            )
-
-    async def GetEntries(
-        self, request: audit_pb2.GetEntriesRequest, context: _Context
-    ) -> audit_pb2.GetEntriesResponse:
-        await self._authorise(context)
-        if request.end <= request.start:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "end must be greater than start")
-        end = min(request.end, request.start + MAX_ENTRIES_PER_CALL)
-        entries = await asyncio.to_thread(self.store.entries, request.start, end)
-        return audit_pb2.GetEntriesResponse(
-            entries=[
-                audit_pb2.AuditEntry(index=e.index, leaf=e.leaf, entry_hash=e.entry_hash)
-                for e in entries
-            ]
-        )
-
-    async def GetLatestCheckpoint(
-        self, request: audit_pb2.GetLatestCheckpointRequest, context: _Context
-    ) -> audit_pb2.GetLatestCheckpointResponse:
-        await self._authorise(context)
-        head = await asyncio.to_thread(self.store.head)
-        return audit_pb2.GetLatestCheckpointResponse(size=head.size, head_hash=head.head_hash)
-
-
 @dataclass(frozen=True)
 class GatewayConfig:
     listen: str
@@ -337,6 +307,8 @@ class GatewayConfig:
     opa_url: str | None = None
     tls_name: str = "gateway"
     audit_readers: frozenset[str] = frozenset()
+    log_key: Path = Path(".gerbang/keys/audit-log.key")
+    witnesses: tuple[str, ...] = ()  # cosigner verifier keys (C2SP tlog-cosignature)
     startup_timeout: float = 20.0
 
 
@@ -380,6 +352,9 @@ async def serve(
     await asyncio.to_thread(store.create)
     writer = AuditWriter(store)
     writer.start()
+    checkpointer = Checkpointer(store, LogKey.load_or_create(config.log_key))
+    checkpoints = asyncio.get_running_loop().create_task(checkpointer.run(), name="checkpointer")
+    witnesses = {w.name: w for w in (parse_cosigner_key(k) for k in config.witnesses)}
     links, catalog = await connect_adapters(tls, config.adapters, config.startup_timeout)
     if not links:
         _fail("no adapters configured")
@@ -399,7 +374,7 @@ async def serve(
     )
     query_pb2_grpc.add_QueryServiceServicer_to_server(gateway, server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(
-        AuditReader(store, config.audit_readers), server
+        AuditService(store, config.audit_readers, witnesses), server
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -429,7 +404,9 @@ async def serve(
         for name in ("", *services):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await server.stop(grace=2)
+        checkpoints.cancel()
         await writer.stop()
+        await asyncio.to_thread(checkpointer.checkpoint_once)
         for link in links.values():
             await link.channel.close()
         await engine.close()

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, update
 
 from gateway._canonical import canonical_json
+from gateway.audit._merkle import leaf_hash
 from gateway.audit.entry import AuditRecord, ResultDigest, commit_value
 from gateway.audit.store import AuditStore, AuditWriter, entries_table, head_table
 from gateway.audit.verify import verify_log
@@ -96,7 +97,12 @@ def test_rehashed_alteration_breaks_the_chain(store: AuditStore) -> None:
         conn.execute(
             update(entries_table)
             .where(entries_table.c.idx == 4)
-            .values(leaf=leaf, entry_hash=hashlib.sha256(leaf).digest(), request_id="req-X")
+            .values(
+                leaf=leaf,
+                entry_hash=hashlib.sha256(leaf).digest(),
+                leaf_hash=leaf_hash(leaf),
+                request_id="req-X",
+            )
         )
     with pytest.raises(AuditIntegrityError) as err:
         verify(store)
@@ -134,6 +140,7 @@ def test_inserted_row_is_detected(store: AuditStore) -> None:
                 idx=10,
                 leaf=extra.leaf,
                 entry_hash=extra.entry_hash,
+                leaf_hash=b"\0" * 32,
                 time="",
                 kind="query",
                 request_id="x",
@@ -205,3 +212,50 @@ def test_commitments_are_keyed_and_typed() -> None:
     assert commit_value(k1, "plate", "B 1234 XYZ") != commit_value(k1, "owner", "B 1234 XYZ")
     assert commit_value(k1, "n", 1) != commit_value(k1, "n", "1")
     assert "B 1234" not in commit_value(k1, "plate", "B 1234 XYZ")
+
+
+# --- the Merkle tree beside the chain (issue 5) ---
+
+
+def test_stored_tree_gives_verifiable_proofs(store: AuditStore) -> None:
+    from gateway.audit._merkle import leaf_hash, verify_consistency, verify_inclusion
+
+    store.append([record(i) for i in range(10, 37)])
+    size = store.head().size
+    root = store.root(size)
+    for index in (0, 5, 17, 36):
+        lh, proof, r = store.inclusion_proof(index, size)
+        assert r == root
+        assert lh == leaf_hash(store.entries(index, index + 1)[0].leaf)
+        verify_inclusion(lh, index, size, proof, root)
+        assert store.index_of(lh) == index
+    for m in (1, 10, 16, 36):
+        proof, r1, r2 = store.consistency_proof(m, size)
+        verify_consistency(m, size, proof, r1, r2)
+        assert r1 == store.root(m)
+
+
+def test_verification_checks_checkpoint_roots(store: AuditStore) -> None:
+    from gateway.audit.verify import CheckpointClaim
+
+    root10 = store.root(10)
+    claims = [CheckpointClaim(10, root10), CheckpointClaim(4, store.root(4))]
+    assert verify_log(store.scan(), store.head(), claims).checkpoints_checked == 2
+    with pytest.raises(AuditIntegrityError, match="fork"):
+        verify_log(
+            store.scan(), store.head(), [*claims, CheckpointClaim(10, b"\1" * 32, "witness")]
+        )
+    with pytest.raises(AuditIntegrityError, match="truncated"):
+        verify_log(store.scan(), store.head(), [CheckpointClaim(11, root10)])
+    with pytest.raises(AuditIntegrityError, match="do not have the root") as err:
+        verify_log(store.scan(), store.head(), [CheckpointClaim(7, root10)])
+    assert err.value.index == 6
+
+
+def test_stored_leaf_hash_tampering_is_detected(store: AuditStore) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(entries_table).where(entries_table.c.idx == 2).values(leaf_hash=b"\0" * 32)
+        )
+    with pytest.raises(AuditIntegrityError, match="entry 2: stored leaf hash"):
+        verify(store)

@@ -326,3 +326,19 @@ def test_memory_store_refuses_to_change_a_complete_node() -> None:
     with pytest.raises(AuditIntegrityError, match="complete subtrees never change"):
         store.write_nodes({(0, 1): LEAVES[2]})
     assert store.size == 4
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(min_value=0, max_value=700))
+def test_compact_range_gives_every_prefix_root(size: int) -> None:
+    from gateway.audit._merkle import CompactRange
+
+    store = MemoryNodeStore()
+    cr = CompactRange()
+    assert cr.root() == root_at(0, store)
+    for i in range(size):
+        leaf = leaf_hash(i.to_bytes(4, "big"))
+        store.append([leaf])
+        cr.append(leaf)
+        if i % 37 == 0 or i == size - 1:
+            assert cr.root() == root_at(i + 1, store)

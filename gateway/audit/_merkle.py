@@ -605,3 +605,32 @@ class MemoryNodeStore:
         """Append leaves: compute and write every node they complete."""
         self.write_nodes(nodes_completed_by_append(self._size, new_leaf_hashes, self))
         self._size += len(new_leaf_hashes)
+
+
+class CompactRange:
+    """The right edge of a growing tree: the root of every prefix in one pass, O(log n) memory.
+
+    Holds one complete-subtree hash per set bit of the size (RFC 9162 §2.1.1
+    unrolled, as in Certificate Transparency's compact ranges), so a verifier
+    reading a whole log computes the root at each checkpoint size without
+    storing the tree.
+    """
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, bytes]] = []  # (level, hash), levels strictly decreasing
+        self.size = 0
+
+    def append(self, leaf: bytes) -> None:
+        """Append a leaf hash."""
+        level, h = 0, leaf
+        while self._stack and self._stack[-1][0] == level:
+            _, left = self._stack.pop()
+            h = node_hash(left, h)
+            level += 1
+        self._stack.append((level, h))
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self._stack:
+            return EMPTY_ROOT
+        return _fold([h for _, h in self._stack])

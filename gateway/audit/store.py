@@ -30,15 +30,25 @@ from sqlalchemy import (
     String,
     Table,
     create_engine,
+    delete,
     event,
     insert,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.pool import NullPool
 
+from gateway.audit._merkle import (
+    NodeKey,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    nodes_completed_by_append,
+    root_at,
+)
 from gateway.audit.entry import GENESIS, AuditRecord, Entry, seal
-from gateway.errors import AuditIntegrityError
+from gateway.errors import AuditIntegrityError, ProofRequestError
 
 metadata = MetaData()
 
@@ -57,6 +67,38 @@ entries_table = Table(
     Column("row_count", BigInteger, nullable=False),
     Column("leaf", LargeBinary, nullable=False),
     Column("entry_hash", LargeBinary(32), nullable=False),
+    # RFC 9162 leaf hash, SHA-256(0x00 || leaf): receipts and proofs name entries by it.
+    Column("leaf_hash", LargeBinary(32), nullable=False, index=True),
+)
+
+# Hashes of every complete subtree of the Merkle tree over the entries: node
+# (level, idx) covers leaves [idx * 2^level, (idx + 1) * 2^level). Complete
+# subtrees never change, so a proof at any size reads O(log n) of them.
+tree_table = Table(
+    "audit_tree",
+    metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
+checkpoints_table = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    # The C2SP signed note, signed by the log key only; cosignatures are kept apart.
+    Column("note", LargeBinary, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+cosignatures_table = Table(
+    "audit_cosignatures",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("witness", String(256), primary_key=True),
+    # One C2SP tlog-cosignature/v1 signature line, newline-terminated.
+    Column("line", String(512), nullable=False),
 )
 
 head_table = Table(
@@ -65,6 +107,14 @@ head_table = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("size", BigInteger, nullable=False),
     Column("head_hash", LargeBinary(32), nullable=False),
+)
+
+# Facts about the log that outside verifiers need: its origin and verifier key.
+meta_table = Table(
+    "audit_meta",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(1024), nullable=False),
 )
 
 # Columns copied out of the leaf for querying; verification checks they agree with it.
@@ -110,6 +160,35 @@ def _sqlite_pragmas(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class _NodeReader:
+    """Reads stored subtree hashes on one connection, in one SELECT per call."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def read_nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        if not keys:
+            return {}
+        rows = self.conn.execute(
+            select(tree_table.c.level, tree_table.c.idx, tree_table.c.hash).where(
+                tuple_(tree_table.c.level, tree_table.c.idx).in_(list(keys))
+            )
+        )
+        return {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows}
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    size: int
+    root_hash: bytes
+    note: bytes
+    cosignatures: tuple[str, ...]
+
+    def cosigned_note(self) -> bytes:
+        """The log-signed note with every cosignature line appended (C2SP signed-note)."""
+        return self.note + "".join(self.cosignatures).encode()
+
+
 class AuditStore:
     """Append-only audit entries in a SQLAlchemy database."""
 
@@ -129,6 +208,22 @@ class AuditStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def publish(self, name: str, value: str) -> None:
+        """Record a fact about the log once; a different value later is a configuration error."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(meta_table.c.value).where(meta_table.c.name == name)).first()
+            if row is None:
+                conn.execute(insert(meta_table).values(name=name, value=value))
+            elif row.value != value:
+                raise AuditIntegrityError(
+                    f"the log's {name} is already {row.value!r}; refusing to change it to {value!r}"
+                )
+
+    def published(self, name: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(meta_table.c.value).where(meta_table.c.name == name)).first()
+        return None if row is None else str(row.value)
 
     def _locked_head(self, conn: Connection) -> Head:
         stmt = select(head_table.c.size, head_table.c.head_hash).where(head_table.c.id == 1)
@@ -154,10 +249,22 @@ class AuditStore:
                 entries.append(entry)
                 body = record.body()
                 rows.append(
-                    {"idx": entry.index, "leaf": entry.leaf, "entry_hash": entry.entry_hash}
+                    {
+                        "idx": entry.index,
+                        "leaf": entry.leaf,
+                        "entry_hash": entry.entry_hash,
+                        "leaf_hash": leaf_hash(entry.leaf),
+                    }
                     | {c: body[c] for c in INDEXED_COLUMNS}
                 )
             conn.execute(insert(entries_table), rows)
+            nodes = nodes_completed_by_append(
+                head.size, [r["leaf_hash"] for r in rows], _NodeReader(conn)
+            )
+            conn.execute(
+                insert(tree_table),
+                [{"level": lv, "idx": i, "hash": h} for (lv, i), h in nodes.items()],
+            )
             conn.execute(
                 update(head_table)
                 .where(head_table.c.id == 1)
@@ -183,9 +290,97 @@ class AuditStore:
             ).all()
         return [Entry(int(r.idx), bytes(r.leaf), bytes(r.entry_hash)) for r in rows]
 
+    def index_of(self, leaf_hash_: bytes) -> int:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(entries_table.c.idx).where(entries_table.c.leaf_hash == leaf_hash_)
+            ).first()
+        if row is None:
+            raise ProofRequestError(f"no entry has leaf hash {leaf_hash_.hex()}")
+        return int(row.idx)
+
+    def root(self, size: int) -> bytes:
+        with self.engine.connect() as conn:
+            return root_at(size, _NodeReader(conn))
+
+    def inclusion_proof(self, index: int, size: int) -> tuple[bytes, list[bytes], bytes]:
+        """(leaf hash, proof, root) for entry `index` in the tree of `size`, in one snapshot."""
+        with self.engine.connect() as conn:
+            self._check_size(conn, size)
+            reader = _NodeReader(conn)
+            proof = inclusion_proof(index, size, reader)
+            leaf = reader.read_nodes([(0, index)])[(0, index)]
+            return leaf, proof, root_at(size, reader)
+
+    def consistency_proof(self, size1: int, size2: int) -> tuple[list[bytes], bytes, bytes]:
+        """(proof, root1, root2) from the tree of `size1` to the tree of `size2`."""
+        with self.engine.connect() as conn:
+            self._check_size(conn, size2)
+            reader = _NodeReader(conn)
+            return (
+                consistency_proof(size1, size2, reader),
+                root_at(size1, reader),
+                root_at(size2, reader),
+            )
+
+    def _check_size(self, conn: Connection, size: int) -> None:
+        row = conn.execute(select(head_table.c.size).where(head_table.c.id == 1)).first()
+        if row is None or size > int(row.size):
+            raise ProofRequestError(f"the log has fewer than {size} entries")
+
+    def add_checkpoint(self, size: int, root_hash: bytes, note: bytes, created_at: str) -> bool:
+        """Store a signed checkpoint; False if one of that size exists already."""
+        with self.engine.begin() as conn:
+            exists = conn.execute(
+                select(checkpoints_table.c.size).where(checkpoints_table.c.size == size)
+            ).first()
+            if exists is not None:
+                return False
+            conn.execute(
+                insert(checkpoints_table).values(
+                    size=size, root_hash=root_hash, note=note, created_at=created_at
+                )
+            )
+        return True
+
+    def add_cosignature(self, size: int, witness: str, line: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(cosignatures_table).where(
+                    cosignatures_table.c.size == size, cosignatures_table.c.witness == witness
+                )
+            )
+            conn.execute(insert(cosignatures_table).values(size=size, witness=witness, line=line))
+
+    def checkpoint(self, size: int | None = None) -> StoredCheckpoint | None:
+        """The checkpoint of `size`, or the latest one, with its cosignatures."""
+        with self.engine.connect() as conn:
+            stmt = select(checkpoints_table)
+            if size is None:
+                stmt = stmt.order_by(checkpoints_table.c.size.desc()).limit(1)
+            else:
+                stmt = stmt.where(checkpoints_table.c.size == size)
+            row = conn.execute(stmt).first()
+            if row is None:
+                return None
+            lines = conn.execute(
+                select(cosignatures_table.c.line)
+                .where(cosignatures_table.c.size == row.size)
+                .order_by(cosignatures_table.c.witness)
+            ).scalars()
+            return StoredCheckpoint(
+                int(row.size), bytes(row.root_hash), bytes(row.note), tuple(lines)
+            )
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(checkpoints_table).order_by(checkpoints_table.c.size)).all()
+        return [StoredCheckpoint(int(r.size), bytes(r.root_hash), bytes(r.note), ()) for r in rows]
+
     def scan(self, batch: int = 10_000) -> Iterator[StoredEntry]:
         """Every stored row in physical index order, for verification."""
-        cols = [entries_table.c[c] for c in INDEXED_COLUMNS]
+        names = (*INDEXED_COLUMNS, "leaf_hash")
+        cols = [entries_table.c[c] for c in names]
         with self.engine.connect() as conn:
             result = conn.execution_options(yield_per=batch).execute(
                 select(
@@ -195,7 +390,7 @@ class AuditStore:
             for r in result:
                 yield StoredEntry(
                     Entry(int(r.idx), bytes(r.leaf), bytes(r.entry_hash)),
-                    {c: getattr(r, c) for c in INDEXED_COLUMNS},
+                    {c: getattr(r, c) for c in names},
                 )
 
 

@@ -1,12 +1,18 @@
-"""Verify a whole audit log: the hash chain, the leaves and the head (pure).
+"""Verify a whole audit log: the hash chain, the Merkle tree, the head and the checkpoints (pure).
 
-Steps, for each stored row in index order:
-1. the index is the next one (no gap, no reordering, no insertion);
-2. SHA-256 of the leaf is the stored entry hash;
-3. the leaf decodes, and names its own index and the previous entry's hash;
-4. the columns copied out of the leaf agree with it.
-Then the head row must name the last entry: same size, same hash (a log cut
-short, or extended without the writer, fails here).
+Steps, in order:
+1. the checkpoints (already signature-checked by the caller) agree with each
+   other: two of the same size with different roots are a fork;
+2. for each stored row in index order:
+   a. the index is the next one (no gap, no reordering, no insertion);
+   b. SHA-256 of the leaf is the stored entry hash, and its RFC 9162 leaf
+      hash is the stored leaf hash;
+   c. the leaf decodes, and names its own index and the previous entry's hash;
+   d. the columns copied out of the leaf agree with it;
+   e. at each checkpoint's size, the Merkle root of the entries so far is the
+      checkpoint's root (an entry rewritten after a checkpoint, or a fork);
+3. no checkpoint is larger than the log (truncation);
+4. the head row names the last entry: same size, same hash.
 The first failing step raises `AuditIntegrityError` naming the entry.
 """
 
@@ -14,36 +20,75 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from gateway.audit._merkle import CompactRange, leaf_hash
 from gateway.audit.entry import GENESIS
 from gateway.audit.store import INDEXED_COLUMNS, Head, StoredEntry
 from gateway.errors import AuditIntegrityError
 
 
 @dataclass(frozen=True)
+class CheckpointClaim:
+    """A checkpoint whose signature has been verified: the log claimed this root at this size."""
+
+    size: int
+    root_hash: bytes
+    source: str = "checkpoint"
+
+
+@dataclass(frozen=True)
 class VerifiedLog:
     size: int
     head_hash: bytes
+    root_hash: bytes
+    checkpoints_checked: int
 
 
 def verify_log(
-    rows: Iterable[StoredEntry], head: Head, progress: Callable[[int], None] | None = None
+    rows: Iterable[StoredEntry],
+    head: Head | None,
+    checkpoints: Sequence[CheckpointClaim] = (),
+    progress: Callable[[int], None] | None = None,
 ) -> VerifiedLog:
-    """Verify every row against the chain and the head; raise at the first bad entry."""
+    """Verify every row against the chain, the tree, the checkpoints and the head.
+
+    `head` is None for an export, which has no head row; its checkpoints bound it instead.
+    """
     iterator = iter(rows)
     try:
-        return _verify(iterator, head, progress)
+        return _verify(iterator, head, checkpoints, progress)
     finally:
         # A store's scan holds a database cursor: release it even when verification fails.
         if isinstance(iterator, Generator):
             iterator.close()
 
 
+def _claims_by_size(checkpoints: Sequence[CheckpointClaim]) -> dict[int, CheckpointClaim]:
+    by_size: dict[int, CheckpointClaim] = {}
+    for c in checkpoints:
+        seen = by_size.setdefault(c.size, c)
+        if not hmac.compare_digest(seen.root_hash, c.root_hash):
+            raise AuditIntegrityError(
+                f"fork: {seen.source} and {c.source} both claim size {c.size} with different roots",
+                index=c.size - 1 if c.size else 0,
+            )
+    return by_size
+
+
 def _verify(
-    rows: Iterator[StoredEntry], head: Head, progress: Callable[[int], None] | None
+    rows: Iterator[StoredEntry],
+    head: Head | None,
+    checkpoints: Sequence[CheckpointClaim],
+    progress: Callable[[int], None] | None,
 ) -> VerifiedLog:
+    claims = _claims_by_size(checkpoints)
+    tree = CompactRange()
+    checked = 0
+    if 0 in claims:
+        _check_root(tree, claims[0])
+        checked += 1
     expected = 0
     prev = GENESIS
     for row in rows:
@@ -58,6 +103,13 @@ def _verify(
             raise AuditIntegrityError(
                 f"entry {e.index}: leaf does not match its hash (altered)", index=e.index
             )
+        lh = leaf_hash(e.leaf)
+        stored_lh = row.columns.get("leaf_hash")
+        if stored_lh is not None and not hmac.compare_digest(bytes(stored_lh), lh):
+            raise AuditIntegrityError(
+                f"entry {e.index}: stored leaf hash does not match its leaf (altered)",
+                index=e.index,
+            )
         doc = e.fields()
         if doc.get("index") != e.index:
             raise AuditIntegrityError(
@@ -70,23 +122,46 @@ def _verify(
                 index=e.index,
             )
         for c in INDEXED_COLUMNS:
-            if row.columns[c] != doc.get(c):
+            if c in row.columns and row.columns[c] != doc.get(c):
                 raise AuditIntegrityError(
                     f"entry {e.index}: column {c!r} disagrees with the leaf (altered)",
                     index=e.index,
                 )
         prev = e.entry_hash
+        tree.append(lh)
         expected += 1
+        claim = claims.get(expected)
+        if claim is not None:
+            _check_root(tree, claim)
+            checked += 1
         if progress is not None:
             progress(expected)
-    if head.size != expected:
+    beyond = [size for size in claims if size > expected]
+    if beyond:
         raise AuditIntegrityError(
-            f"the log holds {expected} entries but its head says {head.size} "
-            f"(entries from {min(expected, head.size)} on were removed or added)",
-            index=min(expected, head.size),
+            f"truncated: the log holds {expected} entries but a checkpoint of size "
+            f"{max(beyond)} was already published",
+            index=expected,
         )
-    if not hmac.compare_digest(head.head_hash, prev):
+    if head is not None:
+        if head.size != expected:
+            raise AuditIntegrityError(
+                f"the log holds {expected} entries but its head says {head.size} "
+                f"(entries from {min(expected, head.size)} on were removed or added)",
+                index=min(expected, head.size),
+            )
+        if not hmac.compare_digest(head.head_hash, prev):
+            raise AuditIntegrityError(
+                f"the head hash does not match entry {expected - 1}", index=max(expected - 1, 0)
+            )
+    return VerifiedLog(expected, prev, tree.root(), checked)
+
+
+def _check_root(tree: CompactRange, claim: CheckpointClaim) -> None:
+    if not hmac.compare_digest(tree.root(), claim.root_hash):
         raise AuditIntegrityError(
-            f"the head hash does not match entry {expected - 1}", index=max(expected - 1, 0)
+            f"the entries up to size {claim.size} do not have the root signed in "
+            f"{claim.source}: an entry before {claim.size} was rewritten after it was "
+            "checkpointed, or the log forked",
+            index=max(claim.size - 1, 0),
         )
-    return VerifiedLog(expected, prev)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16gerbang/v1/audit.proto\x12\ngerbang.v1\"/\n\x11GetEntriesRequest\x12\r\n\x05start\x18\x01 \x01(\x04\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x04\"=\n\x12GetEntriesResponse\x12\'\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x16.gerbang.v1.AuditEntry\"=\n\nAuditEntry\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04leaf\x18\x02 \x01(\x0c\x12\x12\n\nentry_hash\x18\x03 \x01(\x0c\"\x1c\n\x1aGetLatestCheckpointRequest\"L\n\x1bGetLatestCheckpointResponse\x12\x0c\n\x04size\x18\x01 \x01(\x04\x12\x11\n\thead_hash\x18\x02 \x01(\x0c\x12\x0c\n\x04note\x18\x03 \x01(\x0c\x32\xc3\x01\n\x0c\x41uditService\x12K\n\nGetEntries\x12\x1d.gerbang.v1.GetEntriesRequest\x1a\x1e.gerbang.v1.GetEntriesResponse\x12\x66\n\x13GetLatestCheckpoint\x12&.gerbang.v1.GetLatestCheckpointRequest\x1a\'.gerbang.v1.GetLatestCheckpointResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16gerbang/v1/audit.proto\x12\ngerbang.v1\"/\n\x11GetEntriesRequest\x12\r\n\x05start\x18\x01 \x01(\x04\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x04\"=\n\x12GetEntriesResponse\x12\'\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x16.gerbang.v1.AuditEntry\"P\n\nAuditEntry\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04leaf\x18\x02 \x01(\x0c\x12\x12\n\nentry_hash\x18\x03 \x01(\x0c\x12\x11\n\tleaf_hash\x18\x04 \x01(\x0c\"\x1c\n\x1aGetLatestCheckpointRequest\"x\n\x1bGetLatestCheckpointResponse\x12\x0c\n\x04size\x18\x01 \x01(\x04\x12\x11\n\thead_hash\x18\x02 \x01(\x0c\x12\x0c\n\x04note\x18\x03 \x01(\x0c\x12\x17\n\x0f\x63heckpoint_size\x18\x04 \x01(\x04\x12\x11\n\troot_hash\x18\x05 \x01(\x0c\"[\n\x18GetInclusionProofRequest\x12\x0f\n\x05index\x18\x01 \x01(\x04H\x00\x12\x13\n\tleaf_hash\x18\x02 \x01(\x0cH\x00\x12\x11\n\ttree_size\x18\x03 \x01(\x04\x42\x06\n\x04leaf\"\x8b\x01\n\x19GetInclusionProofResponse\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x11\n\tleaf_hash\x18\x03 \x01(\x0c\x12\r\n\x05proof\x18\x04 \x03(\x0c\x12\x11\n\troot_hash\x18\x05 \x01(\x0c\x12\x12\n\ncheckpoint\x18\x06 \x01(\x0c\"@\n\x1aGetConsistencyProofRequest\x12\x11\n\tfrom_size\x18\x01 \x01(\x04\x12\x0f\n\x07to_size\x18\x02 \x01(\x04\"\x88\x01\n\x1bGetConsistencyProofResponse\x12\x11\n\tfrom_size\x18\x01 \x01(\x04\x12\x0f\n\x07to_size\x18\x02 \x01(\x04\x12\r\n\x05proof\x18\x03 \x03(\x0c\x12\x11\n\tfrom_root\x18\x04 \x01(\x0c\x12\x0f\n\x07to_root\x18\x05 \x01(\x0c\x12\x12\n\ncheckpoint\x18\x06 \x01(\x0c\"=\n\x15\x41\x64\x64\x43osignatureRequest\x12\x0c\n\x04size\x18\x01 \x01(\x04\x12\x16\n\x0esignature_line\x18\x02 \x01(\t\"\x18\n\x16\x41\x64\x64\x43osignatureResponse2\xe6\x03\n\x0c\x41uditService\x12K\n\nGetEntries\x12\x1d.gerbang.v1.GetEntriesRequest\x1a\x1e.gerbang.v1.GetEntriesResponse\x12\x66\n\x13GetLatestCheckpoint\x12&.gerbang.v1.GetLatestCheckpointRequest\x1a\'.gerbang.v1.GetLatestCheckpointResponse\x12`\n\x11GetInclusionProof\x12$.gerbang.v1.GetInclusionProofRequest\x1a%.gerbang.v1.GetInclusionProofResponse\x12\x66\n\x13GetConsistencyProof\x12&.gerbang.v1.GetConsistencyProofRequest\x1a\'.gerbang.v1.GetConsistencyProofResponse\x12W\n\x0e\x41\x64\x64\x43osignature\x12!.gerbang.v1.AddCosignatureRequest\x1a\".gerbang.v1.AddCosignatureResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,11 +36,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETENTRIESRESPONSE']._serialized_start=87
   _globals['_GETENTRIESRESPONSE']._serialized_end=148
   _globals['_AUDITENTRY']._serialized_start=150
-  _globals['_AUDITENTRY']._serialized_end=211
-  _globals['_GETLATESTCHECKPOINTREQUEST']._serialized_start=213
-  _globals['_GETLATESTCHECKPOINTREQUEST']._serialized_end=241
-  _globals['_GETLATESTCHECKPOINTRESPONSE']._serialized_start=243
-  _globals['_GETLATESTCHECKPOINTRESPONSE']._serialized_end=319
-  _globals['_AUDITSERVICE']._serialized_start=322
-  _globals['_AUDITSERVICE']._serialized_end=517
+  _globals['_AUDITENTRY']._serialized_end=230
+  _globals['_GETLATESTCHECKPOINTREQUEST']._serialized_start=232
+  _globals['_GETLATESTCHECKPOINTREQUEST']._serialized_end=260
+  _globals['_GETLATESTCHECKPOINTRESPONSE']._serialized_start=262
+  _globals['_GETLATESTCHECKPOINTRESPONSE']._serialized_end=382
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=384
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=475
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_start=478
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_end=617
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=619
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=683
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_start=686
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_end=822
+  _globals['_ADDCOSIGNATUREREQUEST']._serialized_start=824
+  _globals['_ADDCOSIGNATUREREQUEST']._serialized_end=885
+  _globals['_ADDCOSIGNATURERESPONSE']._serialized_start=887
+  _globals['_ADDCOSIGNATURERESPONSE']._serialized_end=911
+  _globals['_AUDITSERVICE']._serialized_start=914
+  _globals['_AUDITSERVICE']._serialized_end=1400
 # @@protoc_insertion_point(module_scope)

@@ -69,21 +69,25 @@ class AuditEntry(_message.Message):
     INDEX_FIELD_NUMBER: _builtins.int
     LEAF_FIELD_NUMBER: _builtins.int
     ENTRY_HASH_FIELD_NUMBER: _builtins.int
+    LEAF_HASH_FIELD_NUMBER: _builtins.int
     index: _builtins.int
     leaf: _builtins.bytes
-    """The canonical encoding of the entry (canonical JSON, see docs/adr)."""
+    """The canonical encoding of the entry (canonical JSON, docs/adr/0001)."""
     entry_hash: _builtins.bytes
-    """SHA-256 of leaf."""
+    """SHA-256 of leaf: the hash chain link."""
+    leaf_hash: _builtins.bytes
+    """RFC 9162 leaf hash, SHA-256(0x00 || leaf): the Merkle tree leaf."""
     def __init__(
         self,
         *,
         index: _builtins.int = ...,
         leaf: _builtins.bytes = ...,
         entry_hash: _builtins.bytes = ...,
+        leaf_hash: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry_hash", b"entry_hash", "index", b"index", "leaf", b"leaf"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry_hash", b"entry_hash", "index", b"index", "leaf", b"leaf", "leaf_hash", b"leaf_hash"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -111,22 +115,192 @@ class GetLatestCheckpointResponse(_message.Message):
     SIZE_FIELD_NUMBER: _builtins.int
     HEAD_HASH_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_SIZE_FIELD_NUMBER: _builtins.int
+    ROOT_HASH_FIELD_NUMBER: _builtins.int
     size: _builtins.int
+    """Size of the log now (entries committed), which may be ahead of the checkpoint."""
     head_hash: _builtins.bytes
     """Hash of the entry at size - 1 (the chain head)."""
     note: _builtins.bytes
-    """The signed checkpoint note, when the log has one."""
+    """The C2SP signed checkpoint note, with every cosignature line received."""
+    checkpoint_size: _builtins.int
+    """Tree size and root hash that the note signs."""
+    root_hash: _builtins.bytes
     def __init__(
         self,
         *,
         size: _builtins.int = ...,
         head_hash: _builtins.bytes = ...,
         note: _builtins.bytes = ...,
+        checkpoint_size: _builtins.int = ...,
+        root_hash: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["head_hash", b"head_hash", "note", b"note", "size", b"size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint_size", b"checkpoint_size", "head_hash", b"head_hash", "note", b"note", "root_hash", b"root_hash", "size", b"size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetLatestCheckpointResponse: _TypeAlias = GetLatestCheckpointResponse  # noqa: Y015
+
+@_typing.final
+class GetInclusionProofRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    LEAF_HASH_FIELD_NUMBER: _builtins.int
+    TREE_SIZE_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    leaf_hash: _builtins.bytes
+    tree_size: _builtins.int
+    """Tree size to prove against; 0 means the latest signed checkpoint."""
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        leaf_hash: _builtins.bytes = ...,
+        tree_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["index", b"index", "leaf", b"leaf", "leaf_hash", b"leaf_hash"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["index", b"index", "leaf", b"leaf", "leaf_hash", b"leaf_hash", "tree_size", b"tree_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_leaf: _TypeAlias = _typing.Literal["index", "leaf_hash"]  # noqa: Y015
+    _WhichOneofArgType_leaf: _TypeAlias = _typing.Literal["leaf", b"leaf"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_leaf) -> _WhichOneofReturnType_leaf | None: ...
+
+Global___GetInclusionProofRequest: _TypeAlias = GetInclusionProofRequest  # noqa: Y015
+
+@_typing.final
+class GetInclusionProofResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAF_INDEX_FIELD_NUMBER: _builtins.int
+    TREE_SIZE_FIELD_NUMBER: _builtins.int
+    LEAF_HASH_FIELD_NUMBER: _builtins.int
+    PROOF_FIELD_NUMBER: _builtins.int
+    ROOT_HASH_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_FIELD_NUMBER: _builtins.int
+    leaf_index: _builtins.int
+    tree_size: _builtins.int
+    leaf_hash: _builtins.bytes
+    root_hash: _builtins.bytes
+    checkpoint: _builtins.bytes
+    """The signed checkpoint of tree_size, when one exists."""
+    @_builtins.property
+    def proof(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
+    def __init__(
+        self,
+        *,
+        leaf_index: _builtins.int = ...,
+        tree_size: _builtins.int = ...,
+        leaf_hash: _builtins.bytes = ...,
+        proof: _abc.Iterable[_builtins.bytes] | None = ...,
+        root_hash: _builtins.bytes = ...,
+        checkpoint: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "leaf_hash", b"leaf_hash", "leaf_index", b"leaf_index", "proof", b"proof", "root_hash", b"root_hash", "tree_size", b"tree_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetInclusionProofResponse: _TypeAlias = GetInclusionProofResponse  # noqa: Y015
+
+@_typing.final
+class GetConsistencyProofRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_SIZE_FIELD_NUMBER: _builtins.int
+    TO_SIZE_FIELD_NUMBER: _builtins.int
+    from_size: _builtins.int
+    to_size: _builtins.int
+    """0 means the latest signed checkpoint."""
+    def __init__(
+        self,
+        *,
+        from_size: _builtins.int = ...,
+        to_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_size", b"from_size", "to_size", b"to_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetConsistencyProofRequest: _TypeAlias = GetConsistencyProofRequest  # noqa: Y015
+
+@_typing.final
+class GetConsistencyProofResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_SIZE_FIELD_NUMBER: _builtins.int
+    TO_SIZE_FIELD_NUMBER: _builtins.int
+    PROOF_FIELD_NUMBER: _builtins.int
+    FROM_ROOT_FIELD_NUMBER: _builtins.int
+    TO_ROOT_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_FIELD_NUMBER: _builtins.int
+    from_size: _builtins.int
+    to_size: _builtins.int
+    from_root: _builtins.bytes
+    to_root: _builtins.bytes
+    checkpoint: _builtins.bytes
+    """The signed checkpoint of to_size, when one exists."""
+    @_builtins.property
+    def proof(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
+    def __init__(
+        self,
+        *,
+        from_size: _builtins.int = ...,
+        to_size: _builtins.int = ...,
+        proof: _abc.Iterable[_builtins.bytes] | None = ...,
+        from_root: _builtins.bytes = ...,
+        to_root: _builtins.bytes = ...,
+        checkpoint: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "from_root", b"from_root", "from_size", b"from_size", "proof", b"proof", "to_root", b"to_root", "to_size", b"to_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetConsistencyProofResponse: _TypeAlias = GetConsistencyProofResponse  # noqa: Y015
+
+@_typing.final
+class AddCosignatureRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIZE_FIELD_NUMBER: _builtins.int
+    SIGNATURE_LINE_FIELD_NUMBER: _builtins.int
+    size: _builtins.int
+    """The checkpoint size the cosignature is for."""
+    signature_line: _builtins.str
+    """One C2SP tlog-cosignature/v1 signature line ("— name base64...\\n")."""
+    def __init__(
+        self,
+        *,
+        size: _builtins.int = ...,
+        signature_line: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["signature_line", b"signature_line", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddCosignatureRequest: _TypeAlias = AddCosignatureRequest  # noqa: Y015
+
+@_typing.final
+class AddCosignatureResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddCosignatureResponse: _TypeAlias = AddCosignatureResponse  # noqa: Y015

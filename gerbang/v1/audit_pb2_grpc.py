@@ -26,7 +26,9 @@ if _version_not_supported:
 
 
 class AuditServiceStub:
-    """Read-only access to the audit log, for oversight.
+    """Read-only access to the audit log for oversight identities (mTLS role), plus
+    the one write an oversight body makes: its witness cosignature.
+    Hashes are raw bytes here; the command line prints them as standard base64.
     """
 
     def __init__(self, channel):
@@ -45,10 +47,27 @@ class AuditServiceStub:
                 request_serializer=gerbang_dot_v1_dot_audit__pb2.GetLatestCheckpointRequest.SerializeToString,
                 response_deserializer=gerbang_dot_v1_dot_audit__pb2.GetLatestCheckpointResponse.FromString,
                 _registered_method=True)
+        self.GetInclusionProof = channel.unary_unary(
+                '/gerbang.v1.AuditService/GetInclusionProof',
+                request_serializer=gerbang_dot_v1_dot_audit__pb2.GetInclusionProofRequest.SerializeToString,
+                response_deserializer=gerbang_dot_v1_dot_audit__pb2.GetInclusionProofResponse.FromString,
+                _registered_method=True)
+        self.GetConsistencyProof = channel.unary_unary(
+                '/gerbang.v1.AuditService/GetConsistencyProof',
+                request_serializer=gerbang_dot_v1_dot_audit__pb2.GetConsistencyProofRequest.SerializeToString,
+                response_deserializer=gerbang_dot_v1_dot_audit__pb2.GetConsistencyProofResponse.FromString,
+                _registered_method=True)
+        self.AddCosignature = channel.unary_unary(
+                '/gerbang.v1.AuditService/AddCosignature',
+                request_serializer=gerbang_dot_v1_dot_audit__pb2.AddCosignatureRequest.SerializeToString,
+                response_deserializer=gerbang_dot_v1_dot_audit__pb2.AddCosignatureResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
-    """Read-only access to the audit log, for oversight.
+    """Read-only access to the audit log for oversight identities (mTLS role), plus
+    the one write an oversight body makes: its witness cosignature.
+    Hashes are raw bytes here; the command line prints them as standard base64.
     """
 
     def GetEntries(self, request, context):
@@ -58,7 +77,27 @@ class AuditServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetLatestCheckpoint(self, request, context):
+        """The latest signed checkpoint with the cosignatures received for it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInclusionProof(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConsistencyProof(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddCosignature(self, request, context):
+        """A witness hands back its C2SP tlog-cosignature for a checkpoint it verified.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -76,6 +115,21 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     request_deserializer=gerbang_dot_v1_dot_audit__pb2.GetLatestCheckpointRequest.FromString,
                     response_serializer=gerbang_dot_v1_dot_audit__pb2.GetLatestCheckpointResponse.SerializeToString,
             ),
+            'GetInclusionProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInclusionProof,
+                    request_deserializer=gerbang_dot_v1_dot_audit__pb2.GetInclusionProofRequest.FromString,
+                    response_serializer=gerbang_dot_v1_dot_audit__pb2.GetInclusionProofResponse.SerializeToString,
+            ),
+            'GetConsistencyProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsistencyProof,
+                    request_deserializer=gerbang_dot_v1_dot_audit__pb2.GetConsistencyProofRequest.FromString,
+                    response_serializer=gerbang_dot_v1_dot_audit__pb2.GetConsistencyProofResponse.SerializeToString,
+            ),
+            'AddCosignature': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddCosignature,
+                    request_deserializer=gerbang_dot_v1_dot_audit__pb2.AddCosignatureRequest.FromString,
+                    response_serializer=gerbang_dot_v1_dot_audit__pb2.AddCosignatureResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'gerbang.v1.AuditService', rpc_method_handlers)
@@ -85,7 +139,9 @@ def add_AuditServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AuditService:
-    """Read-only access to the audit log, for oversight.
+    """Read-only access to the audit log for oversight identities (mTLS role), plus
+    the one write an oversight body makes: its witness cosignature.
+    Hashes are raw bytes here; the command line prints them as standard base64.
     """
 
     @staticmethod
@@ -132,6 +188,87 @@ class AuditService:
             '/gerbang.v1.AuditService/GetLatestCheckpoint',
             gerbang_dot_v1_dot_audit__pb2.GetLatestCheckpointRequest.SerializeToString,
             gerbang_dot_v1_dot_audit__pb2.GetLatestCheckpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInclusionProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gerbang.v1.AuditService/GetInclusionProof',
+            gerbang_dot_v1_dot_audit__pb2.GetInclusionProofRequest.SerializeToString,
+            gerbang_dot_v1_dot_audit__pb2.GetInclusionProofResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsistencyProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gerbang.v1.AuditService/GetConsistencyProof',
+            gerbang_dot_v1_dot_audit__pb2.GetConsistencyProofRequest.SerializeToString,
+            gerbang_dot_v1_dot_audit__pb2.GetConsistencyProofResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddCosignature(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gerbang.v1.AuditService/AddCosignature',
+            gerbang_dot_v1_dot_audit__pb2.AddCosignatureRequest.SerializeToString,
+            gerbang_dot_v1_dot_audit__pb2.AddCosignatureResponse.FromString,
             options,
             channel_credentials,
             insecure,

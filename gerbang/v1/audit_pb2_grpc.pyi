@@ -27,7 +27,10 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class AuditServiceStub:
-    """Read-only access to the audit log, for oversight."""
+    """Read-only access to the audit log for oversight identities (mTLS role), plus
+    the one write an oversight body makes: its witness cosignature.
+    Hashes are raw bytes here; the command line prints them as standard base64.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -35,17 +38,33 @@ class AuditServiceStub:
     def __new__(cls, channel: _aio.Channel) -> AuditServiceAsyncStub: ...
     GetEntries: _grpc.UnaryUnaryMultiCallable[_audit_pb2.GetEntriesRequest, _audit_pb2.GetEntriesResponse]
     GetLatestCheckpoint: _grpc.UnaryUnaryMultiCallable[_audit_pb2.GetLatestCheckpointRequest, _audit_pb2.GetLatestCheckpointResponse]
+    """The latest signed checkpoint with the cosignatures received for it."""
+    GetInclusionProof: _grpc.UnaryUnaryMultiCallable[_audit_pb2.GetInclusionProofRequest, _audit_pb2.GetInclusionProofResponse]
+    GetConsistencyProof: _grpc.UnaryUnaryMultiCallable[_audit_pb2.GetConsistencyProofRequest, _audit_pb2.GetConsistencyProofResponse]
+    AddCosignature: _grpc.UnaryUnaryMultiCallable[_audit_pb2.AddCosignatureRequest, _audit_pb2.AddCosignatureResponse]
+    """A witness hands back its C2SP tlog-cosignature for a checkpoint it verified."""
 
 @_typing.type_check_only
 class AuditServiceAsyncStub(AuditServiceStub):
-    """Read-only access to the audit log, for oversight."""
+    """Read-only access to the audit log for oversight identities (mTLS role), plus
+    the one write an oversight body makes: its witness cosignature.
+    Hashes are raw bytes here; the command line prints them as standard base64.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetEntries: _aio.UnaryUnaryMultiCallable[_audit_pb2.GetEntriesRequest, _audit_pb2.GetEntriesResponse]  # type: ignore[assignment]
     GetLatestCheckpoint: _aio.UnaryUnaryMultiCallable[_audit_pb2.GetLatestCheckpointRequest, _audit_pb2.GetLatestCheckpointResponse]  # type: ignore[assignment]
+    """The latest signed checkpoint with the cosignatures received for it."""
+    GetInclusionProof: _aio.UnaryUnaryMultiCallable[_audit_pb2.GetInclusionProofRequest, _audit_pb2.GetInclusionProofResponse]  # type: ignore[assignment]
+    GetConsistencyProof: _aio.UnaryUnaryMultiCallable[_audit_pb2.GetConsistencyProofRequest, _audit_pb2.GetConsistencyProofResponse]  # type: ignore[assignment]
+    AddCosignature: _aio.UnaryUnaryMultiCallable[_audit_pb2.AddCosignatureRequest, _audit_pb2.AddCosignatureResponse]  # type: ignore[assignment]
+    """A witness hands back its C2SP tlog-cosignature for a checkpoint it verified."""
 
 class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Read-only access to the audit log, for oversight."""
+    """Read-only access to the audit log for oversight identities (mTLS role), plus
+    the one write an oversight body makes: its witness cosignature.
+    Hashes are raw bytes here; the command line prints them as standard base64.
+    """
 
     @_abc_1.abstractmethod
     def GetEntries(
@@ -59,6 +78,29 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _audit_pb2.GetLatestCheckpointRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_audit_pb2.GetLatestCheckpointResponse, _abc.Awaitable[_audit_pb2.GetLatestCheckpointResponse]]: ...
+    ) -> _typing.Union[_audit_pb2.GetLatestCheckpointResponse, _abc.Awaitable[_audit_pb2.GetLatestCheckpointResponse]]:
+        """The latest signed checkpoint with the cosignatures received for it."""
+
+    @_abc_1.abstractmethod
+    def GetInclusionProof(
+        self,
+        request: _audit_pb2.GetInclusionProofRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.GetInclusionProofResponse, _abc.Awaitable[_audit_pb2.GetInclusionProofResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetConsistencyProof(
+        self,
+        request: _audit_pb2.GetConsistencyProofRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.GetConsistencyProofResponse, _abc.Awaitable[_audit_pb2.GetConsistencyProofResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AddCosignature(
+        self,
+        request: _audit_pb2.AddCosignatureRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.AddCosignatureResponse, _abc.Awaitable[_audit_pb2.AddCosignatureResponse]]:
+        """A witness hands back its C2SP tlog-cosignature for a checkpoint it verified."""
 
 def add_AuditServiceServicer_to_server(servicer: AuditServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

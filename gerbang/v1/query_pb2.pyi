@@ -143,24 +143,30 @@ Global___AdapterResult: _TypeAlias = AdapterResult  # noqa: Y015
 
 @_typing.final
 class AuditReceipt(_message.Message):
-    """Where the request sits in the audit log."""
+    """Where the request sits in the audit log. An inclusion proof against a signed
+    checkpoint is available from AuditService.GetInclusionProof.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     LEAF_INDEX_FIELD_NUMBER: _builtins.int
     ENTRY_HASH_FIELD_NUMBER: _builtins.int
+    LEAF_HASH_FIELD_NUMBER: _builtins.int
     leaf_index: _builtins.int
     entry_hash: _builtins.bytes
-    """Hash of the entry (SHA-256 of its canonical encoding)."""
+    """SHA-256 of the entry's canonical encoding: the hash chain link."""
+    leaf_hash: _builtins.bytes
+    """RFC 9162 leaf hash of the entry: SHA-256(0x00 || leaf)."""
     def __init__(
         self,
         *,
         leaf_index: _builtins.int = ...,
         entry_hash: _builtins.bytes = ...,
+        leaf_hash: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry_hash", b"entry_hash", "leaf_index", b"leaf_index"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry_hash", b"entry_hash", "leaf_hash", b"leaf_hash", "leaf_index", b"leaf_index"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

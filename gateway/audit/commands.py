@@ -1,0 +1,315 @@
+"""The `gerbang audit ...` and `gerbang witness` commands: thin I/O around the pure core.
+
+Proofs and hashes are printed as standard base64, in the JSON shapes of the
+transparency-dev test vectors, so other RFC 9162 tools can read them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from gateway.audit._checkpoint import open_checkpoint
+from gateway.audit._note import parse_verifier_key
+from gateway.audit.entry import Entry
+from gateway.audit.store import AuditStore, StoredEntry
+from gateway.audit.verify import CheckpointClaim, verify_log
+from gateway.errors import ConfigurationError, GerbangError, UntrustedInputError
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _open(url: str) -> AuditStore:
+    return AuditStore(url)
+
+
+def _log_key(store: AuditStore | None, given: str | None) -> tuple[str, str]:
+    """(origin, verifier key): `given` (a key string or a file with one) wins over the store's."""
+    if given:
+        path = Path(given)
+        vkey = path.read_text().strip() if path.exists() else given
+    elif store is not None and (published := store.published("verifier_key")):
+        vkey = published
+    else:
+        raise ConfigurationError("no log verifier key: pass --pubkey")
+    return parse_verifier_key(vkey).name, vkey
+
+
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    store = _open(args.store)
+    try:
+        cp = store.checkpoint()
+    finally:
+        store.close()
+    if cp is None:
+        raise GerbangError("the log has no signed checkpoint yet")
+    sys.stdout.write(cp.cosigned_note().decode())
+    return 0
+
+
+def cmd_pubkey(args: argparse.Namespace) -> int:
+    store = _open(args.store)
+    try:
+        vkey = store.published("verifier_key")
+    finally:
+        store.close()
+    if vkey is None:
+        raise GerbangError("the log has not published a verifier key yet")
+    print(vkey)
+    return 0
+
+
+def _size(store: AuditStore, requested: int | None) -> int:
+    if requested:
+        return requested
+    cp = store.checkpoint()
+    return cp.size if cp is not None else store.head().size
+
+
+def cmd_prove(args: argparse.Namespace) -> int:
+    store = _open(args.store)
+    try:
+        size = _size(store, args.size)
+        leaf, proof, root = store.inclusion_proof(args.index, size)
+    finally:
+        store.close()
+    out = {
+        "leafIdx": args.index,
+        "treeSize": size,
+        "root": b64(root),
+        "leafHash": b64(leaf),
+        "proof": [b64(p) for p in proof],
+    }
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_consistency(args: argparse.Namespace) -> int:
+    store = _open(args.store)
+    try:
+        size2 = _size(store, args.to)
+        proof, r1, r2 = store.consistency_proof(args.from_, size2)
+    finally:
+        store.close()
+    out = {
+        "size1": args.from_,
+        "size2": size2,
+        "root1": b64(r1),
+        "root2": b64(r2),
+        "proof": [b64(p) for p in proof],
+    }
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """JSON lines: a header, every entry, every checkpoint note (with cosignatures)."""
+    store = _open(args.store)
+    try:
+        with open(args.out, "w") as f:
+            f.write(
+                json.dumps(
+                    {
+                        "origin": store.published("origin"),
+                        "verifier_key": store.published("verifier_key"),
+                    }
+                )
+                + "\n"
+            )
+            n = 0
+            for row in store.scan():
+                f.write(json.dumps({"index": row.entry.index, "leaf": b64(row.entry.leaf)}) + "\n")
+                n += 1
+            for cp in store.checkpoints():
+                full = store.checkpoint(cp.size)
+                assert full is not None
+                f.write(json.dumps({"checkpoint": full.cosigned_note().decode()}) + "\n")
+    finally:
+        store.close()
+    print(f"exported {n} entries to {args.out}")
+    return 0
+
+
+def _export_rows(path: Path, notes: list[bytes]) -> Iterator[StoredEntry]:
+    import hashlib
+
+    with open(path) as f:
+        next(f)  # header
+        for line in f:
+            doc = json.loads(line)
+            if "checkpoint" in doc:
+                notes.append(doc["checkpoint"].encode())
+                continue
+            leaf = base64.b64decode(doc["leaf"])
+            yield StoredEntry(Entry(int(doc["index"]), leaf, hashlib.sha256(leaf).digest()), {})
+
+
+def _claims(notes: list[bytes], vkey: str, origin: str, source: str) -> list[CheckpointClaim]:
+    verifier = parse_verifier_key(vkey)
+    claims = []
+    for i, note in enumerate(notes):
+        cp = open_checkpoint(note, verifier, origin)
+        claims.append(CheckpointClaim(cp.size, cp.root_hash, f"{source} #{i + 1} (size {cp.size})"))
+    return claims
+
+
+def _progress(total: int) -> Any:
+    if not sys.stderr.isatty() or total < 100_000:
+        return None
+    started = time.monotonic()
+
+    def show(n: int) -> None:
+        if n % 20_000 == 0 or n == total:
+            width = 30
+            done = int(width * n / max(total, 1))
+            rate = n / max(time.monotonic() - started, 1e-9)
+            print(
+                f"\r[{'#' * done}{'.' * (width - done)}] {n}/{total} entries, {rate:,.0f}/s",
+                end="" if n < total else "\n",
+                file=sys.stderr,
+            )
+
+    return show
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    extra = [Path(p).read_bytes() for p in args.checkpoint or []]
+    claims: list[CheckpointClaim] = []
+    if args.export:
+        path = Path(args.export)
+        header = json.loads(path.open().readline())
+        origin, vkey = _log_key(None, args.pubkey or header.get("verifier_key"))
+        if args.pubkey is None:
+            print(
+                "note: using the verifier key inside the export; pin it with --pubkey",
+                file=sys.stderr,
+            )
+        notes: list[bytes] = []
+        rows = list(_export_rows(path, notes))
+        claims = _claims(notes, vkey, origin, "exported checkpoint")
+        claims += _claims(extra, vkey, origin, "checkpoint file")
+        verified = verify_log(rows, None, claims, _progress(len(rows)))
+    else:
+        store = _open(args.store)
+        try:
+            head = store.head()
+            cps = store.checkpoints()
+            if cps or extra:
+                origin, vkey = _log_key(store, args.pubkey)
+                claims = _claims([c.note for c in cps], vkey, origin, "stored checkpoint")
+                claims += _claims(extra, vkey, origin, "checkpoint file")
+            verified = verify_log(store.scan(), head, claims, _progress(head.size))
+        finally:
+            store.close()
+    print(
+        f"audit log OK: {verified.size} entries, head {verified.head_hash.hex()}, "
+        f"root {b64(verified.root_hash)}, {verified.checkpoints_checked} checkpoints checked"
+    )
+    return 0
+
+
+def cmd_witness(args: argparse.Namespace) -> int:
+    import grpc
+
+    from gateway.tls import TlsFiles
+    from gateway.witness import WitnessKey, witness_round
+    from gerbang.v1 import audit_pb2, audit_pb2_grpc
+
+    key = WitnessKey.load_or_create(Path(args.key), args.name)
+    if args.print_key:
+        print(key.verifier_key)
+        return 0
+    vkey_arg = Path(args.log_key)
+    log_key = vkey_arg.read_text().strip() if vkey_arg.exists() else args.log_key
+    origin = parse_verifier_key(log_key).name
+    creds = TlsFiles.load(Path(args.pki), args.identity).channel_credentials()
+    with grpc.secure_channel(args.gateway, creds) as channel:
+        stub = audit_pb2_grpc.AuditServiceStub(channel)
+
+        def fetch_proof(size1: int, size2: int) -> list[bytes]:
+            answer = stub.GetConsistencyProof(
+                audit_pb2.GetConsistencyProofRequest(from_size=size1, to_size=size2), timeout=10
+            )
+            return list(answer.proof)
+
+        def submit(size: int, line: str) -> None:
+            stub.AddCosignature(
+                audit_pb2.AddCosignatureRequest(size=size, signature_line=line), timeout=10
+            )
+
+        rounds = 0
+        while True:
+            latest = stub.GetLatestCheckpoint(audit_pb2.GetLatestCheckpointRequest(), timeout=10)
+            if not latest.note:
+                raise UntrustedInputError("the log has no signed checkpoint yet")
+            cp, _ = witness_round(
+                latest.note,
+                fetch_proof,
+                log_key=log_key,
+                origin=origin,
+                state_path=Path(args.state),
+                key=key,
+                submit=submit,
+            )
+            print(f"cosigned {origin} at size {cp.size}, root {b64(cp.root_hash)}")
+            rounds += 1
+            if not args.every or (args.rounds and rounds >= args.rounds):
+                return 0
+            time.sleep(args.every)
+
+
+def add_audit_commands(audit: Any, witness: argparse.ArgumentParser) -> None:
+    default_store = "sqlite:///.gerbang/audit.db"
+    p = audit.add_parser("verify", help="verify the whole log: chain, tree, checkpoints, head")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--store", default=default_store, help="SQLAlchemy URL of the audit log")
+    src.add_argument("--export", help="a file written by `gerbang audit export`")
+    p.add_argument("--pubkey", help="the log's verifier key (or a file with it); pin it")
+    p.add_argument("--checkpoint", action="append", help="a checkpoint note seen elsewhere (file)")
+    p.set_defaults(func=cmd_verify)
+    p = audit.add_parser("checkpoint", help="print the latest signed checkpoint note")
+    p.add_argument("--store", default=default_store)
+    p.set_defaults(func=cmd_checkpoint)
+    p = audit.add_parser("pubkey", help="print the log's verifier key (name+keyid+base64)")
+    p.add_argument("--store", default=default_store)
+    p.set_defaults(func=cmd_pubkey)
+    p = audit.add_parser("prove", help="inclusion proof of an entry, as JSON")
+    p.add_argument("--store", default=default_store)
+    p.add_argument("--index", type=int, required=True)
+    p.add_argument("--size", type=int, default=None, help="tree size (default: latest checkpoint)")
+    p.set_defaults(func=cmd_prove)
+    p = audit.add_parser("consistency", help="consistency proof between two sizes, as JSON")
+    p.add_argument("--store", default=default_store)
+    p.add_argument("--from", dest="from_", type=int, required=True)
+    p.add_argument("--to", type=int, default=None, help="default: latest checkpoint")
+    p.set_defaults(func=cmd_consistency)
+    p = audit.add_parser("export", help="export entries and checkpoints as JSON lines")
+    p.add_argument("--store", default=default_store)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_export)
+
+    witness.add_argument("--gateway", default="127.0.0.1:7443")
+    witness.add_argument("--pki", default=".gerbang/pki")
+    witness.add_argument(
+        "--identity", default="kompolnas-oversight", help="mTLS identity (file name)"
+    )
+    witness.add_argument("--key", default=".gerbang/keys/witness-kompolnas.json")
+    witness.add_argument("--name", default="kompolnas.go.id/witness", help="witness key name")
+    witness.add_argument("--state", default=".gerbang/witness-kompolnas.state")
+    witness.add_argument(
+        "--log-key",
+        default=".gerbang/keys/audit-log.pub",
+        help="the log's verifier key, or a file holding it",
+    )
+    witness.add_argument("--every", type=float, default=0, help="repeat every N seconds")
+    witness.add_argument("--rounds", type=int, default=0, help="stop after N rounds (with --every)")
+    witness.add_argument("--print-key", action="store_true", help="print the cosigner key and exit")
+    witness.set_defaults(func=cmd_witness)

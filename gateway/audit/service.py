@@ -1,0 +1,150 @@
+"""The audit service: read-only log access for oversight identities, and witness cosignatures.
+
+Every method first checks that the mTLS identity is an oversight identity.
+Proofs are computed from the stored complete subtrees (O(log n) reads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any, Final, TypeAlias
+
+import grpc
+
+from gateway.audit._checkpoint import CosignatureVerifier, verify_cosignature
+from gateway.audit._merkle import leaf_hash
+from gateway.audit._note import parse_signature_line
+from gateway.audit.store import AuditStore
+from gateway.errors import GerbangError, UntrustedInputError
+from gateway.tls import peer_identity
+from gerbang.v1 import audit_pb2, audit_pb2_grpc
+
+MAX_ENTRIES_PER_CALL: Final = 1000
+_Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+
+
+class AuditService(audit_pb2_grpc.AuditServiceServicer):
+    def __init__(
+        self,
+        store: AuditStore,
+        readers: frozenset[str],
+        witnesses: Mapping[str, CosignatureVerifier],
+    ) -> None:
+        self.store = store
+        self.readers = readers
+        self.witnesses = dict(witnesses)
+
+    async def _authorise(self, context: _Context) -> str:
+        peer = peer_identity(context.auth_context())
+        if peer is None or peer not in self.readers:
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED, f"{peer} is not an oversight identity"
+            )
+        assert peer is not None
+        return peer
+
+    async def GetEntries(
+        self, request: audit_pb2.GetEntriesRequest, context: _Context
+    ) -> audit_pb2.GetEntriesResponse:
+        await self._authorise(context)
+        if request.end <= request.start:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "end must be greater than start")
+        end = min(request.end, request.start + MAX_ENTRIES_PER_CALL)
+        entries = await asyncio.to_thread(self.store.entries, request.start, end)
+        return audit_pb2.GetEntriesResponse(
+            entries=[
+                audit_pb2.AuditEntry(
+                    index=e.index, leaf=e.leaf, entry_hash=e.entry_hash, leaf_hash=leaf_hash(e.leaf)
+                )
+                for e in entries
+            ]
+        )
+
+    async def GetLatestCheckpoint(
+        self, request: audit_pb2.GetLatestCheckpointRequest, context: _Context
+    ) -> audit_pb2.GetLatestCheckpointResponse:
+        await self._authorise(context)
+        head = await asyncio.to_thread(self.store.head)
+        cp = await asyncio.to_thread(self.store.checkpoint)
+        answer = audit_pb2.GetLatestCheckpointResponse(size=head.size, head_hash=head.head_hash)
+        if cp is not None:
+            answer.note = cp.cosigned_note()
+            answer.checkpoint_size = cp.size
+            answer.root_hash = cp.root_hash
+        return answer
+
+    async def _tree_size(self, requested: int, context: _Context) -> tuple[int, bytes]:
+        """The size to prove against and its signed note (empty if none)."""
+        cp = await asyncio.to_thread(self.store.checkpoint, requested or None)
+        if cp is not None:
+            return cp.size, cp.cosigned_note()
+        if requested == 0:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "no checkpoint signed yet")
+        return requested, b""
+
+    async def GetInclusionProof(
+        self, request: audit_pb2.GetInclusionProofRequest, context: _Context
+    ) -> audit_pb2.GetInclusionProofResponse:
+        await self._authorise(context)
+        size, note = await self._tree_size(request.tree_size, context)
+        try:
+            if request.WhichOneof("leaf") == "leaf_hash":
+                index = await asyncio.to_thread(self.store.index_of, request.leaf_hash)
+            else:
+                index = request.index
+            lh, proof, root = await asyncio.to_thread(self.store.inclusion_proof, index, size)
+        except GerbangError as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+            raise
+        return audit_pb2.GetInclusionProofResponse(
+            leaf_index=index,
+            tree_size=size,
+            leaf_hash=lh,
+            proof=proof,
+            root_hash=root,
+            checkpoint=note,
+        )
+
+    async def GetConsistencyProof(
+        self, request: audit_pb2.GetConsistencyProofRequest, context: _Context
+    ) -> audit_pb2.GetConsistencyProofResponse:
+        await self._authorise(context)
+        size, note = await self._tree_size(request.to_size, context)
+        try:
+            proof, r1, r2 = await asyncio.to_thread(
+                self.store.consistency_proof, request.from_size, size
+            )
+        except GerbangError as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+            raise
+        return audit_pb2.GetConsistencyProofResponse(
+            from_size=request.from_size,
+            to_size=size,
+            proof=proof,
+            from_root=r1,
+            to_root=r2,
+            checkpoint=note,
+        )
+
+    async def AddCosignature(
+        self, request: audit_pb2.AddCosignatureRequest, context: _Context
+    ) -> audit_pb2.AddCosignatureResponse:
+        await self._authorise(context)
+        try:
+            line = parse_signature_line(request.signature_line)
+            witness = self.witnesses.get(line.name)
+            if witness is None:
+                raise UntrustedInputError(f"{line.name!r} is not a registered witness")
+            cp = await asyncio.to_thread(self.store.checkpoint, request.size)
+            if cp is None:
+                raise UntrustedInputError(f"no checkpoint of size {request.size}")
+            text = cp.note.decode().split("\n\n", 1)[0] + "\n"
+            verify_cosignature(text, request.signature_line, witness)
+        except GerbangError as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cosignature refused: {e}")
+            raise
+        await asyncio.to_thread(
+            self.store.add_cosignature, request.size, witness.name, request.signature_line
+        )
+        return audit_pb2.AddCosignatureResponse()
