@@ -180,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--audit-reader", action="append", help="SPIFFE ID allowed to read the audit log"
     )
     p.add_argument(
+        "--log-key", default=".gerbang/keys/audit-log.key", help="checkpoint signing key"
+    )
+    p.add_argument(
+        "--witness-key", action="append", default=[], help="a witness's cosigner key (repeatable)"
+    )
+    p.add_argument(
         "--workers",
         type=int,
         default=1,

@@ -37,11 +37,30 @@ class QueryRefused(GerbangError):
         self.code = code
         self.message = message
 
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """The reasons the gateway gave, without its prefix and request reference."""
+        text, _, _ = self.message.rpartition(" [request ")
+        text = text or self.message
+        for prefix in ("denied by policy: ", "invalid request: "):
+            text = text.removeprefix(prefix)
+        return tuple(r for r in text.split("; ") if r)
+
+    @property
+    def audit_index(self) -> int | None:
+        """The audit entry that recorded the refusal, when the gateway named one."""
+        _, sep, tail = self.message.rpartition(", audit entry ")
+        digits = tail.rstrip("]")
+        return int(digits) if sep and digits.isdigit() else None
+
 
 @dataclass(frozen=True)
 class Receipt:
+    """Where the request sits in the audit log: prove it with AuditService.GetInclusionProof."""
+
     leaf_index: int
     entry_hash: bytes
+    leaf_hash: bytes
 
 
 @dataclass(frozen=True)
@@ -140,7 +159,9 @@ class GerbangClient:
         return QueryResult(
             rows=rows,
             columns=columns,
-            receipt=Receipt(response.receipt.leaf_index, response.receipt.entry_hash),
+            receipt=Receipt(
+                response.receipt.leaf_index, response.receipt.entry_hash, response.receipt.leaf_hash
+            ),
             request_id=response.request_id,
             granted_fields=tuple(response.granted_fields),
             policy_revision=response.policy_revision,

@@ -17,14 +17,24 @@ import datetime as dt
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import grpc
+
+from gateway.audit._checkpoint import open_checkpoint
+from gateway.audit._merkle import verify_inclusion
+from gateway.audit._note import parse_verifier_key
+from gateway.audit.checkpoints import ORIGIN
+from gateway.audit.commands import b64, witness_via_gateway
 from gateway.audit.store import AuditStore
-from gateway.audit.verify import verify_log
-from gateway.client import GerbangClient, QueryRefused, QueryResult
+from gateway.audit.verify import CheckpointClaim, verify_log
+from gateway.client import GerbangClient, QueryRefused, QueryResult, Receipt
 from gateway.local import AdapterSpec, LocalFederation
 from gateway.model import Aggregation, Bucket, Filter, GroupBy, Op, Query
+from gateway.tls import TlsFiles
+from gerbang.v1 import audit_pb2, audit_pb2_grpc
 
 WORKDIR = Path(".gerbang")
 POLICIES = Path("policies")
@@ -117,7 +127,7 @@ def receipt(result: QueryResult) -> None:
     )
 
 
-async def scripted_queries(address: str, pki: Path) -> None:
+async def scripted_queries(address: str, pki: Path) -> Receipt:
     month_start = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
     month_end = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
@@ -145,6 +155,7 @@ async def scripted_queries(address: str, pki: Path) -> None:
     print("ALLOWED")
     show_hourly(result)
     receipt(result)
+    first = result.receipt
 
     heading(
         "2. Dinas Cipta Karya, Tata Ruang dan Pertanahan, spatial planning: "
@@ -164,8 +175,8 @@ async def scripted_queries(address: str, pki: Path) -> None:
             )
             raise SystemExit("the personal-data request was not denied: the policy is broken")
         except QueryRefused as refused:
-            print(f"DENIED ({refused.code.name})")
-            for reason in refused.message.split("; "):
+            print(f"DENIED ({refused.code.name}), recorded as audit entry {refused.audit_index}:")
+            for reason in refused.reasons:
                 print(f"  - {reason}")
 
     heading(f"3. Ditreskrimum Polda Metro Jaya, criminal investigation under {CASE}")
@@ -197,6 +208,7 @@ async def scripted_queries(address: str, pki: Path) -> None:
     print("ALLOWED")
     show_records(result)
     receipt(result)
+    return first
 
 
 def main() -> int:
@@ -207,16 +219,66 @@ def main() -> int:
     heading(f"Starting {len(specs)} adapters and the gateway (logs in {WORKDIR / 'logs'})")
     with federation:
         print(f"gateway listening on {federation.address} (mTLS)")
-        asyncio.run(scripted_queries(federation.address, federation.pki))
-    heading("Audit log")
+        first = asyncio.run(scripted_queries(federation.address, federation.pki))
+        heading("Oversight: Kompolnas witnesses the audit log")
+        oversee(federation, first)
+    heading("Audit log, verified offline")
     store = AuditStore(federation.audit_url)
     try:
-        verified = verify_log(store.scan(), store.head())
+        verifier = parse_verifier_key(
+            federation.log_key_path.with_suffix(".pub").read_text().strip()
+        )
+        claims = [
+            CheckpointClaim(cp.size, open_checkpoint(cp.note, verifier, ORIGIN).root_hash)
+            for cp in store.checkpoints()
+        ]
+        verified = verify_log(store.scan(), store.head(), claims)
+        latest = store.checkpoint()
     finally:
         store.close()
-    print(f"verified: {verified.size} entries, head hash {verified.head_hash.hex()}")
+    print(
+        f"verified: {verified.size} entries, head hash {verified.head_hash.hex()}\n"
+        f"Merkle root {b64(verified.root_hash)}, {verified.checkpoints_checked} signed checkpoints"
+    )
+    if latest is not None:
+        print("latest checkpoint, with its cosignature:")
+        print("  " + latest.cosigned_note().decode().rstrip("\n").replace("\n", "\n  "))
     print(f"check it yourself: .venv/bin/gerbang audit verify --store {federation.audit_url}")
     return 0
+
+
+def oversee(federation: LocalFederation, receipt: Receipt) -> None:
+    """Wait for a checkpoint covering every entry, witness it, prove the first receipt in it."""
+    creds = TlsFiles.load(federation.pki, "kompolnas-oversight").channel_credentials()
+    with grpc.secure_channel(federation.address, creds) as channel:
+        stub = audit_pb2_grpc.AuditServiceStub(channel)
+        deadline = time.monotonic() + 10
+        while True:
+            latest = stub.GetLatestCheckpoint(audit_pb2.GetLatestCheckpointRequest(), timeout=5)
+            if latest.checkpoint_size == latest.size or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        log_key = federation.log_key_path.with_suffix(".pub").read_text().strip()
+        cp = witness_via_gateway(
+            federation.address,
+            federation.pki,
+            "kompolnas-oversight",
+            federation.witness_key(),
+            federation.workdir / "witness-kompolnas.state",
+            log_key,
+        )
+        print(f"witness checked consistency and cosigned the checkpoint of size {cp.size}")
+        proof = stub.GetInclusionProof(
+            audit_pb2.GetInclusionProofRequest(index=receipt.leaf_index, tree_size=cp.size),
+            timeout=5,
+        )
+    verify_inclusion(
+        receipt.leaf_hash, receipt.leaf_index, cp.size, list(proof.proof), cp.root_hash
+    )
+    print(
+        f"receipt of query 1 (entry {receipt.leaf_index}) proven in that checkpoint "
+        f"with {len(proof.proof)} hashes (RFC 9162 inclusion proof)"
+    )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.errors import ConfigurationError
 from gateway.tls import TlsFiles
+from gateway.witness import WitnessKey
 
 
 def free_port() -> int:
@@ -86,7 +87,8 @@ def wait_healthy(address: str, tls: TlsFiles, process: Process, timeout: float =
                     f"{process.name} exited with {process.popen.returncode}:\n{process.tail()}"
                 )
             try:
-                answer = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                # The stubs package omits the client stub's methods.
+                answer = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)  # type: ignore[attr-defined]
                 if answer.status == health_pb2.HealthCheckResponse.SERVING:
                     return
             except grpc.RpcError:
@@ -129,6 +131,16 @@ class LocalFederation:
         self.extra_gateway_args = list(extra_gateway_args)
         self.processes: list[Process] = []
         self.adapter_addresses: dict[str, str] = {}
+
+    @property
+    def log_key_path(self) -> Path:
+        return self.workdir / "keys" / "audit-log.key"
+
+    def witness_key(self) -> WitnessKey:
+        """The development oversight witness (Kompolnas): its key, created on first use."""
+        return WitnessKey.load_or_create(
+            self.workdir / "keys" / "witness-kompolnas.json", "kompolnas.go.id/witness"
+        )
 
     @property
     def address(self) -> str:
@@ -180,6 +192,10 @@ class LocalFederation:
                 self.engine,
                 "--commitment-key",
                 str(self.workdir / "keys" / "audit-commitment.key"),
+                "--log-key",
+                str(self.log_key_path),
+                "--witness-key",
+                self.witness_key().verifier_key,
             ]
             if self.opa_url:
                 argv += ["--opa-url", self.opa_url]

@@ -8,6 +8,7 @@ request (headers, fields) can claim an identity.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,9 +61,9 @@ def _uri_sans(cert_pem: bytes) -> tuple[str, ...]:
     return tuple(ext.value.get_values_for_type(x509.UniformResourceIdentifier))
 
 
-def peer_identity(auth_context: dict[str, list[bytes]]) -> str | None:
+def peer_identity(auth_context: Mapping[str, Iterable[bytes]]) -> str | None:
     """The single SPIFFE URI SAN of the verified peer certificate, or None."""
-    pems = auth_context.get("x509_pem_cert")
+    pems = list(auth_context.get("x509_pem_cert", ()))
     if not pems:
         return None
     uris = [u for u in _uri_sans(pems[0]) if u.startswith("spiffe://")]

@@ -39,7 +39,11 @@ def plan(**changes: object) -> QueryPlan:
 
 def _incidents() -> list[dict[str, object]]:
     rows = []
-    areas = [("Tebet", "Jakarta Selatan", 12), ("Menteng", "Jakarta Pusat", 5), ("Cilandak", "Jakarta Selatan", 2)]
+    areas = [
+        ("Tebet", "Jakarta Selatan", 12),
+        ("Menteng", "Jakarta Pusat", 5),
+        ("Cilandak", "Jakarta Selatan", 2),
+    ]
     n = 0
     for kecamatan, kota, count in areas:
         for i in range(count):
@@ -67,7 +71,11 @@ def _incidents() -> list[dict[str, object]]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'police.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    url = (
+        f"sqlite:///{tmp_path / 'police.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
     eng = create_engine(url)
     create_schema(eng)
     with eng.begin() as conn:
@@ -91,7 +99,9 @@ def test_group_by_is_pushed_down(engine: Engine) -> None:
         {"kecamatan": "Tebet", "count": 12},
     ]
     adapter = SqlAdapter("a", engine)
-    stmt = compile_plan(plan(), adapter.tables["incidents"], adapter.datasets["incidents"], engine.dialect.name)
+    stmt = compile_plan(
+        plan(), adapter.tables["incidents"], adapter.datasets["incidents"], engine.dialect.name
+    )
     assert "GROUP BY" in str(stmt.select)
 
 
@@ -106,7 +116,9 @@ def test_row_filters_are_bound_parameters(engine: Engine) -> None:
     evil = "Tebet' OR '1'='1"
     p = plan(filters=(Filter("kecamatan", Op.EQ, (evil,)),))
     adapter = SqlAdapter("a", engine)
-    stmt = compile_plan(p, adapter.tables["incidents"], adapter.datasets["incidents"], engine.dialect.name)
+    stmt = compile_plan(
+        p, adapter.tables["incidents"], adapter.datasets["incidents"], engine.dialect.name
+    )
     assert evil not in str(stmt.select)
     assert run(engine, p) == []
 
@@ -143,7 +155,9 @@ def test_time_buckets_are_local_and_agree_across_databases(
 
 
 def test_record_level_returns_granted_fields_only_and_limits(engine: Engine) -> None:
-    p = plan(aggregation=None, aggregate_only=False, fields=("incident_id", "kecamatan"), max_rows=4)
+    p = plan(
+        aggregation=None, aggregate_only=False, fields=("incident_id", "kecamatan"), max_rows=4
+    )
     rows = run(engine, p)
     assert len(rows) == 4
     assert all(set(r) == {"incident_id", "kecamatan"} for r in rows)

@@ -216,22 +216,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_witness(args: argparse.Namespace) -> int:
+def witness_via_gateway(
+    address: str, pki: Path, identity: str, key: Any, state: Path, log_key: str
+) -> Any:
+    """One witness round against a running gateway; returns the cosigned Checkpoint."""
     import grpc
 
     from gateway.tls import TlsFiles
-    from gateway.witness import WitnessKey, witness_round
+    from gateway.witness import witness_round
     from gerbang.v1 import audit_pb2, audit_pb2_grpc
 
-    key = WitnessKey.load_or_create(Path(args.key), args.name)
-    if args.print_key:
-        print(key.verifier_key)
-        return 0
-    vkey_arg = Path(args.log_key)
-    log_key = vkey_arg.read_text().strip() if vkey_arg.exists() else args.log_key
     origin = parse_verifier_key(log_key).name
-    creds = TlsFiles.load(Path(args.pki), args.identity).channel_credentials()
-    with grpc.secure_channel(args.gateway, creds) as channel:
+    creds = TlsFiles.load(pki, identity).channel_credentials()
+    with grpc.secure_channel(address, creds) as channel:
         stub = audit_pb2_grpc.AuditServiceStub(channel)
 
         def fetch_proof(size1: int, size2: int) -> list[bytes]:
@@ -245,25 +242,40 @@ def cmd_witness(args: argparse.Namespace) -> int:
                 audit_pb2.AddCosignatureRequest(size=size, signature_line=line), timeout=10
             )
 
-        rounds = 0
-        while True:
-            latest = stub.GetLatestCheckpoint(audit_pb2.GetLatestCheckpointRequest(), timeout=10)
-            if not latest.note:
-                raise UntrustedInputError("the log has no signed checkpoint yet")
-            cp, _ = witness_round(
-                latest.note,
-                fetch_proof,
-                log_key=log_key,
-                origin=origin,
-                state_path=Path(args.state),
-                key=key,
-                submit=submit,
-            )
-            print(f"cosigned {origin} at size {cp.size}, root {b64(cp.root_hash)}")
-            rounds += 1
-            if not args.every or (args.rounds and rounds >= args.rounds):
-                return 0
-            time.sleep(args.every)
+        latest = stub.GetLatestCheckpoint(audit_pb2.GetLatestCheckpointRequest(), timeout=10)
+        if not latest.note:
+            raise UntrustedInputError("the log has no signed checkpoint yet")
+        checkpoint, _ = witness_round(
+            latest.note,
+            fetch_proof,
+            log_key=log_key,
+            origin=origin,
+            state_path=state,
+            key=key,
+            submit=submit,
+        )
+        return checkpoint
+
+
+def cmd_witness(args: argparse.Namespace) -> int:
+    from gateway.witness import WitnessKey
+
+    key = WitnessKey.load_or_create(Path(args.key), args.name)
+    if args.print_key:
+        print(key.verifier_key)
+        return 0
+    vkey_arg = Path(args.log_key)
+    log_key = vkey_arg.read_text().strip() if vkey_arg.exists() else args.log_key
+    rounds = 0
+    while True:
+        cp = witness_via_gateway(
+            args.gateway, Path(args.pki), args.identity, key, Path(args.state), log_key
+        )
+        print(f"cosigned {cp.origin} at size {cp.size}, root {b64(cp.root_hash)}")
+        rounds += 1
+        if not args.every or (args.rounds and rounds >= args.rounds):
+            return 0
+        time.sleep(args.every)
 
 
 def add_audit_commands(audit: Any, witness: argparse.ArgumentParser) -> None:
