@@ -8,23 +8,28 @@ follows these rules reproduces the exact bytes. See docs/adr/0001.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
 from typing import Any
+
+_SCALARS = (str, int, bool, type(None))
 
 
 def _check(value: Any, path: str) -> None:
-    if isinstance(value, float):
-        raise TypeError(f"{path}: floats are not allowed in canonical JSON; use an int or string")
-    if isinstance(value, Mapping):
+    # Exact type checks: this runs on every audit leaf, and ABC checks dominate its cost.
+    kind = type(value)
+    if kind is dict:
         for k, v in value.items():
-            if not isinstance(k, str):
+            if type(k) is not str:
                 raise TypeError(f"{path}: object keys must be strings")
-            _check(v, f"{path}.{k}")
-    elif isinstance(value, Sequence) and not isinstance(value, str | bytes):
+            if type(v) not in _SCALARS:
+                _check(v, f"{path}.{k}")
+    elif kind is list or kind is tuple:
         for i, v in enumerate(value):
-            _check(v, f"{path}[{i}]")
-    elif not isinstance(value, str | int | bool | None):
-        raise TypeError(f"{path}: {type(value).__name__} has no canonical JSON form")
+            if type(v) not in _SCALARS:
+                _check(v, f"{path}[{i}]")
+    elif kind is float:
+        raise TypeError(f"{path}: floats are not allowed in canonical JSON; use an int or string")
+    elif kind not in _SCALARS:
+        raise TypeError(f"{path}: {kind.__name__} has no canonical JSON form")
 
 
 def canonical_json(value: Any) -> bytes:

@@ -150,6 +150,10 @@ class Entry:
 
 def seal(record: AuditRecord, index: int, prev_hash: bytes) -> Entry:
     """Sequence `record` as entry `index` after the entry whose hash is `prev_hash`."""
-    doc = {"v": LEAF_VERSION, "index": index, "prev": prev_hash.hex(), **record.body()}
-    leaf = canonical_json(doc)
+    return seal_body(record.body(), index, prev_hash)
+
+
+def seal_body(body: Mapping[str, Any], index: int, prev_hash: bytes) -> Entry:
+    """`seal` for a record's body that the caller already has."""
+    leaf = canonical_json({"v": LEAF_VERSION, "index": index, "prev": prev_hash.hex(), **body})
     return Entry(index, leaf, hashlib.sha256(leaf).digest())

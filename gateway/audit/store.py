@@ -29,6 +29,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    TypeDecorator,
     create_engine,
     delete,
     event,
@@ -37,6 +38,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.pool import NullPool
 
 from gateway.audit._merkle import (
@@ -47,8 +49,23 @@ from gateway.audit._merkle import (
     nodes_completed_by_append,
     root_at,
 )
-from gateway.audit.entry import GENESIS, AuditRecord, Entry, seal
+from gateway.audit.entry import GENESIS, AuditRecord, Entry, seal_body
 from gateway.errors import AuditIntegrityError, ProofRequestError
+
+
+class Bytes(TypeDecorator[bytes]):
+    """BLOB/bytea passed through as bytes: both drivers take and return bytes natively,
+    and skipping SQLAlchemy's per-value conversion matters at tens of thousands of rows/s."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> None:
+        return None
+
 
 metadata = MetaData()
 
@@ -65,10 +82,10 @@ entries_table = Table(
     Column("decision", String(16), nullable=False),
     Column("status", String(32), nullable=False),
     Column("row_count", BigInteger, nullable=False),
-    Column("leaf", LargeBinary, nullable=False),
-    Column("entry_hash", LargeBinary(32), nullable=False),
+    Column("leaf", Bytes, nullable=False),
+    Column("entry_hash", Bytes(32), nullable=False),
     # RFC 9162 leaf hash, SHA-256(0x00 || leaf): receipts and proofs name entries by it.
-    Column("leaf_hash", LargeBinary(32), nullable=False, index=True),
+    Column("leaf_hash", Bytes(32), nullable=False, index=True),
 )
 
 # Hashes of every complete subtree of the Merkle tree over the entries: node
@@ -79,16 +96,16 @@ tree_table = Table(
     metadata,
     Column("level", Integer, primary_key=True, autoincrement=False),
     Column("idx", BigInteger, primary_key=True, autoincrement=False),
-    Column("hash", LargeBinary(32), nullable=False),
+    Column("hash", Bytes(32), nullable=False),
 )
 
 checkpoints_table = Table(
     "audit_checkpoints",
     metadata,
     Column("size", BigInteger, primary_key=True, autoincrement=False),
-    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("root_hash", Bytes(32), nullable=False),
     # The C2SP signed note, signed by the log key only; cosignatures are kept apart.
-    Column("note", LargeBinary, nullable=False),
+    Column("note", Bytes, nullable=False),
     Column("created_at", String(32), nullable=False),
 )
 
@@ -106,7 +123,7 @@ head_table = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("size", BigInteger, nullable=False),
-    Column("head_hash", LargeBinary(32), nullable=False),
+    Column("head_hash", Bytes(32), nullable=False),
 )
 
 # Facts about the log that outside verifiers need: its origin and verifier key.
@@ -244,10 +261,10 @@ class AuditStore:
             rows: list[dict[str, Any]] = []
             prev = head.head_hash
             for i, record in enumerate(records):
-                entry = seal(record, head.size + i, prev)
+                body = record.body()
+                entry = seal_body(body, head.size + i, prev)
                 prev = entry.entry_hash
                 entries.append(entry)
-                body = record.body()
                 rows.append(
                     {
                         "idx": entry.index,
