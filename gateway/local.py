@@ -22,6 +22,7 @@ from types import TracebackType
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gateway.audit.details import DetailsKey, public_key_text
 from gateway.errors import ConfigurationError
 from gateway.tls import TlsFiles
 from gateway.witness import WitnessKey
@@ -142,6 +143,10 @@ class LocalFederation:
             self.workdir / "keys" / "witness-kompolnas.json", "kompolnas.go.id/witness"
         )
 
+    def details_key(self) -> DetailsKey:
+        """The development oversight body's key for sealed audit details."""
+        return DetailsKey.load_or_create(self.workdir / "keys" / "oversight-kompolnas.x25519")
+
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.gateway_port}"
@@ -196,6 +201,8 @@ class LocalFederation:
                 str(self.log_key_path),
                 "--witness-key",
                 self.witness_key().verifier_key,
+                "--details-key",
+                public_key_text(self.details_key().public_key),
             ]
             if self.opa_url:
                 argv += ["--opa-url", self.opa_url]

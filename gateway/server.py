@@ -24,13 +24,15 @@ from typing import Any, Final, NoReturn, TypeAlias
 
 import grpc
 import structlog
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway.audit._checkpoint import parse_cosigner_key
 from gateway.audit._merkle import leaf_hash
 from gateway.audit.checkpoints import Checkpointer, LogKey
-from gateway.audit.entry import AuditRecord, ResultDigest, describe_query
+from gateway.audit.details import load_public_key, seal_details
+from gateway.audit.entry import AuditRecord, ResultDigest, describe_query, query_details
 from gateway.audit.service import AuditService
 from gateway.audit.store import AuditStore, AuditWriter
 from gateway.catalog import Catalog, Dataset
@@ -52,6 +54,9 @@ from gerbang.v1 import (
 log = structlog.get_logger("gerbang.gateway")
 
 ADAPTER_TIMEOUT: Final = 30.0
+# How long sealed details of a denied or refused request are kept (allowed requests
+# keep them as long as their purpose's retention).
+DENIAL_RETENTION_DAYS: Final = 365
 # gRPC refuses anything larger before a handler runs; between MAX_REQUEST_BYTES
 # and this, the handler refuses it and the refusal is audited.
 GRPC_MAX_RECEIVE: Final = 1024 * 1024
@@ -84,8 +89,10 @@ class Outcome:
     revision: str = ""
     adapters: tuple[str, ...] = ()
     results: tuple[ResultDigest, ...] = ()
+    details: dict[str, Any] | None = None
+    retention_days: int = DENIAL_RETENTION_DAYS
 
-    def record(self) -> AuditRecord:
+    def record(self, details_key: X25519PublicKey | None) -> AuditRecord:
         return AuditRecord(
             time=dt.datetime.now(dt.UTC),
             kind="query",
@@ -103,6 +110,10 @@ class Outcome:
             policy_revision=self.revision,
             adapters=self.adapters,
             results=self.results,
+            sealed=None
+            if details_key is None or self.details is None
+            else seal_details(self.details, details_key),
+            retention_days=self.retention_days,
         )
 
 
@@ -125,6 +136,7 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         catalog: Catalog,
         adapters: Mapping[str, AdapterLink],
         commitment_key: bytes,
+        details_key: X25519PublicKey | None = None,
     ) -> None:
         self.engine = engine
         self.engine_name = engine_name
@@ -132,6 +144,7 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         self.catalog = catalog
         self.adapters = adapters
         self.commitment_key = commitment_key
+        self.details_key = details_key
 
     async def Query(
         self, request: query_pb2.QueryRequest, context: _Context
@@ -158,7 +171,7 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         # No audit entry, no data: the entry is durable before anything leaves.
         t0 = time.perf_counter()
         try:
-            entry = await self.writer.append(outcome.record())
+            entry = await self.writer.append(outcome.record(self.details_key))
         except Exception as e:
             bound.error("audit append failed", error=str(e))
             REQUESTS.labels("QueryService", "Query", outcome.decision, "UNAVAILABLE").inc()
@@ -206,6 +219,7 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
             outcome.reasons = (str(e),)
             raise Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"invalid request: {e}") from e
         outcome.request = describe_query(self.commitment_key, query)
+        outcome.details = query_details(query)
         outcome.legal_basis = query.legal_basis
         outcome.case_reference = query.case_reference
 
@@ -220,6 +234,7 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
             raise Refusal(grpc.StatusCode.PERMISSION_DENIED, f"denied by policy: {denied}")
         outcome.decision = "allow"
         ob = decision.obligations
+        outcome.retention_days = ob.retention_days
         try:
             extra = row_filters(dataset, ob.row_filters)
             adapters = self.catalog.adapters.get(query.dataset, ())
@@ -309,6 +324,7 @@ class GatewayConfig:
     audit_readers: frozenset[str] = frozenset()
     log_key: Path = Path(".gerbang/keys/audit-log.key")
     witnesses: tuple[str, ...] = ()  # cosigner verifier keys (C2SP tlog-cosignature)
+    details_key: str | None = None  # oversight's X25519 key for sealed details
     startup_timeout: float = 20.0
 
 
@@ -371,6 +387,7 @@ async def serve(
         catalog=catalog,
         adapters=links,
         commitment_key=config.commitment_key,
+        details_key=None if config.details_key is None else load_public_key(config.details_key),
     )
     query_pb2_grpc.add_QueryServiceServicer_to_server(gateway, server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(

@@ -418,3 +418,49 @@ def test_logs_carry_no_filter_values(federation: LocalFederation) -> None:
     assert "request_id" in text
     assert "Tebet" not in text
     assert "motor_vehicle_theft" not in text
+
+
+@pytest.mark.parametrize("client", ["dishub-parking"], indirect=True)
+async def test_filter_values_are_committed_and_sealed_never_clear(
+    client: GerbangClient, federation: LocalFederation
+) -> None:
+    """The plate asked for is in no leaf and nowhere in the audit store in clear;
+    the oversight body opens it from the sealed details; retention erases them and
+    the log still verifies."""
+    from gateway.audit.details import open_details
+
+    plate = "B 9876 QWE"
+    result = await client.query(
+        Query(
+            "vehicles",
+            (),
+            (Filter("plate", Op.EQ, (plate,)),),
+            Aggregation((), Measure.EXISTS),
+            "stolen_vehicle_check",
+            basis("stolen_vehicle_check"),
+        )
+    )
+    index = result.receipt.leaf_index
+    e = entry(federation, index)
+    assert plate not in json.dumps(e)
+    filters = e["request"]["filters"]  # type: ignore[index]
+    assert filters[0]["field"] == "plate"
+    assert len(filters[0]["values"][0]) == 64  # an HMAC commitment, hex
+    raw = (federation.workdir / "audit.db").read_bytes()
+    wal = federation.workdir / "audit.db-wal"
+    raw += wal.read_bytes() if wal.exists() else b""
+    assert plate.encode() not in raw
+
+    store = audit(federation)
+    try:
+        blob = store.details(index)
+        assert blob is not None
+        opened = open_details(blob, e["details"], federation.details_key().private_key)  # type: ignore[arg-type]
+        assert opened["filters"][0]["values"] == [plate]
+        far_future = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+        assert store.erase_expired_details(far_future) >= 1
+        assert store.details(index) is None
+        verified = verify_log(store.scan(), store.head())
+        assert verified.size > index
+    finally:
+        store.close()

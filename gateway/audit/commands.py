@@ -278,6 +278,45 @@ def cmd_witness(args: argparse.Namespace) -> int:
         time.sleep(args.every)
 
 
+def cmd_details(args: argparse.Namespace) -> int:
+    from gateway.audit.details import DetailsKey, open_details
+
+    store = _open(args.store)
+    try:
+        entry = store.entries(args.index, args.index + 1)
+        blob = store.details(args.index)
+    finally:
+        store.close()
+    if not entry:
+        raise GerbangError(f"the log has no entry {args.index}")
+    view = entry[0].fields().get("details")
+    if not view:
+        raise GerbangError(f"entry {args.index} has no sealed details")
+    if blob is None:
+        raise GerbangError(f"the sealed details of entry {args.index} were erased (retention)")
+    print(
+        json.dumps(
+            open_details(blob, view, DetailsKey.load_or_create(Path(args.key)).private_key),
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
+    return 0
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    now = dt.datetime.fromisoformat(args.now) if args.now else dt.datetime.now(dt.UTC)
+    store = _open(args.store)
+    try:
+        erased = store.erase_expired_details(now)
+    finally:
+        store.close()
+    print(f"erased {erased} sealed details past their retention")
+    return 0
+
+
 def add_audit_commands(audit: Any, witness: argparse.ArgumentParser) -> None:
     default_store = "sqlite:///.gerbang/audit.db"
     p = audit.add_parser("verify", help="verify the whole log: chain, tree, checkpoints, head")
@@ -307,6 +346,15 @@ def add_audit_commands(audit: Any, witness: argparse.ArgumentParser) -> None:
     p.add_argument("--store", default=default_store)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export)
+    p = audit.add_parser("details", help="open an entry's sealed details (oversight key)")
+    p.add_argument("--store", default=default_store)
+    p.add_argument("--index", type=int, required=True)
+    p.add_argument("--key", default=".gerbang/keys/oversight-kompolnas.x25519")
+    p.set_defaults(func=cmd_details)
+    p = audit.add_parser("retention", help="erase sealed details past their retention")
+    p.add_argument("--store", default=default_store)
+    p.add_argument("--now", help="ISO time to apply retention at (default: now)")
+    p.set_defaults(func=cmd_retention)
 
     witness.add_argument("--gateway", default="127.0.0.1:7443")
     witness.add_argument("--pki", default=".gerbang/pki")

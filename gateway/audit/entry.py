@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gateway._canonical import canonical_json
+from gateway.audit.details import SealedDetails
 from gateway.errors import AuditIntegrityError
 from gateway.model import Filter, Query, Scalar, utc
 
@@ -52,6 +53,20 @@ def describe_filters(key: bytes, filters: Sequence[Filter]) -> list[dict[str, An
         }
         for f in filters
     ]
+
+
+def _clear(value: Scalar) -> Any:
+    return _time_text(value) if isinstance(value, dt.datetime) else value
+
+
+def query_details(query: Query) -> dict[str, Any]:
+    """The filter values in clear: sealed for oversight, never put in a leaf as they are."""
+    return {
+        "filters": [
+            {"field": f.field, "op": str(f.op), "values": [_clear(v) for v in f.values]}
+            for f in query.filters
+        ]
+    }
 
 
 def describe_query(key: bytes, query: Query) -> dict[str, Any]:
@@ -98,6 +113,9 @@ class AuditRecord:
     policy_revision: str = ""
     adapters: tuple[str, ...] = ()
     results: tuple[ResultDigest, ...] = ()
+    # Details for oversight, sealed to its key; the leaf keeps only their digest.
+    sealed: SealedDetails | None = None
+    retention_days: int = 0
 
     @property
     def row_count(self) -> int:
@@ -124,6 +142,7 @@ class AuditRecord:
                 {"adapter": r.adapter, "sha256": r.sha256, "rows": r.rows} for r in self.results
             ],
             "row_count": self.row_count,
+            "details": None if self.sealed is None else self.sealed.leaf_view(),
         }
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -126,6 +127,17 @@ head_table = Table(
     Column("head_hash", Bytes(32), nullable=False),
 )
 
+# Sealed details for oversight, bound to their leaf by digest; erased after retention
+# without touching the log.
+details_table = Table(
+    "audit_details",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("recipient", String(64), nullable=False),
+    Column("blob", Bytes, nullable=False),
+    Column("expires_at", String(32), nullable=False, index=True),
+)
+
 # Facts about the log that outside verifiers need: its origin and verifier key.
 meta_table = Table(
     "audit_meta",
@@ -175,6 +187,11 @@ def _sqlite_pragmas(engine: Engine) -> None:
     def _begin(conn: Connection) -> None:
         # Take the write lock at BEGIN, so reading the head and appending are one step.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _expiry(record: AuditRecord) -> str:
+    expires = record.time + dt.timedelta(days=record.retention_days)
+    return expires.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class _NodeReader:
@@ -275,6 +292,18 @@ class AuditStore:
                     | {c: body[c] for c in INDEXED_COLUMNS}
                 )
             conn.execute(insert(entries_table), rows)
+            sealed = [
+                {
+                    "idx": e.index,
+                    "recipient": r.sealed.recipient,
+                    "blob": r.sealed.blob,
+                    "expires_at": _expiry(r),
+                }
+                for e, r in zip(entries, records, strict=True)
+                if r.sealed is not None
+            ]
+            if sealed:
+                conn.execute(insert(details_table), sealed)
             nodes = nodes_completed_by_append(
                 head.size, [r["leaf_hash"] for r in rows], _NodeReader(conn)
             )
@@ -306,6 +335,20 @@ class AuditStore:
                 .order_by(entries_table.c.idx)
             ).all()
         return [Entry(int(r.idx), bytes(r.leaf), bytes(r.entry_hash)) for r in rows]
+
+    def details(self, index: int) -> bytes | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(details_table.c.blob).where(details_table.c.idx == index)
+            ).first()
+        return None if row is None else bytes(row.blob)
+
+    def erase_expired_details(self, now: dt.datetime) -> int:
+        """The retention job: erase sealed details whose retention has ended."""
+        cutoff = now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        with self.engine.begin() as conn:
+            result = conn.execute(delete(details_table).where(details_table.c.expires_at <= cutoff))
+        return int(result.rowcount)
 
     def index_of(self, leaf_hash_: bytes) -> int:
         with self.engine.connect() as conn:
