@@ -18,6 +18,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -235,8 +236,21 @@ class AuditStore:
         self.dialect = self.engine.dialect.name
 
     def create(self) -> None:
-        metadata.create_all(self.engine)
+        """Bring the schema to the latest Alembic revision and write the genesis head.
+
+        Several gateway processes may start at once: the migration runs under the
+        store's write lock (SQLite BEGIN IMMEDIATE, a PostgreSQL advisory lock).
+        """
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
         with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
             if conn.execute(select(head_table.c.id)).first() is None:
                 conn.execute(insert(head_table).values(id=1, size=0, head_hash=GENESIS))
 
