@@ -152,72 +152,66 @@ class LocalFederation:
         return f"127.0.0.1:{self.gateway_port}"
 
     def start(self) -> None:
-        probe = TlsFiles.load(self.pki, "gateway")
-        logs = self.workdir / "logs"
         try:
-            for spec in self.adapter_specs:
-                address = f"127.0.0.1:{free_port()}"
-                p = Process(
-                    f"adapter-{spec.name}",
-                    [
-                        *gerbang_command(),
-                        "adapter",
-                        "serve",
-                        "--store",
-                        spec.store,
-                        "--listen",
-                        address,
-                        "--id",
-                        spec.name,
-                        "--pki",
-                        str(self.pki),
-                    ],
-                    logs / f"adapter-{spec.name}.log",
-                )
-                p.start()
-                self.processes.append(p)
-                self.adapter_addresses[spec.name] = address
-            for p, spec in zip(self.processes, self.adapter_specs, strict=True):
-                wait_healthy(self.adapter_addresses[spec.name], probe, p)
-            from gateway.identities import adapter_id
-
-            argv = [
-                *gerbang_command(),
-                "gateway",
-                "serve",
-                "--listen",
-                self.address,
-                "--pki",
-                str(self.pki),
-                "--audit",
-                self.audit_url,
-                "--policies",
-                str(self.policies),
-                "--engine",
-                self.engine,
-                "--commitment-key",
-                str(self.workdir / "keys" / "audit-commitment.key"),
-                "--log-key",
-                str(self.log_key_path),
-                "--witness-key",
-                self.witness_key().verifier_key,
-                "--details-key",
-                public_key_text(self.details_key().public_key),
-            ]
-            if self.opa_url:
-                argv += ["--opa-url", self.opa_url]
-            for spec in self.adapter_specs:
-                argv += [
-                    "--adapter",
-                    f"{adapter_id(spec.name)}={self.adapter_addresses[spec.name]}",
-                ]
-            gateway = Process("gateway", argv + self.extra_gateway_args, logs / "gateway.log")
-            gateway.start()
-            self.processes.append(gateway)
-            wait_healthy(self.address, probe, gateway)
+            self.start_adapters()
+            self.start_gateway()
         except BaseException:
             self.stop()
             raise
+
+    def start_adapters(self) -> None:
+        probe = TlsFiles.load(self.pki, "gateway")
+        started = []
+        for spec in self.adapter_specs:
+            address = f"127.0.0.1:{free_port()}"
+            argv = [*gerbang_command(), "adapter", "serve", "--store", spec.store]
+            argv += ["--listen", address, "--id", spec.name, "--pki", str(self.pki)]
+            p = Process(
+                f"adapter-{spec.name}", argv, self.workdir / "logs" / f"adapter-{spec.name}.log"
+            )
+            p.start()
+            self.processes.append(p)
+            self.adapter_addresses[spec.name] = address
+            started.append((p, address))
+        for p, address in started:
+            wait_healthy(address, probe, p)
+
+    def gateway_argv(self) -> list[str]:
+        from gateway.identities import adapter_id
+
+        argv = [*gerbang_command(), "gateway", "serve", "--listen", self.address]
+        argv += ["--pki", str(self.pki), "--audit", self.audit_url]
+        argv += ["--policies", str(self.policies), "--engine", self.engine]
+        argv += ["--commitment-key", str(self.workdir / "keys" / "audit-commitment.key")]
+        argv += ["--log-key", str(self.log_key_path)]
+        argv += ["--witness-key", self.witness_key().verifier_key]
+        argv += ["--details-key", public_key_text(self.details_key().public_key)]
+        if self.opa_url:
+            argv += ["--opa-url", self.opa_url]
+        for spec in self.adapter_specs:
+            argv += ["--adapter", f"{adapter_id(spec.name)}={self.adapter_addresses[spec.name]}"]
+        return argv + self.extra_gateway_args
+
+    @property
+    def gateway(self) -> Process | None:
+        found = [p for p in self.processes if p.name == "gateway"]
+        return found[-1] if found else None
+
+    def start_gateway(self) -> Process:
+        """Start (or restart) the gateway and wait until it serves."""
+        gateway = Process("gateway", self.gateway_argv(), self.workdir / "logs" / "gateway.log")
+        gateway.start()
+        self.processes.append(gateway)
+        wait_healthy(self.address, TlsFiles.load(self.pki, "gateway"), gateway)
+        return gateway
+
+    def kill_gateway(self) -> None:
+        """SIGKILL the gateway, as a crash would: no shutdown code runs."""
+        gateway = self.gateway
+        if gateway is not None and gateway.popen is not None:
+            gateway.popen.kill()
+            gateway.popen.wait()
+            self.processes.remove(gateway)
 
     def stop(self) -> None:
         for p in reversed(self.processes):
