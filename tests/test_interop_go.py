@@ -209,3 +209,86 @@ def test_go_rejects_a_tampered_copy(
     result = _run(interop_binary, doc, tmp_path)
     assert result.returncode == 1, f"exit {result.returncode}: {result.stdout}{result.stderr}"
     assert expected in result.stderr, result.stderr
+
+
+# --- what the command line prints from a real audit store ------------------------
+
+
+def test_go_accepts_what_the_audit_commands_print(interop_binary: Path, tmp_path: Path) -> None:
+    """`gerbang audit pubkey/checkpoint/prove/consistency/export` on a store the gateway's
+    own code wrote (group-committed batches, a signed checkpoint, a witness cosignature)
+    give Go's sumdb note/tlog everything they need, and they accept it."""
+    import datetime as dt
+    import sys
+
+    from gateway.audit.checkpoints import Checkpointer, LogKey
+    from gateway.audit.entry import AuditRecord
+    from gateway.audit.store import AuditStore
+    from gateway.witness import WitnessKey
+
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    store = AuditStore(url)
+    store.create()
+    for batch in range(7):
+        store.append(
+            [
+                AuditRecord(
+                    time=dt.datetime(2026, 11, 29, tzinfo=dt.UTC),
+                    kind="query",
+                    request_id=f"{batch}-{i}",
+                    caller="spiffe://gerbang.jakarta.go.id/dishub/atcs",
+                    decision="allow" if i % 4 else "deny",
+                    status="OK" if i % 4 else "PERMISSION_DENIED",
+                )
+                for i in range(batch * 5 + 1)
+            ]
+        )
+    checkpointer = Checkpointer(store, LogKey.load_or_create(tmp_path / "log.key"))
+    made = checkpointer.checkpoint_once()
+    assert made is not None
+    size = made.size
+    witness = WitnessKey.load_or_create(tmp_path / "witness.json", WITNESS_NAME)
+    store.add_cosignature(
+        size,
+        witness.name,
+        cosign(
+            Checkpoint.parse(made.note.decode().split("\n\n")[0] + "\n").to_text(),
+            witness.private_key,
+            witness.name,
+            TIMESTAMP,
+        ),
+    )
+    store.close()
+
+    def gerbang(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "audit", *args, "--store", url],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return done.stdout
+
+    export = tmp_path / "export.jsonl"
+    gerbang("export", "--out", str(export))
+    lines = [json.loads(x) for x in export.read_text().splitlines()[1:]]
+    leaves = [x["leaf"] for x in lines if "leaf" in x]
+    doc: Doc = {
+        "verifier_key": gerbang("pubkey").strip(),
+        "cosigner_key": witness.verifier_key,
+        "checkpoint": gerbang("checkpoint"),
+        "leaves": leaves,
+        "inclusion": [],
+        "consistency": [],
+    }
+    for index in (0, 1, 17, size - 1):
+        proof = json.loads(gerbang("prove", "--index", str(index)))
+        assert proof["treeSize"] == size
+        doc["inclusion"].append({"index": index, "leaf": leaves[index], "proof": proof["proof"]})
+    for m in (1, 6, 64, size - 1):
+        cons = json.loads(gerbang("consistency", "--from", str(m)))
+        doc["consistency"].append({"size": m, "root": cons["root1"], "proof": cons["proof"]})
+    result = _run(interop_binary, doc, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"at size {size}" in result.stdout
