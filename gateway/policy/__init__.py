@@ -1,0 +1,73 @@
+"""Policy decisions: the Rego policies in `policies/`, run by one of two engines.
+
+- `EmbeddedEngine`: rego-cpp (regopy) inside the gateway process, the default.
+- `OpaServerEngine`: a real OPA server (a sidecar), over HTTP with opa-python-client.
+
+Both evaluate `data.gerbang.authz.decision` over the same bundle and report the same
+revision; the parity corpus (tests/test_policy_parity.py) holds them to identical
+decisions. Every engine failure is a denial (docs/policy.md, docs/adr/0002-policy-engines.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final, Literal
+
+from gateway.errors import ConfigurationError
+from gateway.policy.bundle import QUERY, PolicyBundle, bundle_revision, load_bundle
+from gateway.policy.decision import (
+    Decision,
+    Generalisation,
+    MalformedDecision,
+    Obligations,
+    RowFilter,
+)
+from gateway.policy.embedded import EmbeddedEngine
+from gateway.policy.engine import PolicyEngine, PolicyEngineError
+from gateway.policy.opa_server import OpaServerEngine, OpaServerProcess, find_opa_binary
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "QUERY",
+    "Decision",
+    "EmbeddedEngine",
+    "EngineKind",
+    "Generalisation",
+    "MalformedDecision",
+    "Obligations",
+    "OpaServerEngine",
+    "OpaServerProcess",
+    "PolicyBundle",
+    "PolicyEngine",
+    "PolicyEngineError",
+    "RowFilter",
+    "bundle_revision",
+    "engine_from_config",
+    "find_opa_binary",
+    "load_bundle",
+]
+
+EngineKind = Literal["embedded", "opa"]
+DEFAULT_TIMEOUT: Final = 0.5
+
+
+def engine_from_config(
+    kind: EngineKind | str,
+    policies_dir: Path,
+    opa_url: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> PolicyEngine:
+    """The engine a deployment asks for; `ConfigurationError` if it cannot be set up.
+
+    `kind` is "embedded" or "opa" (the latter needs `opa_url`, e.g. http://127.0.0.1:8181).
+    `timeout` bounds each decision, in seconds; past it the decision is a denial.
+    """
+    if timeout <= 0:
+        raise ConfigurationError(f"the policy timeout must be positive, not {timeout}")
+    if kind == "embedded":
+        return EmbeddedEngine(policies_dir, timeout=timeout)
+    if kind == "opa":
+        if not opa_url:
+            raise ConfigurationError("the 'opa' policy engine needs the OPA server's URL")
+        return OpaServerEngine(policies_dir, opa_url, timeout=timeout)
+    raise ConfigurationError(f"unknown policy engine {kind!r}: use 'embedded' or 'opa'")

@@ -1,0 +1,297 @@
+"""The OPA server engine: a real `opa run --server` (a sidecar in production), over HTTP.
+
+Decisions go through opa-python-client's `AsyncOpaClient` (POST
+/v1/data/gerbang/authz/decision), each bounded by a timeout; no retry, since a decision
+late is a decision denied. The revision is computed here from the local copy of the bundle,
+and before it labels any decision the engine checks that the server serves exactly that
+bundle: the same Rego sources (GET /v1/policies) and the same registry data (GET
+/v1/data/registry). Until that check passes every decision is a denial, so the audit log
+can never name a revision the server was not running.
+
+`OpaServerProcess` runs `opa run --server --bundle <dir> --addr 127.0.0.1:<port>` as a
+child process, for tests and for a single-host deployment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Final
+from urllib.parse import quote, urlsplit
+
+from opa_client import AsyncOpaClient
+
+from gateway.errors import ConfigurationError, TransportError
+from gateway.policy.bundle import PolicyBundle, load_bundle
+from gateway.policy.decision import Decision
+from gateway.policy.engine import PolicyEngineError, decision_from_engine, input_json
+
+__all__ = ["OpaServerEngine", "OpaServerProcess", "find_opa_binary"]
+
+DEFAULT_TIMEOUT: Final = 0.5
+VERIFY_TIMEOUT: Final = 5.0
+VERIFY_RETRY_SECONDS: Final = 5.0
+PACKAGE: Final = "gerbang.authz"
+RULE: Final = "decision"
+
+
+def _address(url: str) -> tuple[str, int, bool]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"OPA URL {url!r} must look like http://127.0.0.1:8181")
+    if parts.path not in ("", "/"):
+        raise ConfigurationError(f"OPA URL {url!r} must not have a path")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.hostname, port, parts.scheme == "https"
+
+
+class OpaServerEngine:
+    """`PolicyEngine` asking an OPA server that serves the bundle at `policies_dir`."""
+
+    def __init__(self, policies_dir: Path, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Load and validate the local bundle; raise `ConfigurationError` if unusable."""
+        self._dir = policies_dir
+        self._host, self._port, self._ssl = _address(url)
+        self._timeout = timeout
+        self._bundle = load_bundle(policies_dir)
+        self._client: AsyncOpaClient | None = None
+        self._client_lock = asyncio.Lock()
+        self._verified: str | None = None
+        self._last_failed_check = -VERIFY_RETRY_SECONDS
+        self._check_failure = ""
+
+    @property
+    def revision(self) -> str:
+        return self._bundle.revision
+
+    async def _connect(self) -> Any:
+        """The client, opened on first use (its HTTP session belongs to the running loop)."""
+        async with self._client_lock:
+            if self._client is None:
+                # The session's own timeout is only a ceiling: each decision is bounded by
+                # the engine's timeout, the bundle check by VERIFY_TIMEOUT.
+                client = AsyncOpaClient(
+                    host=self._host,
+                    port=self._port,
+                    ssl=self._ssl,
+                    timeout=max(self._timeout, VERIFY_TIMEOUT),
+                    retries=0,
+                )
+                await client.__aenter__()
+                self._client = client
+            return self._client
+
+    async def _served_bundle_matches(self, bundle: PolicyBundle) -> None:
+        """Raise `ConfigurationError` unless the server serves `bundle`'s sources and data."""
+        client = await self._connect()
+        try:
+            async with asyncio.timeout(VERIFY_TIMEOUT):
+                ids = await client.get_policies_list()
+                sources = []
+                for policy_id in ids:
+                    # Ids are file paths; escaped whole, so a leading "/" survives the URL.
+                    answer = await client.get_policy(quote(policy_id, safe=""))
+                    sources.append(answer["result"]["raw"])
+                registry = (await client.get_data("registry"))["result"]
+        except Exception as e:  # aiohttp, opa_client and timeout errors alike
+            raise ConfigurationError(f"cannot read the policies OPA serves: {e!r}") from e
+        if sorted(sources) != sorted(m.source for m in bundle.modules):
+            raise ConfigurationError(
+                f"the OPA server at {self._host}:{self._port} serves other Rego modules than "
+                f"{bundle.root} (revision {bundle.revision})"
+            )
+        if registry != bundle.data["registry"]:
+            raise ConfigurationError(
+                f"the OPA server at {self._host}:{self._port} serves other registry data than "
+                f"{bundle.root} (revision {bundle.revision})"
+            )
+
+    async def _ensure_verified(self, bundle: PolicyBundle) -> None:
+        if self._verified == bundle.revision:
+            return
+        if time.monotonic() - self._last_failed_check < VERIFY_RETRY_SECONDS:
+            raise PolicyEngineError(self._check_failure)
+        try:
+            await self._served_bundle_matches(bundle)
+        except ConfigurationError as e:
+            self._last_failed_check = time.monotonic()
+            self._check_failure = str(e)
+            raise PolicyEngineError(str(e)) from e
+        self._verified = bundle.revision
+
+    async def evaluate(self, input_doc: Mapping[str, object]) -> object:
+        """The raw decision document; raises `PolicyEngineError` if there is none."""
+        return await self._evaluate(self._bundle, input_doc)
+
+    async def decide(self, input_doc: Mapping[str, object]) -> Decision:
+        bundle = self._bundle
+        try:
+            document = await self._evaluate(bundle, input_doc)
+        except PolicyEngineError as e:
+            return Decision.engine_error(str(e), revision=bundle.revision)
+        return decision_from_engine(document, bundle.revision)
+
+    async def _evaluate(self, bundle: PolicyBundle, input_doc: Mapping[str, object]) -> object:
+        input_json(input_doc)  # refuse what the embedded engine would refuse
+        await self._ensure_verified(bundle)
+        client = await self._connect()
+        try:
+            async with asyncio.timeout(self._timeout):
+                answer = await client.query_rule(
+                    input_data=dict(input_doc), package_path=PACKAGE, rule_name=RULE
+                )
+        except TimeoutError as e:
+            raise PolicyEngineError(f"OPA gave no decision within {self._timeout:g} s") from e
+        except Exception as e:  # connection refused, HTTP 500 (eval error), bad JSON, ...
+            raise PolicyEngineError(f"OPA request failed: {e!r}") from e
+        if not isinstance(answer, dict) or "result" not in answer:
+            raise PolicyEngineError("the decision is undefined")
+        return answer["result"]
+
+    async def reload(self) -> str:
+        """Re-read the local bundle and check the server serves it; then it is in force."""
+        bundle = await asyncio.to_thread(load_bundle, self._dir)
+        await self._served_bundle_matches(bundle)
+        self._bundle = bundle
+        self._verified = bundle.revision
+        return bundle.revision
+
+    async def close(self) -> None:
+        async with self._client_lock:
+            if self._client is not None:
+                await self._client.close_connection()
+                self._client = None
+
+
+def find_opa_binary() -> Path | None:
+    """The `opa` binary: $GERBANG_OPA_BINARY, else on PATH, else in Go's bin directory."""
+    configured = os.environ.get("GERBANG_OPA_BINARY")
+    if configured:
+        return Path(configured)
+    found = shutil.which("opa")
+    if found:
+        return Path(found)
+    gopath = os.environ.get("GOPATH") or str(Path.home() / "go")
+    candidate = Path(gopath.split(os.pathsep)[0]) / "bin" / "opa"
+    return candidate if candidate.is_file() else None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class OpaServerProcess:
+    """`opa run --server --bundle <policies_dir>` on 127.0.0.1 as a child process.
+
+    Use as a context manager; `url` is where it listens. With `watch=True` OPA reloads the
+    bundle when its files change (call the engine's `reload()` afterwards to move the
+    revision along).
+    """
+
+    def __init__(
+        self,
+        policies_dir: Path,
+        *,
+        binary: Path | None = None,
+        port: int | None = None,
+        watch: bool = False,
+    ) -> None:
+        found = binary or find_opa_binary()
+        if found is None:
+            raise ConfigurationError("no opa binary: install OPA or set GERBANG_OPA_BINARY")
+        self.binary = found
+        self.policies_dir = policies_dir
+        self.port = port or _free_port()
+        self.watch = watch
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def command(self) -> list[str]:
+        command = [
+            str(self.binary),
+            "run",
+            "--server",
+            "--bundle",
+            str(self.policies_dir),
+            "--addr",
+            f"127.0.0.1:{self.port}",
+            "--log-level",
+            "error",
+            "--skip-version-check",
+            "--shutdown-grace-period",
+            "1",
+        ]
+        return [*command, "--watch"] if self.watch else command
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Start OPA and wait until it reports healthy; raise `TransportError` if it does not."""
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
+        self._process = subprocess.Popen(
+            self.command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise TransportError(
+                    f"opa exited with {self._process.returncode}: {self._output()}"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.url}/health?bundles", timeout=1) as answer:  # noqa: S310 (a fixed http URL)
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise TransportError(f"opa did not become healthy within {timeout:g} s")
+
+    def _output(self) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return self._log.read().decode("utf-8", "replace").strip()[-2000:]
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+        if self._log is not None:
+            with contextlib.suppress(OSError):
+                self._log.close()
+            self._log = None
+
+    def __enter__(self) -> OpaServerProcess:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,411 @@
+# What a caller may ask, given the registry in data.registry. Each failing rule adds one
+# sentence to `reasons`; any reason denies the request (see authz.rego). Rules read the
+# input only through the views of input.rego. Registry entries are tested with
+# is_object/is_null, never `== null`: rego-cpp compares a large object slowly.
+package gerbang.authz
+
+# --- registry lookups (null when absent) ----------------------------------------------
+
+default caller := null
+
+caller := data.registry.callers[caller_id]
+
+default purpose := null
+
+purpose := data.registry.purposes[purpose_name]
+
+default dataset := null
+
+dataset := data.registry.datasets[dataset_name]
+
+default dataset_fields := {}
+
+dataset_fields := dataset.fields
+
+# The purpose's grant for this dataset; null when the purpose does not cover it.
+default grant := null
+
+grant := purpose.datasets[dataset_name]
+
+default granted_fields := []
+
+granted_fields := grant.fields
+
+default case_file := null
+
+case_file := data.registry.cases[case_reference]
+
+# Time buckets at least as coarse as a purpose's time generalisation.
+time_buckets := {
+	"none": ["none", "hour_of_day", "day_of_week", "day", "week", "month"],
+	"hour": ["hour_of_day", "day_of_week", "day", "week", "month"],
+	"day": ["day_of_week", "day", "week", "month"],
+	"week": ["week", "month"],
+	"month": ["month"],
+}
+
+default time_generalisation := null
+
+time_generalisation := purpose.generalisation.time
+
+time_bucket_allowed(generalisation, bucket) if bucket in time_buckets[generalisation]
+
+value_kinds := {
+	"string": "strings",
+	"time": "whole epoch seconds",
+	"integer": "whole numbers",
+	"coordinate": "numbers",
+	"boolean": "true or false",
+}
+
+value_fits("string", v) if is_string(v)
+
+value_fits("time", v) if whole_number(v)
+
+value_fits("integer", v) if whole_number(v)
+
+value_fits("coordinate", v) if is_number(v)
+
+value_fits("boolean", v) if is_boolean(v)
+
+# --- caller, purpose, legal basis -----------------------------------------------------
+
+reasons contains sprintf("caller '%s' is not registered", [shown(caller_id)]) if {
+	caller_id != null
+	is_null(caller)
+}
+
+reasons contains sprintf("purpose '%s' is not registered", [shown(purpose_name)]) if {
+	purpose_name != null
+	is_null(purpose)
+}
+
+reasons contains sprintf("caller '%s' is not permitted to use purpose '%s'", [caller_id, purpose_name]) if {
+	is_object(caller)
+	is_object(purpose)
+	not purpose_name in caller.purposes
+}
+
+reasons contains sprintf("legal basis '%s' does not match the registered basis of purpose '%s': '%s'", [shown(legal_basis), purpose_name, purpose.legal_basis]) if {
+	is_object(purpose)
+	legal_basis != null
+	legal_basis != purpose.legal_basis
+}
+
+# --- dataset and fields ---------------------------------------------------------------
+
+reasons contains sprintf("dataset '%s' does not exist", [shown(dataset_name)]) if {
+	dataset_name != null
+	is_null(dataset)
+}
+
+reasons contains sprintf("purpose '%s' does not cover dataset '%s'", [purpose_name, dataset_name]) if {
+	is_object(purpose)
+	is_object(dataset)
+	is_null(grant)
+}
+
+filter_fields := [f.field | some f in valid_filters]
+
+group_by_fields := [g.field | some g in valid_group_by]
+
+default location_grouped := false
+
+location_grouped if {
+	some g in valid_group_by
+	g.field == "location"
+	g.bucket == "h3"
+}
+
+# "location" is the virtual lat/lon pair of an h3 group-by: grouping by it reads lat and lon.
+default location_fields := []
+
+location_fields := ["lat", "lon"] if location_grouped
+
+known_field(f) if is_object(dataset_fields[f])
+
+# Every dataset field the request reads: returned, filtered on or grouped by.
+referenced_fields := [f |
+	some f in array.concat(array.concat(requested_fields, filter_fields), array.concat(group_by_fields, location_fields))
+	f != "location"
+]
+
+reasons contains sprintf("dataset '%s' has no field '%s'", [dataset_name, shown(f)]) if {
+	is_object(dataset)
+	some f in referenced_fields
+	not known_field(f)
+}
+
+reasons contains sprintf("purpose '%s' does not grant field '%s' of dataset '%s'", [purpose_name, f, dataset_name]) if {
+	is_object(purpose)
+	some f in referenced_fields
+	known_field(f)
+	not f in granted_fields
+}
+
+reasons contains "field 'location' exists only as a group-by with bucket 'h3'" if {
+	not location_grouped
+	"location" in requested_fields
+}
+
+reasons contains "filters cannot name 'location': filter on 'lat' and 'lon' instead" if {
+	"location" in filter_fields
+}
+
+# --- record-level or aggregated -------------------------------------------------------
+
+# A dataset with only non-personal fields (reference geography) may be read record by record
+# even under an aggregate-only purpose.
+default dataset_non_personal := false
+
+dataset_non_personal if {
+	is_object(dataset)
+	every spec in dataset_fields {
+		spec.class == "non_personal"
+	}
+}
+
+default aggregate_only_applies := false
+
+aggregate_only_applies if {
+	purpose.aggregate_only == true
+	not dataset_non_personal
+}
+
+reasons contains sprintf("purpose '%s' allows only aggregated results: add an aggregation", [purpose_name]) if {
+	record_level
+	aggregate_only_applies
+}
+
+reasons contains "a record-level query must name at least one field" if {
+	record_level
+	fields_valid
+	count(requested_fields) == 0
+}
+
+reasons contains sprintf("purpose '%s' does not allow measure '%s'", [purpose_name, measure]) if {
+	measure != null
+	is_object(purpose)
+	not measure in purpose.measures
+}
+
+reasons contains sprintf("field '%s' is not a group-by field: an aggregated result carries only its group-by fields", [shown(f)]) if {
+	aggregated
+	some f in requested_fields
+	not f in group_by_fields
+}
+
+# --- group-by -------------------------------------------------------------------------
+
+reasons contains "group-by 'location' needs bucket 'h3'" if {
+	some g in valid_group_by
+	g.field == "location"
+	g.bucket != "h3"
+}
+
+reasons contains sprintf("bucket 'h3' applies only to the field 'location', not '%s'", [shown(g.field)]) if {
+	some g in valid_group_by
+	g.bucket == "h3"
+	g.field != "location"
+}
+
+reasons contains sprintf("purpose '%s' does not allow h3 cells", [purpose_name]) if {
+	location_grouped
+	is_object(purpose)
+	purpose.generalisation.h3_max_resolution == null
+}
+
+reasons contains sprintf("h3 resolution %d is finer than the maximum %d of purpose '%s'", [g.h3_resolution, purpose.generalisation.h3_max_resolution, purpose_name]) if {
+	some g in valid_group_by
+	g.bucket == "h3"
+	is_number(purpose.generalisation.h3_max_resolution)
+	g.h3_resolution > purpose.generalisation.h3_max_resolution
+}
+
+reasons contains sprintf("grouping by direct identifier '%s' is not allowed", [g.field]) if {
+	some g in valid_group_by
+	dataset_fields[g.field].class == "direct_identifier"
+}
+
+reasons contains sprintf("grouping by raw coordinate '%s' is not allowed: group by 'location' with bucket 'h3'", [g.field]) if {
+	some g in valid_group_by
+	dataset_fields[g.field].type == "coordinate"
+}
+
+reasons contains sprintf("bucket '%s' applies only to time fields, not '%s'", [g.bucket, g.field]) if {
+	some g in valid_group_by
+	dataset_fields[g.field].type != "time"
+	not g.bucket in ["none", "h3"]
+}
+
+reasons contains sprintf("grouping '%s' by '%s' is finer than the time generalisation '%s' of purpose '%s'", [g.field, g.bucket, time_generalisation, purpose_name]) if {
+	is_object(purpose)
+	some g in valid_group_by
+	dataset_fields[g.field].type == "time"
+	g.bucket != "h3"
+	not time_bucket_allowed(time_generalisation, g.bucket)
+}
+
+# --- the hit/no-hit measure -----------------------------------------------------------
+
+reasons contains "measure 'exists' takes no group-by fields" if {
+	measure == "exists"
+	count(group_by) > 0
+}
+
+reasons contains sprintf("measure 'exists' needs exactly one filter, 'eq' on '%s' with one value", [purpose.lookup_field]) if {
+	measure == "exists"
+	is_object(purpose)
+	"exists" in purpose.measures
+	not exists_lookup_ok
+}
+
+exists_lookup_ok if {
+	count(filters) == 1
+	some f in valid_filters
+	f.field == purpose.lookup_field
+	f.op == "eq"
+}
+
+# --- filters --------------------------------------------------------------------------
+
+reasons contains sprintf("filter on '%s' needs %s as values", [f.field, value_kinds[kind]]) if {
+	some f in valid_filters
+	kind := dataset_fields[f.field].type
+	some v in f.values
+	not value_fits(kind, v)
+}
+
+reasons contains sprintf("op '%s' needs a time or number field, and '%s' is neither", [f.op, f.field]) if {
+	some f in valid_filters
+	f.op in range_ops
+	dataset_fields[f.field].type in ["string", "boolean"]
+}
+
+# --- jurisdiction ---------------------------------------------------------------------
+
+default jurisdiction_scoped := false
+
+jurisdiction_scoped if dataset.jurisdiction_scoped == true
+
+# An empty kecamatan list means every kecamatan of the caller's kota.
+default jurisdiction_kecamatan := []
+
+jurisdiction_kecamatan := caller.jurisdiction.kecamatan if count(caller.jurisdiction.kecamatan) > 0
+
+jurisdiction_kecamatan := [k |
+	some kota in caller.jurisdiction.kota
+	some k in data.registry.geography.kota[kota].kecamatan
+] if {
+	count(caller.jurisdiction.kecamatan) == 0
+}
+
+reasons contains sprintf("kota '%s' is outside the jurisdiction of caller '%s'", [shown(v), caller_id]) if {
+	jurisdiction_scoped
+	is_object(caller)
+	some f in valid_filters
+	f.field == "kota"
+	f.op in ["eq", "in"]
+	some v in f.values
+	not v in caller.jurisdiction.kota
+}
+
+reasons contains sprintf("kecamatan '%s' is outside the jurisdiction of caller '%s'", [shown(v), caller_id]) if {
+	jurisdiction_scoped
+	is_object(caller)
+	some f in valid_filters
+	f.field == "kecamatan"
+	f.op in ["eq", "in"]
+	some v in f.values
+	not v in jurisdiction_kecamatan
+}
+
+# --- case reference -------------------------------------------------------------------
+
+default case_required := false
+
+case_required if purpose.case_reference_required == true
+
+reasons contains sprintf("purpose '%s' requires a case reference", [purpose_name]) if {
+	case_required
+	case_reference == ""
+}
+
+reasons contains sprintf("case reference '%s' is not registered", [shown(case_reference)]) if {
+	case_required
+	case_reference != ""
+	case_reference != null
+	is_null(case_file)
+}
+
+reasons contains "input.time.now_rfc3339 must be a UTC time written YYYY-MM-DDTHH:MM:SSZ" if {
+	case_required
+	now_utc == null
+}
+
+reasons contains sprintf("case '%s' is authorised only from %s", [case_reference, case_file.valid_from]) if {
+	case_required
+	is_object(case_file)
+	now_utc != null
+	now_utc < case_file.valid_from
+}
+
+reasons contains sprintf("case '%s' expired at %s", [case_reference, case_file.valid_until]) if {
+	case_required
+	is_object(case_file)
+	now_utc != null
+	now_utc > case_file.valid_until
+}
+
+reasons contains sprintf("caller '%s' is not authorised for case '%s'", [shown(caller_id), case_reference]) if {
+	case_required
+	is_object(case_file)
+	not caller_id in case_file.authorised_callers
+}
+
+reasons contains sprintf("case '%s' does not cover purpose '%s'", [case_reference, purpose_name]) if {
+	case_required
+	is_object(case_file)
+	case_file.purpose != purpose_name
+}
+
+# --- time window ----------------------------------------------------------------------
+
+default window_field := null
+
+window_field := f if {
+	f := dataset.event_time_field
+	is_string(f)
+}
+
+default window_start := null
+
+window_start := now - (purpose.max_window_days * 86400) if {
+	now != null
+	is_number(purpose.max_window_days)
+}
+
+default window_respected := false
+
+window_respected if {
+	window_start != null
+	some f in valid_filters
+	f.field == window_field
+	f.op in ["ge", "gt"]
+	whole_number(f.values[0])
+	f.values[0] >= window_start
+}
+
+reasons contains sprintf("purpose '%s' covers only the last %d days: add a filter '%s' ge %d or later", [purpose_name, purpose.max_window_days, window_field, window_start]) if {
+	window_field != null
+	window_start != null
+	not window_respected
+}
+
+# --- volume ---------------------------------------------------------------------------
+
+reasons contains sprintf("limit exceeds the maximum of %d rows for purpose '%s'", [purpose.max_rows, purpose_name]) if {
+	limit != null
+	is_object(purpose)
+	limit > purpose.max_rows
+}
