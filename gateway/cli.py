@@ -106,6 +106,7 @@ def cmd_gateway_serve(args: argparse.Namespace) -> int:
         audit_readers=readers,
         log_key=Path(args.log_key),
         witnesses=tuple(_read_key(k) for k in args.witness_key),
+        details_key=args.details_key,
     )
     if args.workers < 1:
         raise GerbangError(f"--workers must be at least 1, got {args.workers}")
@@ -185,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--witness-key", action="append", default=[], help="a witness's cosigner key (repeatable)"
     )
+    p.add_argument("--details-key", help="oversight X25519 public key for sealed audit details")
     p.add_argument(
         "--workers",
         type=int,
