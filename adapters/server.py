@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import decimal
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine, create_engine, event, func, select
 
+from adapters.plans import SeenPlans, admit
 from adapters.schema import Base
 from adapters.sql import PlanRefused, Statement, compile_plan, describe, suppress_small_cells
 from gateway.catalog import Dataset
+from gateway.errors import ConfigurationError
+from gateway.evidence import SignedBlob, attestation, seal_result, sha256
 from gateway.identities import GATEWAY_ID
+from gateway.keys import RegistryFile, Signer, x25519_public
 from gateway.model import InvalidQuery, QueryPlan, utc, value_to_proto
 from gateway.tls import TlsFiles, peer_identity
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
@@ -69,13 +72,41 @@ def encode_rows(
 
 
 class SqlAdapter(adapter_pb2_grpc.AdapterServiceServicer):
-    def __init__(self, adapter_id: str, engine: Engine) -> None:
+    def __init__(
+        self,
+        adapter_id: str,
+        engine: Engine,
+        keys: RegistryFile | None = None,
+        signer: Signer | None = None,
+        seen: SeenPlans | None = None,
+    ) -> None:
         self.adapter_id = adapter_id
         self.engine = engine
+        self._keys = keys
+        self._signer = signer
+        self._seen = seen
         self.tables = {
             t.name: t for t in Base.metadata.sorted_tables if t.name not in _INTERNAL_TABLES
         }
         self.datasets = {d.name: d for d in describe(self.tables.values())}
+
+    @property
+    def keys(self) -> RegistryFile:
+        if self._keys is None:
+            raise ConfigurationError("adapter has no key registry")
+        return self._keys
+
+    @property
+    def signer(self) -> Signer:
+        if self._signer is None:
+            raise ConfigurationError("adapter has no result key")
+        return self._signer
+
+    @property
+    def seen(self) -> SeenPlans:
+        if self._seen is None:
+            raise ConfigurationError("adapter has no plan replay cache")
+        return self._seen
 
     def _authorise(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         peer = peer_identity(context.auth_context())
@@ -103,29 +134,36 @@ class SqlAdapter(adapter_pb2_grpc.AdapterServiceServicer):
             self._authorise(context)
         except PermissionError as e:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(e))
+        signed = SignedBlob(request.plan, request.key_id, request.signature)
         try:
-            proto = adapter_pb2.QueryPlan.FromString(request.plan)
-            plan = QueryPlan.from_proto(proto)
-            if plan.adapter_id != self.adapter_id:
-                raise PlanRefused(f"plan is addressed to {plan.adapter_id!r}, not to this adapter")
-            if plan.expires_at <= dt.datetime.now(dt.UTC):
-                raise PlanRefused("plan has expired")
+            now = dt.datetime.now(dt.UTC)
+            plan = admit(signed, self.adapter_id, self.keys, self.seen, now)
             result, count = await asyncio.to_thread(self.run, plan)
         except InvalidQuery as e:
             log.warning("plan refused", reason=str(e))
             await context.abort(
                 grpc.StatusCode.FAILED_PRECONDITION, f"adapter refused the plan: {e}"
             )
+            raise
         except Exception as e:  # the database failed: say so without leaking data
             log.error("plan failed", error_type=type(e).__name__)
             await context.abort(grpc.StatusCode.INTERNAL, "adapter failed to run the plan")
-        payload = result.SerializeToString()
+            raise
+        # Sealed to the caller, bound to this plan: the gateway forwards only ciphertext.
+        plan_hash = sha256(signed.data)
+        sealed = seal_result(
+            result.SerializeToString(), x25519_public(plan.caller_hpke_public_key), plan_hash
+        )
+        attested = attestation(self.adapter_id, plan_hash, sealed, count, dt.datetime.now(dt.UTC))
         log.info("plan executed", request_id=plan.request_id, rows=count, dataset=plan.dataset)
         return adapter_pb2.ExecuteResponse(
             adapter_id=self.adapter_id,
-            payload=payload,
-            payload_sha256=hashlib.sha256(payload).digest(),
+            payload=sealed,
+            payload_sha256=sha256(sealed),
             row_count=count,
+            attestation=attested,
+            key_id=self.signer.key_id,
+            signature=self.signer.sign(attested),
         )
 
     async def Describe(
@@ -158,10 +196,21 @@ def datasets_of(adapter: SqlAdapter) -> list[Dataset]:
     return list(adapter.datasets.values())
 
 
-async def serve(adapter_id: str, store: str, listen: str, pki_dir: Path, tls_name: str) -> None:
+async def serve(
+    adapter_id: str,
+    store: str,
+    listen: str,
+    pki_dir: Path,
+    tls_name: str,
+    keys_dir: Path,
+    state: Path,
+) -> None:
     """Run the adapter until cancelled."""
     engine = make_engine(store)
-    adapter = SqlAdapter(adapter_id, engine)
+    keys = RegistryFile(keys_dir / "registry.json")
+    signer = Signer.current(keys_dir, tls_name, adapter_id)
+    seen = SeenPlans(state)
+    adapter = SqlAdapter(adapter_id, engine, keys, signer, seen)
     server = grpc.aio.server()
     adapter_pb2_grpc.add_AdapterServiceServicer_to_server(adapter, server)
     health_servicer = health.aio.HealthServicer()
@@ -186,3 +235,4 @@ async def serve(adapter_id: str, store: str, listen: str, pki_dir: Path, tls_nam
     finally:
         await server.stop(grace=2)
         engine.dispose()
+        seen.close()

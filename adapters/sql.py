@@ -43,7 +43,8 @@ LOCAL_OFFSET_HOURS: Final = 7
 
 
 class PlanRefused(InvalidQuery):
-    """The adapter will not run this plan (it breaks an obligation or the schema)."""
+    """The adapter will not run this plan: unsigned, expired, replayed, misaddressed,
+    or against an obligation or the schema."""
 
 
 def field_type(column_type: Any) -> FieldType | None:

@@ -11,8 +11,12 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.errors import GerbangError
+
+if TYPE_CHECKING:
+    from gateway.server import GatewayConfig
 
 
 def _adapter_spec(text: str) -> tuple[str, str]:
@@ -73,23 +77,25 @@ def cmd_adapter_serve(args: argparse.Namespace) -> int:
 
     configure_logging()
     serve_metrics(args.metrics_port)
-    asyncio.run(
-        _run_until_signal(
-            serve(
-                adapter_id(args.id), args.store, args.listen, Path(args.pki), f"adapter-{args.id}"
-            )
-        )
+    state = Path(args.state or f".gerbang/adapter-{args.id}-plans.db")
+    server = serve(
+        adapter_id(args.id),
+        args.store,
+        args.listen,
+        Path(args.pki),
+        f"adapter-{args.id}",
+        Path(args.keys),
+        state,
     )
+    asyncio.run(_run_until_signal(server))
     return 0
 
 
-def cmd_gateway_serve(args: argparse.Namespace) -> int:
+def gateway_config(args: argparse.Namespace) -> GatewayConfig:
+    """The gateway's configuration from `gerbang gateway serve` arguments."""
     from gateway.identities import EXAMPLE_CALLERS
-    from gateway.observability import configure_logging, serve_metrics
-    from gateway.policy import engine_from_config
-    from gateway.server import GatewayConfig, serve
+    from gateway.server import GatewayConfig
 
-    configure_logging()
     readers = frozenset(
         args.audit_reader
         or [EXAMPLE_CALLERS["kompolnas-oversight"], EXAMPLE_CALLERS["dprd-komisi-a"]]
@@ -107,7 +113,18 @@ def cmd_gateway_serve(args: argparse.Namespace) -> int:
         log_key=Path(args.log_key),
         witnesses=tuple(_read_key(k) for k in args.witness_key),
         details_key=args.details_key,
+        keys_dir=Path(args.keys),
     )
+    return config
+
+
+def cmd_gateway_serve(args: argparse.Namespace) -> int:
+    from gateway.observability import configure_logging, serve_metrics
+    from gateway.policy import engine_from_config
+    from gateway.server import serve
+
+    configure_logging()
+    config = gateway_config(args)
     if args.workers < 1:
         raise GerbangError(f"--workers must be at least 1, got {args.workers}")
     if args.workers > 1:
@@ -152,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--listen", default="127.0.0.1:7501")
     p.add_argument("--id", default="pmj-1", help="adapter name; its certificate is adapter-<id>")
+    p.add_argument("--keys", default=".gerbang/keys", help="key registry and keystores")
+    p.add_argument("--state", help="replay cache of plans (default .gerbang/adapter-<id>-plans.db)")
     p.add_argument("--pki", default=".gerbang/pki")
     p.add_argument("--metrics-port", type=int, default=0)
     p.set_defaults(func=cmd_adapter_serve)
@@ -187,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--witness-key", action="append", default=[], help="a witness's cosigner key (repeatable)"
     )
     p.add_argument("--details-key", help="oversight X25519 public key for sealed audit details")
+    p.add_argument("--keys", default=".gerbang/keys", help="key registry and the plan key")
     p.add_argument(
         "--workers",
         type=int,
@@ -204,6 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     witness = sub.add_parser("witness", help="verify and cosign the log's checkpoints (oversight)")
     add_audit_commands(audit, witness)
+
+    from gateway.keys_cli import add_keys_commands
+
+    add_keys_commands(sub)
+    from gateway.evidence_cli import add_evidence_commands
+
+    add_evidence_commands(sub)
 
     p = sub.add_parser("demo", help="run the demonstration (what `make run` does)")
     p.set_defaults(func=lambda _args: __import__("gateway.demo", fromlist=["main"]).main())

@@ -1,29 +1,47 @@
-"""The caller's client library: ask Gerbang a question, get rows and a receipt.
+"""The caller's client library: one call signs, sends, verifies, opens and merges.
 
     async with GerbangClient.connect("127.0.0.1:7443", pki_dir, "dishub-atcs") as client:
         result = await client.query(Query(...))
         result.rows, result.receipt
+        bundle = await client.evidence(result)   # with the audit inclusion proof
 
-It speaks mTLS with the caller's certificate, checks each adapter's payload
-against the digest the gateway audited, decodes the results and merges the
-federated parts: record-level rows are concatenated, group counts summed.
+It speaks mTLS with the caller's certificate and signs each request with the
+caller's registered Ed25519 key (a fresh nonce, the time, and the X25519 key
+results must be sealed to). For every adapter's part it checks the gateway's
+plan signature and the plan's binding to this request, the adapter's signed
+attestation of the sealed result, and only then opens the HPKE ciphertext.
+Record-level rows are concatenated, group counts summed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import Sequence
-from dataclasses import dataclass
+import asyncio
+import datetime as dt
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import grpc
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from gateway.errors import GerbangError, TransportError, UntrustedInputError
+from gateway.evidence import (
+    BUNDLE_VERSION,
+    NONCE_BYTES,
+    SignedBlob,
+    b64,
+    check_result,
+    open_result,
+    sha256,
+    sign_request,
+)
+from gateway.identities import GATEWAY_ID
+from gateway.keys import Keystore, RegistryFile, Signer
 from gateway.model import Query, Scalar, rows_from_result
-from gateway.tls import TlsFiles
+from gateway.tls import TlsFiles, peer_certificate_identity
 from gerbang.v1 import common_pb2, query_pb2, query_pb2_grpc
 
 Row = dict[str, Scalar | None]
@@ -64,6 +82,32 @@ class Receipt:
 
 
 @dataclass(frozen=True)
+class CallerKeys:
+    """The caller's signing key, its HPKE private keys, and the federation's registry."""
+
+    identity: str
+    signer: Signer
+    hpke: Mapping[bytes, X25519PrivateKey]  # public bytes -> private key (all in overlap)
+    current_hpke: bytes
+    registry: RegistryFile
+
+    @classmethod
+    def load(cls, keys_dir: Path, slug: str, identity: str) -> CallerKeys:
+        registry = RegistryFile(keys_dir / "registry.json")
+        now = dt.datetime.now(dt.UTC)
+        keystore = Keystore(keys_dir / slug)
+        hpke_keys = {
+            k.public: keystore.hpke_key(k.key_id)
+            for k in registry.get().keys
+            if k.owner == identity and k.kind == "hpke" and k.problem_at(now) is None
+        }
+        current = registry.get().current(identity, "hpke", now)
+        return cls(
+            identity, Signer.current(keys_dir, slug, identity), hpke_keys, current.public, registry
+        )
+
+
+@dataclass(frozen=True)
 class QueryResult:
     rows: list[Row]
     columns: tuple[str, ...]
@@ -73,6 +117,8 @@ class QueryResult:
     policy_revision: str
     adapters: tuple[str, ...]
     suppressed_groups: int
+    # The signed request and each part's signed plan and attestation, for evidence.
+    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 def merge(parts: Sequence[common_pb2.ResultSet]) -> tuple[tuple[str, ...], list[Row], int]:
@@ -112,14 +158,20 @@ def _sort_key(item: tuple[tuple[Any, ...], int]) -> tuple[str, ...]:
 
 
 class GerbangClient:
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    def __init__(self, channel: grpc.aio.Channel, keys: CallerKeys) -> None:
         self._channel = channel
         self._stub = query_pb2_grpc.QueryServiceStub(channel)
+        self.keys = keys
 
     @classmethod
-    def connect(cls, address: str, pki_dir: Path, identity: str) -> GerbangClient:
-        creds = TlsFiles.load(pki_dir, identity).channel_credentials()
-        return cls(grpc.aio.secure_channel(address, creds))
+    def connect(
+        cls, address: str, pki_dir: Path, identity: str, keys_dir: Path | None = None
+    ) -> GerbangClient:
+        """`identity` names the caller's certificate and keystore (e.g. "dishub-atcs")."""
+        tls = TlsFiles.load(pki_dir, identity)
+        spiffe = peer_certificate_identity(tls.cert)
+        keys = CallerKeys.load(keys_dir or pki_dir.parent / "keys", identity, spiffe)
+        return cls(grpc.aio.secure_channel(address, tls.channel_credentials()), keys)
 
     async def __aenter__(self) -> GerbangClient:
         return self
@@ -146,15 +198,69 @@ class GerbangClient:
             raise QueryRefused(e.code(), e.details() or "") from e
         return response
 
+    def signed_request(
+        self, query: Query, now: dt.datetime | None = None, nonce: bytes | None = None
+    ) -> tuple[query_pb2.QueryRequest, bytes, bytes]:
+        """The request proto signed by this caller, its canonical bytes and its signature."""
+        now = now or dt.datetime.now(dt.UTC)
+        auth, canonical = sign_request(
+            self.keys.identity,
+            query,
+            self.keys.signer,
+            self.keys.current_hpke,
+            now,
+            nonce or os.urandom(NONCE_BYTES),
+        )
+        request = query.to_proto()
+        request.auth.nonce = auth.nonce
+        request.auth.issued_at.FromDatetime(auth.issued_at)
+        request.auth.hpke_public_key = auth.hpke_public_key
+        request.auth.key_id = auth.key_id
+        request.auth.signature = auth.signature
+        return request, canonical, auth.signature
+
     async def query(self, query: Query, timeout: float = 60.0) -> QueryResult:
-        response = await self.query_raw(query.to_proto(), timeout)
+        request, canonical, signature = self.signed_request(query)
+        response = await self.query_raw(request, timeout)
+        return self.open_response(response, canonical, signature)
+
+    def open_response(
+        self, response: query_pb2.QueryResponse, canonical: bytes, signature: bytes
+    ) -> QueryResult:
+        """Verify every part of `response` against the request, then open and merge."""
+        request_hash = sha256(canonical)
+        registry = self.keys.registry.get()
+        now = dt.datetime.now(dt.UTC)
         parts = []
+        evidence_parts = []
         for r in response.results:
-            if not hmac.compare_digest(hashlib.sha256(r.payload).digest(), r.payload_sha256):
+            plan = SignedBlob(r.plan.data, r.plan.key_id, r.plan.signature)
+            attested = SignedBlob(r.attestation.data, r.attestation.key_id, r.attestation.signature)
+            checked = check_result(
+                plan=plan,
+                attested=attested,
+                ciphertext_sha256=sha256(r.payload),
+                registry=registry,
+                gateway_id=GATEWAY_ID,
+                request_hash=request_hash,
+                caller=self.keys.identity,
+                hpke_public_key=None,
+                now=now,
+            )
+            key = self.keys.hpke.get(bytes(checked.plan.caller_hpke_public_key))
+            if key is None:
                 raise UntrustedInputError(
-                    f"result from {r.adapter_id} does not match its audited digest"
+                    f"result of {checked.adapter_id} is sealed to a key this caller does not hold"
                 )
-            parts.append(common_pb2.ResultSet.FromString(r.payload))
+            clear = open_result(r.payload, key, checked.plan_hash)
+            parts.append(common_pb2.ResultSet.FromString(clear))
+            evidence_parts.append(
+                {
+                    "plan": plan.to_json(),
+                    "attestation": attested.to_json(),
+                    "ciphertext_sha256": b64(checked.ciphertext_sha256),
+                }
+            )
         columns, rows, suppressed = merge(parts)
         return QueryResult(
             rows=rows,
@@ -167,4 +273,37 @@ class GerbangClient:
             policy_revision=response.policy_revision,
             adapters=tuple(r.adapter_id for r in response.results),
             suppressed_groups=suppressed,
+            evidence={
+                "v": BUNDLE_VERSION,
+                "request": SignedBlob(canonical, self.keys.signer.key_id, signature).to_json(),
+                "results": evidence_parts,
+            },
         )
+
+    async def evidence(self, result: QueryResult, wait: float = 10.0) -> dict[str, Any]:
+        """The full evidence bundle: `result.evidence` plus the audit entry and its
+        inclusion proof against a signed checkpoint (waits for the next checkpoint)."""
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            try:
+                proof = await self._stub.ProveReceipt(
+                    query_pb2.ProveReceiptRequest(leaf_index=result.receipt.leaf_index), timeout=5
+                )
+                break
+            except grpc.aio.AioRpcError as e:
+                if (
+                    e.code() != grpc.StatusCode.UNAVAILABLE
+                    or asyncio.get_running_loop().time() > deadline
+                ):
+                    raise QueryRefused(e.code(), e.details() or "") from e
+                await asyncio.sleep(0.25)
+        return {
+            **result.evidence,
+            "audit": {
+                "leaf": b64(proof.leaf),
+                "leaf_index": result.receipt.leaf_index,
+                "tree_size": proof.tree_size,
+                "proof": [b64(h) for h in proof.proof],
+                "checkpoint": proof.checkpoint.decode(),
+            },
+        }

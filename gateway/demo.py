@@ -23,6 +23,7 @@ from typing import Any
 
 import grpc
 
+from gateway._canonical import canonical_json
 from gateway.audit._checkpoint import open_checkpoint
 from gateway.audit._merkle import verify_inclusion
 from gateway.audit._note import parse_verifier_key
@@ -31,6 +32,8 @@ from gateway.audit.commands import b64, witness_via_gateway
 from gateway.audit.store import AuditStore
 from gateway.audit.verify import CheckpointClaim, verify_log
 from gateway.client import GerbangClient, QueryRefused, QueryResult, Receipt
+from gateway.evidence import verify_bundle
+from gateway.keys import KeyRegistry
 from gateway.local import AdapterSpec, LocalFederation
 from gateway.model import Aggregation, Bucket, Filter, GroupBy, Op, Query
 from gateway.tls import TlsFiles
@@ -152,7 +155,7 @@ async def scripted_queries(address: str, pki: Path) -> Receipt:
                 legal_basis=legal_basis("traffic_planning"),
             )
         )
-    print("ALLOWED")
+    print("ALLOWED (sealed by each adapter to the caller's key; verified and opened by the client)")
     show_hourly(result)
     receipt(result)
     first = result.receipt
@@ -205,10 +208,33 @@ async def scripted_queries(address: str, pki: Path) -> Receipt:
                 limit=50,
             )
         )
-    print("ALLOWED")
-    show_records(result)
-    receipt(result)
+        print("ALLOWED")
+        show_records(result)
+        receipt(result)
+        bundle = await client.evidence(result)
+    write_evidence(bundle, result.request_id)
     return first
+
+
+def write_evidence(bundle: dict[str, Any], request_id: str) -> None:
+    """Keep the investigator's evidence bundle and check it as a third party would."""
+    directory = WORKDIR / "evidence"
+    directory.mkdir(exist_ok=True)
+    path = directory / f"{request_id}.json"
+    path.write_bytes(canonical_json(bundle))
+    keys = WORKDIR / "keys"
+    summary = verify_bundle(
+        bundle,
+        KeyRegistry.load(keys / "registry.json"),
+        (keys / "audit-log.pub").read_text().strip(),
+    )
+    print(
+        f"evidence bundle {path}: request signed by the caller, {len(summary.adapters)} plans "
+        f"signed by the gateway, results sealed to the caller and attested by each adapter, "
+        f"audit entry {summary.leaf_index} proven in the signed checkpoint of size "
+        f"{summary.checkpoint_size}"
+    )
+    print(f"check it yourself: .venv/bin/gerbang evidence verify {path}")
 
 
 def main() -> int:

@@ -120,6 +120,7 @@ class LocalFederation:
         opa_url: str | None = None,
         gateway_port: int | None = None,
         extra_gateway_args: Sequence[str] = (),
+        gateway_launcher: Sequence[str] = (),
     ) -> None:
         self.workdir = workdir
         self.pki = workdir / "pki"
@@ -130,6 +131,8 @@ class LocalFederation:
         self.opa_url = opa_url
         self.gateway_port = gateway_port or free_port()
         self.extra_gateway_args = list(extra_gateway_args)
+        # A test may run the gateway through its own launcher (e.g. to observe traffic).
+        self.gateway_launcher = list(gateway_launcher) or gerbang_command()
         self.processes: list[Process] = []
         self.adapter_addresses: dict[str, str] = {}
 
@@ -151,7 +154,15 @@ class LocalFederation:
     def address(self) -> str:
         return f"127.0.0.1:{self.gateway_port}"
 
+    @property
+    def keys_dir(self) -> Path:
+        return self.workdir / "keys"
+
     def start(self) -> None:
+        from gateway.keys import init_keys
+        from gateway.keys_cli import development_identities
+
+        init_keys(self.keys_dir, development_identities(tuple(s.name for s in self.adapter_specs)))
         try:
             self.start_adapters()
             self.start_gateway()
@@ -166,6 +177,8 @@ class LocalFederation:
             address = f"127.0.0.1:{free_port()}"
             argv = [*gerbang_command(), "adapter", "serve", "--store", spec.store]
             argv += ["--listen", address, "--id", spec.name, "--pki", str(self.pki)]
+            argv += ["--keys", str(self.keys_dir)]
+            argv += ["--state", str(self.workdir / f"adapter-{spec.name}-plans.db")]
             p = Process(
                 f"adapter-{spec.name}", argv, self.workdir / "logs" / f"adapter-{spec.name}.log"
             )
@@ -179,11 +192,11 @@ class LocalFederation:
     def gateway_argv(self) -> list[str]:
         from gateway.identities import adapter_id
 
-        argv = [*gerbang_command(), "gateway", "serve", "--listen", self.address]
+        argv = [*self.gateway_launcher, "gateway", "serve", "--listen", self.address]
         argv += ["--pki", str(self.pki), "--audit", self.audit_url]
         argv += ["--policies", str(self.policies), "--engine", self.engine]
         argv += ["--commitment-key", str(self.workdir / "keys" / "audit-commitment.key")]
-        argv += ["--log-key", str(self.log_key_path)]
+        argv += ["--log-key", str(self.log_key_path), "--keys", str(self.keys_dir)]
         argv += ["--witness-key", self.witness_key().verifier_key]
         argv += ["--details-key", public_key_text(self.details_key().public_key)]
         if self.opa_url:

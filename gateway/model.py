@@ -312,6 +312,9 @@ class QueryPlan:
     purpose: str
     expires_at: dt.datetime
     policy_revision: str
+    request_hash: bytes = b""
+    caller: str = ""
+    caller_hpke_public_key: bytes = b""
 
     def __post_init__(self) -> None:
         if self.aggregate_only and self.aggregation is None:
@@ -332,6 +335,9 @@ class QueryPlan:
             min_cell_count=self.min_cell_count,
             purpose=self.purpose,
             policy_revision=self.policy_revision,
+            request_hash=self.request_hash,
+            caller=self.caller,
+            caller_hpke_public_key=self.caller_hpke_public_key,
         )
         if self.aggregation is not None:
             p.aggregation.CopyFrom(self.aggregation.to_proto())
@@ -356,6 +362,9 @@ class QueryPlan:
             purpose=p.purpose,
             expires_at=p.expires_at.ToDatetime(tzinfo=dt.UTC),
             policy_revision=p.policy_revision,
+            request_hash=p.request_hash,
+            caller=p.caller,
+            caller_hpke_public_key=p.caller_hpke_public_key,
         )
 
 

@@ -97,6 +97,9 @@ def narrow(
     adapter_id: str,
     policy_revision: str,
     now: dt.datetime,
+    request_hash: bytes = b"",
+    caller: str = "",
+    caller_hpke_public_key: bytes = b"",
 ) -> QueryPlan:
     """The plan for one adapter: the query narrowed by the decision's obligations."""
     granted = set(fields)
@@ -118,4 +121,7 @@ def narrow(
         purpose=query.purpose,
         expires_at=utc(now) + PLAN_LIFETIME,
         policy_revision=policy_revision,
+        request_hash=request_hash,
+        caller=caller,
+        caller_hpke_public_key=caller_hpke_public_key,
     )

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from gateway import model
 from gateway.audit._checkpoint import parse_cosigner_key
 from gateway.audit._merkle import leaf_hash
 from gateway.audit.checkpoints import Checkpointer, LogKey
@@ -36,11 +37,22 @@ from gateway.audit.entry import AuditRecord, ResultDigest, describe_query, query
 from gateway.audit.service import AuditService
 from gateway.audit.store import AuditStore, AuditWriter
 from gateway.catalog import Catalog, Dataset
-from gateway.errors import ConfigurationError, PolicyDenied
+from gateway.errors import ConfigurationError, GerbangError, PolicyDenied, UntrustedInputError
+from gateway.evidence import (
+    RequestAuth,
+    SignedBlob,
+    check_result,
+    sha256,
+    sign_blob,
+    verify_request,
+)
+from gateway.identities import GATEWAY_ID
+from gateway.keys import RegistryFile, Signer
 from gateway.model import MAX_REQUEST_BYTES, InvalidQuery, Query
 from gateway.observability import AUDIT_APPEND, LATENCY, POLICY_DECISION, REQUESTS
 from gateway.planning import narrow, policy_input, row_filters
 from gateway.policy import Decision, PolicyEngine
+from gateway.replay import ReplayGuard
 from gateway.tls import TlsFiles, peer_identity
 from gerbang.v1 import (
     adapter_pb2,
@@ -91,6 +103,7 @@ class Outcome:
     results: tuple[ResultDigest, ...] = ()
     details: dict[str, Any] | None = None
     retention_days: int = DENIAL_RETENTION_DAYS
+    request_hash: bytes = b""
 
     def record(self, details_key: X25519PublicKey | None) -> AuditRecord:
         return AuditRecord(
@@ -114,6 +127,7 @@ class Outcome:
             if details_key is None or self.details is None
             else seal_details(self.details, details_key),
             retention_days=self.retention_days,
+            request_hash=self.request_hash.hex(),
         )
 
 
@@ -136,8 +150,16 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         catalog: Catalog,
         adapters: Mapping[str, AdapterLink],
         commitment_key: bytes,
+        keys: RegistryFile,
+        plan_signer: Signer,
+        replay: ReplayGuard,
+        store: AuditStore,
         details_key: X25519PublicKey | None = None,
     ) -> None:
+        self.keys = keys
+        self.plan_signer = plan_signer
+        self.replay = replay
+        self.store = store
         self.engine = engine
         self.engine_name = engine_name
         self.writer = writer
@@ -224,6 +246,7 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         outcome.case_reference = query.case_reference
 
         now = dt.datetime.now(dt.UTC)
+        auth = await self._authenticate(request, query, outcome, now)
         t0 = time.perf_counter()
         decision: Decision = await self.engine.decide(policy_input(outcome.caller, query, now))
         POLICY_DECISION.labels(self.engine_name).observe(time.perf_counter() - t0)
@@ -250,6 +273,9 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
                     adapter_id=a,
                     policy_revision=decision.revision,
                     now=now,
+                    request_hash=outcome.request_hash,
+                    caller=outcome.caller,
+                    caller_hpke_public_key=auth.hpke_public_key,
                 )
                 for a in adapters
             ]
@@ -270,15 +296,35 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
     async def _fan_out(
         self, plans: Sequence[Any], outcome: Outcome
     ) -> list[query_pb2.AdapterResult]:
-        async def one(plan: Any) -> adapter_pb2.ExecuteResponse:
+        registry = self.keys.get()
+        signed = [sign_blob(p.to_proto().SerializeToString(), self.plan_signer) for p in plans]
+
+        async def one(plan: Any, blob: SignedBlob) -> adapter_pb2.ExecuteResponse:
             link = self.adapters[plan.adapter_id]
-            req = adapter_pb2.ExecuteRequest(plan=plan.to_proto().SerializeToString())
+            req = adapter_pb2.ExecuteRequest(
+                plan=blob.data, key_id=blob.key_id, signature=blob.signature
+            )
             response: adapter_pb2.ExecuteResponse = await link.stub.Execute(
                 req, timeout=ADAPTER_TIMEOUT
             )
+            # The gateway cannot open the result, but it refuses to forward (and
+            # records) an answer that its adapter did not attest to this plan.
+            check_result(
+                plan=blob,
+                attested=SignedBlob(response.attestation, response.key_id, response.signature),
+                ciphertext_sha256=sha256(response.payload),
+                registry=registry,
+                gateway_id=GATEWAY_ID,
+                request_hash=outcome.request_hash,
+                caller=outcome.caller,
+                hpke_public_key=None,
+                now=dt.datetime.now(dt.UTC),
+            )
             return response
 
-        answers = await asyncio.gather(*(one(p) for p in plans), return_exceptions=True)
+        answers = await asyncio.gather(
+            *(one(p, b) for p, b in zip(plans, signed, strict=True)), return_exceptions=True
+        )
         failures = [
             (p.adapter_id, a)
             for p, a in zip(plans, answers, strict=True)
@@ -289,25 +335,83 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
             outcome.decision = "error"
             reasons = []
             for adapter_id, err in failures:
-                detail = (
-                    err.details() if isinstance(err, grpc.aio.AioRpcError) else type(err).__name__
-                )
+                if isinstance(err, grpc.aio.AioRpcError):
+                    detail = err.details() or err.code().name
+                elif isinstance(err, GerbangError):
+                    detail = str(err)
+                else:
+                    detail = type(err).__name__
                 reasons.append(f"adapter {adapter_id} failed: {detail}")
             outcome.reasons = tuple(reasons)
             raise Refusal(grpc.StatusCode.UNAVAILABLE, "; ".join(reasons))
         ok = [a for a in answers if isinstance(a, adapter_pb2.ExecuteResponse)]
         outcome.results = tuple(
-            ResultDigest(a.adapter_id, a.payload_sha256.hex(), int(a.row_count)) for a in ok
+            ResultDigest(a.adapter_id, sha256(a.payload).hex(), int(a.row_count)) for a in ok
         )
         return [
             query_pb2.AdapterResult(
                 adapter_id=a.adapter_id,
                 payload=a.payload,
-                payload_sha256=a.payload_sha256,
+                payload_sha256=sha256(a.payload),
                 row_count=a.row_count,
+                plan=query_pb2.SignedBlob(data=b.data, key_id=b.key_id, signature=b.signature),
+                attestation=query_pb2.SignedBlob(
+                    data=a.attestation, key_id=a.key_id, signature=a.signature
+                ),
             )
-            for a in ok
+            for a, b in zip(ok, signed, strict=True)
         ]
+
+    async def _authenticate(
+        self,
+        request: query_pb2.QueryRequest,
+        query: model.Query,
+        outcome: Outcome,
+        now: dt.datetime,
+    ) -> RequestAuth:
+        """The request is signed by the mTLS identity's own key, fresh, and new."""
+        if not request.HasField("auth") or not request.auth.signature:
+            outcome.reasons = ("request is not signed",)
+            raise Refusal(grpc.StatusCode.UNAUTHENTICATED, outcome.reasons[0])
+        a = request.auth
+        auth = RequestAuth(
+            bytes(a.nonce),
+            a.issued_at.ToDatetime(tzinfo=dt.UTC),
+            bytes(a.hpke_public_key),
+            a.key_id,
+            bytes(a.signature),
+        )
+        try:
+            canonical = verify_request(outcome.caller, query, auth, self.keys.get(), now)
+            outcome.request_hash = sha256(canonical)
+            await self.replay.claim(outcome.caller, auth.nonce, auth.issued_at)
+        except UntrustedInputError as e:
+            outcome.reasons = (f"request refused: {e}",)
+            raise Refusal(grpc.StatusCode.UNAUTHENTICATED, outcome.reasons[0]) from e
+        return auth
+
+    async def ProveReceipt(
+        self, request: query_pb2.ProveReceiptRequest, context: _Context
+    ) -> query_pb2.ProveReceiptResponse:
+        """An inclusion proof of the caller's own entry against the latest checkpoint."""
+        caller = peer_identity(context.auth_context())
+        index = request.leaf_index
+        entries = await asyncio.to_thread(self.store.entries, index, index + 1)
+        if not entries or entries[0].fields().get("caller") != caller:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no entry {index} of yours")
+        checkpoint = await asyncio.to_thread(self.store.checkpoint)
+        if checkpoint is None or checkpoint.size <= index:
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, f"entry {index} is not checkpointed yet; retry"
+            )
+        assert checkpoint is not None
+        _, proof, _ = await asyncio.to_thread(self.store.inclusion_proof, index, checkpoint.size)
+        return query_pb2.ProveReceiptResponse(
+            leaf=entries[0].leaf,
+            tree_size=checkpoint.size,
+            proof=proof,
+            checkpoint=checkpoint.cosigned_note(),
+        )
 
 
 @dataclass(frozen=True)
@@ -325,18 +429,22 @@ class GatewayConfig:
     log_key: Path = Path(".gerbang/keys/audit-log.key")
     witnesses: tuple[str, ...] = ()  # cosigner verifier keys (C2SP tlog-cosignature)
     details_key: str | None = None  # oversight's X25519 key for sealed details
+    keys_dir: Path = Path(".gerbang/keys")  # registry.json and the gateway's keystore
     startup_timeout: float = 20.0
 
 
 async def connect_adapters(
-    tls: TlsFiles, adapters: Mapping[str, str], timeout: float
+    tls: TlsFiles,
+    adapters: Mapping[str, str],
+    timeout: float,
+    interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
 ) -> tuple[dict[str, AdapterLink], Catalog]:
     """Open mTLS channels to the adapters and build the catalogue from their descriptions."""
     links: dict[str, AdapterLink] = {}
     described: list[tuple[str, list[Dataset]]] = []
     creds = tls.channel_credentials()
     for adapter_id, address in adapters.items():
-        channel = grpc.aio.secure_channel(address, creds)
+        channel = grpc.aio.secure_channel(address, creds, interceptors=list(interceptors))
         stub = adapter_pb2_grpc.AdapterServiceStub(channel)
         try:
             answer = await stub.Describe(
@@ -360,25 +468,37 @@ def _fail(message: str) -> NoReturn:
 
 
 async def serve(
-    config: GatewayConfig, engine: PolicyEngine, *, ready: asyncio.Event | None = None
+    config: GatewayConfig,
+    engine: PolicyEngine,
+    *,
+    ready: asyncio.Event | None = None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    adapter_interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
 ) -> None:
-    """Run the gateway until cancelled."""
+    """Run the gateway until cancelled. Interceptors are for tests that observe traffic."""
     tls = TlsFiles.load(config.pki_dir, config.tls_name)
     store = AuditStore(config.audit_url)
     await asyncio.to_thread(store.create)
     writer = AuditWriter(store)
     writer.start()
+    replay = ReplayGuard(store)
+    replay.start()
+    keys = RegistryFile(config.keys_dir / "registry.json")
+    plan_signer = Signer.current(config.keys_dir, "gateway", GATEWAY_ID)
     checkpointer = Checkpointer(store, LogKey.load_or_create(config.log_key))
     checkpoints = asyncio.get_running_loop().create_task(checkpointer.run(), name="checkpointer")
     witnesses = {w.name: w for w in (parse_cosigner_key(k) for k in config.witnesses)}
-    links, catalog = await connect_adapters(tls, config.adapters, config.startup_timeout)
+    links, catalog = await connect_adapters(
+        tls, config.adapters, config.startup_timeout, adapter_interceptors
+    )
     if not links:
         _fail("no adapters configured")
     server = grpc.aio.server(
+        interceptors=list(interceptors),
         options=[
             ("grpc.max_receive_message_length", GRPC_MAX_RECEIVE),
             ("grpc.so_reuseport", 1),
-        ]
+        ],
     )
     gateway = Gateway(
         engine=engine,
@@ -387,6 +507,10 @@ async def serve(
         catalog=catalog,
         adapters=links,
         commitment_key=config.commitment_key,
+        keys=keys,
+        plan_signer=plan_signer,
+        replay=replay,
+        store=store,
         details_key=None if config.details_key is None else load_public_key(config.details_key),
     )
     query_pb2_grpc.add_QueryServiceServicer_to_server(gateway, server)
@@ -423,6 +547,7 @@ async def serve(
         await server.stop(grace=2)
         checkpoints.cancel()
         await writer.stop()
+        await replay.stop()
         await asyncio.to_thread(checkpointer.checkpoint_once)
         for link in links.values():
             await link.channel.close()

@@ -61,6 +61,14 @@ def _uri_sans(cert_pem: bytes) -> tuple[str, ...]:
     return tuple(ext.value.get_values_for_type(x509.UniformResourceIdentifier))
 
 
+def peer_certificate_identity(cert_pem: bytes) -> str:
+    """The single SPIFFE URI SAN of a certificate (one's own, to know who one is)."""
+    uris = [u for u in _uri_sans(cert_pem) if u.startswith("spiffe://")]
+    if len(uris) != 1:
+        raise ConfigurationError("certificate does not carry exactly one spiffe:// URI SAN")
+    return uris[0]
+
+
 def peer_identity(auth_context: Mapping[str, Iterable[bytes]]) -> str | None:
     """The single SPIFFE URI SAN of the verified peer certificate, or None."""
     pems = list(auth_context.get("x509_pem_cert", ()))

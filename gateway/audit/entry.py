@@ -116,6 +116,8 @@ class AuditRecord:
     # Details for oversight, sealed to its key; the leaf keeps only their digest.
     sealed: SealedDetails | None = None
     retention_days: int = 0
+    # SHA-256 (hex) of the caller's signed canonical request, binding entry and evidence.
+    request_hash: str = ""
 
     @property
     def row_count(self) -> int:
@@ -143,6 +145,7 @@ class AuditRecord:
             ],
             "row_count": self.row_count,
             "details": None if self.sealed is None else self.sealed.leaf_view(),
+            "request_hash": self.request_hash,
         }
 
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -68,6 +68,9 @@ class Bytes(TypeDecorator[bytes]):
     def result_processor(self, dialect: Dialect, coltype: object) -> None:
         return None
 
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 metadata = MetaData()
 
@@ -136,6 +139,16 @@ details_table = Table(
     Column("idx", BigInteger, primary_key=True, autoincrement=False),
     Column("recipient", String(64), nullable=False),
     Column("blob", Bytes, nullable=False),
+    Column("expires_at", String(32), nullable=False, index=True),
+)
+
+# Nonces of signed requests already seen, until their freshness window has passed:
+# the replay cache, shared by every gateway process and kept across restarts.
+nonces_table = Table(
+    "request_nonces",
+    metadata,
+    Column("caller", String(256), primary_key=True),
+    Column("nonce", String(128), primary_key=True),
     Column("expires_at", String(32), nullable=False, index=True),
 )
 
@@ -364,6 +377,46 @@ class AuditStore:
             result = conn.execute(delete(details_table).where(details_table.c.expires_at <= cutoff))
         return int(result.rowcount)
 
+    def claim_nonces(self, items: Sequence[tuple[str, str, dt.datetime]]) -> list[bool]:
+        """Record (caller, nonce, expiry) items; True for each nonce not seen before.
+
+        One transaction under the write lock; a nonce repeated within the batch is
+        new only the first time. Expired nonces are pruned in the same transaction.
+        """
+        if not items:
+            return []
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727275)")
+            conn.execute(delete(nonces_table).where(nonces_table.c.expires_at < now))
+            keys = list({(c, n) for c, n, _ in items})
+            seen = {
+                (r.caller, r.nonce)
+                for r in conn.execute(
+                    select(nonces_table.c.caller, nonces_table.c.nonce).where(
+                        tuple_(nonces_table.c.caller, nonces_table.c.nonce).in_(keys)
+                    )
+                )
+            }
+            fresh: list[bool] = []
+            rows = []
+            for caller, nonce, expires in items:
+                new = (caller, nonce) not in seen
+                fresh.append(new)
+                if new:
+                    seen.add((caller, nonce))
+                    rows.append(
+                        {
+                            "caller": caller,
+                            "nonce": nonce,
+                            "expires_at": expires.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        }
+                    )
+            if rows:
+                conn.execute(insert(nonces_table), rows)
+        return fresh
+
     def index_of(self, leaf_hash_: bytes) -> int:
         with self.engine.connect() as conn:
             row = conn.execute(
@@ -468,22 +521,26 @@ class AuditStore:
                 )
 
 
-class AuditWriter:
-    """Group commit for one gateway process: concurrent appends share one transaction.
+class GroupCommit(Generic[T, R]):
+    """Concurrent callers share one transaction: `submit` waits for the batch's commit.
 
-    `append` returns only after the entry is durably committed; if the commit
-    fails, every waiting request fails with it, so nothing is released unlogged.
+    `commit` takes a batch of items and returns one result per item, in order, in
+    one durable transaction (run in a worker thread). If it fails, every waiter
+    in the batch fails with it, so nothing proceeds on an uncommitted write.
     """
 
-    def __init__(self, store: AuditStore, max_batch: int = 1024) -> None:
-        self._store = store
+    def __init__(
+        self, commit: Callable[[list[T]], Sequence[R]], name: str, max_batch: int = 1024
+    ) -> None:
+        self._commit = commit
+        self._name = name
         self._max_batch = max_batch
-        self._pending: list[tuple[AuditRecord, asyncio.Future[Entry]]] = []
+        self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-writer")
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=self._name)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -492,12 +549,12 @@ class AuditWriter:
                 await self._task
         for _, fut in self._pending:
             if not fut.done():
-                fut.set_exception(AuditIntegrityError("audit writer stopped before commit"))
+                fut.set_exception(AuditIntegrityError(f"{self._name} stopped before commit"))
         self._pending.clear()
 
-    async def append(self, record: AuditRecord) -> Entry:
-        fut: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
-        self._pending.append((record, fut))
+    async def submit(self, item: T) -> R:
+        fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, fut))
         self._wakeup.set()
         return await asyncio.shield(fut)
 
@@ -509,12 +566,22 @@ class AuditWriter:
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
                 try:
-                    entries = await asyncio.to_thread(self._store.append, [r for r, _ in batch])
+                    results = await asyncio.to_thread(self._commit, [item for item, _ in batch])
                 except Exception as e:
                     for _, fut in batch:
                         if not fut.done():
-                            fut.set_exception(AuditIntegrityError(f"audit append failed: {e}"))
+                            fut.set_exception(AuditIntegrityError(f"{self._name} failed: {e}"))
                     continue
-                for (_, fut), entry in zip(batch, entries, strict=True):
+                for (_, fut), result in zip(batch, results, strict=True):
                     if not fut.done():
-                        fut.set_result(entry)
+                        fut.set_result(result)
+
+
+class AuditWriter(GroupCommit[AuditRecord, Entry]):
+    """Group commit of audit entries: `append` returns once the entry is durable."""
+
+    def __init__(self, store: AuditStore, max_batch: int = 1024) -> None:
+        super().__init__(store.append, "audit writer", max_batch)
+
+    async def append(self, record: AuditRecord) -> Entry:
+        return await self.submit(record)

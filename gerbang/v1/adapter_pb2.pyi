@@ -63,6 +63,9 @@ class QueryPlan(_message.Message):
     PURPOSE_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     POLICY_REVISION_FIELD_NUMBER: _builtins.int
+    REQUEST_HASH_FIELD_NUMBER: _builtins.int
+    CALLER_FIELD_NUMBER: _builtins.int
+    CALLER_HPKE_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     plan_id: _builtins.str
     request_id: _builtins.str
     adapter_id: _builtins.str
@@ -73,6 +76,11 @@ class QueryPlan(_message.Message):
     min_cell_count: _builtins.int
     purpose: _builtins.str
     policy_revision: _builtins.str
+    request_hash: _builtins.bytes
+    """SHA-256 of the caller's canonical signed request."""
+    caller: _builtins.str
+    """The caller and the X25519 key its results are sealed to."""
+    caller_hpke_public_key: _builtins.bytes
     @_builtins.property
     def fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Granted fields only."""
@@ -101,10 +109,13 @@ class QueryPlan(_message.Message):
         purpose: _builtins.str = ...,
         expires_at: _timestamp_pb2.Timestamp | None = ...,
         policy_revision: _builtins.str = ...,
+        request_hash: _builtins.bytes = ...,
+        caller: _builtins.str = ...,
+        caller_hpke_public_key: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["aggregation", b"aggregation", "expires_at", b"expires_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adapter_id", b"adapter_id", "aggregate_only", b"aggregate_only", "aggregation", b"aggregation", "dataset", b"dataset", "expires_at", b"expires_at", "fields", b"fields", "filters", b"filters", "max_rows", b"max_rows", "min_cell_count", b"min_cell_count", "plan_id", b"plan_id", "policy_revision", b"policy_revision", "purpose", b"purpose", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adapter_id", b"adapter_id", "aggregate_only", b"aggregate_only", "aggregation", b"aggregation", "caller", b"caller", "caller_hpke_public_key", b"caller_hpke_public_key", "dataset", b"dataset", "expires_at", b"expires_at", "fields", b"fields", "filters", b"filters", "max_rows", b"max_rows", "min_cell_count", b"min_cell_count", "plan_id", b"plan_id", "policy_revision", b"policy_revision", "purpose", b"purpose", "request_hash", b"request_hash", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -115,16 +126,24 @@ class ExecuteRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PLAN_FIELD_NUMBER: _builtins.int
+    KEY_ID_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
     plan: _builtins.bytes
-    """A serialised QueryPlan: the exact bytes that a plan signature covers."""
+    """A serialised QueryPlan: the exact bytes that the gateway's signature covers."""
+    key_id: _builtins.str
+    """The gateway's plan key."""
+    signature: _builtins.bytes
+    """Ed25519 over plan."""
     def __init__(
         self,
         *,
         plan: _builtins.bytes = ...,
+        key_id: _builtins.str = ...,
+        signature: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["plan", b"plan"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_id", b"key_id", "plan", b"plan", "signature", b"signature"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -138,11 +157,20 @@ class ExecuteResponse(_message.Message):
     PAYLOAD_FIELD_NUMBER: _builtins.int
     PAYLOAD_SHA256_FIELD_NUMBER: _builtins.int
     ROW_COUNT_FIELD_NUMBER: _builtins.int
+    ATTESTATION_FIELD_NUMBER: _builtins.int
+    KEY_ID_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
     adapter_id: _builtins.str
     payload: _builtins.bytes
-    """A serialised ResultSet."""
+    """HPKE ciphertext (enc || ct) of a serialised ResultSet, sealed to the caller."""
     payload_sha256: _builtins.bytes
     row_count: _builtins.int
+    attestation: _builtins.bytes
+    """Canonical JSON: adapter, plan hash, ciphertext digest, row count, time."""
+    key_id: _builtins.str
+    """The adapter's result key."""
+    signature: _builtins.bytes
+    """Ed25519 over attestation."""
     def __init__(
         self,
         *,
@@ -150,10 +178,13 @@ class ExecuteResponse(_message.Message):
         payload: _builtins.bytes = ...,
         payload_sha256: _builtins.bytes = ...,
         row_count: _builtins.int = ...,
+        attestation: _builtins.bytes = ...,
+        key_id: _builtins.str = ...,
+        signature: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adapter_id", b"adapter_id", "payload", b"payload", "payload_sha256", b"payload_sha256", "row_count", b"row_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adapter_id", b"adapter_id", "attestation", b"attestation", "key_id", b"key_id", "payload", b"payload", "payload_sha256", b"payload_sha256", "row_count", b"row_count", "signature", b"signature"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -7,6 +7,7 @@ from collections import abc as _abc
 from gerbang.v1 import common_pb2 as _common_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
@@ -31,6 +32,7 @@ class QueryRequest(_message.Message):
     LEGAL_BASIS_FIELD_NUMBER: _builtins.int
     CASE_REFERENCE_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
+    AUTH_FIELD_NUMBER: _builtins.int
     dataset: _builtins.str
     """Dataset served by the adapters, e.g. "incidents"."""
     purpose: _builtins.str
@@ -51,6 +53,10 @@ class QueryRequest(_message.Message):
     def aggregation(self) -> _common_pb2.Aggregation:
         """Absent for a record-level query."""
 
+    @_builtins.property
+    def auth(self) -> Global___RequestAuth:
+        """The caller's signature over the canonical request (docs/adr/0005)."""
+
     def __init__(
         self,
         *,
@@ -62,14 +68,53 @@ class QueryRequest(_message.Message):
         legal_basis: _builtins.str = ...,
         case_reference: _builtins.str = ...,
         limit: _builtins.int = ...,
+        auth: Global___RequestAuth | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["aggregation", b"aggregation"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["aggregation", b"aggregation", "auth", b"auth"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation", b"aggregation", "case_reference", b"case_reference", "dataset", b"dataset", "fields", b"fields", "filters", b"filters", "legal_basis", b"legal_basis", "limit", b"limit", "purpose", b"purpose"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation", b"aggregation", "auth", b"auth", "case_reference", b"case_reference", "dataset", b"dataset", "fields", b"fields", "filters", b"filters", "legal_basis", b"legal_basis", "limit", b"limit", "purpose", b"purpose"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___QueryRequest: _TypeAlias = QueryRequest  # noqa: Y015
+
+@_typing.final
+class RequestAuth(_message.Message):
+    """Binds a request to its caller and makes it single-use."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NONCE_FIELD_NUMBER: _builtins.int
+    ISSUED_AT_FIELD_NUMBER: _builtins.int
+    HPKE_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    KEY_ID_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    nonce: _builtins.bytes
+    """16 or more random bytes, never reused."""
+    hpke_public_key: _builtins.bytes
+    """The caller's X25519 key that results must be sealed to (HPKE, RFC 9180)."""
+    key_id: _builtins.str
+    """Which of the caller's registered Ed25519 keys signed."""
+    signature: _builtins.bytes
+    """Ed25519 over the canonical request encoding."""
+    @_builtins.property
+    def issued_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        nonce: _builtins.bytes = ...,
+        issued_at: _timestamp_pb2.Timestamp | None = ...,
+        hpke_public_key: _builtins.bytes = ...,
+        key_id: _builtins.str = ...,
+        signature: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["issued_at", b"issued_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hpke_public_key", b"hpke_public_key", "issued_at", b"issued_at", "key_id", b"key_id", "nonce", b"nonce", "signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestAuth: _TypeAlias = RequestAuth  # noqa: Y015
 
 @_typing.final
 class QueryResponse(_message.Message):
@@ -111,7 +156,9 @@ Global___QueryResponse: _TypeAlias = QueryResponse  # noqa: Y015
 
 @_typing.final
 class AdapterResult(_message.Message):
-    """One adapter's answer. The payload is opaque to the gateway."""
+    """One adapter's answer. The payload is opaque to the gateway: HPKE ciphertext
+    of a serialised gerbang.v1.ResultSet, sealed to the caller's key.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -119,12 +166,21 @@ class AdapterResult(_message.Message):
     PAYLOAD_FIELD_NUMBER: _builtins.int
     PAYLOAD_SHA256_FIELD_NUMBER: _builtins.int
     ROW_COUNT_FIELD_NUMBER: _builtins.int
+    PLAN_FIELD_NUMBER: _builtins.int
+    ATTESTATION_FIELD_NUMBER: _builtins.int
     adapter_id: _builtins.str
     payload: _builtins.bytes
-    """A serialised gerbang.v1.ResultSet."""
     payload_sha256: _builtins.bytes
     """SHA-256 of payload, as recorded in the audit entry."""
     row_count: _builtins.int
+    @_builtins.property
+    def plan(self) -> Global___SignedBlob:
+        """The plan the adapter answered, as signed by the gateway."""
+
+    @_builtins.property
+    def attestation(self) -> Global___SignedBlob:
+        """The adapter's signed attestation: plan hash, ciphertext digest, rows, time."""
+
     def __init__(
         self,
         *,
@@ -132,14 +188,43 @@ class AdapterResult(_message.Message):
         payload: _builtins.bytes = ...,
         payload_sha256: _builtins.bytes = ...,
         row_count: _builtins.int = ...,
+        plan: Global___SignedBlob | None = ...,
+        attestation: Global___SignedBlob | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["attestation", b"attestation", "plan", b"plan"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adapter_id", b"adapter_id", "payload", b"payload", "payload_sha256", b"payload_sha256", "row_count", b"row_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adapter_id", b"adapter_id", "attestation", b"attestation", "payload", b"payload", "payload_sha256", b"payload_sha256", "plan", b"plan", "row_count", b"row_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AdapterResult: _TypeAlias = AdapterResult  # noqa: Y015
+
+@_typing.final
+class SignedBlob(_message.Message):
+    """Exact bytes and an Ed25519 signature over them by the key named."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATA_FIELD_NUMBER: _builtins.int
+    KEY_ID_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    data: _builtins.bytes
+    key_id: _builtins.str
+    signature: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        data: _builtins.bytes = ...,
+        key_id: _builtins.str = ...,
+        signature: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "key_id", b"key_id", "signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignedBlob: _TypeAlias = SignedBlob  # noqa: Y015
 
 @_typing.final
 class AuditReceipt(_message.Message):
@@ -171,3 +256,53 @@ class AuditReceipt(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AuditReceipt: _TypeAlias = AuditReceipt  # noqa: Y015
+
+@_typing.final
+class ProveReceiptRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAF_INDEX_FIELD_NUMBER: _builtins.int
+    leaf_index: _builtins.int
+    def __init__(
+        self,
+        *,
+        leaf_index: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["leaf_index", b"leaf_index"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProveReceiptRequest: _TypeAlias = ProveReceiptRequest  # noqa: Y015
+
+@_typing.final
+class ProveReceiptResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAF_FIELD_NUMBER: _builtins.int
+    TREE_SIZE_FIELD_NUMBER: _builtins.int
+    PROOF_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_FIELD_NUMBER: _builtins.int
+    leaf: _builtins.bytes
+    """The caller's own audit entry (canonical JSON)."""
+    tree_size: _builtins.int
+    checkpoint: _builtins.bytes
+    """The signed checkpoint of tree_size, with its cosignatures."""
+    @_builtins.property
+    def proof(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
+    def __init__(
+        self,
+        *,
+        leaf: _builtins.bytes = ...,
+        tree_size: _builtins.int = ...,
+        proof: _abc.Iterable[_builtins.bytes] | None = ...,
+        checkpoint: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "leaf", b"leaf", "proof", b"proof", "tree_size", b"tree_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProveReceiptResponse: _TypeAlias = ProveReceiptResponse  # noqa: Y015

@@ -41,6 +41,11 @@ class QueryServiceStub:
                 request_serializer=gerbang_dot_v1_dot_query__pb2.QueryRequest.SerializeToString,
                 response_deserializer=gerbang_dot_v1_dot_query__pb2.QueryResponse.FromString,
                 _registered_method=True)
+        self.ProveReceipt = channel.unary_unary(
+                '/gerbang.v1.QueryService/ProveReceipt',
+                request_serializer=gerbang_dot_v1_dot_query__pb2.ProveReceiptRequest.SerializeToString,
+                response_deserializer=gerbang_dot_v1_dot_query__pb2.ProveReceiptResponse.FromString,
+                _registered_method=True)
 
 
 class QueryServiceServicer:
@@ -54,6 +59,14 @@ class QueryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ProveReceipt(self, request, context):
+        """An inclusion proof of one of the caller's own audit entries against a signed
+        checkpoint, for its evidence bundle.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -61,6 +74,11 @@ def add_QueryServiceServicer_to_server(servicer, server):
                     servicer.Query,
                     request_deserializer=gerbang_dot_v1_dot_query__pb2.QueryRequest.FromString,
                     response_serializer=gerbang_dot_v1_dot_query__pb2.QueryResponse.SerializeToString,
+            ),
+            'ProveReceipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProveReceipt,
+                    request_deserializer=gerbang_dot_v1_dot_query__pb2.ProveReceiptRequest.FromString,
+                    response_serializer=gerbang_dot_v1_dot_query__pb2.ProveReceiptResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -92,6 +110,33 @@ class QueryService:
             '/gerbang.v1.QueryService/Query',
             gerbang_dot_v1_dot_query__pb2.QueryRequest.SerializeToString,
             gerbang_dot_v1_dot_query__pb2.QueryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProveReceipt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gerbang.v1.QueryService/ProveReceipt',
+            gerbang_dot_v1_dot_query__pb2.ProveReceiptRequest.SerializeToString,
+            gerbang_dot_v1_dot_query__pb2.ProveReceiptResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -36,6 +36,10 @@ class QueryServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> QueryServiceAsyncStub: ...
     Query: _grpc.UnaryUnaryMultiCallable[_query_pb2.QueryRequest, _query_pb2.QueryResponse]
+    ProveReceipt: _grpc.UnaryUnaryMultiCallable[_query_pb2.ProveReceiptRequest, _query_pb2.ProveReceiptResponse]
+    """An inclusion proof of one of the caller's own audit entries against a signed
+    checkpoint, for its evidence bundle.
+    """
 
 @_typing.type_check_only
 class QueryServiceAsyncStub(QueryServiceStub):
@@ -45,6 +49,10 @@ class QueryServiceAsyncStub(QueryServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Query: _aio.UnaryUnaryMultiCallable[_query_pb2.QueryRequest, _query_pb2.QueryResponse]  # type: ignore[assignment]
+    ProveReceipt: _aio.UnaryUnaryMultiCallable[_query_pb2.ProveReceiptRequest, _query_pb2.ProveReceiptResponse]  # type: ignore[assignment]
+    """An inclusion proof of one of the caller's own audit entries against a signed
+    checkpoint, for its evidence bundle.
+    """
 
 class QueryServiceServicer(metaclass=_abc_1.ABCMeta):
     """The caller-facing service: a municipal system asks a question for a
@@ -57,5 +65,15 @@ class QueryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _query_pb2.QueryRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_query_pb2.QueryResponse, _abc.Awaitable[_query_pb2.QueryResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ProveReceipt(
+        self,
+        request: _query_pb2.ProveReceiptRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_query_pb2.ProveReceiptResponse, _abc.Awaitable[_query_pb2.ProveReceiptResponse]]:
+        """An inclusion proof of one of the caller's own audit entries against a signed
+        checkpoint, for its evidence bundle.
+        """
 
 def add_QueryServiceServicer_to_server(servicer: QueryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

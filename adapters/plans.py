@@ -1,0 +1,73 @@
+"""What an adapter checks before it runs a plan, and what it remembers afterwards.
+
+Steps (the adapter answers only plans the gateway signed, for itself, in time, once):
+1. the gateway's registered plan key signed these exact plan bytes;
+2. the plan parses and is addressed to this adapter;
+3. the plan has not expired;
+4. the plan was not seen before (its ID is remembered until it expires, in a
+   small SQLite file that survives restarts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from pathlib import Path
+
+from adapters.sql import PlanRefused
+from gateway.evidence import SignedBlob, open_plan
+from gateway.identities import GATEWAY_ID
+from gateway.keys import RegistryFile
+from gateway.model import InvalidQuery, QueryPlan
+
+
+class SeenPlans:
+    """Plan IDs already run, until they expire: bounded by the plan rate times their lifetime."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS seen_plans (plan_id TEXT PRIMARY KEY, expires_at REAL)"
+        )
+        self._lock = threading.Lock()
+
+    def claim(self, plan_id: str, expires_at: dt.datetime, now: dt.datetime) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM seen_plans WHERE expires_at < ?", (now.timestamp(),))
+            try:
+                self._db.execute(
+                    "INSERT INTO seen_plans VALUES (?, ?)", (plan_id, expires_at.timestamp())
+                )
+            except sqlite3.IntegrityError:
+                raise PlanRefused(f"plan {plan_id} was already run (replayed)") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def admit(
+    signed: SignedBlob,
+    adapter_id: str,
+    keys: RegistryFile,
+    seen: SeenPlans,
+    now: dt.datetime,
+) -> QueryPlan:
+    """Run the four checks; return the plan to execute, or raise `PlanRefused`."""
+    if not signed.signature:
+        raise PlanRefused("plan is not signed")
+    try:
+        proto = open_plan(signed, keys.get(), GATEWAY_ID, now)
+    except InvalidQuery:
+        raise
+    except Exception as e:
+        raise PlanRefused(f"plan signature refused: {e}") from e
+    plan = QueryPlan.from_proto(proto)
+    if plan.adapter_id != adapter_id:
+        raise PlanRefused(f"plan is addressed to {plan.adapter_id}, not to this adapter")
+    if plan.expires_at <= now:
+        raise PlanRefused(f"plan expired at {plan.expires_at.isoformat()}")
+    seen.claim(plan.plan_id, plan.expires_at, now)
+    return plan
