@@ -6,7 +6,7 @@ GOBIN ?= $(shell go env GOPATH 2>/dev/null)/bin
 OPA_VERSION := v1.22.3
 PROTOS := $(wildcard proto/gerbang/v1/*.proto)
 
-.PHONY: run test lint proto proto-check policy-test bench profile clean tools
+.PHONY: run test lint proto proto-check policy-test policy-wasm policy-wasm-check bench profile clean tools
 
 $(VENV_STAMP): pyproject.toml
 	python3.11 -m venv .venv || python3 -m venv .venv
@@ -43,10 +43,35 @@ lint: $(VENV_STAMP) node_modules/.bin/buf
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 	$(MAKE) --no-print-directory proto-check
+	$(MAKE) --no-print-directory policy-wasm-check
+
+# The Wasm engine's compiled policy is committed; `policy-wasm` recompiles it after a Rego
+# change, `policy-wasm-check` fails when it is stale (the byte comparison needs the pinned OPA).
+policy-wasm: $(VENV_STAMP) $(GOBIN)/opa
+	$(PY) -m tools.policywasm --opa $(GOBIN)/opa
+
+policy-wasm-check: $(VENV_STAMP)
+	$(PY) -m tools.policywasm --check
 
 policy-test: $(VENV_STAMP) $(GOBIN)/opa
 	$(GOBIN)/opa test policies/ -v
-	$(PY) -m pytest -q tests/test_policy_parity.py
+	$(PY) -m pytest -q tests/test_policy_*.py
+
+# Issue 3: real processes on loopback, A (bare relay) vs B (Gerbang), components, workers,
+# memory; writes BENCHMARKS.md. ghz (pinned) and OPA are built when missing; a part whose
+# tool cannot be built is reported as missing, and the rest still runs.
+bench: GHZ_VERSION := v0.120.0
+bench: $(VENV_STAMP)
+	@test -x $(GOBIN)/opa || $(MAKE) --no-print-directory $(GOBIN)/opa \
+	  || echo "bench: OPA could not be built; its component is reported as missing"
+	@go version -m $(GOBIN)/ghz 2>/dev/null | grep -q 'bojand/ghz[[:space:]]*$(GHZ_VERSION)' \
+	  || go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION) \
+	  || echo "bench: ghz $(GHZ_VERSION) could not be built; it is reported as missing"
+	$(PY) -m bench --ghz $(GOBIN)/ghz --opa $(GOBIN)/opa --command "make bench"
+
+# Where the gateway's time goes under load (py-spy, native frames); see bench/profile.py.
+profile: $(VENV_STAMP)
+	$(PY) -m bench.profile --seconds 20 --concurrency 64 --process gateway
 
 clean:
 	rm -rf .gerbang

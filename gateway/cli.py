@@ -192,7 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="ID=HOST:PORT (repeatable)",
     )
-    p.add_argument("--engine", choices=["embedded", "opa"], default="embedded")
+    p.add_argument(
+        "--engine",
+        choices=["wasm", "regopy", "opa"],
+        default="wasm",
+        help="policy engine: wasm (OPA-compiled, in-process; default), regopy, or opa (server)",
+    )
     p.add_argument("--opa-url", default=None)
     p.add_argument("--metrics-port", type=int, default=0)
     p.add_argument("--commitment-key", default=".gerbang/keys/audit-commitment.key")

@@ -116,7 +116,7 @@ class LocalFederation:
         *,
         audit_url: str | None = None,
         policies: Path = Path("policies"),
-        engine: str = "embedded",
+        engine: str = "wasm",
         opa_url: str | None = None,
         gateway_port: int | None = None,
         extra_gateway_args: Sequence[str] = (),

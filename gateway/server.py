@@ -422,7 +422,7 @@ class GatewayConfig:
     policies_dir: Path
     adapters: Mapping[str, str]  # adapter id -> address
     commitment_key: bytes
-    engine: str = "embedded"
+    engine: str = "wasm"
     opa_url: str | None = None
     tls_name: str = "gateway"
     audit_readers: frozenset[str] = frozenset()

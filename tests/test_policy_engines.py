@@ -47,7 +47,7 @@ def _opa_binary() -> Path:
     return binary
 
 
-KINDS = ["embedded", pytest.param("opa", marks=pytest.mark.opa)]
+KINDS = ["regopy", pytest.param("opa", marks=pytest.mark.opa)]  # wasm: tests/test_policy_wasm.py
 
 
 @asynccontextmanager
@@ -60,7 +60,7 @@ async def running(
     watch: bool = False,
 ) -> AsyncIterator[Engine]:
     """An engine of `kind` for `bundle`; for "opa", a server serving `served` (default: bundle)."""
-    if kind == "embedded":
+    if kind == "regopy":
         engine: Engine = EmbeddedEngine(bundle, timeout=timeout)
         try:
             yield engine
@@ -326,12 +326,12 @@ async def test_bad_bundle_is_refused_and_previous_revision_stays(
         assert decision.allow
         assert decision.revision == before
     with pytest.raises(ConfigurationError):  # and a fresh engine refuses it outright
-        engine_from_config("embedded", bundle)
+        engine_from_config("regopy", bundle)
 
 
 async def test_rego_that_does_not_compile_is_refused_by_embedded_reload(tmp_path: Path) -> None:
     bundle = copy_policies(tmp_path / "p")
-    async with running("embedded", bundle) as engine:
+    async with running("regopy", bundle) as engine:
         before = engine.revision
         (bundle / "gerbang/rules.rego").write_text(
             "package gerbang.authz\n\nreasons contains if {\n"
@@ -348,7 +348,7 @@ async def _reload_when_served(engine: Engine, kind: str) -> str:
         try:
             return await engine.reload()
         except ConfigurationError:
-            if kind == "embedded":
+            if kind == "regopy":
                 raise
             await asyncio.sleep(0.1)
     return await engine.reload()
@@ -378,18 +378,18 @@ async def test_reload_puts_a_new_revision_in_force(kind: str, tmp_path: Path) ->
 
 
 def test_engine_from_config_builds_each_engine() -> None:
-    assert isinstance(engine_from_config("embedded", POLICIES), EmbeddedEngine)
+    assert isinstance(engine_from_config("regopy", POLICIES), EmbeddedEngine)
     assert isinstance(engine_from_config("opa", POLICIES, "http://127.0.0.1:8181"), OpaServerEngine)
 
 
 @pytest.mark.parametrize(
     ("kind", "url", "timeout", "message"),
     [
-        ("wasm", None, 0.5, "unknown policy engine 'wasm'"),
+        ("regorus", None, 0.5, "unknown policy engine 'regorus'"),
         ("opa", None, 0.5, "needs the OPA server's URL"),
         ("opa", "127.0.0.1:8181", 0.5, "must look like http://"),
         ("opa", "http://127.0.0.1:8181/v1/data", 0.5, "must not have a path"),
-        ("embedded", None, 0, "timeout must be positive"),
+        ("regopy", None, 0, "timeout must be positive"),
     ],
 )
 def test_engine_from_config_refuses_bad_settings(
@@ -401,4 +401,4 @@ def test_engine_from_config_refuses_bad_settings(
 
 def test_missing_policies_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="is not a directory"):
-        engine_from_config("embedded", tmp_path / "nowhere")
+        engine_from_config("regopy", tmp_path / "nowhere")

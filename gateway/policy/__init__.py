@@ -27,6 +27,7 @@ from gateway.policy.engine import PolicyEngine, PolicyEngineError
 from gateway.policy.opa_server import OpaServerEngine, OpaServerProcess, find_opa_binary
 
 __all__ = [
+    "DEFAULT_ENGINE",
     "DEFAULT_TIMEOUT",
     "QUERY",
     "Decision",
@@ -47,7 +48,8 @@ __all__ = [
     "load_bundle",
 ]
 
-EngineKind = Literal["embedded", "opa"]
+EngineKind = Literal["wasm", "regopy", "opa"]
+DEFAULT_ENGINE: Final = "wasm"
 DEFAULT_TIMEOUT: Final = 0.5
 
 
@@ -59,15 +61,22 @@ def engine_from_config(
 ) -> PolicyEngine:
     """The engine a deployment asks for; `ConfigurationError` if it cannot be set up.
 
-    `kind` is "embedded" or "opa" (the latter needs `opa_url`, e.g. http://127.0.0.1:8181).
+    `kind` is "wasm" (the default: OPA's own Wasm compilation of the bundle, run
+    in-process by `gateway.policy.wasm`), "regopy" (rego-cpp, in-process; a second,
+    independent implementation, kept as a cross-check) or "opa" (a real OPA server,
+    which needs `opa_url`, e.g. http://127.0.0.1:8181). ADR 0002 explains the choice.
     `timeout` bounds each decision, in seconds; past it the decision is a denial.
     """
     if timeout <= 0:
         raise ConfigurationError(f"the policy timeout must be positive, not {timeout}")
-    if kind == "embedded":
+    if kind == "regopy":
         return EmbeddedEngine(policies_dir, timeout=timeout)
     if kind == "opa":
         if not opa_url:
             raise ConfigurationError("the 'opa' policy engine needs the OPA server's URL")
         return OpaServerEngine(policies_dir, opa_url, timeout=timeout)
-    raise ConfigurationError(f"unknown policy engine {kind!r}: use 'embedded' or 'opa'")
+    if kind == "wasm":
+        from gateway.policy.wasm import WasmEngine  # wasmtime is loaded only when asked for
+
+        return WasmEngine(policies_dir, timeout=timeout)
+    raise ConfigurationError(f"unknown policy engine {kind!r}: use 'wasm', 'regopy' or 'opa'")

@@ -440,6 +440,12 @@ def mutations() -> dict[str, Mutation]:
             _group_by({"field": "location", "bucket": "h3", "h3_resolution": 7.5}),
             _fields_from_group_by,
         ),
+        # Regression: rego-cpp formatted 9.0 with %d as nothing, the reason vanished and
+        # the too-fine resolution was allowed (fixed by formatting reasons with %v).
+        "group-by/h3-9-float": _then(
+            _group_by({"field": "location", "bucket": "h3", "h3_resolution": 9.0}),
+            _fields_from_group_by,
+        ),
         "group-by/not-object": _group_by("kota"),  # type: ignore[arg-type]
         "group-by/field-missing": _group_by({"bucket": "none"}),
         **{

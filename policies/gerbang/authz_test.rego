@@ -132,6 +132,12 @@ test_spatial_planning_denies_finer_cells if {
 	denied_because(d, "h3 resolution 9 is finer than the maximum 8 of purpose 'spatial_planning'")
 }
 
+# Regression: a resolution sent as a float (9.0) must be denied like 9 in every engine.
+test_spatial_planning_denies_finer_cells_given_as_float if {
+	d := decide("citata/spatial", object.union(heatmap, {"aggregation": counts([{"field": "location", "bucket": "h3", "h3_resolution": 9.0}])}))
+	not d.allow
+}
+
 test_spatial_planning_denies_raw_coordinates if {
 	d := decide("citata/spatial", object.union(heatmap, {"fields": ["lat"], "aggregation": counts([{"field": "lat", "bucket": "none"}])}))
 	denied_because(d, "grouping by raw coordinate 'lat' is not allowed: group by 'location' with bucket 'h3'")

@@ -29,7 +29,9 @@ rfc3339_utc := `^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$`
 
 # Request values outside this alphabet are not echoed in reasons: the two engines escape,
 # and so sort, quotes, backslashes and control characters differently.
-printable := `^[A-Za-z0-9 _./:;,()@%&+=?#~-]{1,200}$`
+# No bounded repetition ({1,200}): OPA's Wasm runtime recompiles regexes on every
+# decision and a counted class costs ~1 ms to compile; the length is checked apart.
+printable := `^[A-Za-z0-9 _./:;,()@%&+=?#~-]+$`
 
 # A plausible clock (2020-01-01 to 2100-01-01) keeps the time arithmetic exact everywhere.
 earliest_now := 1577836800
@@ -53,6 +55,7 @@ scalar(v) if is_boolean(v)
 
 shown(s) := s if {
 	is_string(s)
+	count(s) <= 200
 	regex.match(printable, s)
 } else := "<unprintable>"
 
@@ -228,25 +231,25 @@ default filters_all_valid := false
 
 filters_all_valid if count(valid_filters) == count(filters)
 
-reasons contains sprintf("filter %d must name its field as a string", [i + 1]) if {
+reasons contains sprintf("filter %v must name its field as a string", [i + 1]) if {
 	not filters_all_valid
 	some i, f in filters
 	not filter_field_ok(f)
 }
 
-reasons contains sprintf("filter %d has an unknown op; use one of eq, ne, lt, le, gt, ge, in, not_in", [i + 1]) if {
+reasons contains sprintf("filter %v has an unknown op; use one of eq, ne, lt, le, gt, ge, in, not_in", [i + 1]) if {
 	not filters_all_valid
 	some i, f in filters
 	not filter_op_ok(f)
 }
 
-reasons contains sprintf("filter %d must have a list of 1 to %d values, each a string, number or boolean", [i + 1, max_filter_values]) if {
+reasons contains sprintf("filter %v must have a list of 1 to %v values, each a string, number or boolean", [i + 1, max_filter_values]) if {
 	not filters_all_valid
 	some i, f in filters
 	not filter_values_ok(f)
 }
 
-reasons contains sprintf("filter %d: op '%s' takes exactly one value", [i + 1, f.op]) if {
+reasons contains sprintf("filter %v: op '%s' takes exactly one value", [i + 1, f.op]) if {
 	not filters_all_valid
 	some i, f in filters
 	filter_op_ok(f)
@@ -323,7 +326,7 @@ default group_by_all_valid := false
 
 group_by_all_valid if count(valid_group_by) == count(group_by)
 
-reasons contains sprintf("group-by %d must have a field name and a bucket (none, hour_of_day, day_of_week, day, week, month, h3; h3 with h3_resolution 0 to %d)", [i + 1, max_h3_resolution]) if {
+reasons contains sprintf("group-by %v must have a field name and a bucket (none, hour_of_day, day_of_week, day, week, month, h3; h3 with h3_resolution 0 to %v)", [i + 1, max_h3_resolution]) if {
 	not group_by_all_valid
 	some i, g in group_by
 	not group_ok(g)

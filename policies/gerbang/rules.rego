@@ -215,7 +215,9 @@ reasons contains sprintf("purpose '%s' does not allow h3 cells", [purpose_name])
 	purpose.generalisation.h3_max_resolution == null
 }
 
-reasons contains sprintf("h3 resolution %d is finer than the maximum %d of purpose '%s'", [g.h3_resolution, purpose.generalisation.h3_max_resolution, purpose_name]) if {
+# %v, not %d: rego-cpp formats a float such as 9.0 with %d as nothing, and a reason
+# that silently disappears would allow the request (regression: h3_resolution 9.0).
+reasons contains sprintf("h3 resolution %v is finer than the maximum %v of purpose '%s'", [g.h3_resolution, purpose.generalisation.h3_max_resolution, purpose_name]) if {
 	some g in valid_group_by
 	g.bucket == "h3"
 	is_number(purpose.generalisation.h3_max_resolution)
@@ -396,7 +398,7 @@ window_respected if {
 	f.values[0] >= window_start
 }
 
-reasons contains sprintf("purpose '%s' covers only the last %d days: add a filter '%s' ge %d or later", [purpose_name, purpose.max_window_days, window_field, window_start]) if {
+reasons contains sprintf("purpose '%s' covers only the last %v days: add a filter '%s' ge %v or later", [purpose_name, purpose.max_window_days, window_field, window_start]) if {
 	window_field != null
 	window_start != null
 	not window_respected
@@ -404,7 +406,7 @@ reasons contains sprintf("purpose '%s' covers only the last %d days: add a filte
 
 # --- volume ---------------------------------------------------------------------------
 
-reasons contains sprintf("limit exceeds the maximum of %d rows for purpose '%s'", [purpose.max_rows, purpose_name]) if {
+reasons contains sprintf("limit exceeds the maximum of %v rows for purpose '%s'", [purpose.max_rows, purpose_name]) if {
 	limit != null
 	is_object(purpose)
 	limit > purpose.max_rows
