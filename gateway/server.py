@@ -14,7 +14,9 @@ Every outcome after authentication, allowed, denied or failed, is one audit entr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import signal
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -362,6 +364,33 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
             for a, b in zip(ok, signed, strict=True)
         ]
 
+    async def reload_policy(self, trigger: str) -> None:
+        """Reload the policies; the reload, done or refused, is itself an audit entry."""
+        before = self.engine.revision
+        try:
+            after = await self.engine.reload()
+        except GerbangError as e:
+            decision, status, revision = "error", "FAILED_PRECONDITION", before
+            reasons: tuple[str, ...] = (
+                f"{trigger}: reload refused, revision {before} stays in force: {e}",
+            )
+        else:
+            decision, status, revision = "allow", "OK", after
+            reasons = (f"{trigger}: revision {before} replaced by {after}",)
+        entry = await self.writer.append(
+            AuditRecord(
+                time=dt.datetime.now(dt.UTC),
+                kind="policy_reload",
+                request_id=uuid.uuid4().hex,
+                caller=GATEWAY_ID,
+                decision=decision,
+                status=status,
+                reasons=reasons,
+                policy_revision=revision,
+            )
+        )
+        log.info("policy reload", decision=decision, revision=revision, audit_index=entry.index)
+
     async def _authenticate(
         self,
         request: query_pb2.QueryRequest,
@@ -412,6 +441,25 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
             proof=proof,
             checkpoint=checkpoint.cosigned_note(),
         )
+
+
+def _policy_stamp(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    return tuple(
+        (p.as_posix(), p.stat().st_mtime_ns, p.stat().st_size)
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    )
+
+
+async def watch_policies(gateway: Gateway, directory: Path, interval: float = 2.0) -> None:
+    """Reload the policies when their files change (and on SIGHUP), without a restart."""
+    last = await asyncio.to_thread(_policy_stamp, directory)
+    while True:
+        await asyncio.sleep(interval)
+        stamp = await asyncio.to_thread(_policy_stamp, directory)
+        if stamp != last:
+            last = stamp
+            await gateway.reload_policy("policy files changed")
 
 
 @dataclass(frozen=True)
@@ -531,6 +579,14 @@ async def serve(
     await server.start()
     for name in ("", *services):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    watcher = asyncio.get_running_loop().create_task(
+        watch_policies(gateway, config.policies_dir), name="policy-watcher"
+    )
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGHUP,
+            lambda: asyncio.ensure_future(gateway.reload_policy("SIGHUP")),
+        )
     log.info(
         "gateway serving",
         listen=config.listen,
@@ -545,6 +601,7 @@ async def serve(
         for name in ("", *services):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await server.stop(grace=2)
+        watcher.cancel()
         checkpoints.cancel()
         await writer.stop()
         await replay.stop()
