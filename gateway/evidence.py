@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from gateway._canonical import canonical_json
 from gateway.errors import SignatureError, UntrustedInputError
 from gateway.keys import KeyRegistry, Signer
-from gateway.model import Query, Scalar, utc
+from gateway.model import Query, time_text, typed_value, utc
 from gerbang.v1 import adapter_pb2
 
 REQUEST_VERSION: Final = 1
@@ -41,22 +41,6 @@ FRESHNESS: Final = dt.timedelta(seconds=120)
 NONCE_BYTES: Final = 16
 SUITE: Final = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 RESULT_INFO: Final = b"gerbang/result/v1\n"
-
-
-def _time_text(t: dt.datetime) -> str:
-    return utc(t).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _typed(value: Scalar) -> list[Any]:
-    if isinstance(value, bool):
-        return ["bool", value]
-    if isinstance(value, int):
-        return ["int", value]
-    if isinstance(value, float):
-        return ["double", value.hex()]
-    if isinstance(value, dt.datetime):
-        return ["time", _time_text(value)]
-    return ["string", value]
 
 
 def b64(data: bytes) -> str:
@@ -95,7 +79,7 @@ def canonical_request(
             "dataset": query.dataset,
             "fields": list(query.fields),
             "filters": [
-                {"field": f.field, "op": str(f.op), "values": [_typed(v) for v in f.values]}
+                {"field": f.field, "op": str(f.op), "values": [typed_value(v) for v in f.values]}
                 for f in query.filters
             ],
             "aggregation": None
@@ -109,7 +93,7 @@ def canonical_request(
             "case_reference": query.case_reference,
             "limit": query.limit,
             "nonce": nonce.hex(),
-            "issued_at": _time_text(issued_at),
+            "issued_at": time_text(issued_at),
             "hpke_public_key": b64(hpke_public_key),
         }
     )
@@ -232,7 +216,7 @@ def attestation(
             "plan_sha256": plan_hash.hex(),
             "ciphertext_sha256": sha256(ciphertext).hex(),
             "rows": rows,
-            "time": _time_text(now),
+            "time": time_text(now),
         }
     )
 

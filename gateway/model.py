@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -106,6 +106,24 @@ def utc(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC)
+
+
+def time_text(t: dt.datetime) -> str:
+    """A time in the one text form of signed and logged documents: UTC, microseconds, Z."""
+    return utc(t).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def typed_value(value: Scalar) -> list[Any]:
+    """A filter value with its type, for canonical JSON: floats as exact hex, times as text."""
+    if isinstance(value, bool):
+        return ["bool", value]
+    if isinstance(value, int):
+        return ["int", value]
+    if isinstance(value, float):
+        return ["double", value.hex()]
+    if isinstance(value, dt.datetime):
+        return ["time", time_text(value)]
+    return ["string", value]
 
 
 def value_from_proto(value: common_pb2.Value) -> Scalar:

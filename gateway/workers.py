@@ -101,25 +101,30 @@ def _worker_main(
     except GerbangError as e:
         log.error("gateway worker failed", error=str(e))
         sys.exit(1)
+    finally:
+        # asyncio.run has removed the loop's handlers; a second SIGTERM (the service
+        # manager's and the supervisor's both reach a worker) must not kill the exit.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @dataclass
 class _Supervisor:
     workers: list[multiprocessing.process.BaseProcess] = field(default_factory=list)
     stopping: bool = False
+    told: set[int] = field(default_factory=set)  # workers already sent SIGTERM
 
     def signal_workers(self, sig: int = signal.SIGTERM) -> None:
+        """Send `sig` once to each worker still running."""
         for w in self.workers:
-            if w.pid is not None and w.exitcode is None:
+            if w.pid is not None and w.exitcode is None and w.pid not in self.told:
+                self.told.add(w.pid)
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(w.pid, sig)
 
     def on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stopping = True
         self.signal_workers(signal.SIGTERM)
-
-    def sentinels(self) -> list[int]:
-        return [w.sentinel for w in self.workers if w.exitcode is None]
 
     def stop_all(self) -> None:
         self.signal_workers(signal.SIGTERM)
@@ -164,8 +169,11 @@ def serve_workers(config: GatewayConfig, count: int, *, metrics_port: int = 0) -
             workers=count,
             pids=[w.pid for w in sup.workers],
         )
-        while not sup.stopping and len(sup.sentinels()) == count:
-            multiprocessing.connection.wait(sup.sentinels())
+        # Every worker's sentinel, dead or alive: a list of the live ones, built after the
+        # check, could miss a worker that died in between and block for ever.
+        sentinels = [w.sentinel for w in sup.workers]
+        while not sup.stopping and all(w.exitcode is None for w in sup.workers):
+            multiprocessing.connection.wait(sentinels)
         if not sup.stopping:
             gone = [w for w in sup.workers if w.exitcode is not None]
             log.error(
@@ -173,8 +181,9 @@ def serve_workers(config: GatewayConfig, count: int, *, metrics_port: int = 0) -
                 workers=[(w.name, w.exitcode) for w in gone],
             )
         sup.stop_all()
-        clean = all(w.exitcode == 0 for w in sup.workers)
-        return 0 if sup.stopping and clean else 1
+        codes = [w.exitcode for w in sup.workers]
+        log.info("gateway workers stopped", exit_codes=codes)
+        return 0 if sup.stopping and all(c == 0 for c in codes) else 1
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -192,7 +201,7 @@ def _wait_ready(
             return False
         waitables: Sequence[multiprocessing.connection.Connection | int] = [
             *pending,
-            *sup.sentinels(),
+            *(w.sentinel for w in sup.workers),
         ]
         for ready in multiprocessing.connection.wait(waitables, left):
             if isinstance(ready, int):

@@ -8,7 +8,6 @@ provide everything.
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,13 +28,14 @@ def require(condition: object, reason: str) -> None:
     pytest.skip(reason)
 
 
-def opa_binary() -> str | None:
-    found = shutil.which("opa")
-    if found:
-        return found
-    gopath = os.environ.get("GOPATH") or str(Path.home() / "go")
-    candidate = Path(gopath) / "bin" / "opa"
-    return str(candidate) if candidate.exists() else None
+def require_opa() -> Path:
+    """The OPA binary (`make tools` builds it), or skip; under CI, fail."""
+    from gateway.policy import find_opa_binary
+
+    binary = find_opa_binary()
+    require(binary, "no opa binary (run `make tools`, or set GERBANG_OPA_BINARY)")
+    assert binary is not None
+    return binary
 
 
 @pytest.fixture

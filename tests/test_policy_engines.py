@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -24,10 +23,10 @@ from gateway.policy import (
     OpaServerEngine,
     OpaServerProcess,
     engine_from_config,
-    find_opa_binary,
     load_bundle,
 )
 from gateway.policy._corpus import purpose_bases
+from tests.conftest import require_opa
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 ALLOWED = purpose_bases()["traffic/hourly"]
@@ -38,13 +37,7 @@ Engine = EmbeddedEngine | OpaServerEngine
 
 
 def _opa_binary() -> Path:
-    binary = find_opa_binary()
-    if binary is None:
-        reason = "no opa binary (run `make tools`, or set GERBANG_OPA_BINARY)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI must provide this: {reason}")
-        pytest.skip(reason)
-    return binary
+    return require_opa()
 
 
 KINDS = ["regopy", pytest.param("opa", marks=pytest.mark.opa)]  # wasm: tests/test_policy_wasm.py

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -23,10 +22,10 @@ from gateway.policy import (
     OpaServerEngine,
     OpaServerProcess,
     PolicyEngineError,
-    find_opa_binary,
 )
 from gateway.policy._corpus import parity_corpus
 from gateway.policy.engine import decision_from_engine
+from tests.conftest import require_opa
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 CORPUS = parity_corpus()
@@ -37,13 +36,7 @@ module_loop = pytest.mark.asyncio(loop_scope="module")
 
 
 def _require_opa() -> Path:
-    binary = find_opa_binary()
-    if binary is None:
-        reason = "no opa binary (run `make tools`, or set GERBANG_OPA_BINARY)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI must provide this: {reason}")
-        pytest.skip(reason)
-    return binary
+    return require_opa()
 
 
 @pytest.fixture(scope="module")

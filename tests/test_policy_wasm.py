@@ -54,6 +54,7 @@ from gateway.policy.wasm import (
     load_compiled,
     sprintf,
 )
+from tests.conftest import require_opa
 from tools import policywasm
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
@@ -65,13 +66,7 @@ module_loop = pytest.mark.asyncio(loop_scope="module")
 
 
 def _opa() -> Path:
-    binary = find_opa_binary()
-    if binary is None:
-        reason = "no opa binary (run `make tools`, or set GERBANG_OPA_BINARY)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI must provide this: {reason}")
-        pytest.skip(reason)
-    return binary
+    return require_opa()
 
 
 def _canonical(value: object) -> object:

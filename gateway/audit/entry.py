@@ -23,25 +23,17 @@ from typing import Any, Final
 from gateway._canonical import canonical_json
 from gateway.audit.details import SealedDetails
 from gateway.errors import AuditIntegrityError
-from gateway.model import Filter, Query, Scalar, utc
+from gateway.model import Filter, Query, Scalar, time_text, typed_value
 
 LEAF_VERSION: Final = 1
 GENESIS: Final = bytes(32)
 
 
-def _time_text(t: dt.datetime) -> str:
-    return utc(t).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def commit_value(key: bytes, field_name: str, value: Scalar) -> str:
     """Keyed commitment to one filter value: hex HMAC-SHA-256 over its canonical form."""
-    if isinstance(value, dt.datetime):
-        typed: list[Any] = ["time", _time_text(value)]
-    elif isinstance(value, float):
-        typed = ["double", value.hex()]
-    else:
-        typed = [type(value).__name__, value]
-    return hmac.new(key, canonical_json([field_name, typed]), hashlib.sha256).hexdigest()
+    return hmac.new(
+        key, canonical_json([field_name, typed_value(value)]), hashlib.sha256
+    ).hexdigest()
 
 
 def describe_filters(key: bytes, filters: Sequence[Filter]) -> list[dict[str, Any]]:
@@ -56,7 +48,7 @@ def describe_filters(key: bytes, filters: Sequence[Filter]) -> list[dict[str, An
 
 
 def _clear(value: Scalar) -> Any:
-    return _time_text(value) if isinstance(value, dt.datetime) else value
+    return time_text(value) if isinstance(value, dt.datetime) else value
 
 
 def query_details(query: Query) -> dict[str, Any]:
@@ -125,7 +117,7 @@ class AuditRecord:
 
     def body(self) -> dict[str, Any]:
         return {
-            "time": _time_text(self.time),
+            "time": time_text(self.time),
             "kind": self.kind,
             "request_id": self.request_id,
             "caller": self.caller,
