@@ -9,6 +9,7 @@ values that operator takes; limits on sizes are enforced once, here.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
@@ -333,12 +334,19 @@ class QueryPlan:
     request_hash: bytes = b""
     caller: str = ""
     caller_hpke_public_key: bytes = b""
+    # Differential privacy: noise of this epsilon on every count (None: exact counts).
+    epsilon: float | None = None
 
     def __post_init__(self) -> None:
         if self.aggregate_only and self.aggregation is None:
             raise InvalidQuery("plan is aggregate-only but has no aggregation")
         if self.max_rows <= 0:
             raise InvalidQuery("plan has no row limit")
+        if self.epsilon is not None:
+            if not (math.isfinite(self.epsilon) and self.epsilon > 0):
+                raise InvalidQuery(f"plan epsilon must be a positive number, not {self.epsilon}")
+            if self.aggregation is None or self.aggregation.measure is not Measure.COUNT:
+                raise InvalidQuery("a plan with epsilon must aggregate counts")
 
     def to_proto(self) -> adapter_pb2.QueryPlan:
         p = adapter_pb2.QueryPlan(
@@ -356,6 +364,7 @@ class QueryPlan:
             request_hash=self.request_hash,
             caller=self.caller,
             caller_hpke_public_key=self.caller_hpke_public_key,
+            epsilon=0.0 if self.epsilon is None else self.epsilon,
         )
         if self.aggregation is not None:
             p.aggregation.CopyFrom(self.aggregation.to_proto())
@@ -383,6 +392,8 @@ class QueryPlan:
             request_hash=p.request_hash,
             caller=p.caller,
             caller_hpke_public_key=p.caller_hpke_public_key,
+            # proto3 has no null double: 0 (the default) means no noise.
+            epsilon=p.epsilon if p.epsilon != 0 else None,
         )
 
 

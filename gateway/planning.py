@@ -4,8 +4,8 @@
 time-typed values become epoch seconds so that both engines can do arithmetic
 on them. `narrow` applies the decision's obligations to the query and
 addresses the result to one adapter: granted fields only, the policy's row
-filters appended to the caller's, aggregate-only, the row limit and the
-minimum cell count.
+filters appended to the caller's, aggregate-only, the row limit, the
+minimum cell count and the differential-privacy epsilon.
 """
 
 from __future__ import annotations
@@ -100,6 +100,7 @@ def narrow(
     request_hash: bytes = b"",
     caller: str = "",
     caller_hpke_public_key: bytes = b"",
+    epsilon: float | None = None,
 ) -> QueryPlan:
     """The plan for one adapter: the query narrowed by the decision's obligations."""
     granted = set(fields)
@@ -124,4 +125,5 @@ def narrow(
         request_hash=request_hash,
         caller=caller,
         caller_hpke_public_key=caller_hpke_public_key,
+        epsilon=epsilon,
     )

@@ -66,6 +66,7 @@ class QueryPlan(_message.Message):
     REQUEST_HASH_FIELD_NUMBER: _builtins.int
     CALLER_FIELD_NUMBER: _builtins.int
     CALLER_HPKE_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    EPSILON_FIELD_NUMBER: _builtins.int
     plan_id: _builtins.str
     request_id: _builtins.str
     adapter_id: _builtins.str
@@ -81,6 +82,11 @@ class QueryPlan(_message.Message):
     caller: _builtins.str
     """The caller and the X25519 key its results are sealed to."""
     caller_hpke_public_key: _builtins.bytes
+    epsilon: _builtins.float
+    """Differential privacy: the epsilon of the discrete Laplace noise the adapter adds to
+    every count over a domain fixed from public geography (then k after the noise).
+    0 means no noise.
+    """
     @_builtins.property
     def fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Granted fields only."""
@@ -112,10 +118,11 @@ class QueryPlan(_message.Message):
         request_hash: _builtins.bytes = ...,
         caller: _builtins.str = ...,
         caller_hpke_public_key: _builtins.bytes = ...,
+        epsilon: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["aggregation", b"aggregation", "expires_at", b"expires_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adapter_id", b"adapter_id", "aggregate_only", b"aggregate_only", "aggregation", b"aggregation", "caller", b"caller", "caller_hpke_public_key", b"caller_hpke_public_key", "dataset", b"dataset", "expires_at", b"expires_at", "fields", b"fields", "filters", b"filters", "max_rows", b"max_rows", "min_cell_count", b"min_cell_count", "plan_id", b"plan_id", "policy_revision", b"policy_revision", "purpose", b"purpose", "request_hash", b"request_hash", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adapter_id", b"adapter_id", "aggregate_only", b"aggregate_only", "aggregation", b"aggregation", "caller", b"caller", "caller_hpke_public_key", b"caller_hpke_public_key", "dataset", b"dataset", "epsilon", b"epsilon", "expires_at", b"expires_at", "fields", b"fields", "filters", b"filters", "max_rows", b"max_rows", "min_cell_count", b"min_cell_count", "plan_id", b"plan_id", "policy_revision", b"policy_revision", "purpose", b"purpose", "request_hash", b"request_hash", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -125,10 +125,18 @@ class QueryResponse(_message.Message):
     RECEIPT_FIELD_NUMBER: _builtins.int
     GRANTED_FIELDS_FIELD_NUMBER: _builtins.int
     POLICY_REVISION_FIELD_NUMBER: _builtins.int
+    PRIVACY_BUDGET_REMAINING_FIELD_NUMBER: _builtins.int
+    PRIVACY_BUDGET_PERIOD_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """The gateway's id for this request, also in its logs and audit entry."""
     policy_revision: _builtins.str
     """Hash of the policy bundle that decided."""
+    privacy_budget_remaining: _builtins.float
+    """For a differentially private answer: the epsilon this caller has left for the purpose
+    in the budget period after this answer, and that period (e.g. "2026-11"). Empty
+    period: the answer spent no privacy budget.
+    """
+    privacy_budget_period: _builtins.str
     @_builtins.property
     def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___AdapterResult]: ...
     @_builtins.property
@@ -145,10 +153,12 @@ class QueryResponse(_message.Message):
         receipt: Global___AuditReceipt | None = ...,
         granted_fields: _abc.Iterable[_builtins.str] | None = ...,
         policy_revision: _builtins.str = ...,
+        privacy_budget_remaining: _builtins.float = ...,
+        privacy_budget_period: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["receipt", b"receipt"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["granted_fields", b"granted_fields", "policy_revision", b"policy_revision", "receipt", b"receipt", "request_id", b"request_id", "results", b"results"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["granted_fields", b"granted_fields", "policy_revision", b"policy_revision", "privacy_budget_period", b"privacy_budget_period", "privacy_budget_remaining", b"privacy_budget_remaining", "receipt", b"receipt", "request_id", b"request_id", "results", b"results"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
