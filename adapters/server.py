@@ -3,8 +3,12 @@
 It answers only the gateway's identity over mTLS, runs exactly the plan it is
 given as one Core statement with bound parameters, applies the plan's
 obligations (granted fields, appended row filters, aggregate-only, row limit,
-small-cell suppression) on its own data, and returns the result as an opaque
-serialised ResultSet.
+small-cell suppression, differential privacy) on its own data, and returns the result
+as an opaque serialised ResultSet.
+
+With an epsilon in the plan, the counts are released by `privatise` over a domain fixed
+from public geography before the data is read (`adapters.privacy`): discrete Laplace
+noise on every cell, then the minimum cell count on the noisy values.
 """
 
 from __future__ import annotations
@@ -23,8 +27,17 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine, create_engine, event, func, select
 
 from adapters.plans import SeenPlans, admit
-from adapters.schema import Base
-from adapters.sql import PlanRefused, Statement, compile_plan, describe, suppress_small_cells
+from adapters.privacy import public_domain
+from adapters.schema import Area, Base
+from adapters.sql import (
+    PlanRefused,
+    Statement,
+    compile_plan,
+    describe,
+    register_h3,
+    suppress_small_cells,
+)
+from gateway.analytics.privacy import privatise
 from gateway.catalog import Dataset
 from gateway.errors import ConfigurationError
 from gateway.evidence import SignedBlob, attestation, seal_result, sha256
@@ -49,6 +62,7 @@ def make_engine(url: str) -> Engine:
             cur = conn.cursor()
             cur.execute("PRAGMA query_only = ON")
             cur.close()
+            register_h3(conn)
 
     return engine
 
@@ -120,12 +134,35 @@ class SqlAdapter(adapter_pb2_grpc.AdapterServiceServicer):
         if table is None or dataset is None:
             raise PlanRefused(f"this adapter does not serve dataset {plan.dataset!r}")
         stmt: Statement = compile_plan(plan, table, dataset, self.engine.dialect.name)
+        if plan.epsilon is not None:
+            return self._run_private(plan, stmt)
         with self.engine.connect() as conn:
             rows = conn.execute(stmt.select).all()
         suppressed = 0
         if stmt.aggregated and stmt.columns != ("exists",):
             rows, suppressed = suppress_small_cells(rows, stmt.min_cell_count, stmt.max_rows)  # type: ignore[assignment]
         return encode_rows(stmt.columns, rows, suppressed), len(rows)
+
+    def _areas(self) -> dict[str, str]:
+        """This adapter's kecamatan and their kota: public geography, not incident data."""
+        areas = Area.__table__
+        with self.engine.connect() as conn:
+            return {k: v for k, v in conn.execute(select(areas.c.kecamatan, areas.c.kota))}
+
+    def _run_private(self, plan: QueryPlan, stmt: Statement) -> tuple[common_pb2.ResultSet, int]:
+        """Noisy counts over a public domain, k applied after the noise."""
+        if not stmt.aggregated or stmt.columns == ("exists",):
+            raise PlanRefused("differential privacy applies to aggregate counts only")
+        # The domain is fixed before a single count is read.
+        domain = public_domain(stmt.dimensions, plan.filters, self._areas())
+        with self.engine.connect() as conn:
+            counts = {tuple(r[:-1]): int(r[-1]) for r in conn.execute(stmt.select)}
+        release = privatise(
+            counts, domain=domain, epsilon=plan.epsilon, min_count=stmt.min_cell_count
+        )
+        kept = sorted(release.counts.items())[: stmt.max_rows]
+        rows = [(*key, n) for key, n in kept]
+        return encode_rows(stmt.columns, rows, len(release.suppressed)), len(rows)
 
     async def Execute(
         self, request: adapter_pb2.ExecuteRequest, context: grpc.aio.ServicerContext[Any, Any]

@@ -3,7 +3,10 @@
 The plan's fields, filters and group-by dimensions are looked up as columns of
 a known table; values are always bound parameters, never text in the SQL.
 Aggregates are pushed down (GROUP BY); record-level queries are limited in SQL.
-Nothing here loads a table into Python to filter it.
+H3 cells of the virtual field `location` are grouped in SQL too, by `h3_cell(lat, lon,
+resolution)`: on SQLite a deterministic function registered on each connection
+(`register_h3`); PostgreSQL would need the h3-pg extension, which is not assumed, so H3 plans
+are refused there. Nothing here loads a table into Python to filter it.
 """
 
 from __future__ import annotations
@@ -33,8 +36,18 @@ from sqlalchemy import (
     select,
 )
 
-from gateway.catalog import Dataset, FieldType
-from gateway.model import Bucket, Filter, InvalidQuery, Measure, Op, QueryPlan, Scalar
+from gateway.analytics._h3 import cell_of
+from gateway.catalog import LOCATION, Dataset, FieldType
+from gateway.model import (
+    Bucket,
+    Filter,
+    GroupBy,
+    InvalidQuery,
+    Measure,
+    Op,
+    QueryPlan,
+    Scalar,
+)
 
 COUNT: Final = "count"
 # Time buckets are in Jakarta local time (WIB, UTC+7, no daylight saving): an
@@ -45,6 +58,23 @@ LOCAL_OFFSET_HOURS: Final = 7
 class PlanRefused(InvalidQuery):
     """The adapter will not run this plan: unsigned, expired, replayed, misaddressed,
     or against an obligation or the schema."""
+
+
+def register_h3(dbapi_connection: Any, _record: Any = None) -> None:
+    """Make `h3_cell(lat, lon, resolution)` callable in SQL on one SQLite connection."""
+    dbapi_connection.create_function("h3_cell", 3, cell_of, deterministic=True)
+
+
+def h3_expression(table: Table, resolution: int, dialect: str) -> ColumnElement[Any]:
+    """The H3 cell of each row's lat/lon at `resolution`, computed by the database."""
+    if "lat" not in table.c or "lon" not in table.c:
+        raise PlanRefused(f"dataset {table.name!r} has no lat/lon to place in H3 cells")
+    if dialect != "sqlite":
+        raise PlanRefused(
+            f"H3 cells are not served on {dialect}: grouping by H3 needs the h3 extension "
+            "(h3-pg) in the database, which this adapter does not use"
+        )
+    return func.h3_cell(table.c.lat, table.c.lon, literal(resolution))
 
 
 def field_type(column_type: Any) -> FieldType | None:
@@ -152,6 +182,8 @@ class Statement:
     aggregated: bool
     min_cell_count: int
     max_rows: int
+    # The plan's group-by dimensions, in column order (for a fixed privacy domain).
+    dimensions: tuple[GroupBy, ...] = ()
 
 
 def compile_plan(plan: QueryPlan, table: Table, dataset: Dataset, dialect: str) -> Statement:
@@ -185,7 +217,12 @@ def compile_plan(plan: QueryPlan, table: Table, dataset: Dataset, dialect: str) 
     names: list[str] = []
     for g in agg.group_by:
         if g.bucket is Bucket.H3:
-            raise PlanRefused("H3 cells are not served by this adapter yet")
+            if g.field != LOCATION:
+                raise PlanRefused(f"an H3 bucket applies to {LOCATION!r} only, not {g.field!r}")
+            name = dimension_name(g.field, g.bucket)
+            dims.append(h3_expression(table, g.h3_resolution, dialect).label(name))
+            names.append(name)
+            continue
         if g.field not in dataset.fields:
             raise PlanRefused(f"dataset {table.name!r} has no field {g.field!r}")
         name = dimension_name(g.field, g.bucket)
@@ -196,7 +233,7 @@ def compile_plan(plan: QueryPlan, table: Table, dataset: Dataset, dialect: str) 
         stmt = stmt.where(where)
     if dims:
         stmt = stmt.group_by(*dims).order_by(*dims)
-    return Statement(stmt, (*names, COUNT), True, plan.min_cell_count, plan.max_rows)
+    return Statement(stmt, (*names, COUNT), True, plan.min_cell_count, plan.max_rows, agg.group_by)
 
 
 def suppress_small_cells(
