@@ -119,13 +119,19 @@ class QueryResult:
     suppressed_groups: int
     # The signed request and each part's signed plan and attestation, for evidence.
     evidence: dict[str, Any] = field(default_factory=dict)
+    # A differentially private answer: the epsilon left for this purpose in the budget
+    # period after it, and the period ("2026-11"); None and "" when no budget was spent.
+    privacy_budget_remaining: float | None = None
+    privacy_budget_period: str = ""
 
 
 def merge(parts: Sequence[common_pb2.ResultSet]) -> tuple[tuple[str, ...], list[Row], int]:
     """Merge the federated parts of one answer.
 
-    Aggregates (a trailing `count` column) are summed per group; `exists` is
-    or-ed; record-level rows are concatenated.
+    Aggregates (a trailing `count` column) are summed per group, H3 cells included: each
+    adapter holds different incidents, so the noisy parts of a cell add up to a noisy total
+    (sums of released counts are post-processing, no extra privacy cost). `exists` is or-ed;
+    record-level rows are concatenated.
     """
     if not parts:
         return (), [], 0
@@ -278,6 +284,10 @@ class GerbangClient:
                 "request": SignedBlob(canonical, self.keys.signer.key_id, signature).to_json(),
                 "results": evidence_parts,
             },
+            privacy_budget_remaining=response.privacy_budget_remaining
+            if response.privacy_budget_period
+            else None,
+            privacy_budget_period=response.privacy_budget_period,
         )
 
     async def evidence(self, result: QueryResult, wait: float = 10.0) -> dict[str, Any]:

@@ -36,10 +36,12 @@ from adapters.schema import WIB_OFFSET
 from gateway.errors import PolicyDenied
 
 __all__ = [
+    "BUDGET_SLACK",
     "BudgetCharge",
     "BudgetExhausted",
     "BudgetKey",
     "BudgetLedger",
+    "BudgetPeriod",
     "BudgetStore",
     "CountNoise",
     "InMemoryBudgetStore",
@@ -51,9 +53,10 @@ __all__ = [
 ]
 
 K = TypeVar("K", bound=Hashable)
+BudgetPeriod = Literal["day", "week", "month", "year"]
 
 # Budget arithmetic is in floats; this much slack keeps ten spends of 0.1 within a budget of 1.
-_BUDGET_SLACK = 1e-9
+BUDGET_SLACK = 1e-9
 
 
 class CountNoise(Protocol):
@@ -177,11 +180,15 @@ class BudgetExhausted(PolicyDenied):
 
     def __init__(self, key: BudgetKey, epsilon: float, spent: float, limit: float) -> None:
         self.key = key
+        self.spent = spent
+        self.limit = limit
+        self.remaining = max(0.0, limit - spent)
         super().__init__(
             [
                 f"privacy budget exhausted: {key.caller} has spent epsilon {spent:g} of "
-                f"{limit:g} for {key.purpose} in {key.period}; this release needs {epsilon:g} "
-                "more. Wait for the next period or ask for fewer releases."
+                f"{limit:g} for {key.purpose} in {key.period}, {self.remaining:g} remaining, and "
+                f"this release needs {epsilon:g}. Wait for the next period or ask for fewer "
+                "releases."
             ]
         )
 
@@ -213,7 +220,7 @@ class InMemoryBudgetStore:
     def charge(self, key: BudgetKey, epsilon: float, limit: float) -> float | None:
         with self._lock:
             total = self._spent.get(key, 0.0) + epsilon
-            if total > limit + _BUDGET_SLACK:
+            if total > limit + BUDGET_SLACK:
                 return None
             self._spent[key] = total
             return total
@@ -245,13 +252,17 @@ def _check_epsilon(value: float, name: str) -> None:
         raise ValueError(f"{name} must be a positive number, not {value}")
 
 
-def budget_period(when: datetime, period: Literal["day", "month", "year"]) -> str:
-    """The budget period holding `when`, on the local (WIB) calendar: "2026-10-31", "2026-10"
-    or "2026". A naive `when` is taken as UTC, as the reference schema stores it."""
+def budget_period(when: datetime, period: BudgetPeriod) -> str:
+    """The budget period holding `when`, on the local (WIB) calendar: "2026-10-31", the ISO
+    week "2026-W44", "2026-10" or "2026". A naive `when` is taken as UTC, as the reference
+    schema stores it."""
     utc = when.replace(tzinfo=None) if when.tzinfo is None else when.astimezone(UTC)
     local = utc.replace(tzinfo=None) + WIB_OFFSET
     if period == "day":
         return local.strftime("%Y-%m-%d")
+    if period == "week":
+        year, week, _ = local.isocalendar()
+        return f"{year}-W{week:02d}"
     if period == "month":
         return local.strftime("%Y-%m")
     if period == "year":
