@@ -69,7 +69,7 @@ bench: $(VENV_STAMP)
 	  || echo "bench: ghz $(GHZ_VERSION) could not be built; it is reported as missing"
 	$(PY) -m bench --ghz $(GOBIN)/ghz --opa $(GOBIN)/opa --command "make bench"
 
-# Where the gateway's time goes under load (py-spy, native frames); see bench/profile.py.
+# Where the gateway's time goes under load (py-spy); see bench/profile.py and BENCHMARKS.md.
 profile: $(VENV_STAMP)
 	$(PY) -m bench.profile --seconds 20 --concurrency 64 --process gateway
 

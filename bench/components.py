@@ -144,23 +144,39 @@ async def policy_component(
 
     query = bench_query(policies)
     doc: dict[str, Any] = policy_input(EXAMPLE_CALLERS[CALLER], query, dt.datetime.now(dt.UTC))
-    rates: list[Rate] = []
-    for label, directory, url in (
-        ("project policies", policies, opa_url),
-        ("one constant rule", baseline_policies, baseline_opa_url),
-    ):
-        engine = engine_from_config(engine_name, directory, opa_url=url)
-        try:
+    engines = []
+    try:
+        for label, directory, url in (
+            ("project policies", policies, opa_url),
+            ("one constant rule", baseline_policies, baseline_opa_url),
+        ):
+            engine = engine_from_config(engine_name, directory, opa_url=url)
+            engines.append(engine)
             decision = await engine.decide(doc)
             if not decision.allow:
                 raise RuntimeError(
                     f"{engine_name} engine denied the benchmark query ({label}): "
                     f"{'; '.join(decision.reasons)}"
                 )
-            rates.append(await _time_async(label, "decision", partial(engine.decide, doc), seconds))
-        finally:
+        rates: list[list[Rate]] = [[], []]
+        for _ in range(ROUNDS):
+            for i, (label, engine) in enumerate(
+                zip(("project policies", "one constant rule"), engines, strict=True)
+            ):
+                rates[i].append(
+                    await _time_async(
+                        label, "decision", partial(engine.decide, doc), seconds / ROUNDS
+                    )
+                )
+    finally:
+        for engine in engines:
             await engine.close()
-    return Component(f"policy decision, {engine_name} engine", rates[0], rates[1])
+    return Component(
+        f"policy decision, {engine_name} engine",
+        _best(rates[0]),
+        _best(rates[1]),
+        f"best of {ROUNDS} alternating rounds",
+    )
 
 
 # --- audit log ---------------------------------------------------------------------------
@@ -219,6 +235,25 @@ def _timed_batches(
     return Rate(what, n * batch, time.perf_counter() - start, unit, p50 * 1000, p99 * 1000)
 
 
+ROUNDS: Final = 3
+
+
+def _best(rates: list[Rate]) -> Rate:
+    """The round with the highest rate: on a shared machine, noise only ever slows a round."""
+    return max(rates, key=lambda r: r.per_second)
+
+
+def _alternate(
+    rounds: int, subject: Callable[[], Rate], baseline: Callable[[], Rate]
+) -> tuple[Rate, Rate]:
+    """Measure subject and baseline in alternating rounds; the best round of each."""
+    subjects, baselines = [], []
+    for _ in range(rounds):
+        subjects.append(subject())
+        baselines.append(baseline())
+    return _best(subjects), _best(baselines)
+
+
 def audit_components(url: str, batches: tuple[int, ...], seconds: float) -> list[Component]:
     """AuditStore.append in batches vs plain INSERTs of the same rows in the same store."""
     store = AuditStore(url)
@@ -235,7 +270,7 @@ def audit_components(url: str, batches: tuple[int, ...], seconds: float) -> list
             def append(_n: int, records: list[AuditRecord] = records) -> None:
                 store.append(records)
 
-            subject = _timed_batches("AuditStore.append", batch, seconds, append)
+            append(0)
             # The rows that batch became, every column as stored: the baseline inserts
             # copies of them, so its rows have exactly the same size.
             size = store.head().size
@@ -254,13 +289,18 @@ def audit_components(url: str, batches: tuple[int, ...], seconds: float) -> list
                 with store.engine.begin() as conn:
                     conn.execute(insert(plain), rows)
 
-            baseline = _timed_batches("plain INSERT", batch, seconds, insert_plain)
+            subject, baseline = _alternate(
+                ROUNDS,
+                partial(_timed_batches, "AuditStore.append", batch, seconds / ROUNDS, append),
+                partial(_timed_batches, "plain INSERT", batch, seconds / ROUNDS, insert_plain),
+            )
             out.append(
                 Component(
                     f"audit append, batches of {batch}",
                     subject,
                     baseline,
-                    "latency is per batch (one durable commit)",
+                    f"latency is per batch (one durable commit); best of {ROUNDS} "
+                    "alternating rounds",
                 )
             )
     finally:

@@ -61,6 +61,8 @@ STAGES: Final = (
     ("gRPC Cython/C core", ("grpc/_cython", "cygrpc", "libgrpc", "_cython")),
     ("TLS (BoringSSL)", ("ssl_", "SSL_", "bssl", "aes_", "gcm_")),
 )
+# Stages seen only in native frames (`--native`); left out of a Python-only profile.
+NATIVE_STAGES: Final = frozenset({"SQLite (C)", "gRPC Cython/C core", "TLS (BoringSSL)"})
 
 
 def thread_cpu(pid: int) -> dict[str, float]:
@@ -104,7 +106,9 @@ def _function(frame: str) -> str:
     return f"{name} ({file})" if file else name
 
 
-def summarise(stacks: list[tuple[list[str], int]], top: int = 25) -> list[str]:
+def summarise(
+    stacks: list[tuple[list[str], int]], top: int = 25, *, native: bool = False
+) -> list[str]:
     total = sum(c for _, c in stacks) or 1
     threads: Counter[str] = Counter()
     stages: Counter[str] = Counter()
@@ -127,7 +131,7 @@ def summarise(stacks: list[tuple[list[str], int]], top: int = 25) -> list[str]:
     out = [f"{total} samples (non-idle threads)", "", "| thread | samples |", "|---|---|"]
     out += [f"| {t} | {pct(n)} |" for t, n in threads.most_common(12)]
     out += ["", "| stage (a sample counts under every stage in its stack) | samples |", "|---|---|"]
-    out += [f"| {s} | {pct(stages[s])} |" for s, _ in STAGES]
+    out += [f"| {s} | {pct(stages[s])} |" for s, _ in STAGES if native or s not in NATIVE_STAGES]
     out += ["", "| function, inclusive | samples |", "|---|---|"]
     out += [f"| `{f}` | {pct(n)} |" for f, n in inclusive.most_common(top)]
     out += ["", "| function, own time | samples |", "|---|---|"]
@@ -254,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if s >= 0.01
         ),
         "",
-        *summarise(parse_collapsed(collapsed.read_text().splitlines())),
+        *summarise(parse_collapsed(collapsed.read_text().splitlines()), native=args.native),
     ]
     summary = args.out / f"{args.process}.md"
     summary.write_text("\n".join(lines) + "\n")

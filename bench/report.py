@@ -283,7 +283,13 @@ def render_run(run: RunResult) -> str:
         )
     lines += ["", "### Independent load generator: ghz beside the Python client", ""]
     if run.ghz:
-        lines += [f"ghz {run.ghz_status}, same request bytes, identity and connections.", ""]
+        lines += [
+            f"ghz {run.ghz_status}: the same identity, connections and concurrency; the "
+            "requests are signed by the same caller beforehand (ghz cannot sign), each sent "
+            "once, so ghz runs for a number of requests (about the Python client's rate times "
+            f"{s.get('ghz_seconds', 8):g} s) rather than for a duration.",
+            "",
+        ]
         rows = []
         for r in run.ghz:
             py = run.find("python", r.target, r.concurrency)

@@ -201,7 +201,7 @@ def default_engine() -> str:
 
 @contextlib.contextmanager
 def federation(
-    city: City, s: Settings, opa: str | None, **kwargs: Any
+    city: City, s: Settings, opa: str | None, *, metrics: bool = False, **kwargs: Any
 ) -> Iterator[LocalFederation]:
     """The adapter and the gateway with the chosen policy engine (and its OPA, if it needs one)."""
     engine = s.engine or default_engine()
@@ -212,7 +212,9 @@ def federation(
 
             server = OpaServerProcess(POLICIES, binary=Path(opa) if opa else None)
             opa_url = stack.enter_context(server).url
-        extra = [*kwargs.pop("extra_gateway_args", ()), "--metrics-port", str(free_port())]
+        extra = list(kwargs.pop("extra_gateway_args", ()))
+        if metrics:  # one gateway process: workers would each need a port of their own
+            extra += ["--metrics-port", str(free_port())]
         yield stack.enter_context(
             LocalFederation(
                 city.workdir,
@@ -314,7 +316,7 @@ def end_to_end(
     """Paths A and B with both clients, then the soak, on one adapter."""
     client_tls = TlsFiles.load(city.pki, CALLER)
     with (
-        federation(city, s, opa) as fed,
+        federation(city, s, opa, metrics=True) as fed,
         relay_process(city, fed) as (relay_address, relay),
     ):
         requests = SignedRequests(city.pki, fed.keys_dir, query)

@@ -70,6 +70,8 @@ def supervised(tmp_path: Path) -> Iterator[tuple[LocalFederation, int]]:
 def test_sigterm_stops_every_worker_and_exits_cleanly(
     supervised: tuple[LocalFederation, int],
 ) -> None:
+    # Regression: the supervisor sent each worker SIGTERM twice, and the second one could
+    # land after the worker's event loop had closed and kill it (exit -15).
     fed, pid = supervised
     workers = _workers(pid)
     assert len(workers) == 2
