@@ -149,7 +149,7 @@ def _export_rows(path: Path, notes: list[bytes]) -> Iterator[StoredEntry]:
                 notes.append(doc["checkpoint"].encode())
                 continue
             leaf = base64.b64decode(doc["leaf"])
-            yield StoredEntry(Entry(int(doc["index"]), leaf, hashlib.sha256(leaf).digest()), {})
+            yield StoredEntry(Entry(int(doc["index"]), leaf, hashlib.sha256(leaf).digest()))
 
 
 def _claims(notes: list[bytes], vkey: str, origin: str, source: str) -> list[CheckpointClaim]:

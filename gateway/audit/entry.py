@@ -15,10 +15,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+import orjson
 
 from gateway._canonical import canonical_json
 from gateway.audit.details import SealedDetails
@@ -152,7 +153,7 @@ class Entry:
     def fields(self) -> dict[str, Any]:
         """The decoded leaf. Raises AuditIntegrityError if it is not a valid leaf."""
         try:
-            doc = json.loads(self.leaf)
+            doc = orjson.loads(self.leaf)
         except ValueError as e:
             raise AuditIntegrityError(
                 f"entry {self.index}: leaf is not JSON", index=self.index

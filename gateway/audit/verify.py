@@ -104,12 +104,6 @@ def _verify(
                 f"entry {e.index}: leaf does not match its hash (altered)", index=e.index
             )
         lh = leaf_hash(e.leaf)
-        stored_lh = row.columns.get("leaf_hash")
-        if stored_lh is not None and not hmac.compare_digest(bytes(stored_lh), lh):
-            raise AuditIntegrityError(
-                f"entry {e.index}: stored leaf hash does not match its leaf (altered)",
-                index=e.index,
-            )
         doc = e.fields()
         if doc.get("index") != e.index:
             raise AuditIntegrityError(
@@ -121,12 +115,19 @@ def _verify(
                 f"entry {e.index}: does not link to entry {e.index - 1} (chain broken)",
                 index=e.index,
             )
-        for c in INDEXED_COLUMNS:
-            if c in row.columns and row.columns[c] != doc.get(c):
+        if row.values:
+            *indexed, stored_lh = row.values
+            if not hmac.compare_digest(bytes(stored_lh), lh):
                 raise AuditIntegrityError(
-                    f"entry {e.index}: column {c!r} disagrees with the leaf (altered)",
+                    f"entry {e.index}: stored leaf hash does not match its leaf (altered)",
                     index=e.index,
                 )
+            for c, value in zip(INDEXED_COLUMNS, indexed, strict=True):
+                if value != doc.get(c):
+                    raise AuditIntegrityError(
+                        f"entry {e.index}: column {c!r} disagrees with the leaf (altered)",
+                        index=e.index,
+                    )
         prev = e.entry_hash
         tree.append(lh)
         expected += 1
