@@ -73,8 +73,10 @@ class Settings:
     incidents: int = 100_000
     window_days: int = 14
     component_seconds: float = 3.0
-    audit_batches: tuple[int, ...] = (1, 64)
+    audit_batches: tuple[int, ...] = (1, 64, 1024)
     verify_entries: int = 50_000
+    proof_entries: int = 1_000_000  # inclusion proofs are measured at this log size
+    seal_sizes: tuple[int, ...] = (1_000, 100_000, 10_000_000)
     engine: str = ""  # the gateway's policy engine on path B; "" for the gateway's default
 
 
@@ -88,7 +90,10 @@ QUICK = Settings(
     incidents=3_000,
     window_days=90,
     component_seconds=0.2,
+    audit_batches=(1, 64),
     verify_entries=300,
+    proof_entries=600,
+    seal_sizes=(1_000,),
 )
 
 
@@ -508,6 +513,10 @@ def component_runs(
     components.grow_log(url, s.verify_entries)
     run.components.append(components.verify_component(url))
     run.components.append(components.sealing_component(payload, s.component_seconds))
+    run.components += components.seal_and_sign_components(s.seal_sizes, s.component_seconds)
+    say(f"growing the audit log to {s.proof_entries:,} entries for the proof component")
+    components.grow_log(url, s.proof_entries, batch=2048)
+    run.components.append(components.proof_component(url, s.component_seconds))
     for comp in run.components:
         say(
             f"component {comp.name}: "
