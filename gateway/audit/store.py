@@ -33,12 +33,13 @@ from sqlalchemy import (
     String,
     Table,
     TypeDecorator,
+    and_,
     create_engine,
     delete,
     event,
     insert,
+    or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.engine import Dialect
@@ -235,9 +236,13 @@ class _NodeReader:
     def read_nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
         if not keys:
             return {}
+        # One equality pair per key, OR-ed: both SQLite and PostgreSQL answer each with a
+        # primary-key lookup. (A row-value IN made SQLite scan the whole tree table:
+        # 335 ms per proof at 1,000,000 entries, and appends slowing as the log grew.)
+        c = tree_table.c
         rows = self.conn.execute(
-            select(tree_table.c.level, tree_table.c.idx, tree_table.c.hash).where(
-                tuple_(tree_table.c.level, tree_table.c.idx).in_(list(keys))
+            select(c.level, c.idx, c.hash).where(
+                or_(*(and_(c.level == level, c.idx == idx) for level, idx in keys))
             )
         )
         return {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows}
@@ -419,7 +424,12 @@ class AuditStore:
                 (r.caller, r.nonce)
                 for r in conn.execute(
                     select(nonces_table.c.caller, nonces_table.c.nonce).where(
-                        tuple_(nonces_table.c.caller, nonces_table.c.nonce).in_(keys)
+                        or_(
+                            *(
+                                and_(nonces_table.c.caller == c, nonces_table.c.nonce == n)
+                                for c, n in keys
+                            )
+                        )
                     )
                 )
             }
