@@ -254,7 +254,9 @@ def _alternate(
     return _best(subjects), _best(baselines)
 
 
-def audit_components(url: str, batches: tuple[int, ...], seconds: float) -> list[Component]:
+def audit_components(
+    url: str, batches: tuple[int, ...], seconds: float, store_name: str = "SQLite"
+) -> list[Component]:
     """AuditStore.append in batches vs plain INSERTs of the same rows in the same store."""
     store = AuditStore(url)
     store.create()
@@ -296,7 +298,7 @@ def audit_components(url: str, batches: tuple[int, ...], seconds: float) -> list
             )
             out.append(
                 Component(
-                    f"audit append, batches of {batch}",
+                    f"audit append ({store_name}), batches of {batch}",
                     subject,
                     baseline,
                     f"latency is per batch (one durable commit); best of {ROUNDS} "
@@ -466,3 +468,37 @@ def proof_component(url: str, seconds: float) -> Component:
         baseline,
         "target: under 2 ms per proof (p50); O(log n) stored subtree reads in one SELECT",
     )
+
+
+def postgres_audit_components(batches: tuple[int, ...], seconds: float) -> list[Component]:
+    """The audit append components on PostgreSQL, when GERBANG_BENCH_PG_URL names a server.
+
+    A fresh database is created for the run and dropped afterwards. Without the
+    variable the component is reported as not measured.
+    """
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    server = os.environ.get("GERBANG_BENCH_PG_URL")
+    if not server:
+        return [
+            Component(
+                "audit append (PostgreSQL)",
+                None,
+                None,
+                "not measured: set GERBANG_BENCH_PG_URL to a PostgreSQL server",
+            )
+        ]
+    name = f"gerbang_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(server).set(database=name).render_as_string(hide_password=False)
+        return audit_components(url, batches, seconds, "PostgreSQL")
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -184,7 +184,7 @@ def _plural(unit: str) -> str:
 
 def _rate_cells(rate: Rate | None) -> list[str]:
     if rate is None:
-        return ["not implemented yet", NONE, NONE, NONE]
+        return ["not measured (see note)", NONE, NONE, NONE]
     return [
         f"{rate.what}",
         f"{rate.per_second:,.0f} {_plural(rate.unit)}/s",

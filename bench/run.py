@@ -510,6 +510,7 @@ def component_runs(
     policy_runs(run, s, opa)
     url = f"sqlite:///{city.workdir / 'components-audit.db'}"
     run.components += components.audit_components(url, s.audit_batches, s.component_seconds)
+    run.components += components.postgres_audit_components(s.audit_batches, s.component_seconds)
     components.grow_log(url, s.verify_entries)
     run.components.append(components.verify_component(url))
     run.components.append(components.sealing_component(payload, s.component_seconds))

@@ -53,7 +53,8 @@ def test_quick_run_writes_report_and_ends_with_the_ratio_line(tmp_path: Path) ->
     assert "ghz: missing" in text
     for row in ("| 1 |", "| 16 |", "| 64 |"):
         assert row in text
-    assert "audit append, batches of 64" in text
+    assert "audit append (SQLite), batches of 64" in text
+    assert "audit append (PostgreSQL)" in text
     assert "full-log verification" in text
     assert "| sealing a result | seal_result (HPKE)" in text
 
