@@ -38,7 +38,6 @@ from adapters.sql import (
     suppress_small_cells,
 )
 from gateway.analytics.privacy import privatise
-from gateway.catalog import Dataset
 from gateway.errors import ConfigurationError
 from gateway.evidence import SignedBlob, attestation, seal_result, sha256
 from gateway.identities import GATEWAY_ID
@@ -227,10 +226,6 @@ class SqlAdapter(adapter_pb2_grpc.AdapterServiceServicer):
         return adapter_pb2.HealthResponse(
             adapter_id=self.adapter_id, serving=True, dataset_rows=counts
         )
-
-
-def datasets_of(adapter: SqlAdapter) -> list[Dataset]:
-    return list(adapter.datasets.values())
 
 
 async def serve(

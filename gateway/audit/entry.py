@@ -163,12 +163,7 @@ class Entry:
         return doc
 
 
-def seal(record: AuditRecord, index: int, prev_hash: bytes) -> Entry:
-    """Sequence `record` as entry `index` after the entry whose hash is `prev_hash`."""
-    return seal_body(record.body(), index, prev_hash)
-
-
 def seal_body(body: Mapping[str, Any], index: int, prev_hash: bytes) -> Entry:
-    """`seal` for a record's body that the caller already has."""
+    """Sequence a record's body as entry `index` after the entry whose hash is `prev_hash`."""
     leaf = canonical_json({"v": LEAF_VERSION, "index": index, "prev": prev_hash.hex(), **body})
     return Entry(index, leaf, hashlib.sha256(leaf).digest())

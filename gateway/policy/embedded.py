@@ -24,7 +24,7 @@ import regopy
 from gateway.errors import ConfigurationError
 from gateway.policy.bundle import ENTRYPOINT, PolicyBundle, load_bundle
 from gateway.policy.decision import Decision
-from gateway.policy.engine import PolicyEngineError, decision_from_engine, input_json
+from gateway.policy.engine import PolicyEngineError, decide_fail_closed, input_json
 
 __all__ = ["EmbeddedEngine"]
 
@@ -90,11 +90,7 @@ class EmbeddedEngine:
 
     async def decide(self, input_doc: Mapping[str, object]) -> Decision:
         compiled = self._compiled
-        try:
-            document = await self._evaluate(compiled, input_doc)
-        except PolicyEngineError as e:
-            return Decision.engine_error(str(e), revision=compiled.revision)
-        return decision_from_engine(document, compiled.revision)
+        return await decide_fail_closed(self._evaluate(compiled, input_doc), compiled.revision)
 
     async def _evaluate(self, compiled: _Compiled, input_doc: Mapping[str, object]) -> object:
         term = input_json(input_doc)

@@ -9,13 +9,19 @@ engine produced it, raising `PolicyEngineError` instead of denying.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Protocol
 
 from gateway.errors import GerbangError
 from gateway.policy.decision import Decision, MalformedDecision
 
-__all__ = ["PolicyEngine", "PolicyEngineError", "decision_from_engine", "input_json"]
+__all__ = [
+    "PolicyEngine",
+    "PolicyEngineError",
+    "decide_fail_closed",
+    "decision_from_engine",
+    "input_json",
+]
 
 
 class PolicyEngineError(GerbangError):
@@ -53,6 +59,15 @@ def decision_from_engine(document: object, revision: str) -> Decision:
         return Decision.from_document(document, revision=revision)
     except MalformedDecision as e:
         return Decision.engine_error(f"malformed decision document: {e}", revision=revision)
+
+
+async def decide_fail_closed(evaluation: Awaitable[object], revision: str) -> Decision:
+    """Await an engine's evaluation; any engine failure or malformed answer is a denial."""
+    try:
+        document = await evaluation
+    except PolicyEngineError as e:
+        return Decision.engine_error(str(e), revision=revision)
+    return decision_from_engine(document, revision)
 
 
 def input_json(input_doc: Mapping[str, object]) -> str:

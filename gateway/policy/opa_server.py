@@ -35,7 +35,7 @@ from opa_client import AsyncOpaClient
 from gateway.errors import ConfigurationError, TransportError
 from gateway.policy.bundle import PolicyBundle, load_bundle
 from gateway.policy.decision import Decision
-from gateway.policy.engine import PolicyEngineError, decision_from_engine, input_json
+from gateway.policy.engine import PolicyEngineError, decide_fail_closed, input_json
 
 __all__ = ["OpaServerEngine", "OpaServerProcess", "find_opa_binary"]
 
@@ -136,11 +136,7 @@ class OpaServerEngine:
 
     async def decide(self, input_doc: Mapping[str, object]) -> Decision:
         bundle = self._bundle
-        try:
-            document = await self._evaluate(bundle, input_doc)
-        except PolicyEngineError as e:
-            return Decision.engine_error(str(e), revision=bundle.revision)
-        return decision_from_engine(document, bundle.revision)
+        return await decide_fail_closed(self._evaluate(bundle, input_doc), bundle.revision)
 
     async def _evaluate(self, bundle: PolicyBundle, input_doc: Mapping[str, object]) -> object:
         input_json(input_doc)  # refuse what the embedded engine would refuse

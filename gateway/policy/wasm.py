@@ -47,7 +47,7 @@ from wasmtime._func import enter_wasm
 from gateway.errors import ConfigurationError
 from gateway.policy.bundle import ENTRYPOINT, PolicyBundle, bundle_revision, load_bundle
 from gateway.policy.decision import Decision
-from gateway.policy.engine import PolicyEngineError, decision_from_engine, input_json
+from gateway.policy.engine import PolicyEngineError, decide_fail_closed, input_json
 
 __all__ = [
     "COMPILED_DIR",
@@ -548,11 +548,7 @@ class WasmEngine:
 
     async def decide(self, input_doc: Mapping[str, object]) -> Decision:
         compiled = self._compiled
-        try:
-            document = await self._evaluate(compiled, input_doc)
-        except PolicyEngineError as e:
-            return Decision.engine_error(str(e), revision=compiled.revision)
-        return decision_from_engine(document, compiled.revision)
+        return await decide_fail_closed(self._evaluate(compiled, input_doc), compiled.revision)
 
     async def _evaluate(self, compiled: _Compiled, input_doc: Mapping[str, object]) -> object:
         text = input_json(input_doc).encode("utf-8")
