@@ -3,10 +3,19 @@
 Every datetime column holds naive UTC. Jakarta keeps WIB (UTC+7) all year, so a local calendar
 day runs from 17:00 UTC of the day before to 17:00 UTC; add `WIB_OFFSET` before bucketing by day
 or hour of the local clock.
+
+An incident also stores the H3 cell of its (lat, lon) at each resolution in
+`H3_STORED_RESOLUTIONS` (`h3_r7`, `h3_r8`, `h3_r9`, indexed), so an adapter groups a heatmap by
+a column instead of computing a cell per row, and PostgreSQL needs no H3 extension for those
+resolutions. The cells are derived, never given: SQLAlchemy inserts compute them from lat/lon
+(`_stored_cell`) unless the writer supplies them (the seeder computes them in bulk). A stored
+cell column carries `info["h3_resolution"]`; it is storage of the virtual field `location`,
+not a field of the dataset.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
@@ -20,7 +29,10 @@ from sqlalchemy import (
     Integer,
     String,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from gateway.analytics._h3 import cell_of
 
 WIB_OFFSET = timedelta(hours=7)
 
@@ -44,6 +56,31 @@ CASE_STATUSES: tuple[str, ...] = ("open", "closed", "suspended")
 ROLES: tuple[str, ...] = ("suspect", "victim", "witness", "reporter")
 SEXES: tuple[str, ...] = ("L", "P")  # laki-laki, perempuan, as printed on the KTP
 TRUTH_KINDS: tuple[str, ...] = ("hotspot", "surge")
+# The resolutions a policy may ask a heatmap at (resolution 8 is ~0.74 km², a city block group).
+H3_STORED_RESOLUTIONS: tuple[int, ...] = (7, 8, 9)
+H3_CELL_LENGTH = 15  # an H3 v4 cell id in hex
+
+
+def h3_column_name(resolution: int) -> str:
+    """The incidents column holding each incident's H3 cell at `resolution`."""
+    return f"h3_r{resolution}"
+
+
+def _stored_cell(resolution: int) -> Callable[[DefaultExecutionContext], str]:
+    def default(context: DefaultExecutionContext) -> str:
+        row = context.get_current_parameters()  # type: ignore[no-untyped-call]
+        return cell_of(float(row["lat"]), float(row["lon"]), resolution)
+
+    return default
+
+
+def _h3_column(resolution: int) -> Mapped[str]:
+    return mapped_column(
+        String(H3_CELL_LENGTH),
+        index=True,
+        default=_stored_cell(resolution),
+        info={"h3_resolution": resolution},
+    )
 
 
 def _one_of(table: str, column: str, values: tuple[str, ...]) -> CheckConstraint:
@@ -102,6 +139,10 @@ class Incident(Base):
     status: Mapped[str] = mapped_column(String(24))
     source: Mapped[str] = mapped_column(String(24))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.case_id"), index=True)
+    # One per resolution in H3_STORED_RESOLUTIONS (test_schema checks they agree).
+    h3_r7: Mapped[str] = _h3_column(7)
+    h3_r8: Mapped[str] = _h3_column(8)
+    h3_r9: Mapped[str] = _h3_column(9)
 
 
 class Person(Base):

@@ -17,7 +17,8 @@ Generation order:
 2. incidents: (category, zone, day) by multinomial, then hour, place, source, report delay,
    status;
 3. persons (NIK, name, address), then involvements, vehicles, cases;
-4. one transaction: (re)create the tables without indexes, bulk insert, create the indexes.
+4. one transaction: (re)create the tables without indexes, bulk insert (with each incident's
+   stored H3 cells), create the indexes.
 """
 
 from __future__ import annotations
@@ -43,13 +44,16 @@ from sqlalchemy.schema import CreateTable
 from adapters.geography import KECAMATAN, KOTA, KOTA_NAMES, kota_named
 from adapters.schema import (
     CASE_STATUSES,
+    H3_STORED_RESOLUTIONS,
     INCIDENT_CATEGORIES,
     INCIDENT_SOURCES,
     INCIDENT_STATUSES,
     ROLES,
     Base,
     SeedTruth,
+    h3_column_name,
 )
+from gateway.analytics._h3 import cell_of
 
 __all__ = [
     "DEFAULT_END",
@@ -1097,6 +1101,14 @@ def _insert(conn: Connection, table: str, columns: Mapping[str, Sequence[Any]]) 
         )
 
 
+def _h3_cells(lat: Sequence[float], lon: Sequence[float]) -> dict[str, list[str]]:
+    """Each incident's stored H3 cells, from the same floats the database receives."""
+    return {
+        h3_column_name(r): [cell_of(a, b, r) for a, b in zip(lat, lon, strict=True)]
+        for r in H3_STORED_RESOLUTIONS
+    }
+
+
 def _write(
     engine: Engine,
     p: _Params,
@@ -1153,6 +1165,7 @@ def _write(
             },
         )
         kec_list = inc.kec.tolist()
+        lat, lon = inc.lat.tolist(), inc.lon.tolist()
         _insert(
             conn,
             "incidents",
@@ -1160,8 +1173,8 @@ def _write(
                 "incident_id": list(range(1, len(kec_list) + 1)),
                 "occurred_at": _datetimes(inc.occurred),
                 "reported_at": _datetimes(inc.reported),
-                "lat": inc.lat.tolist(),
-                "lon": inc.lon.tolist(),
+                "lat": lat,
+                "lon": lon,
                 "kelurahan": [_KELURAHAN[k] for k in inc.kelurahan.tolist()],
                 "kecamatan": [kec_names[k] for k in kec_list],
                 "kota": [KECAMATAN[k].kota for k in kec_list],
@@ -1170,6 +1183,7 @@ def _write(
                 "status": [INCIDENT_STATUSES[s] for s in inc.status.tolist()],
                 "source": [INCIDENT_SOURCES[s] for s in inc.source.tolist()],
                 "case_id": [None if c < 0 else c for c in case_of.tolist()],
+                **_h3_cells(lat, lon),
             },
         )
         _insert(

@@ -3,10 +3,14 @@
 The plan's fields, filters and group-by dimensions are looked up as columns of
 a known table; values are always bound parameters, never text in the SQL.
 Aggregates are pushed down (GROUP BY); record-level queries are limited in SQL.
-H3 cells of the virtual field `location` are grouped in SQL too, by `h3_cell(lat, lon,
-resolution)`: on SQLite a deterministic function registered on each connection
-(`register_h3`); PostgreSQL would need the h3-pg extension, which is not assumed, so H3 plans
-are refused there. Nothing here loads a table into Python to filter it.
+H3 cells of the virtual field `location` are grouped in SQL too. A table that stores the cell
+of each row at the plan's resolution (a column with `info["h3_resolution"]`, as the reference
+schema has for `H3_STORED_RESOLUTIONS`) is grouped by that indexed column, on any database.
+Otherwise SQLite computes `h3_cell(lat, lon, resolution)` per row, a deterministic function
+registered on each connection (`register_h3`), several times slower; PostgreSQL would need the
+h3-pg extension, which is not assumed, so such plans are refused there. Both give the same
+cells: the stored ones are `h3_cell` of the same lat/lon. Nothing here loads a table into
+Python to filter it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, Final
 
 from sqlalchemy import (
     Boolean,
+    Column,
     ColumnElement,
     Date,
     DateTime,
@@ -65,14 +70,24 @@ def register_h3(dbapi_connection: Any, _record: Any = None) -> None:
     dbapi_connection.create_function("h3_cell", 3, cell_of, deterministic=True)
 
 
+def stored_h3_columns(table: Table) -> dict[int, Column[Any]]:
+    """The columns of `table` that store each row's H3 cell, by resolution."""
+    return {int(c.info["h3_resolution"]): c for c in table.columns if "h3_resolution" in c.info}
+
+
 def h3_expression(table: Table, resolution: int, dialect: str) -> ColumnElement[Any]:
-    """The H3 cell of each row's lat/lon at `resolution`, computed by the database."""
+    """The H3 cell of each row's lat/lon at `resolution`: stored, or computed by the database."""
     if "lat" not in table.c or "lon" not in table.c:
         raise PlanRefused(f"dataset {table.name!r} has no lat/lon to place in H3 cells")
+    stored = stored_h3_columns(table)
+    if resolution in stored:
+        return stored[resolution]
     if dialect != "sqlite":
+        kept = ", ".join(str(r) for r in sorted(stored)) or "none"
         raise PlanRefused(
-            f"H3 cells are not served on {dialect}: grouping by H3 needs the h3 extension "
-            "(h3-pg) in the database, which this adapter does not use"
+            f"H3 resolution {resolution} is not served on {dialect}: the table stores cells at "
+            f"resolutions {kept}, and computing others needs the h3 extension (h3-pg) in the "
+            "database, which this adapter does not use"
         )
     return func.h3_cell(table.c.lat, table.c.lon, literal(resolution))
 
@@ -94,7 +109,12 @@ def field_type(column_type: Any) -> FieldType | None:
 def describe(tables: Iterable[Table]) -> list[Dataset]:
     out = []
     for table in tables:
-        fields = {c.name: t for c in table.columns if (t := field_type(c.type)) is not None}
+        # A stored H3 cell is `location` at one resolution, not a field of its own.
+        fields = {
+            c.name: t
+            for c in table.columns
+            if "h3_resolution" not in c.info and (t := field_type(c.type)) is not None
+        }
         out.append(Dataset(table.name, fields))
     return out
 

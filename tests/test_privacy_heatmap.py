@@ -166,16 +166,21 @@ def plan(resolution: int = 8, epsilon: float | None = 1.0) -> QueryPlan:
     )
 
 
-def test_postgresql_adapter_refuses_h3_naming_the_extension(pg_url: str) -> None:
+def test_postgresql_adapter_groups_stored_cells_and_refuses_others_naming_the_extension(
+    pg_url: str,
+) -> None:
     seed_city(pg_url, incidents=200, seed=3, kota=("Jakarta Pusat",), persons=50)
     engine = make_engine(pg_url)
     try:
         adapter = SqlAdapter("a", engine)
+        exact, _ = adapter.run(plan(epsilon=None))  # resolution 8 is stored: no h3-pg needed
+        assert exact.rows
+        assert all(_h3.resolution_of(r.values[0].string_value) == 8 for r in exact.rows)
         table = adapter.tables["incidents"]
         with pytest.raises(PlanRefused, match="h3 extension"):
-            compile_plan(plan(), table, adapter.datasets["incidents"], "postgresql")
+            compile_plan(plan(10), table, adapter.datasets["incidents"], "postgresql")
         with pytest.raises(PlanRefused, match="h3 extension"):
-            adapter.run(plan())
+            adapter.run(plan(10))
     finally:
         engine.dispose()
 
