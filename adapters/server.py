@@ -14,6 +14,7 @@ noise on every cell, then the minimum cell count on the noisy values.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import decimal
 from collections.abc import Sequence
@@ -42,11 +43,24 @@ from gateway.errors import ConfigurationError
 from gateway.evidence import SignedBlob, attestation, seal_result, sha256
 from gateway.identities import GATEWAY_ID
 from gateway.keys import RegistryFile, Signer, x25519_public
-from gateway.model import InvalidQuery, QueryPlan, utc, value_to_proto
+from gateway.model import (
+    Aggregation,
+    GroupBy,
+    InvalidQuery,
+    Op,
+    QueryPlan,
+    utc,
+    value_to_proto,
+)
 from gateway.tls import TlsFiles, peer_identity
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
 
 log = structlog.get_logger("gerbang.adapter")
+
+
+class Isolating(PlanRefused):
+    """A plan that would release a difference of fewer than k incidents: a denial."""
+
 
 # Tables the generator keeps for evaluation only; never served.
 _INTERNAL_TABLES = frozenset({"seed_truth"})
@@ -133,6 +147,7 @@ class SqlAdapter(adapter_pb2_grpc.AdapterServiceServicer):
         if table is None or dataset is None:
             raise PlanRefused(f"this adapter does not serve dataset {plan.dataset!r}")
         stmt: Statement = compile_plan(plan, table, dataset, self.engine.dialect.name)
+        self._check_isolation(plan, table, dataset)
         if plan.epsilon is not None:
             return self._run_private(plan, stmt)
         with self.engine.connect() as conn:
@@ -141,6 +156,34 @@ class SqlAdapter(adapter_pb2_grpc.AdapterServiceServicer):
         if stmt.aggregated and stmt.columns != ("exists",):
             rows, suppressed = suppress_small_cells(rows, stmt.min_cell_count, stmt.max_rows)  # type: ignore[assignment]
         return encode_rows(stmt.columns, rows, suppressed), len(rows)
+
+    def _check_isolation(self, plan: QueryPlan, table: Any, dataset: Any) -> None:
+        """Refuse an aggregate plan whose category list names a category with fewer than k
+        selected incidents here.
+
+        Two releases whose category lists differ by such a category would differ by fewer
+        than k incidents: their difference would isolate them, whatever k does to each
+        cell. The refusal itself says only that some listed category is that rare in the
+        window and areas asked about.
+        """
+        k = plan.min_cell_count
+        listed = [f for f in plan.filters if f.field == "category" and f.op in (Op.IN, Op.EQ)]
+        if plan.aggregation is None or k <= 1 or not listed or "category" not in dataset.fields:
+            return
+        by_category = dataclasses.replace(
+            plan, fields=(), aggregation=Aggregation((GroupBy("category"),)), epsilon=None
+        )
+        stmt = compile_plan(by_category, table, dataset, self.engine.dialect.name)
+        with self.engine.connect() as conn:
+            counts = {str(c): int(n) for c, n in conn.execute(stmt.select)}
+        names = sorted({str(v) for f in listed for v in f.values})
+        rare = [c for c in names if counts.get(c, 0) < k]
+        if rare:
+            raise Isolating(
+                f"the category list would isolate fewer than k = {k} incidents: "
+                f"{', '.join(rare)} selects fewer than {k} here; widen the window or areas, "
+                "or leave it out"
+            )
 
     def _areas(self) -> dict[str, str]:
         """This adapter's kecamatan and their kota: public geography, not incident data."""
@@ -175,6 +218,10 @@ class SqlAdapter(adapter_pb2_grpc.AdapterServiceServicer):
             now = dt.datetime.now(dt.UTC)
             plan = admit(signed, self.adapter_id, self.keys, self.seen, now)
             result, count = await asyncio.to_thread(self.run, plan)
+        except Isolating as e:
+            log.warning("plan denied", reason=str(e))
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"adapter denied the plan: {e}")
+            raise
         except InvalidQuery as e:
             log.warning("plan refused", reason=str(e))
             await context.abort(

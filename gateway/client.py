@@ -40,7 +40,7 @@ from gateway.evidence import (
 )
 from gateway.identities import GATEWAY_ID
 from gateway.keys import Keystore, RegistryFile, Signer
-from gateway.model import Query, Scalar, rows_from_result
+from gateway.model import Query, QueryPlan, Scalar, rows_from_result
 from gateway.tls import TlsFiles, peer_certificate_identity
 from gerbang.v1 import common_pb2, query_pb2, query_pb2_grpc
 
@@ -123,6 +123,8 @@ class QueryResult:
     # period after it, and the period ("2026-11"); None and "" when no budget was spent.
     privacy_budget_remaining: float | None = None
     privacy_budget_period: str = ""
+    # The plans the adapters answered, as the gateway signed them (obligations included).
+    plans: tuple[QueryPlan, ...] = ()
 
 
 def merge(parts: Sequence[common_pb2.ResultSet]) -> tuple[tuple[str, ...], list[Row], int]:
@@ -179,6 +181,10 @@ class GerbangClient:
         keys = CallerKeys.load(keys_dir or pki_dir.parent / "keys", identity, spiffe)
         return cls(grpc.aio.secure_channel(address, tls.channel_credentials()), keys)
 
+    @property
+    def channel(self) -> grpc.aio.Channel:
+        return self._channel
+
     async def __aenter__(self) -> GerbangClient:
         return self
 
@@ -204,25 +210,35 @@ class GerbangClient:
             raise QueryRefused(e.code(), e.details() or "") from e
         return response
 
-    def signed_request(
+    def sign(
         self, query: Query, now: dt.datetime | None = None, nonce: bytes | None = None
-    ) -> tuple[query_pb2.QueryRequest, bytes, bytes]:
-        """The request proto signed by this caller, its canonical bytes and its signature."""
-        now = now or dt.datetime.now(dt.UTC)
+    ) -> tuple[query_pb2.RequestAuth, bytes]:
+        """This caller's signature over `query`, as the request's auth, and the canonical
+        bytes it signed."""
         auth, canonical = sign_request(
             self.keys.identity,
             query,
             self.keys.signer,
             self.keys.current_hpke,
-            now,
+            now or dt.datetime.now(dt.UTC),
             nonce or os.urandom(NONCE_BYTES),
         )
+        out = query_pb2.RequestAuth(
+            nonce=auth.nonce,
+            hpke_public_key=auth.hpke_public_key,
+            key_id=auth.key_id,
+            signature=auth.signature,
+        )
+        out.issued_at.FromDatetime(auth.issued_at)
+        return out, canonical
+
+    def signed_request(
+        self, query: Query, now: dt.datetime | None = None, nonce: bytes | None = None
+    ) -> tuple[query_pb2.QueryRequest, bytes, bytes]:
+        """The request proto signed by this caller, its canonical bytes and its signature."""
+        auth, canonical = self.sign(query, now, nonce)
         request = query.to_proto()
-        request.auth.nonce = auth.nonce
-        request.auth.issued_at.FromDatetime(auth.issued_at)
-        request.auth.hpke_public_key = auth.hpke_public_key
-        request.auth.key_id = auth.key_id
-        request.auth.signature = auth.signature
+        request.auth.CopyFrom(auth)
         return request, canonical, auth.signature
 
     async def query(self, query: Query, timeout: float = 60.0) -> QueryResult:
@@ -238,6 +254,7 @@ class GerbangClient:
         registry = self.keys.registry.get()
         now = dt.datetime.now(dt.UTC)
         parts = []
+        plans = []
         evidence_parts = []
         for r in response.results:
             plan = SignedBlob(r.plan.data, r.plan.key_id, r.plan.signature)
@@ -259,6 +276,7 @@ class GerbangClient:
                     f"result of {checked.adapter_id} is sealed to a key this caller does not hold"
                 )
             clear = open_result(r.payload, key, checked.plan_hash)
+            plans.append(QueryPlan.from_proto(checked.plan))
             parts.append(common_pb2.ResultSet.FromString(clear))
             evidence_parts.append(
                 {
@@ -288,6 +306,7 @@ class GerbangClient:
             if response.privacy_budget_period
             else None,
             privacy_budget_period=response.privacy_budget_period,
+            plans=tuple(plans),
         )
 
     async def evidence(self, result: QueryResult, wait: float = 10.0) -> dict[str, Any]:

@@ -96,6 +96,8 @@ def canonical_request(
             "issued_at": time_text(issued_at),
             "hpke_public_key": b64(hpke_public_key),
         }
+        # Only analytics requests name an operation, so plain requests keep their encoding.
+        | ({"operation": query.operation} if query.operation else {})
     )
 
 

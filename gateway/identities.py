@@ -28,6 +28,7 @@ EXAMPLE_CALLERS: Final[dict[str, str]] = {
     "jsc-command-centre": spiffe_id("jsc", "command-centre"),
     "pemkot-jaksel-command-centre": spiffe_id("pemkot-jaksel", "command-centre"),
     "reskrim": spiffe_id("polda-metro-jaya", "reskrim"),
+    "samapta": spiffe_id("polda-metro-jaya", "samapta"),
     "dprd-komisi-a": spiffe_id("dprd", "komisi-a"),
     "kompolnas-oversight": spiffe_id("kompolnas", "oversight"),
 }

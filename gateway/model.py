@@ -31,6 +31,12 @@ MAX_GROUP_BY: Final = 8
 MAX_REQUEST_BYTES: Final = 64 * 1024
 
 
+# The analytics operations of AnalyticsService (gateway/analytics/operations.py).
+OPERATIONS: Final = frozenset(
+    {"heatmap", "patterns", "risk_scores", "patrol_plan", "security_index", "early_warning"}
+)
+
+
 class InvalidQuery(UntrustedInputError):
     """The request is malformed: it names the part that is wrong."""
 
@@ -260,10 +266,15 @@ class Query:
     legal_basis: str
     case_reference: str = ""
     limit: int = 0
+    # The analytics operation this query was compiled from (AnalyticsService), or "" for a
+    # plain QueryService query. Signed, decided on and logged with the rest.
+    operation: str = ""
 
     def __post_init__(self) -> None:
         _name("dataset", self.dataset)
         _name("purpose", self.purpose)
+        if self.operation and self.operation not in OPERATIONS:
+            raise InvalidQuery(f"unknown analytics operation {self.operation[:40]!r}")
         if len(self.fields) > MAX_FIELDS:
             raise InvalidQuery(f"at most {MAX_FIELDS} fields")
         if len(set(self.fields)) != len(self.fields):

@@ -54,6 +54,7 @@ def policy_input(caller: str, query: Query, now: dt.datetime) -> dict[str, Any]:
             "legal_basis": query.legal_basis,
             "case_reference": query.case_reference,
             "limit": query.limit,
+            "operation": query.operation or None,
         },
     }
 

@@ -21,7 +21,7 @@ import datetime as dt
 import signal
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, NoReturn, TypeAlias, cast, get_args
@@ -29,6 +29,7 @@ from typing import Any, Final, NoReturn, TypeAlias, cast, get_args
 import grpc
 import structlog
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -41,6 +42,7 @@ from gateway.analytics.privacy import (
     BudgetPeriod,
     budget_period,
 )
+from gateway.analytics.service import AnalyticsServicer
 from gateway.audit._checkpoint import parse_cosigner_key
 from gateway.audit._merkle import leaf_hash
 from gateway.audit.budget import AuditBudgetStore
@@ -71,6 +73,8 @@ from gateway.tls import TlsFiles, peer_identity
 from gerbang.v1 import (
     adapter_pb2,
     adapter_pb2_grpc,
+    analytics_pb2,
+    analytics_pb2_grpc,
     audit_pb2,
     audit_pb2_grpc,
     query_pb2,
@@ -216,41 +220,81 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
     async def Query(
         self, request: query_pb2.QueryRequest, context: _Context
     ) -> query_pb2.QueryResponse:
+        return await self.serve(
+            request,
+            lambda: Query.from_proto(request),
+            request.auth if request.HasField("auth") else None,
+            context,
+            method="Query",
+        )
+
+    async def serve(
+        self,
+        request: Message,
+        build: Callable[[], model.Query],
+        auth: query_pb2.RequestAuth | None,
+        context: _Context,
+        *,
+        method: str,
+        service: str = "QueryService",
+    ) -> query_pb2.QueryResponse:
+        """One request from receipt to release: `build` makes the query from `request`
+        (QueryService sends one; AnalyticsService compiles one from an operation)."""
         started = time.perf_counter()
-        request_id = uuid.uuid4().hex
+        caller = await self.identify(context, service, method)
+        outcome = Outcome(uuid.uuid4().hex, caller)
+        response: query_pb2.QueryResponse | None = None
+        message = ""
+        try:
+            now = dt.datetime.now(dt.UTC)
+            query, dataset, signed = await self.admit(request, build, auth, outcome, now)
+            response = await self.release(query, dataset, signed, outcome, now)
+        except Refusal as r:
+            outcome.code = r.code
+            message = r.message
+        response = await self.finish(outcome, response, message, context, service, method)
+        LATENCY.labels(service, method).observe(time.perf_counter() - started)
+        return response
+
+    async def identify(self, context: _Context, service: str, method: str) -> str:
+        """The caller's SPIFFE identity from its verified certificate, or abort."""
         caller = peer_identity(context.auth_context())
-        bound = log.bind(request_id=request_id, caller=caller)
         if caller is None:
-            REQUESTS.labels("QueryService", "Query", "deny", "UNAUTHENTICATED").inc()
-            bound.warning("no SPIFFE identity in client certificate")
+            REQUESTS.labels(service, method, "deny", "UNAUTHENTICATED").inc()
+            log.warning("no SPIFFE identity in client certificate")
             await context.abort(
                 grpc.StatusCode.UNAUTHENTICATED,
                 "client certificate carries no single spiffe:// URI SAN",
             )
-        outcome = Outcome(request_id, caller)
-        response: query_pb2.QueryResponse | None = None
-        message = ""
-        try:
-            response = await self._answer(request, outcome)
-        except Refusal as r:
-            outcome.code = r.code
-            message = r.message
-        # No audit entry, no data: the entry is durable before anything leaves.
+            raise AssertionError("unreachable: abort raises")
+        return caller
+
+    async def finish(
+        self,
+        outcome: Outcome,
+        response: query_pb2.QueryResponse | None,
+        message: str,
+        context: _Context,
+        service: str,
+        method: str,
+    ) -> query_pb2.QueryResponse:
+        """Append the request's audit entry; only once it is durable does anything leave."""
+        bound = log.bind(request_id=outcome.request_id, caller=outcome.caller)
         t0 = time.perf_counter()
         try:
             entry = await self.writer.append(outcome.record(self.details_key))
         except Exception as e:
             bound.error("audit append failed", error=str(e))
-            REQUESTS.labels("QueryService", "Query", outcome.decision, "UNAVAILABLE").inc()
+            REQUESTS.labels(service, method, outcome.decision, "UNAVAILABLE").inc()
             await context.abort(
                 grpc.StatusCode.UNAVAILABLE, "audit log unavailable; nothing released"
             )
             raise  # abort raises; this line is never reached
         AUDIT_APPEND.observe(time.perf_counter() - t0)
-        LATENCY.labels("QueryService", "Query").observe(time.perf_counter() - started)
-        REQUESTS.labels("QueryService", "Query", outcome.decision, outcome.code.name).inc()
+        REQUESTS.labels(service, method, outcome.decision, outcome.code.name).inc()
         bound.info(
             "query",
+            method=method,
             purpose=outcome.purpose,
             dataset=outcome.dataset,
             decision=outcome.decision,
@@ -260,7 +304,8 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         )
         if response is None:
             await context.abort(
-                outcome.code, f"{message} [request {request_id}, audit entry {entry.index}]"
+                outcome.code,
+                f"{message} [request {outcome.request_id}, audit entry {entry.index}]",
             )
             raise AssertionError("unreachable: abort raises")
         response.receipt.leaf_index = entry.index
@@ -268,30 +313,54 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         response.receipt.leaf_hash = leaf_hash(entry.leaf)
         return response
 
-    async def _answer(
-        self, request: query_pb2.QueryRequest, outcome: Outcome
-    ) -> query_pb2.QueryResponse:
+    async def admit(
+        self,
+        request: Message,
+        build: Callable[[], model.Query],
+        auth: query_pb2.RequestAuth | None,
+        outcome: Outcome,
+        now: dt.datetime,
+    ) -> tuple[model.Query, Dataset, RequestAuth]:
+        """Size, shape, catalogue and signature: the request as a valid, signed, new query."""
         # What the log may say about a request that failed to parse: names only, truncated.
-        outcome.purpose = request.purpose[:128]
-        outcome.dataset = request.dataset[:128]
+        scope = getattr(request, "scope", request)
+        outcome.purpose = str(getattr(scope, "purpose", ""))[:128]
+        outcome.dataset = str(getattr(request, "dataset", "incidents"))[:128]
         size = request.ByteSize()
         if size > MAX_REQUEST_BYTES:
             outcome.reasons = (f"request of {size} bytes exceeds the limit of {MAX_REQUEST_BYTES}",)
             raise Refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, outcome.reasons[0])
         try:
-            query = Query.from_proto(request)
+            query = build()
             dataset = self.catalog.dataset(query.dataset)
             dataset.check(query)
         except InvalidQuery as e:
             outcome.reasons = (str(e),)
             raise Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"invalid request: {e}") from e
+        self.describe(outcome, query)
+        signed = await self._authenticate(auth, query, outcome, now)
+        return query, dataset, signed
+
+    def describe(self, outcome: Outcome, query: model.Query) -> None:
+        """What the audit entry says about the query (filter values only as commitments)."""
+        outcome.purpose = query.purpose
+        outcome.dataset = query.dataset
         outcome.request = describe_query(self.commitment_key, query)
+        if query.operation:
+            outcome.request["operation"] = query.operation
         outcome.details = query_details(query)
         outcome.legal_basis = query.legal_basis
         outcome.case_reference = query.case_reference
 
-        now = dt.datetime.now(dt.UTC)
-        auth = await self._authenticate(request, query, outcome, now)
+    async def release(
+        self,
+        query: model.Query,
+        dataset: Dataset,
+        auth: RequestAuth,
+        outcome: Outcome,
+        now: dt.datetime,
+    ) -> query_pb2.QueryResponse:
+        """Decide, spend any privacy budget, fan the plans out and collect sealed answers."""
         t0 = time.perf_counter()
         decision: Decision = await self.engine.decide(policy_input(outcome.caller, query, now))
         POLICY_DECISION.labels(self.engine_name).observe(time.perf_counter() - t0)
@@ -419,6 +488,18 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
                     detail = type(err).__name__
                 reasons.append(f"adapter {adapter_id} failed: {detail}")
             outcome.reasons = tuple(reasons)
+            denied = [
+                e
+                for _, e in failures
+                if isinstance(e, grpc.aio.AioRpcError)
+                and e.code() == grpc.StatusCode.PERMISSION_DENIED
+            ]
+            if denied:
+                # An adapter's own minimisation check refused the plan (e.g. a category
+                # that would isolate fewer than k incidents): a denial, not an outage.
+                outcome.decision = "deny"
+                outcome.fields_granted = ()
+                raise Refusal(grpc.StatusCode.PERMISSION_DENIED, "; ".join(reasons))
             raise Refusal(grpc.StatusCode.UNAVAILABLE, "; ".join(reasons))
         ok = [a for a in answers if isinstance(a, adapter_pb2.ExecuteResponse)]
         outcome.results = tuple(
@@ -472,16 +553,15 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
 
     async def _authenticate(
         self,
-        request: query_pb2.QueryRequest,
+        a: query_pb2.RequestAuth | None,
         query: model.Query,
         outcome: Outcome,
         now: dt.datetime,
     ) -> RequestAuth:
         """The request is signed by the mTLS identity's own key, fresh, and new."""
-        if not request.HasField("auth") or not request.auth.signature:
+        if a is None or not a.signature:
             outcome.reasons = ("request is not signed",)
             raise Refusal(grpc.StatusCode.UNAUTHENTICATED, outcome.reasons[0])
-        a = request.auth
         auth = RequestAuth(
             bytes(a.nonce),
             a.issued_at.ToDatetime(tzinfo=dt.UTC),
@@ -642,6 +722,7 @@ async def serve(
         policies_dir=config.policies_dir,
     )
     query_pb2_grpc.add_QueryServiceServicer_to_server(gateway, server)
+    analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(AnalyticsServicer(gateway), server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(
         AuditService(store, config.audit_readers, witnesses), server
     )
@@ -649,6 +730,7 @@ async def serve(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     services = (
         query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,
+        analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name,
         audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
     )
     reflection.enable_server_reflection(

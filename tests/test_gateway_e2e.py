@@ -219,7 +219,10 @@ async def test_rows_follow_the_callers_jurisdiction(client: GerbangClient) -> No
         Query(
             "incidents",
             ("kota",),
-            (),
+            (
+                Filter("occurred_at", Op.GE, (dt.datetime(2026, 8, 1, tzinfo=dt.UTC),)),
+                Filter("occurred_at", Op.LT, (dt.datetime(2026, 11, 1, tzinfo=dt.UTC),)),
+            ),
             Aggregation((GroupBy("kota"),)),
             "public_order_early_warning",
             basis("public_order_early_warning"),

@@ -25,7 +25,7 @@ def test_the_projects_registry_is_valid() -> None:
     check_registry(REGISTRY)
     registry = REGISTRY["registry"]
     assert isinstance(registry, dict)
-    assert len(registry["purposes"]) == 7
+    assert len(registry["purposes"]) == 9
     assert registry["cases"][CASE]["valid_until"] == "2027-06-30T23:59:59Z"
 
 
@@ -36,6 +36,14 @@ def _broken(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
 
 
 BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "operation-unknown": (
+        lambda r: r["purposes"]["spatial_planning"].update(operations=["predict_persons"]),
+        "purpose 'spatial_planning': operations must be a list of",
+    ),
+    "span-zero": (
+        lambda r: r["purposes"]["spatial_planning"].update(max_span_days=0),
+        "purpose 'spatial_planning': max_span_days must be null or a whole number of days >= 1",
+    ),
     "section-missing": (lambda r: r.pop("cases"), "registry section 'cases' is missing"),
     "section-unknown": (lambda r: r.update(secrets={"a": 1}), "registry section 'secrets'"),
     "caller-key-not-spiffe": (

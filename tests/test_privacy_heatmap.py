@@ -25,7 +25,7 @@ from gateway.audit.budget import AuditBudgetStore
 from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient, QueryRefused
 from gateway.local import AdapterSpec, LocalFederation
-from gateway.model import Aggregation, Bucket, GroupBy, Query, QueryPlan
+from gateway.model import Aggregation, Bucket, Filter, GroupBy, Op, Query, QueryPlan
 from gateway.pki import init_pki
 
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
@@ -37,11 +37,18 @@ REGIONS = {
 }
 
 
+# The seeded year: spatial_planning allows windows of at most 366 days.
+YEAR = (
+    Filter("occurred_at", Op.GE, (dt.datetime(2025, 11, 1, tzinfo=dt.UTC),)),
+    Filter("occurred_at", Op.LT, (dt.datetime(2026, 11, 1, tzinfo=dt.UTC),)),
+)
+
+
 def heatmap(resolution: int = 8) -> Query:
     return Query(
         "incidents",
         (),
-        (),
+        YEAR,
         Aggregation((GroupBy("location", Bucket.H3, resolution),)),
         "spatial_planning",
         str(SPATIAL["legal_basis"]),

@@ -35,6 +35,8 @@ BASIS: Final = {
     "stolen_vehicle_check": "UU 27/2022 Pasal 20 ayat (2) huruf e; UU 2/2002",
     "criminal_investigation": "UU 27/2022 Pasal 20 ayat (2) huruf c; UU 2/2002",
     "oversight_statistics": "UU 27/2022 Pasal 20 ayat (2) huruf e; UU 2/2002; UU 23/2014",
+    "patrol_planning": "UU 27/2022 Pasal 20 ayat (2) huruf e; UU 2/2002",
+    "security_indicators": "UU 27/2022 Pasal 20 ayat (2) huruf e; UU 23/2014",
 }
 
 CALLERS: Final = (
@@ -47,6 +49,7 @@ CALLERS: Final = (
     "polda-metro-jaya/reskrim",
     "dprd/komisi-a",
     "kompolnas/oversight",
+    "polda-metro-jaya/samapta",
 )
 
 Doc = dict[str, Any]
@@ -124,15 +127,21 @@ def purpose_bases() -> dict[str, Doc]:
             "citata/spatial",
             {
                 "fields": ["location", "occurred_at"],
+                "filters": [_f("occurred_at", "ge", NOW - 180 * DAY), _f("occurred_at", "lt", NOW)],
                 "aggregation": _count(_g("location", "h3", 8), _g("occurred_at", "month")),
                 "purpose": "spatial_planning",
+                "operation": "heatmap",
             },
         ),
         "spatial/coarse-by-category": _doc(
             "citata/spatial",
             {
                 "fields": ["category", "location"],
-                "filters": [_f("category", "in", "theft", "robbery")],
+                "filters": [
+                    _f("category", "in", "theft", "robbery"),
+                    _f("occurred_at", "gt", NOW - 30 * DAY),
+                    _f("occurred_at", "le", NOW),
+                ],
                 "aggregation": _count(_g("location", "h3", 5), _g("category")),
                 "purpose": "spatial_planning",
             },
@@ -159,16 +168,21 @@ def purpose_bases() -> dict[str, Doc]:
             "jsc/command-centre",
             {
                 "fields": ["category", "kecamatan", "occurred_at"],
-                "filters": [_f("occurred_at", "ge", NOW - 30 * DAY)],
+                "filters": [_f("occurred_at", "ge", NOW - 59 * DAY), _f("occurred_at", "lt", NOW)],
                 "aggregation": _count(_g("kecamatan"), _g("occurred_at", "day"), _g("category")),
                 "purpose": "public_order_early_warning",
+                "operation": "early_warning",
             },
         ),
         "public-order/jaksel": _doc(
             "pemkot-jaksel/command-centre",
             {
                 "fields": ["kecamatan", "occurred_at"],
-                "filters": [_f("kecamatan", "in", "Tebet", "Setiabudi")],
+                "filters": [
+                    _f("kecamatan", "in", "Tebet", "Setiabudi"),
+                    _f("occurred_at", "ge", NOW - 120 * DAY),
+                    _f("occurred_at", "lt", NOW),
+                ],
                 "aggregation": _count(_g("kecamatan"), _g("occurred_at", "week")),
                 "purpose": "public_order_early_warning",
             },
@@ -249,6 +263,41 @@ def purpose_bases() -> dict[str, Doc]:
                 "dataset": "areas",
                 "fields": ["kota", "population"],
                 "purpose": "oversight_statistics",
+            },
+        ),
+        "patrol/risk-cells": _doc(
+            "polda-metro-jaya/samapta",
+            {
+                "filters": [_f("occurred_at", "ge", NOW - 364 * DAY), _f("occurred_at", "lt", NOW)],
+                "aggregation": _count(_g("location", "h3", 8), _g("occurred_at", "week")),
+                "purpose": "patrol_planning",
+                "operation": "risk_scores",
+            },
+        ),
+        "patrol/patterns": _doc(
+            "polda-metro-jaya/samapta",
+            {
+                "filters": [
+                    _f("occurred_at", "ge", NOW - 90 * DAY),
+                    _f("occurred_at", "lt", NOW),
+                    _f("kota", "in", "Jakarta Timur"),
+                ],
+                "aggregation": _count(
+                    _g("kecamatan"),
+                    _g("occurred_at", "day_of_week"),
+                    _g("occurred_at", "hour_of_day"),
+                ),
+                "purpose": "patrol_planning",
+                "operation": "patterns",
+            },
+        ),
+        "indicators/index": _doc(
+            "dprd/komisi-a",
+            {
+                "filters": [_f("occurred_at", "ge", NOW - 364 * DAY), _f("occurred_at", "lt", NOW)],
+                "aggregation": _count(_g("kecamatan"), _g("status"), _g("occurred_at", "week")),
+                "purpose": "security_indicators",
+                "operation": "security_index",
             },
         ),
     }
@@ -341,6 +390,12 @@ def mutations() -> dict[str, Mutation]:
         "caller/id-missing": _delete("caller.id"),
         "caller/id-number": _set("caller.id", 42),
         "caller/id-null": _set("caller.id", None),
+        "operation/unregistered": _set("request.operation", "patrol_plan"),
+        "operation/unknown": _set("request.operation", "predict_persons"),
+        "operation/number": _set("request.operation", 7),
+        "operation/null": _set("request.operation", None),
+        "window/too-wide": _append("request.filters", _f("occurred_at", "ge", NOW - 400 * DAY)),
+        "window/open": _set("request.filters", [_f("occurred_at", "ge", NOW - DAY)]),
         "purpose/unknown": _set("request.purpose", "marketing"),
         "purpose/missing": _delete("request.purpose"),
         "purpose/null": _set("request.purpose", None),

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from typing import Final
 
 from gateway.errors import ConfigurationError
+from gateway.model import OPERATIONS
 
 __all__ = ["check_registry"]
 
@@ -56,6 +57,8 @@ _PURPOSE_KEYS: Final = frozenset(
         "epsilon_period",
         "max_rows",
         "max_window_days",
+        "max_span_days",
+        "operations",
         "datasets",
     }
 )
@@ -207,6 +210,12 @@ def _purpose(name: str, spec: object, datasets: Mapping[str, object]) -> Iterato
     window = p["max_window_days"]
     if window is not None and not _whole(window, 1):
         yield f"{where}: max_window_days must be null or a whole number of days >= 1"
+    span = p["max_span_days"]
+    if span is not None and not _whole(span, 1):
+        yield f"{where}: max_span_days must be null or a whole number of days >= 1"
+    operations = p["operations"]
+    if not isinstance(operations, list) or not set(operations) <= OPERATIONS:
+        yield f"{where}: operations must be a list of {', '.join(sorted(OPERATIONS))}"
     measures = p["measures"]
     if not isinstance(measures, list) or not measures or not set(measures) <= set(MEASURES):
         yield f"{where}: measures must be a non-empty list of {', '.join(MEASURES)}"

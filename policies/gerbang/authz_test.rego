@@ -41,6 +41,14 @@ denied_because(d, reason) if {
 
 counts(group_by) := {"group_by": group_by, "measure": "count"}
 
+# A window of the last `days` days, bounded on both sides (purposes with max_span_days).
+last_days(days) := [
+	{"field": "occurred_at", "op": "ge", "values": [now - (days * day)]},
+	{"field": "occurred_at", "op": "lt", "values": [now]},
+]
+
+reported_only := {"field": "source", "op": "in", "values": ["citizen_report", "emergency_call"]}
+
 # --- traffic_planning -----------------------------------------------------------------
 
 traffic := {
@@ -111,6 +119,7 @@ test_reference_geography_readable_record_by_record if {
 heatmap := {
 	"dataset": "incidents",
 	"fields": ["location", "occurred_at"],
+	"filters": last_days(180),
 	"aggregation": counts([
 		{"field": "location", "bucket": "h3", "h3_resolution": 8},
 		{"field": "occurred_at", "bucket": "month"},
@@ -125,6 +134,90 @@ test_spatial_planning_heatmap_allowed_with_noise if {
 	d.obligations.epsilon == 1
 	d.obligations.generalisation == {"place": "h3", "time": "month", "h3_max_resolution": 8}
 	d.obligations.fields == ["location", "occurred_at"]
+	reported_only in d.obligations.row_filters
+}
+
+test_spatial_planning_denies_window_beyond_its_span if {
+	d := decide("citata/spatial", object.union(heatmap, {"filters": last_days(367)}))
+	denied_because(d, "purpose 'spatial_planning' allows a time window of at most 366 days: bound 'occurred_at' by ge and lt filters at most that far apart")
+	allowed(decide("citata/spatial", object.union(heatmap, {"filters": last_days(366)})))
+}
+
+test_spatial_planning_denies_open_window if {
+	d := decide("citata/spatial", object.union(heatmap, {"filters": [{"field": "occurred_at", "op": "ge", "values": [now - day]}]}))
+	denied_because(d, "purpose 'spatial_planning' allows a time window of at most 366 days: bound 'occurred_at' by ge and lt filters at most that far apart")
+}
+
+test_spatial_planning_heatmap_operation_allowed if {
+	allowed(decide("citata/spatial", object.union(heatmap, {"operation": "heatmap"})))
+}
+
+test_operation_must_be_registered_for_the_purpose if {
+	d := decide("citata/spatial", object.union(heatmap, {"operation": "patrol_plan"}))
+	denied_because(d, "operation 'patrol_plan' is not registered for purpose 'spatial_planning'")
+}
+
+test_operation_must_be_a_string if {
+	d := decide("citata/spatial", object.union(heatmap, {"operation": 7}))
+	denied_because(d, "request.operation must be a string or null")
+}
+
+# --- patrol_planning and security_indicators (analytics operations) --------------------
+
+weekly_cells := {
+	"dataset": "incidents",
+	"filters": last_days(364),
+	"aggregation": counts([
+		{"field": "location", "bucket": "h3", "h3_resolution": 8},
+		{"field": "occurred_at", "bucket": "week"},
+	]),
+	"purpose": "patrol_planning",
+	"legal_basis": basis.patrol_planning,
+	"operation": "risk_scores",
+}
+
+test_patrol_planning_risk_scores_allowed_reported_only if {
+	d := decide("polda-metro-jaya/samapta", weekly_cells)
+	allowed(d)
+	reported_only in d.obligations.row_filters
+	d.obligations.min_cell_count == 5
+	d.obligations.epsilon == null
+}
+
+test_patrol_planning_not_for_city_systems if {
+	d := decide("jsc/command-centre", weekly_cells)
+	denied_because(d, "caller 'spiffe://gerbang.jakarta.go.id/jsc/command-centre' is not permitted to use purpose 'patrol_planning'")
+}
+
+test_patrol_planning_denies_security_index_operation if {
+	d := decide("polda-metro-jaya/samapta", object.union(weekly_cells, {"operation": "security_index"}))
+	denied_because(d, "operation 'security_index' is not registered for purpose 'patrol_planning'")
+}
+
+index_request := {
+	"dataset": "incidents",
+	"filters": last_days(364),
+	"aggregation": counts([
+		{"field": "kecamatan", "bucket": "none"},
+		{"field": "status", "bucket": "none"},
+		{"field": "occurred_at", "bucket": "week"},
+	]),
+	"purpose": "security_indicators",
+	"legal_basis": basis.security_indicators,
+	"operation": "security_index",
+}
+
+test_security_indicators_for_executive_and_oversight if {
+	every caller in ["jsc/command-centre", "dprd/komisi-a", "kompolnas/oversight"] {
+		d := decide(caller, index_request)
+		allowed(d)
+		reported_only in d.obligations.row_filters
+	}
+}
+
+test_security_indicators_deny_persons_and_cells if {
+	d := decide("dprd/komisi-a", object.union(index_request, {"aggregation": counts([{"field": "location", "bucket": "h3", "h3_resolution": 8}])}))
+	not d.allow
 }
 
 test_spatial_planning_denies_finer_cells if {
@@ -208,7 +301,7 @@ test_disaster_response_denies_missing_window if {
 alerts := {
 	"dataset": "incidents",
 	"fields": ["category", "kecamatan", "occurred_at"],
-	"filters": [{"field": "occurred_at", "op": "ge", "values": [now - (30 * day)]}],
+	"filters": last_days(30),
 	"aggregation": counts([
 		{"field": "kecamatan", "bucket": "none"},
 		{"field": "occurred_at", "bucket": "day"},
@@ -231,26 +324,17 @@ test_public_order_kota_caller_restricted_to_its_kota if {
 }
 
 test_public_order_kota_caller_denied_other_kota if {
-	d := decide("pemkot-jaksel/command-centre", object.union(alerts, {"filters": [
-		{"field": "occurred_at", "op": "ge", "values": [now - (30 * day)]},
-		{"field": "kota", "op": "in", "values": ["Jakarta Selatan", "Jakarta Utara"]},
-	]}))
+	d := decide("pemkot-jaksel/command-centre", object.union(alerts, {"filters": array.concat(last_days(30), [{"field": "kota", "op": "in", "values": ["Jakarta Selatan", "Jakarta Utara"]}])}))
 	denied_because(d, "kota 'Jakarta Utara' is outside the jurisdiction of caller 'spiffe://gerbang.jakarta.go.id/pemkot-jaksel/command-centre'")
 }
 
 test_public_order_kota_caller_denied_other_kecamatan if {
-	d := decide("pemkot-jaksel/command-centre", object.union(alerts, {"filters": [
-		{"field": "occurred_at", "op": "ge", "values": [now - (30 * day)]},
-		{"field": "kecamatan", "op": "eq", "values": ["Koja"]},
-	]}))
+	d := decide("pemkot-jaksel/command-centre", object.union(alerts, {"filters": array.concat(last_days(30), [{"field": "kecamatan", "op": "eq", "values": ["Koja"]}])}))
 	denied_because(d, "kecamatan 'Koja' is outside the jurisdiction of caller 'spiffe://gerbang.jakarta.go.id/pemkot-jaksel/command-centre'")
 }
 
 test_public_order_own_kecamatan_allowed if {
-	allowed(decide("pemkot-jaksel/command-centre", object.union(alerts, {"filters": [
-		{"field": "occurred_at", "op": "ge", "values": [now - (30 * day)]},
-		{"field": "kecamatan", "op": "eq", "values": ["Tebet"]},
-	]})))
+	allowed(decide("pemkot-jaksel/command-centre", object.union(alerts, {"filters": array.concat(last_days(30), [{"field": "kecamatan", "op": "eq", "values": ["Tebet"]}])})))
 }
 
 test_kecamatan_jurisdiction_adds_row_filter if {
@@ -261,10 +345,7 @@ test_kecamatan_jurisdiction_adds_row_filter if {
 	d := authz.decision with input as query("pemkot-jaksel/command-centre", alerts) with data.registry.callers as callers
 	allowed(d)
 	d.obligations.row_filters[1] == {"field": "kecamatan", "op": "in", "values": ["Setiabudi", "Tebet"]}
-	d2 := authz.decision with input as query("pemkot-jaksel/command-centre", object.union(alerts, {"filters": [
-		{"field": "occurred_at", "op": "ge", "values": [now - (30 * day)]},
-		{"field": "kecamatan", "op": "eq", "values": ["Cilandak"]},
-	]}))
+	d2 := authz.decision with input as query("pemkot-jaksel/command-centre", object.union(alerts, {"filters": array.concat(last_days(30), [{"field": "kecamatan", "op": "eq", "values": ["Cilandak"]}])}))
 		with data.registry.callers as callers
 	denied_because(d2, "kecamatan 'Cilandak' is outside the jurisdiction of caller 'spiffe://gerbang.jakarta.go.id/pemkot-jaksel/command-centre'")
 }

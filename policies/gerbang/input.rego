@@ -142,6 +142,26 @@ reasons contains sprintf("request.%s must be a string", [key]) if {
 	value == null
 }
 
+# The analytics operation the request was compiled from (AnalyticsService); null for a plain
+# query, whose input has no operation or a null one.
+default operation := null
+
+operation := s if {
+	s := request.operation
+	is_string(s)
+}
+
+default operation_malformed := false
+
+operation_malformed if {
+	is_object(request)
+	o := request.operation
+	not is_null(o)
+	not is_string(o)
+}
+
+reasons contains "request.operation must be a string or null" if operation_malformed
+
 default fields_valid := false
 
 fields_valid if {

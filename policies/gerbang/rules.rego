@@ -404,6 +404,45 @@ reasons contains sprintf("purpose '%s' covers only the last %v days: add a filte
 	not window_respected
 }
 
+# A window of at most max_span_days: bounded on both sides, by ge/gt and lt/le filters on the
+# dataset's event time, at most that far apart.
+default span_respected := false
+
+span_respected if {
+	some lo in valid_filters
+	lo.field == window_field
+	lo.op in ["ge", "gt"]
+	whole_number(lo.values[0])
+	some hi in valid_filters
+	hi.field == window_field
+	hi.op in ["lt", "le"]
+	whole_number(hi.values[0])
+	hi.values[0] - lo.values[0] <= purpose.max_span_days * 86400
+}
+
+reasons contains sprintf("purpose '%s' allows a time window of at most %v days: bound '%s' by ge and lt filters at most that far apart", [purpose_name, purpose.max_span_days, window_field]) if {
+	window_field != null
+	is_object(purpose)
+	is_number(purpose.max_span_days)
+	not span_respected
+}
+
+# --- analytics operations ---------------------------------------------------------------
+
+default operation_registered := false
+
+operation_registered if {
+	is_array(purpose.operations)
+	some o in purpose.operations
+	o == operation
+}
+
+reasons contains sprintf("operation '%s' is not registered for purpose '%s'", [shown(operation), purpose_name]) if {
+	operation != null
+	is_object(purpose)
+	not operation_registered
+}
+
 # --- volume ---------------------------------------------------------------------------
 
 reasons contains sprintf("limit exceeds the maximum of %v rows for purpose '%s'", [purpose.max_rows, purpose_name]) if {

@@ -1,0 +1,213 @@
+"""AnalyticsService: each operation compiled into one query and served like QueryService.Query.
+
+The gateway compiles the typed request with `gateway.analytics.operations` (the same code
+the client library signs with), then the query takes the one path every query takes
+(`Gateway.serve`): signature and nonce, policy (which sees the operation's name), privacy
+budget, signed plans to every adapter, sealed answers, and the audit entry before anything
+leaves. WatchWarnings is a stream: the signed request covers the days scanned, and each day
+is its own decision, release and audit entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from gateway.analytics import operations as ops
+from gateway.model import InvalidQuery, Query
+from gerbang.v1 import analytics_pb2, analytics_pb2_grpc, query_pb2
+
+if TYPE_CHECKING:
+    from gateway.server import Gateway
+
+_Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+
+SERVICE: Final = "AnalyticsService"
+# Re-reading the present day more often than this gains nothing and costs an audit entry
+# and a release each time.
+MIN_LIVE_INTERVAL: Final = 1.0
+MAX_INTERVAL: Final = 86_400.0
+
+_PATTERN_KINDS: Final[dict[int, ops.PatternKind]] = {
+    analytics_pb2.PATTERN_KIND_HOUR_WEEKDAY: "hour_weekday",
+    analytics_pb2.PATTERN_KIND_MODUS: "modus",
+}
+_RISK_UNITS: Final[dict[int, ops.RiskUnit]] = {
+    analytics_pb2.RISK_UNIT_KECAMATAN: "kecamatan",
+    analytics_pb2.RISK_UNIT_H3: "h3",
+}
+
+
+def pattern_kind(value: int) -> ops.PatternKind:
+    kind = _PATTERN_KINDS.get(value)
+    if kind is None:
+        raise InvalidQuery("the pattern kind is missing or unknown")
+    return kind
+
+
+def risk_unit(value: int) -> ops.RiskUnit:
+    unit = _RISK_UNITS.get(value)
+    if unit is None:
+        raise InvalidQuery("the risk unit is missing or unknown (kecamatan or h3)")
+    return unit
+
+
+def _auth(scope: analytics_pb2.AnalyticsScope) -> query_pb2.RequestAuth | None:
+    return scope.auth if scope.HasField("auth") else None
+
+
+class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    async def _serve(
+        self,
+        request: Any,
+        build: Callable[[], Query],
+        context: _Context,
+        method: str,
+    ) -> query_pb2.QueryResponse:
+        return await self.gateway.serve(
+            request, build, _auth(request.scope), context, method=method, service=SERVICE
+        )
+
+    async def Heatmap(
+        self, request: analytics_pb2.HeatmapRequest, context: _Context
+    ) -> analytics_pb2.HeatmapResponse:
+        answer = await self._serve(
+            request,
+            lambda: ops.heatmap_query(ops.Scope.from_proto(request.scope), request.resolution),
+            context,
+            "Heatmap",
+        )
+        return analytics_pb2.HeatmapResponse(answer=answer)
+
+    async def Patterns(
+        self, request: analytics_pb2.PatternsRequest, context: _Context
+    ) -> analytics_pb2.PatternsResponse:
+        answer = await self._serve(
+            request,
+            lambda: ops.patterns_query(
+                ops.Scope.from_proto(request.scope), pattern_kind(request.kind)
+            ),
+            context,
+            "Patterns",
+        )
+        return analytics_pb2.PatternsResponse(answer=answer)
+
+    async def RiskScores(
+        self, request: analytics_pb2.RiskScoresRequest, context: _Context
+    ) -> analytics_pb2.RiskScoresResponse:
+        answer = await self._serve(
+            request,
+            lambda: ops.risk_query(
+                ops.Scope.from_proto(request.scope), risk_unit(request.unit), request.resolution
+            ),
+            context,
+            "RiskScores",
+        )
+        return analytics_pb2.RiskScoresResponse(answer=answer)
+
+    async def PatrolPlan(
+        self, request: analytics_pb2.PatrolPlanRequest, context: _Context
+    ) -> analytics_pb2.PatrolPlanResponse:
+        answer = await self._serve(
+            request,
+            lambda: ops.patrol_query(ops.Scope.from_proto(request.scope), request.resolution),
+            context,
+            "PatrolPlan",
+        )
+        return analytics_pb2.PatrolPlanResponse(answer=answer)
+
+    async def SecurityIndex(
+        self, request: analytics_pb2.SecurityIndexRequest, context: _Context
+    ) -> analytics_pb2.SecurityIndexResponse:
+        answer = await self._serve(
+            request,
+            lambda: ops.index_query(ops.Scope.from_proto(request.scope)),
+            context,
+            "SecurityIndex",
+        )
+        return analytics_pb2.SecurityIndexResponse(answer=answer)
+
+    async def WatchWarnings(
+        self, request: analytics_pb2.WatchWarningsRequest, context: _Context
+    ) -> AsyncIterator[analytics_pb2.WatchWarningsResponse]:
+        # Imported here: gateway.server imports this module.
+        from gateway.server import Outcome, Refusal
+
+        g = self.gateway
+        method = "WatchWarnings"
+        caller = await g.identify(context, SERVICE, method)
+        opened = Outcome(uuid.uuid4().hex, caller)
+        scope = ops.Scope.from_proto(request.scope)
+        try:
+            now = dt.datetime.now(dt.UTC)
+            _, dataset, auth = await g.admit(
+                request,
+                lambda: _check_stream(scope, request.interval.ToTimedelta()),
+                _auth(request.scope),
+                opened,
+                now,
+            )
+        except Refusal as r:
+            opened.code = r.code
+            await g.finish(opened, None, r.message, context, SERVICE, method)
+            return
+        assert scope.start is not None  # _check_stream
+        interval = request.interval.ToTimedelta().total_seconds()
+        day = ops.local_day(scope.start)
+        last = (
+            None if scope.end is None else ops.local_day(scope.end - dt.timedelta(microseconds=1))
+        )
+        while last is None or day <= last:
+            now = dt.datetime.now(dt.UTC)
+            today = ops.local_day(now)
+            if last is None and day > today:
+                await asyncio.sleep(max(interval, MIN_LIVE_INTERVAL))
+                continue
+            outcome = Outcome(uuid.uuid4().hex, caller, request_hash=opened.request_hash)
+            response = None
+            message = ""
+            try:
+                tick = ops.warning_query(scope, day)
+                g.describe(outcome, tick)
+                response = await g.release(tick, dataset, auth, outcome, now)
+            except Refusal as r:
+                outcome.code = r.code
+                message = r.message
+            answer = await g.finish(outcome, response, message, context, SERVICE, method)
+            yield analytics_pb2.WatchWarningsResponse(
+                day=_timestamp(ops.local_midnight(day)), answer=answer
+            )
+            if last is None and day >= today:
+                # Following the present: re-read today until the local date moves on.
+                await asyncio.sleep(max(interval, MIN_LIVE_INTERVAL))
+                day = max(day, ops.local_day(dt.datetime.now(dt.UTC)))
+                continue
+            day += dt.timedelta(days=1)
+            if interval > 0:
+                await asyncio.sleep(interval)
+
+
+def _check_stream(scope: ops.Scope, interval: dt.timedelta) -> Query:
+    seconds = interval.total_seconds()
+    if not 0 <= seconds <= MAX_INTERVAL:
+        raise InvalidQuery(f"interval must be 0 to {MAX_INTERVAL:.0f} seconds, not {seconds}")
+    if scope.start is None:
+        raise InvalidQuery("the scope needs a start: the first day scanned")
+    if scope.end is not None and scope.end <= scope.start:
+        raise InvalidQuery("the window's end must come after its start")
+    return ops.warning_query(scope)
+
+
+def _timestamp(t: dt.datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(t)
+    return ts
