@@ -36,10 +36,17 @@ from pathlib import Path
 from typing import Any
 
 from adapters.server import SqlAdapter, make_engine
-from bench import components, report, stages
+from bench import components, heatmap, report, stages
 from bench.ghz import GhzFailed, find_ghz, ghz_version, run_ghz
 from bench.load import LoadResult, drive
-from bench.procs import CpuMeter, describe_machine, fsync_ms, tool_version, tree_rss_bytes
+from bench.procs import (
+    CpuMeter,
+    describe_machine,
+    fsync_ms,
+    machine_busy_seconds,
+    tool_version,
+    tree_rss_bytes,
+)
 from bench.workload import (
     ADAPTER,
     CALLER,
@@ -58,6 +65,8 @@ from gateway.planning import narrow
 from gateway.tls import TlsFiles
 
 POLICIES = Path("policies")
+# Seeded databases of the heatmap component, kept between runs (`make clean` removes them).
+HEATMAP_CACHE = Path(".gerbang/bench/cache")
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,8 @@ class Settings:
     proof_entries: int = 1_000_000  # inclusion proofs are measured at this log size
     seal_sizes: tuple[int, ...] = (1_000, 100_000, 10_000_000)
     engine: str = ""  # the gateway's policy engine on path B; "" for the gateway's default
+    heatmap_incidents: int = 1_000_000  # issue 7: the heatmap end to end (bench/heatmap.py)
+    heatmap_runs: int = 9
 
 
 QUICK = Settings(
@@ -94,6 +105,8 @@ QUICK = Settings(
     verify_entries=300,
     proof_entries=600,
     seal_sizes=(1_000,),
+    heatmap_incidents=3_000,
+    heatmap_runs=2,
 )
 
 
@@ -526,6 +539,20 @@ def component_runs(
         )
 
 
+def heatmap_run(run: report.RunResult, s: Settings, work: Path) -> None:
+    """Issue 7's heatmap over two adapters, end to end; full-size databases are cached."""
+    full = s.heatmap_incidents >= 100_000
+    run.heatmap = heatmap.measure(
+        work / "heatmap",
+        HEATMAP_CACHE if full else work / "heatmap-cache",
+        incidents=s.heatmap_incidents,
+        runs=s.heatmap_runs,
+        policies=POLICIES,
+        engine=s.engine or default_engine(),
+        say=say,
+    )
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
@@ -538,6 +565,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--engine",
         default=None,
         help="the gateway's policy engine on path B (default: the gateway's own default)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=("audit",),
+        default=None,
+        help="run one group of components and print it (BENCHMARKS.md is not written)",
     )
     for name in ("seconds", "soak-seconds", "incidents", "window-days"):
         parser.add_argument(f"--{name}", type=float if "seconds" in name else int)
@@ -560,9 +593,44 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return dataclasses.replace(s, **changes)
 
 
+def audit_only(s: Settings) -> int:
+    """`--only audit`: the audit append and verification components, printed.
+
+    For reruns while working on the audit store, without the end-to-end runs. Other
+    load is the machine's busy CPU outside this process over the run, in cores; it
+    includes the PostgreSQL server when GERBANG_BENCH_PG_URL is set.
+    """
+    say(f"load average at start: {describe_machine({}).load_average}")
+    machine0, own0, t0 = machine_busy_seconds(), sum(os.times()[:2]), time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="gerbang-bench-"))
+    try:
+        url = f"sqlite:///{work / 'components-audit.db'}"
+        found = components.audit_components(url, s.audit_batches, s.component_seconds)
+        found += components.postgres_audit_components(s.audit_batches, s.component_seconds)
+        components.grow_log(url, s.verify_entries)
+        found.append(components.verify_component(url))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    wall = time.monotonic() - t0
+    other = (machine_busy_seconds() - machine0 - (sum(os.times()[:2]) - own0)) / wall
+    for comp in found:
+        if comp.subject is None or comp.baseline is None:
+            say(f"{comp.name}: {comp.note}")
+            continue
+        say(
+            f"{comp.name}: {comp.subject.per_second:,.0f} {comp.subject.unit}/s vs "
+            f"{comp.baseline.what} {comp.baseline.per_second:,.0f}/s "
+            f"(ratio {comp.ratio or 0.0:.2f})"
+        )
+    say(f"other load: {other:.2f} cores over {wall:.0f} s")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     s = settings_from(args)
+    if args.only == "audit":
+        return audit_only(s)
     started = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
     ghz = find_ghz(args.ghz)
@@ -604,6 +672,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         end_to_end(run, city, query, s, ghz, opa)
         workers(run, city, query, s, ghz, opa)
         component_runs(run, city, s, opa, payload)
+        heatmap_run(run, s, work)
     finally:
         if args.keep:
             say(f"kept {work}")
@@ -614,6 +683,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.minutes = (time.monotonic() - t0) / 60
     report.write(args.out, run)
     say(f"wrote {args.out} ({run.minutes:.1f} minutes)")
+    if run.heatmap is not None:
+        say(run.heatmap.line())
     ratio = run.ratio(64)
     say(f"gateway/relay throughput ratio at concurrency 64: {ratio or 0.0:.2f}")
     return 0
