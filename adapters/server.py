@@ -158,7 +158,7 @@ class SqlAdapter(adapter_pb2_grpc.AdapterServiceServicer):
         return encode_rows(stmt.columns, rows, suppressed), len(rows)
 
     def _check_isolation(self, plan: QueryPlan, table: Any, dataset: Any) -> None:
-        """Refuse an aggregate plan whose category list names a category with fewer than k
+        """Refuse an aggregate plan whose category list names a category with 1 to k - 1
         selected incidents here.
 
         Two releases whose category lists differ by such a category would differ by fewer
@@ -177,12 +177,13 @@ class SqlAdapter(adapter_pb2_grpc.AdapterServiceServicer):
         with self.engine.connect() as conn:
             counts = {str(c): int(n) for c, n in conn.execute(stmt.select)}
         names = sorted({str(v) for f in listed for v in f.values})
-        rare = [c for c in names if counts.get(c, 0) < k]
+        # None at all isolates nobody: an adapter holding other areas answers zeros.
+        rare = [c for c in names if 0 < counts.get(c, 0) < k]
         if rare:
             raise Isolating(
                 f"the category list would isolate fewer than k = {k} incidents: "
-                f"{', '.join(rare)} selects fewer than {k} here; widen the window or areas, "
-                "or leave it out"
+                f"{', '.join(rare)} has 1 to {k - 1} incidents in this window and area; "
+                "widen the window or areas, or leave it out"
             )
 
     def _areas(self) -> dict[str, str]:

@@ -6,7 +6,8 @@ For a period [start, end) and each area:
 - `clearance_rate`: incidents with status solved or closed over all reported incidents. In the
   reference schema "closed" includes reports closed without action, so the clearance rate
   overstates how much is solved; `solved_rate` (solved only) is given beside it;
-- `trend`: the rate of the last `trend_days` over the rate of the `trend_days` before them,
+- `trend`: the rate of the last `trend_days` over the rate of the `trend_days` before them
+  (or of two explicit `trend_windows`, e.g. the last three calendar months and the three before),
   with a 90 % interval (log-normal approximation, 0.5 added to each count);
 - `vs_city`: the area's rate over the city's (1 = the city average).
 
@@ -66,16 +67,24 @@ def security_index(
     start: date,
     end: date,
     trend_days: int = 90,
+    trend_windows: tuple[date, date] | None = None,
 ) -> list[AreaIndex]:
     """The index for every kecamatan in `areas` (name -> (kota, population)), then each kota,
     then the city. Counts need `area` and a time bucket; `status` for the clearance rates."""
     days = (end - start).days
     if days < 1:
         raise ValueError("the period must last at least one day")
-    if not 0 < 2 * trend_days <= days:
-        raise ValueError("the period must hold two trend windows")
-    last_start = end - timedelta(days=trend_days)
-    previous_start = last_start - timedelta(days=trend_days)
+    if trend_windows is None:
+        if not 0 < 2 * trend_days <= days:
+            raise ValueError("the period must hold two trend windows")
+        last_start = end - timedelta(days=trend_days)
+        previous_start = last_start - timedelta(days=trend_days)
+    else:
+        previous_start, last_start = trend_windows
+        if not start <= previous_start < last_start < end:
+            raise ValueError("trend windows must be start <= previous < last < end")
+    # The trend compares rates: windows of unequal length (calendar months) are scaled.
+    lengths = ((end - last_start).days, (last_start - previous_start).days)
     sums: dict[str, _Sums] = defaultdict(_Sums)
     status_known = True
     for t in reported(tallies):
@@ -103,15 +112,17 @@ def security_index(
     city_pop = sum(p for _k, p in areas.values())
     city_rate = _rate(city.incidents, city_pop, days)
     rows = [
-        _row(name, "kecamatan", kota, pop, sums[name], days, city_rate, status_known)
+        _row(name, "kecamatan", kota, pop, sums[name], days, city_rate, status_known, lengths)
         for name, (kota, pop) in sorted(areas.items(), key=lambda kv: (kv[1][0], kv[0]))
     ]
     for kota, names in sorted(groups.items()):
         pop = sum(areas[n][1] for n in names)
         rows.append(
-            _row(kota, "kota", None, pop, _total(sums, names), days, city_rate, status_known)
+            _row(
+                kota, "kota", None, pop, _total(sums, names), days, city_rate, status_known, lengths
+            )
         )
-    rows.append(_row("city", "city", None, city_pop, city, days, city_rate, status_known))
+    rows.append(_row("city", "city", None, city_pop, city, days, city_rate, status_known, lengths))
     return rows
 
 
@@ -141,9 +152,11 @@ def _row(
     days: int,
     city_rate: float,
     status_known: bool,
+    lengths: tuple[int, int],
 ) -> AreaIndex:
     rate = _rate(s.incidents, population, days)
-    trend = (s.last + 0.5) / (s.previous + 0.5)
+    last_days, previous_days = lengths
+    trend = (s.last + 0.5) / (s.previous + 0.5) * previous_days / last_days
     spread = _Z90 * math.sqrt(1 / (s.last + 0.5) + 1 / (s.previous + 0.5))
     clear = status_known and s.with_status > 0
     return AreaIndex(

@@ -7,13 +7,15 @@ counts, which only the caller opens. `tallies` turns the merged counts back into
 rows, and the finishers (`heatmap_cells`, `risk`, `patrol`, ...) run the methods of this
 package on them, in the caller's process.
 
-Time windows are local (WIB): weekly operations (risk scores, patrol plans, the index) end
-on the Monday 00:00 WIB that starts the week of the requested end and read the 52 whole weeks
-before it, so no weekly count straddles the windows the methods compare.
+Time windows are local (WIB): risk scores and patrol plans end on the Monday 00:00 WIB that
+starts the week of the requested end and read the 52 whole weeks before it; the index reads
+the 12 whole months before the month of the requested end. So no count's time bucket
+straddles the windows the methods compare.
 """
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -65,7 +67,8 @@ DATASET: Final = "incidents"
 TIME: Final = "occurred_at"
 WIB: Final = dt.timezone(dt.timedelta(hours=7), "WIB")
 HISTORY_WEEKS: Final = 52
-TREND_DAYS: Final = 91  # 13 whole weeks
+INDEX_MONTHS: Final = 12
+TREND_MONTHS: Final = 3
 # Early warning reads the 56 baseline days and the widest 3-day window before a day.
 WARNING_LOOKBACK_DAYS: Final = 58
 
@@ -238,15 +241,32 @@ def patrol_query(scope: Scope, resolution: int = 8) -> Query:
     )
 
 
+def _months_before(t: dt.datetime, months: int) -> tuple[dt.datetime, dt.datetime]:
+    """The `months` whole local months before the month holding `t`."""
+    day = local_day(t)
+    end = dt.date(day.year, day.month, 1)
+    index = end.year * 12 + end.month - 1 - months
+    return local_midnight(dt.date(index // 12, index % 12 + 1, 1)), local_midnight(end)
+
+
 def index_query(scope: Scope) -> Query:
-    start, end = _weekly_window(scope)
+    """Monthly counts per kecamatan and status over the 12 whole months before the month of
+    `scope.end`: oversight indicators are monthly, and a weekly count per status would fall
+    below k in most kecamatan."""
+    if scope.end is None:
+        raise InvalidQuery("the scope needs an end: the 12 whole months before it are read")
+    if scope.start is not None:
+        raise InvalidQuery(
+            "leave the scope's start empty: the index reads the 12 whole months before its end"
+        )
+    start, end = _months_before(scope.end, INDEX_MONTHS)
     return _query(
         scope,
         "security_index",
         _filters(scope, start, end),
         GroupBy("kecamatan"),
         GroupBy("status"),
-        GroupBy(TIME, Bucket.WEEK),
+        GroupBy(TIME, Bucket.MONTH),
     )
 
 
@@ -351,6 +371,10 @@ def tallies(
                     kw["when"], kw["days"] = dt.date.fromisoformat(str(v)), 1
                 case "occurred_at_week":
                     kw["when"], kw["days"] = dt.date.fromisoformat(str(v)), 7
+                case "occurred_at_month":
+                    first = dt.date.fromisoformat(f"{v}-01")
+                    kw["when"] = first
+                    kw["days"] = calendar.monthrange(first.year, first.month)[1]
                 case "occurred_at_day_of_week":
                     kw["weekday"] = int(v) - 1  # ISO 1 (Monday) .. 7
                 case "occurred_at_hour_of_day":
@@ -435,9 +459,15 @@ def patrol(
 
 
 def index(counts: Sequence[Tally], end: dt.datetime) -> list[AreaIndex]:
-    last = local_day(week_start(end))
-    first = last - dt.timedelta(weeks=HISTORY_WEEKS)
-    return security_index(counts, population(), start=first, end=last, trend_days=TREND_DAYS)
+    """The index over the 12 months before the month of `end`; the trend compares the last
+    three months with the three before them."""
+    first, last = (local_day(t) for t in _months_before(end, INDEX_MONTHS))
+    previous_start, last_start = (
+        local_day(_months_before(end, n)[0]) for n in (2 * TREND_MONTHS, TREND_MONTHS)
+    )
+    return security_index(
+        counts, population(), start=first, end=last, trend_windows=(previous_start, last_start)
+    )
 
 
 def warnings(counts: Sequence[Tally], day: dt.date, min_count: int) -> list[Alert]:

@@ -295,7 +295,7 @@ def purpose_bases() -> dict[str, Doc]:
             "dprd/komisi-a",
             {
                 "filters": [_f("occurred_at", "ge", NOW - 364 * DAY), _f("occurred_at", "lt", NOW)],
-                "aggregation": _count(_g("kecamatan"), _g("status"), _g("occurred_at", "week")),
+                "aggregation": _count(_g("kecamatan"), _g("status"), _g("occurred_at", "month")),
                 "purpose": "security_indicators",
                 "operation": "security_index",
             },

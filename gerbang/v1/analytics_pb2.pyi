@@ -81,13 +81,13 @@ class AnalyticsScope(_message.Message):
     @_builtins.property
     def start(self) -> _timestamp_pb2.Timestamp:
         """Window start, inclusive. Required except for risk scores and patrol plans, whose
-        window is the 52 weeks before `end`.
+        window is the 52 weeks before `end`, and the index (12 months before `end`).
         """
 
     @_builtins.property
     def end(self) -> _timestamp_pb2.Timestamp:
-        """Window end, exclusive. Risk scores, patrol plans and the index round it down to
-        the Monday 00:00 WIB that starts its week.
+        """Window end, exclusive. Risk scores and patrol plans round it down to the Monday
+        00:00 WIB that starts its week, the index to the first of its month.
         """
 
     @_builtins.property

@@ -117,7 +117,8 @@ class AnalyticsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SecurityIndex(self, request, context):
-        """Weekly counts per kecamatan and status over 52 weeks: rate, clearance, trend.
+        """Monthly counts per kecamatan and status over the 12 whole months before the
+        month of `scope.end`: rate, clearance, trend.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

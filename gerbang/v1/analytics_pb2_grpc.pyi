@@ -53,7 +53,9 @@ class AnalyticsServiceStub:
     PatrolPlan: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.PatrolPlanRequest, _analytics_pb2.PatrolPlanResponse]
     """The same weekly counts per H3 cell, for a capped patrol allocation."""
     SecurityIndex: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.SecurityIndexRequest, _analytics_pb2.SecurityIndexResponse]
-    """Weekly counts per kecamatan and status over 52 weeks: rate, clearance, trend."""
+    """Monthly counts per kecamatan and status over the 12 whole months before the
+    month of `scope.end`: rate, clearance, trend.
+    """
     WatchWarnings: _grpc.UnaryStreamMultiCallable[_analytics_pb2.WatchWarningsRequest, _analytics_pb2.WatchWarningsResponse]
     """One message per day scanned, each a separately authorised and audited release
     of daily counts per kecamatan (the 58 days before the day, and the day), from
@@ -86,7 +88,9 @@ class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
     PatrolPlan: _aio.UnaryUnaryMultiCallable[_analytics_pb2.PatrolPlanRequest, _analytics_pb2.PatrolPlanResponse]  # type: ignore[assignment]
     """The same weekly counts per H3 cell, for a capped patrol allocation."""
     SecurityIndex: _aio.UnaryUnaryMultiCallable[_analytics_pb2.SecurityIndexRequest, _analytics_pb2.SecurityIndexResponse]  # type: ignore[assignment]
-    """Weekly counts per kecamatan and status over 52 weeks: rate, clearance, trend."""
+    """Monthly counts per kecamatan and status over the 12 whole months before the
+    month of `scope.end`: rate, clearance, trend.
+    """
     WatchWarnings: _aio.UnaryStreamMultiCallable[_analytics_pb2.WatchWarningsRequest, _analytics_pb2.WatchWarningsResponse]  # type: ignore[assignment]
     """One message per day scanned, each a separately authorised and audited release
     of daily counts per kecamatan (the 58 days before the day, and the day), from
@@ -146,7 +150,9 @@ class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _analytics_pb2.SecurityIndexRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_analytics_pb2.SecurityIndexResponse, _abc.Awaitable[_analytics_pb2.SecurityIndexResponse]]:
-        """Weekly counts per kecamatan and status over 52 weeks: rate, clearance, trend."""
+        """Monthly counts per kecamatan and status over the 12 whole months before the
+        month of `scope.end`: rate, clearance, trend.
+        """
 
     @_abc_1.abstractmethod
     def WatchWarnings(

@@ -200,7 +200,7 @@ index_request := {
 	"aggregation": counts([
 		{"field": "kecamatan", "bucket": "none"},
 		{"field": "status", "bucket": "none"},
-		{"field": "occurred_at", "bucket": "week"},
+		{"field": "occurred_at", "bucket": "month"},
 	]),
 	"purpose": "security_indicators",
 	"legal_basis": basis.security_indicators,
