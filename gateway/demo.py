@@ -1,4 +1,4 @@
-"""The demonstration behind `make run`: a federation on loopback and three municipal queries.
+"""The demonstration behind `make run`: a federation on loopback, queries and analytics.
 
 1. prepares `.gerbang/`: the development PKI, two regional police databases
    (a synthetic Jakarta split between two adapters), the audit log;
@@ -7,15 +7,21 @@
    - the transport agency: incident counts by kecamatan and hour of day (allowed, aggregate);
    - the planning agency: personal fields of persons (denied, with the reasons);
    - police investigators: incident records under a case reference (allowed);
+   - the planning agency: a differentially private heatmap of one kota, as a PNG under
+     `.gerbang/` and in the terminal;
+   - the city command centre: the early-warning stream over a planted surge, to its alert;
+   - the police patrol directorate: a patrol plan capped per kecamatan;
 4. verifies the audit log, prints its size and head hash, and stops everything.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -23,7 +29,12 @@ from typing import Any
 
 import grpc
 
+from adapters.geography import KECAMATAN
+from adapters.privacy import public_domain
 from gateway._canonical import canonical_json
+from gateway.analytics import operations as ops
+from gateway.analytics.client import AnalyticsClient
+from gateway.analytics.render import render_png, render_terminal
 from gateway.audit._checkpoint import open_checkpoint
 from gateway.audit._merkle import verify_inclusion
 from gateway.audit._note import parse_verifier_key
@@ -49,6 +60,7 @@ REGIONS = {
 SEED = 20261101
 CASE = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
 SPARK = " ▁▂▃▄▅▆▇█"
+HEATMAP_GROUP = GroupBy("location", Bucket.H3, 8)
 
 
 def legal_basis(purpose: str) -> str:
@@ -59,11 +71,13 @@ def legal_basis(purpose: str) -> str:
 
 def prepare(workdir: Path, incidents: int) -> list[AdapterSpec]:
     from adapters.seed import seed_city
-    from gateway.pki import init_pki
+    from gateway.pki import complete_pki, init_pki
 
     if not (workdir / "pki" / "ca.pem").exists():
         init_pki(workdir / "pki")
         print(f"created the development PKI in {workdir / 'pki'}")
+    elif issued := complete_pki(workdir / "pki"):
+        print(f"issued development certificates to {', '.join(issued)}")
     specs = []
     for i, (name, kota) in enumerate(REGIONS.items()):
         path = workdir / f"police-{name}.db"
@@ -213,7 +227,153 @@ async def scripted_queries(address: str, pki: Path) -> Receipt:
         receipt(result)
         bundle = await client.evidence(result)
     write_evidence(bundle, result.request_id)
+
+    await heatmap_picture(address, pki)
+    await early_warning(address, pki)
+    await patrol_plan(address, pki)
     return first
+
+
+HEATMAP_KOTA = "Jakarta Selatan"
+# The seeded year (local time): the generator's default end.
+YEAR_END = dt.datetime(2026, 11, 1, tzinfo=ops.WIB)
+
+
+async def heatmap_picture(address: str, pki: Path) -> None:
+    """The planning agency's heatmap of one kota, drawn. One release spends the month's
+    epsilon; a rerun in the same month shows the release already held (post-processing of a
+    release costs no privacy), after showing the denial."""
+    heading(
+        f"4. Dinas Cipta Karya, spatial planning: heatmap of reported incidents, {HEATMAP_KOTA}, "
+        "H3 resolution 8, the last 12 months (epsilon 1.0, k = 10)"
+    )
+    slug = HEATMAP_KOTA.lower().replace(" ", "-")
+    kept = WORKDIR / f"heatmap-{slug}.json"
+    scope = ops.Scope(
+        "spatial_planning",
+        legal_basis("spatial_planning"),
+        start=YEAR_END - dt.timedelta(days=365),
+        end=YEAR_END,
+        kota=(HEATMAP_KOTA,),
+    )
+    async with GerbangClient.connect(address, pki, "citata-spatial") as client:
+        try:
+            heat = await AnalyticsClient(client).heatmap(scope, resolution=8)
+        except QueryRefused as refused:
+            if not kept.exists():
+                raise
+            print(f"DENIED ({refused.code.name}), audit entry {refused.audit_index}:")
+            for reason in refused.reasons:
+                print(f"  - {reason}")
+            release = json.loads(kept.read_text())
+            print(f"showing this month's release, kept from audit entry {release['entry']}")
+            cells: dict[str, int] = release["cells"]
+        else:
+            cells = heat.value
+            remaining = heat.result.privacy_budget_remaining
+            print(
+                f"ALLOWED: {len(cells)} cells released by {', '.join(heat.result.adapters)}, "
+                f"{heat.result.suppressed_groups} withheld below k after the noise; epsilon "
+                f"left for {heat.result.privacy_budget_period}: {remaining:g}"
+            )
+            receipt(heat.result)
+            kept.write_text(
+                json.dumps({"entry": heat.result.receipt.leaf_index, "cells": cells}, indent=1)
+            )
+    areas = {k.name: k.kota for k in KECAMATAN if k.kota == HEATMAP_KOTA}
+    domain = [str(key[0]) for key in public_domain((HEATMAP_GROUP,), (), areas)]
+    picture: dict[str, int | None] = {c: None for c in domain} | dict(cells)
+    png = WORKDIR / f"heatmap-{slug}.png"
+    png.write_bytes(
+        render_png(picture, width=900, title=f"Reported incidents, {HEATMAP_KOTA}, 12 months")
+    )
+    print(render_terminal(picture, columns=72, colour=sys.stdout.isatty()))
+    print(f"picture: {png} (grey: withheld, fewer than k after the noise)")
+
+
+def planted_surges() -> list[tuple[str, dt.datetime, dt.datetime]]:
+    """The surges the generator planted (its truth table; not served to anyone)."""
+    surges = []
+    for name in REGIONS:
+        with contextlib.closing(sqlite3.connect(WORKDIR / f"police-{name}.db")) as conn:
+            for kecamatan, start_at, end_at in conn.execute(
+                "SELECT kecamatan, start_at, end_at FROM seed_truth WHERE kind = 'surge'"
+            ):
+                surges.append(
+                    (
+                        str(kecamatan),
+                        dt.datetime.fromisoformat(start_at).replace(tzinfo=dt.UTC),
+                        dt.datetime.fromisoformat(end_at).replace(tzinfo=dt.UTC),
+                    )
+                )
+    return sorted(surges, key=lambda s: s[1])
+
+
+async def early_warning(address: str, pki: Path) -> None:
+    """Replay the days around a surge the generator planted, as the command centre's stream."""
+    surges = planted_surges()
+    if not surges:
+        print("no planted surge to replay")
+        return
+    kecamatan, first, last = surges[-1]
+    heading(
+        "5. Jakarta Smart City command centre, early warning: the daily stream replayed over "
+        f"{ops.local_day(first)} to {ops.local_day(last)} "
+        f"(the generator planted a +60 % surge in {kecamatan} then)"
+    )
+
+    def planted(area: str, day: dt.date) -> str:
+        hit = any(
+            k == area and ops.local_day(a) <= day + dt.timedelta(days=2) and day < ops.local_day(b)
+            for k, a, b in surges
+        )
+        return "planted surge" if hit else "no surge planted here: a false alarm"
+
+    scope = ops.Scope(
+        "public_order_early_warning",
+        legal_basis("public_order_early_warning"),
+        start=first - dt.timedelta(days=1),
+        end=last,
+    )
+    async with GerbangClient.connect(address, pki, "jsc-command-centre") as client:
+        async for day in AnalyticsClient(client).watch_warnings(scope):
+            if not day.alerts:
+                print(f"{day.day}: no alert (audit entry {day.result.receipt.leaf_index})")
+                continue
+            for a in day.alerts:
+                print(
+                    f"{day.day}: ALERT {a.area}: {a.statistic} reported incidents in the "
+                    f"{a.window_days} day(s) to {a.day}, {a.baseline:.1f} expected from the "
+                    f"seasonal baseline, alert threshold {a.threshold}, p = {a.p_value:.1e} "
+                    f"(audit entry {day.result.receipt.leaf_index}; {planted(a.area, a.day)})"
+                )
+            if any(a.area == kecamatan for a in day.alerts):
+                break
+        else:
+            print(f"no alert for {kecamatan} during the planted surge")
+
+
+async def patrol_plan(address: str, pki: Path) -> None:
+    heading(
+        "6. Direktorat Samapta Polda Metro Jaya, patrol planning: 12 units over H3 cells by "
+        "risk, at most 2 per kecamatan, as of the week of 2026-11-01"
+    )
+    scope = ops.Scope("patrol_planning", legal_basis("patrol_planning"), end=YEAR_END)
+    async with GerbangClient.connect(address, pki, "samapta") as client:
+        answer = await AnalyticsClient(client).patrol_plan(scope, units=12, cap_per_area=2)
+    plan, scores = answer.value
+    by_cell = {s.unit: s for s in scores}
+    print(f"{'cell':<16} {'kecamatan':<20} {'per day':>7}  {'risk (90 % interval)':<22} factors")
+    for a in plan.assignments:
+        s = by_cell[a.cell]
+        factors = ", ".join(f"{k} {v:.2f}" for k, v in s.factors.items())
+        interval = f"{s.score:.2f} ({s.low:.2f}-{s.high:.2f})"
+        print(f"{a.cell:<16} {a.area:<20} {a.expected:>7.2f}  {interval:<22} {factors}")
+    print(
+        f"expected coverage: {plan.expected_coverage:.1%} of the reported incidents expected "
+        f"city-wide; units per kecamatan: {max(plan.per_area.values())} at most"
+    )
+    receipt(answer.result)
 
 
 def write_evidence(bundle: dict[str, Any], request_id: str) -> None:

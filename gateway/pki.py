@@ -43,6 +43,14 @@ class CertificateAuthority:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
     @classmethod
+    def load(cls, directory: Path) -> CertificateAuthority:
+        """The CA that `init_pki` wrote to `directory`."""
+        key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ConfigurationError(f"{directory / 'ca.key'} is not an EC private key")
+        return cls(x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes()), key)
+
+    @classmethod
     def create(cls, name: str = f"{FEDERATION} federation CA") -> CertificateAuthority:
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
@@ -158,3 +166,15 @@ def init_pki(directory: Path, adapters: tuple[str, ...] = ("pmj-1", "pmj-2")) ->
         write_issued(directory, slug, ca.issue(spiffe, server=False, client=True))
         names.append(slug)
     return names
+
+
+def complete_pki(directory: Path) -> list[str]:
+    """Issue, from the CA in `directory`, a certificate to each example caller that has none
+    (a development PKI made before that caller existed). Returns the slugs issued."""
+    ca = CertificateAuthority.load(directory)
+    issued = []
+    for slug, spiffe in EXAMPLE_CALLERS.items():
+        if not (directory / f"{slug}.pem").exists():
+            write_issued(directory, slug, ca.issue(spiffe, server=False, client=True))
+            issued.append(slug)
+    return issued
