@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 
 import h3  # type: ignore[import-untyped]
@@ -101,6 +102,34 @@ def test_the_edge_of_a_dense_area_is_not_a_hotspot() -> None:
     assert hotspots(cells, 5) == []
     cells[CENTRE] = 650  # a real one on the dense side still stands out
     assert [h.cell for h in hotspots(cells, 5)] == [CENTRE]
+
+
+def test_the_tip_of_a_dense_wedge_is_not_a_hotspot() -> None:
+    # A dense area ending in a corner of about 110 degrees at the centre cell: the tip has only
+    # two dense neighbours, side by side, and four sparse ones. A rule that set aside the
+    # busiest *pair* of neighbours (to catch a hotspot beside a denser area) would score the tip
+    # 300 against 100; the second busiest neighbour (300) keeps it out. This is the trade-off
+    # behind the misses beside denser areas (docs/analytics.md, "Evaluation").
+    lat0, lon0 = h3.cell_to_latlng(CENTRE)
+    scale = math.cos(math.radians(lat0))
+
+    def bearing(cell: str) -> float:
+        lat, lon = h3.cell_to_latlng(cell)
+        return math.atan2(lat - lat0, (lon - lon0) * scale)
+
+    first, second = list(h3.grid_ring(CENTRE, 1))[:2]
+    axis = math.atan2(
+        math.sin(bearing(first)) + math.sin(bearing(second)),
+        math.cos(bearing(first)) + math.cos(bearing(second)),
+    )
+
+    def in_wedge(cell: str) -> bool:
+        off = (bearing(cell) - axis + math.pi) % (2 * math.pi) - math.pi
+        return abs(off) < math.radians(55)
+
+    cells = {c: 300 if c == CENTRE or in_wedge(c) else 100 for c in h3.grid_disk(CENTRE, 5)}
+    assert sorted(cells[c] for c in h3.grid_ring(CENTRE, 1)) == [100, 100, 100, 100, 300, 300]
+    assert hotspots(cells, 5) == []
 
 
 def test_released_months_add_up_with_withheld_cells_imputed() -> None:
