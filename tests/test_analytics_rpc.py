@@ -164,13 +164,12 @@ async def test_heatmap_is_private_federated_and_reported_only(
 
 async def test_time_patterns_per_kecamatan_from_both_adapters(federation: LocalFederation) -> None:
     async with connect(federation, "samapta") as c:
-        p = await AnalyticsClient(c).patterns(
-            scope("patrol_planning", start=END - dt.timedelta(days=180), end=END), "hour_weekday"
+        p = await AnalyticsClient(c).time_patterns(
+            scope("patrol_planning", start=END - dt.timedelta(days=180), end=END)
         )
     matrices = p.value
     assert {KOTA_OF[a] for a in matrices} == {k for kota in REGIONS.values() for k in kota}
     for m in matrices.values():
-        assert isinstance(m, list)
         assert len(m) == 7
         assert all(len(row) == 24 for row in m)
     e = entry(federation, p.result.receipt.leaf_index)
@@ -184,21 +183,20 @@ async def test_time_patterns_per_kecamatan_from_both_adapters(federation: LocalF
 
 async def test_modus_patterns(federation: LocalFederation) -> None:
     async with connect(federation, "samapta") as c:
-        p = await AnalyticsClient(c).patterns(
+        p = await AnalyticsClient(c).modus_patterns(
             scope(
                 "patrol_planning",
                 start=YEAR_START,
                 end=END,
                 kota=("Jakarta Timur",),
                 categories=("theft", "motor_vehicle_theft"),
-            ),
-            "modus",
+            )
         )
     assert p.value
     assert {KOTA_OF[a] for a in p.value} == {"Jakarta Timur"}
     for shares in p.value.values():
         assert isinstance(shares, list)
-        assert sum(s.share for s in shares) == pytest.approx(1.0)  # type: ignore[union-attr]
+        assert sum(s.share for s in shares) == pytest.approx(1.0)
 
 
 async def test_a_category_list_isolating_fewer_than_k_is_denied(
@@ -225,7 +223,7 @@ async def test_a_category_list_isolating_fewer_than_k_is_denied(
     )
     async with connect(federation, "samapta") as c:
         with pytest.raises(QueryRefused) as refused:
-            await AnalyticsClient(c).patterns(rare, "modus")
+            await AnalyticsClient(c).modus_patterns(rare)
     assert_audited_denial(
         federation, refused.value, f"would isolate fewer than k = {k} incidents", "patterns"
     )

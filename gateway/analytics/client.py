@@ -22,7 +22,7 @@ import grpc
 from gateway.analytics import operations as ops
 from gateway.analytics.index import AreaIndex
 from gateway.analytics.patrol import PatrolPlan
-from gateway.analytics.patterns import ModusShare
+from gateway.analytics.patterns import ModusShare, modus_distribution, time_patterns
 from gateway.analytics.risk import RiskScore
 from gateway.analytics.tally import Tally
 from gateway.analytics.warning import Alert
@@ -108,15 +108,24 @@ class AnalyticsClient:
         result, counts = await self._ask(ops.heatmap_query(scope, resolution), scope, send)
         return Analysis(ops.heatmap_cells(counts), result, counts)
 
-    async def patterns(
+    async def _patterns(
         self, scope: ops.Scope, kind: ops.PatternKind
-    ) -> Analysis[dict[str, list[list[int]]] | dict[str, list[ModusShare]]]:
+    ) -> tuple[QueryResult, list[Tally]]:
         async def send(s: analytics_pb2.AnalyticsScope) -> query_pb2.QueryResponse:
             r = analytics_pb2.PatternsRequest(scope=s, kind=_KINDS[kind])
             return (await self._stub.Patterns(r, timeout=self.timeout)).answer
 
-        result, counts = await self._ask(ops.patterns_query(scope, kind), scope, send)
-        return Analysis(ops.patterns(counts, kind), result, counts)
+        return await self._ask(ops.patterns_query(scope, kind), scope, send)
+
+    async def time_patterns(self, scope: ops.Scope) -> Analysis[dict[str, list[list[int]]]]:
+        """Per kecamatan, counts as `matrix[weekday][hour]` (local time, Monday first)."""
+        result, counts = await self._patterns(scope, "hour_weekday")
+        return Analysis(time_patterns(counts), result, counts)
+
+    async def modus_patterns(self, scope: ops.Scope) -> Analysis[dict[str, list[ModusShare]]]:
+        """Per kecamatan, each modus operandi's count and share, most frequent first."""
+        result, counts = await self._patterns(scope, "modus")
+        return Analysis(modus_distribution(counts), result, counts)
 
     async def risk_scores(
         self, scope: ops.Scope, unit: ops.RiskUnit, resolution: int = 8

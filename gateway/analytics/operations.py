@@ -25,7 +25,6 @@ from typing import Any, Final, Literal
 from adapters.geography import KECAMATAN
 from gateway.analytics.index import AreaIndex, security_index
 from gateway.analytics.patrol import PatrolPlan, plan_patrols
-from gateway.analytics.patterns import ModusShare, modus_distribution, time_patterns
 from gateway.analytics.risk import RiskScore, risk_scores
 from gateway.analytics.tally import REPORTED, InvalidTally, Tally
 from gateway.analytics.warning import Alert, early_warnings
@@ -481,11 +480,3 @@ def warnings(counts: Sequence[Tally], day: dt.date, min_count: int) -> list[Aler
         areas=sorted({t.area for t in counts if t.area is not None}),
     )
     return [a for a in alerts if a.day == day]
-
-
-def patterns(
-    counts: Sequence[Tally], kind: PatternKind
-) -> dict[str, list[list[int]]] | dict[str, list[ModusShare]]:
-    if kind == "hour_weekday":
-        return time_patterns(counts)
-    return modus_distribution(counts)
