@@ -335,6 +335,28 @@ async def test_warning_stream_raises_the_planted_surge(federation: LocalFederati
     assert len({e["request_id"] for e in entries}) == len(entries)
 
 
+async def test_warning_stream_follows_the_present_until_cancelled(
+    federation: LocalFederation,
+) -> None:
+    """Without an end the stream catches up to today, then re-reads today every interval."""
+    today = ops.local_day(dt.datetime.now(dt.UTC))
+    watch = scope(
+        "public_order_early_warning",
+        start=ops.local_midnight(today - dt.timedelta(days=1)),
+    )
+    days = []
+    async with connect(federation, "jsc-command-centre") as c:
+        stream = AnalyticsClient(c).watch_warnings(watch, dt.timedelta(seconds=1))
+        async for day in stream:
+            days.append(day)
+            if len(days) == 3:
+                break
+        await stream.aclose()  # type: ignore[attr-defined]
+    assert [d.day for d in days][:2] == [today - dt.timedelta(days=1), today]
+    assert days[2].day >= today  # today again (or tomorrow, at midnight)
+    assert len({d.result.receipt.leaf_index for d in days}) == 3
+
+
 async def test_warning_stream_refuses_a_bad_interval(federation: LocalFederation) -> None:
     watch = scope("public_order_early_warning", start=END - dt.timedelta(days=3), end=END)
     async with connect(federation, "jsc-command-centre") as c:
