@@ -82,6 +82,9 @@ def prepare(workdir: Path, incidents: int) -> list[AdapterSpec]:
     for i, (name, kota) in enumerate(REGIONS.items()):
         path = workdir / f"police-{name}.db"
         url = f"sqlite:///{path}"
+        if path.exists() and not _has_stored_cells(path):
+            print(f"{path} predates the stored H3 cells; seeding it again")
+            path.unlink()
         if not path.exists():
             summary = seed_city(url, incidents=incidents // len(REGIONS), seed=SEED + i, kota=kota)
             print(
@@ -90,6 +93,12 @@ def prepare(workdir: Path, incidents: int) -> list[AdapterSpec]:
             )
         specs.append(AdapterSpec(name, url))
     return specs
+
+
+def _has_stored_cells(path: Path) -> bool:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(incidents)")}
+    return "h3_r8" in columns
 
 
 def heading(text: str) -> None:
