@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 import itertools
@@ -182,6 +183,17 @@ def test_appends_from_two_stores_share_one_chain(store_url: str) -> None:
     assert verify(a) == 40
     a.close()
     b.close()
+
+
+def test_unencodable_record_fails_its_whole_batch(store: AuditStore) -> None:
+    """Rows reach the database while later leaves are still encoded (PostgreSQL's COPY
+    streams them): a record that cannot be encoded must still leave nothing behind."""
+    bad = dataclasses.replace(record(11), request={"limit": 1.5})  # no floats in a leaf
+    with pytest.raises(TypeError, match="floats are not allowed"):
+        store.append([record(10), bad, record(12)])
+    assert store.head().size == 10
+    store.append([record(10)])
+    assert verify(store) == 11
 
 
 async def test_group_commit_writer(tmp_path: Path) -> None:
