@@ -610,27 +610,28 @@ class MemoryNodeStore:
 class CompactRange:
     """The right edge of a growing tree: the root of every prefix in one pass, O(log n) memory.
 
-    Holds one complete-subtree hash per set bit of the size (RFC 9162 §2.1.1
-    unrolled, as in Certificate Transparency's compact ranges), so a verifier
-    reading a whole log computes the root at each checkpoint size without
-    storing the tree.
+    Holds one complete-subtree hash per set bit of the size, largest first (RFC 9162
+    §2.1.1 unrolled, as in Certificate Transparency's compact ranges), so a verifier
+    reading a whole log computes the root at each checkpoint size without storing
+    the tree. The size's bits say where the subtrees end, so only hashes are kept.
     """
 
     def __init__(self) -> None:
-        self._stack: list[tuple[int, bytes]] = []  # (level, hash), levels strictly decreasing
+        self._hashes: list[bytes] = []
         self.size = 0
 
     def append(self, leaf: bytes) -> None:
         """Append a leaf hash."""
-        level, h = 0, leaf
-        while self._stack and self._stack[-1][0] == level:
-            _, left = self._stack.pop()
-            h = node_hash(left, h)
-            level += 1
-        self._stack.append((level, h))
+        # Each trailing 1 bit of the size is a complete subtree that the new leaf's
+        # subtree, of the same size, completes into one twice as large.
+        h, n, hashes = leaf, self.size, self._hashes
+        while n & 1:
+            h = node_hash(hashes.pop(), h)
+            n >>= 1
+        hashes.append(h)
         self.size += 1
 
     def root(self) -> bytes:
-        if not self._stack:
+        if not self._hashes:
             return EMPTY_ROOT
-        return _fold([h for _, h in self._stack])
+        return _fold(self._hashes)

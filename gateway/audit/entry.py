@@ -142,7 +142,7 @@ class AuditRecord:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a full verification builds one per entry
 class Entry:
     """A sequenced entry: its index, its leaf bytes and its hash."""
 
