@@ -110,6 +110,34 @@ def test_rehashed_alteration_breaks_the_chain(store: AuditStore) -> None:
     assert err.value.index == 5  # entry 5 no longer links to the rewritten entry 4
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b'"case_reference":""', b'"case_reference":"\xff"'),  # not UTF-8, in a member not compared
+        (b'"adapters":[]', b'"adapters":[,]'),  # not JSON, in a member not compared
+        (b'"v":1', b'"v":2'),
+    ],
+)
+def test_malformed_last_leaf_is_detected(store: AuditStore, old: bytes, new: bytes) -> None:
+    """Verification decodes only the members it compares, but still refuses a leaf that is
+    not valid UTF-8 JSON of version 1 (the last entry, rehashed with its head: no chain
+    check can catch it)."""
+    e = store.entries(9, 10)[0]
+    leaf = e.leaf.replace(old, new)
+    assert leaf != e.leaf
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(entries_table)
+            .where(entries_table.c.idx == 9)
+            .values(leaf=leaf, entry_hash=hashlib.sha256(leaf).digest(), leaf_hash=leaf_hash(leaf))
+        )
+        conn.execute(update(head_table).values(head_hash=hashlib.sha256(leaf).digest()))
+    with pytest.raises(
+        AuditIntegrityError, match=r"entry 9: (leaf is not JSON|unknown leaf version)"
+    ):
+        verify(store)
+
+
 @pytest.mark.parametrize("index", [0, 5, 9])
 def test_deleted_row_is_detected(store: AuditStore, index: int) -> None:
     with store.engine.begin() as conn:
