@@ -366,6 +366,12 @@ async def test_warning_stream_refuses_a_bad_interval(federation: LocalFederation
     assert refused.value.code is grpc.StatusCode.INVALID_ARGUMENT
     assert "interval must be 0 to 86400 seconds" in refused.value.message
     assert refused.value.audit_index is not None
+    decade = scope("public_order_early_warning", start=END - dt.timedelta(days=3650), end=END)
+    async with connect(federation, "jsc-command-centre") as c:
+        with pytest.raises(QueryRefused) as refused:
+            async for _ in AnalyticsClient(c).watch_warnings(decade):
+                pass
+    assert "a replay covers at most 366 days" in refused.value.message
 
 
 # --- the guardrail, checked on the plans ---------------------------------------------------

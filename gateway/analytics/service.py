@@ -33,6 +33,8 @@ SERVICE: Final = "AnalyticsService"
 # and a release each time.
 MIN_LIVE_INTERVAL: Final = 1.0
 MAX_INTERVAL: Final = 86_400.0
+# Each day replayed is a release and an audit entry: a year at a time.
+MAX_REPLAY: Final = dt.timedelta(days=366)
 
 _PATTERN_KINDS: Final[dict[int, ops.PatternKind]] = {
     analytics_pb2.PATTERN_KIND_HOUR_WEEKDAY: "hour_weekday",
@@ -202,8 +204,13 @@ def _check_stream(scope: ops.Scope, interval: dt.timedelta) -> Query:
         raise InvalidQuery(f"interval must be 0 to {MAX_INTERVAL:.0f} seconds, not {seconds}")
     if scope.start is None:
         raise InvalidQuery("the scope needs a start: the first day scanned")
-    if scope.end is not None and scope.end <= scope.start:
-        raise InvalidQuery("the window's end must come after its start")
+    if scope.end is not None:
+        if scope.end <= scope.start:
+            raise InvalidQuery("the window's end must come after its start")
+        if scope.end - scope.start > MAX_REPLAY:
+            raise InvalidQuery(
+                f"a replay covers at most {MAX_REPLAY.days} days; ask for the rest in another"
+            )
     return ops.warning_query(scope)
 
 
