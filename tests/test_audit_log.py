@@ -275,6 +275,58 @@ def test_stored_tree_gives_verifiable_proofs(store: AuditStore) -> None:
         assert r1 == store.root(m)
 
 
+def test_leaf_hashes_are_found_before_and_after_the_leaf_index_catches_up(
+    store: AuditStore,
+) -> None:
+    from gateway.audit._merkle import leaf_hash
+    from gateway.errors import ProofRequestError
+
+    store.index_leaves()
+    indexed = store.head().size
+    store.append([record(i) for i in range(40, 60)])  # a tail the index does not cover
+    hashes = [leaf_hash(e.leaf) for e in store.entries(0, store.head().size)]
+    for index in (0, indexed - 1, indexed, len(hashes) - 1):
+        assert store.index_of(hashes[index]) == index
+    assert store.index_leaves() == len(hashes) - indexed
+    assert store.index_leaves() == 0
+    for index in (0, indexed, len(hashes) - 1):
+        assert store.index_of(hashes[index]) == index
+    with pytest.raises(ProofRequestError, match="no entry has leaf hash"):
+        store.index_of(b"\7" * 32)
+
+
+def test_the_leaf_index_migration_indexes_an_existing_log(tmp_path: Path) -> None:
+    """A log written at revision 0003 (leaf hashes indexed in the entries table) upgrades
+    with every leaf hash already in the new index."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import func, select
+
+    from gateway.audit._merkle import leaf_hash
+    from gateway.audit.entry import GENESIS
+    from gateway.audit.store import head_table, leaf_index_table
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = AuditStore(url)
+    config = Config()
+    config.set_main_option("script_location", str(Path("gateway/audit/migrations").resolve()))
+    with old.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0003")
+        conn.execute(head_table.insert().values(id=1, size=0, head_hash=GENESIS))
+    old.append([record(i) for i in range(5)])  # the tables append writes are those of 0003
+    hashes = [leaf_hash(e.leaf) for e in old.entries(0, 5)]
+    old.close()
+
+    s = AuditStore(url)
+    s.create()  # upgrades to the latest revision
+    with s.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(leaf_index_table)).scalar() == 5
+    assert s.index_leaves() == 0
+    assert [s.index_of(h) for h in hashes] == list(range(5))
+    s.close()
+
+
 def test_verification_checks_checkpoint_roots(store: AuditStore) -> None:
     from gateway.audit.verify import CheckpointClaim
 

@@ -76,7 +76,12 @@ class Checkpointer:
         store.publish("verifier_key", key.verifier_key)
 
     def checkpoint_once(self) -> StoredCheckpoint | None:
-        """Sign and store a checkpoint of the current tree if it grew; return it."""
+        """Sign and store a checkpoint of the current tree if it grew; return it.
+
+        First it brings the leaf-hash index up to date (`AuditStore.index_leaves`): one
+        sorted batch per interval instead of one index update per append."""
+        while self.store.index_leaves():
+            pass
         size = self.store.head().size
         latest = self.store.checkpoint()
         if size == 0 or (latest is not None and latest.size >= size):

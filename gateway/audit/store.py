@@ -92,7 +92,27 @@ entries_table = Table(
     Column("leaf", Bytes, nullable=False),
     Column("entry_hash", Bytes(32), nullable=False),
     # RFC 9162 leaf hash, SHA-256(0x00 || leaf): receipts and proofs name entries by it.
-    Column("leaf_hash", Bytes(32), nullable=False, index=True),
+    # Not indexed here: see audit_leaf_index.
+    Column("leaf_hash", Bytes(32), nullable=False),
+)
+
+# Leaf hash -> index, for proofs asked by leaf hash. Built behind the appends, in large sorted
+# batches (`index_leaves`, run by the checkpointer), not in every append: random 32-byte keys
+# dirty about one index page per entry, which cost a third of the append rate; a batch of many
+# commits touches each page once. Derived data: the entries of `audit_leaf_indexed.size` and
+# after are found by scanning that tail, and a wrong index only yields a proof that fails.
+leaf_index_table = Table(
+    "audit_leaf_index",
+    metadata,
+    Column("leaf_hash", Bytes(32), primary_key=True),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+)
+
+leaf_indexed_table = Table(
+    "audit_leaf_indexed",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
 )
 
 # Hashes of every complete subtree of the Merkle tree over the entries: node
@@ -317,6 +337,8 @@ class AuditStore:
             command.upgrade(config, "head")
             if conn.execute(select(head_table.c.id)).first() is None:
                 conn.execute(insert(head_table).values(id=1, size=0, head_hash=GENESIS))
+            if conn.execute(select(leaf_indexed_table.c.id)).first() is None:
+                conn.execute(insert(leaf_indexed_table).values(id=1, size=0))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -542,13 +564,60 @@ class AuditStore:
         return total
 
     def index_of(self, leaf_hash_: bytes) -> int:
+        """The index of the entry with this leaf hash: from the leaf index, or from the tail
+        of entries it does not cover yet."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(entries_table.c.idx).where(entries_table.c.leaf_hash == leaf_hash_)
+                select(leaf_index_table.c.idx)
+                .where(leaf_index_table.c.leaf_hash == leaf_hash_)
+                .order_by(leaf_index_table.c.idx)
             ).first()
+            if row is None:
+                row = conn.execute(
+                    select(entries_table.c.idx)
+                    .where(
+                        entries_table.c.idx >= self._leaves_indexed(conn),
+                        entries_table.c.leaf_hash == leaf_hash_,
+                    )
+                    .order_by(entries_table.c.idx)
+                ).first()
         if row is None:
             raise ProofRequestError(f"no entry has leaf hash {leaf_hash_.hex()}")
         return int(row.idx)
+
+    @staticmethod
+    def _leaves_indexed(conn: Connection) -> int:
+        row = conn.execute(
+            select(leaf_indexed_table.c.size).where(leaf_indexed_table.c.id == 1)
+        ).first()
+        return 0 if row is None else int(row.size)
+
+    def index_leaves(self, limit: int = 200_000) -> int:
+        """Add the leaf hashes of entries not yet in the leaf index (at most `limit`), sorted;
+        return how many. Safe to run from several processes at once."""
+        with self.engine.begin() as conn:
+            stmt = select(leaf_indexed_table.c.size).where(leaf_indexed_table.c.id == 1)
+            if self.dialect == "postgresql":
+                stmt = stmt.with_for_update()
+            row = conn.execute(stmt).first()
+            if row is None:
+                raise AuditIntegrityError("audit log has no leaf index row; run `create()`")
+            start = int(row.size)
+            rows = conn.execute(
+                select(entries_table.c.leaf_hash, entries_table.c.idx)
+                .where(entries_table.c.idx >= start, entries_table.c.idx < start + limit)
+                .order_by(entries_table.c.idx)
+            ).all()
+            if not rows:
+                return 0
+            pairs = sorted((bytes(r.leaf_hash), int(r.idx)) for r in rows)
+            self._insert_rows(conn, leaf_index_table, ("leaf_hash", "idx"), iter(pairs))
+            conn.execute(
+                update(leaf_indexed_table)
+                .where(leaf_indexed_table.c.id == 1)
+                .values(size=start + len(rows))
+            )
+        return len(rows)
 
     def root(self, size: int) -> bytes:
         with self.engine.connect() as conn:
