@@ -7,6 +7,7 @@ JSON allows, including the integers and strings where the two libraries' limits 
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import json
 import uuid
@@ -17,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway._canonical import canonical_json
+from gateway.model import time_text
 
 
 def definition(value: Any) -> bytes:
@@ -91,3 +93,8 @@ class Name(str):
 def test_refuses_what_has_no_canonical_form(value: Any, message: str) -> None:
     with pytest.raises(TypeError, match=message):
         canonical_json(value)
+
+
+@given(st.datetimes(timezones=st.just(dt.UTC)))
+def test_time_text_is_strftimes_form(t: dt.datetime) -> None:
+    assert time_text(t) == t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
