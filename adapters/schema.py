@@ -205,8 +205,9 @@ class Vehicle(Base):
 class SeedTruth(Base):
     """What the synthetic city generator planted, for checking analytics against.
 
-    `factor` is, for a hotspot, the ratio of its incident rate per area to the surrounding
-    area's; for a surge, the relative increase over the kecamatan's baseline (0.6 = +60 %).
+    `factor` is, for a hotspot, the rate of the H3 resolution-8 cell it falls in against the
+    cells around it (seeded with `hotspot_unit="disc"`: its disc's density against its
+    surroundings'); for a surge, the relative increase over the kecamatan's baseline (0.6 = +60 %).
     A hotspot is the disc (`lat`, `lon`, `radius_m`); a surge covers its whole kecamatan (the
     disc is the kecamatan's centroid and equal-area radius) from `start_at` to `end_at`
     (half-open, naive UTC). `category` is NULL when every category is affected.

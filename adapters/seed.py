@@ -2,7 +2,10 @@
 
 `seed_city` fills the reference schema (`adapters.schema`) with incidents, persons, involvements,
 vehicles and cases drawn from one `numpy.random.Generator(PCG64(seed))`, so the same arguments
-always give the same rows. It plants hotspots (small discs with a raised incident rate) and
+always give the same rows. It plants hotspots (small discs with a raised incident rate: by
+default as many extra incidents as raise one H3 resolution-8 cell to `hotspot_factor` times the
+rate of the cells around it, the issue's definition; `hotspot_unit="disc"` raises only the
+disc's own density that many times, a harder city) and
 surges (a kecamatan's rate raised for some days) and records them in `seed_truth`, so the
 analytics can be checked against what is really there.
 
@@ -31,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -75,6 +78,10 @@ DEFAULT_HOTSPOTS = 8
 DEFAULT_SURGES = 2
 HOTSPOT_RADIUS_M = (150.0, 400.0)
 HOTSPOT_MAX_COVERAGE = 0.02  # of the seeded area; about one H3 res-8 cell per 37 km²
+# The mean area of an H3 resolution-8 cell (h3.average_hexagon_area(8, "m^2")): the cell
+# of the finest heatmap the default policy releases.
+HOTSPOT_CELL_M2 = 737_327.6
+HotspotUnit = Literal["cell", "disc"]
 SURGE_DAYS = (5, 10)
 CHUNK_ROWS = 50_000
 _WIB_SECONDS = 7 * 3600
@@ -344,6 +351,7 @@ class _Params:
     days: int
     end: date
     persons: int
+    hotspot_unit: HotspotUnit = "cell"
 
     @property
     def start_local(self) -> int:
@@ -381,6 +389,7 @@ def _params(
     days: int,
     end: date | None,
     persons: int | None,
+    hotspot_unit: HotspotUnit = "cell",
 ) -> _Params:
     if isinstance(kota, str):  # a lone name, not a sequence of one-letter names
         kota = [kota]
@@ -395,6 +404,8 @@ def _params(
     chosen = np.array([i for i, k in enumerate(KECAMATAN) if k.kota in names], dtype=np.int64)
     if incidents < 1:
         raise ValueError(f"incidents must be at least 1, not {incidents}")
+    if hotspot_unit not in ("cell", "disc"):
+        raise ValueError(f"hotspot_unit must be 'cell' or 'disc', not {hotspot_unit!r}")
     if not 2.0 <= hotspot_factor <= 4.0:
         raise ValueError(f"hotspot_factor must be within 2..4, not {hotspot_factor}")
     if not 0.0 < surge_factor <= 3.0:
@@ -420,6 +431,7 @@ def _params(
         days=days,
         end=DEFAULT_END if end is None else end,
         persons=n_persons,
+        hotspot_unit=hotspot_unit,
     )
 
 
@@ -514,6 +526,11 @@ def _day_weights(p: _Params) -> F64:
     return np.asarray(_WEEKDAYS[:, weekday] * season, dtype=np.float64)
 
 
+def _hotspot_area(p: _Params, h: _Hotspot) -> float:
+    """The area whose background incidents a hotspot adds (factor - 1) times over its disc."""
+    return HOTSPOT_CELL_M2 if p.hotspot_unit == "cell" else math.pi * h.radius**2
+
+
 def _incidents(
     rng: Generator,
     p: _Params,
@@ -524,13 +541,15 @@ def _incidents(
     n_kec = len(p.kecamatan)
     area = _region_area_m2()
     zone_kec = np.concatenate((p.kecamatan, [h.kec for h in hotspots])).astype(np.int64)
-    # A hotspot zone adds (factor - 1) times the background density over its disc, so the
-    # disc's density is `factor` times that of its surroundings.
+    # A hotspot zone adds (factor - 1) times the background incidents of one H3
+    # resolution-8 cell ("cell", the issue's definition: the cell it falls in has `factor`
+    # times the rate of the cells around it), or of its own disc ("disc": the disc's density
+    # is `factor` times its surroundings', and the cell holding it only 1.1 to 1.6 times).
     zone_weight = np.concatenate(
         (
             _POPULATION[p.kecamatan],
             [
-                (p.hotspot_factor - 1) * _POPULATION[h.kec] * math.pi * h.radius**2 / area[h.kec]
+                (p.hotspot_factor - 1) * _POPULATION[h.kec] * _hotspot_area(p, h) / area[h.kec]
                 for h in hotspots
             ],
         )
@@ -1298,6 +1317,7 @@ def seed_city(
     end: date | None = None,
     persons: int | None = None,
     replace: bool = False,
+    hotspot_unit: HotspotUnit = "cell",
 ) -> SeedSummary:
     """Fill the database at `url` with a synthetic city; the same arguments give the same rows.
 
@@ -1308,7 +1328,18 @@ def seed_city(
     arguments out of range.
     """
     started = time.perf_counter()
-    p = _params(incidents, kota, hotspots, hotspot_factor, surges, surge_factor, days, end, persons)
+    p = _params(
+        incidents,
+        kota,
+        hotspots,
+        hotspot_factor,
+        surges,
+        surge_factor,
+        days,
+        end,
+        persons,
+        hotspot_unit,
+    )
     engine = _engine(url)
     try:
         populated = _populated_tables(engine)
@@ -1381,7 +1412,20 @@ def add_seed_arguments(parser: argparse.ArgumentParser) -> None:
         help="seed only these kota, e.g. 'Jakarta Selatan' or jakarta-timur (default: all five)",
     )
     parser.add_argument("--hotspots", type=_at_least(0), default=DEFAULT_HOTSPOTS, metavar="N")
-    parser.add_argument("--hotspot-factor", type=float, default=3.0, metavar="F")
+    parser.add_argument(
+        "--hotspot-factor",
+        type=float,
+        default=3.0,
+        metavar="F",
+        help="2 to 4: the rate of a hotspot's resolution-8 cell against the cells around it",
+    )
+    parser.add_argument(
+        "--hotspot-unit",
+        choices=("cell", "disc"),
+        default="cell",
+        help="cell (default): the hotspot's cell has F times its neighbours' rate; disc: its "
+        "disc has F times the density around it, so its cell only 1.1 to 1.6 times (harder)",
+    )
     parser.add_argument("--surges", type=_at_least(0), default=DEFAULT_SURGES, metavar="N")
     parser.add_argument(
         "--surge-factor", type=float, default=0.6, metavar="F", help="0.6 means +60 %%"
@@ -1416,6 +1460,7 @@ def run_seed(args: argparse.Namespace) -> int:
             end=args.end,
             persons=args.persons,
             replace=args.replace,
+            hotspot_unit=args.hotspot_unit,
         )
     except (DatabaseNotEmptyError, ValueError) as exc:
         print(f"gerbang seed: {exc}", file=sys.stderr)

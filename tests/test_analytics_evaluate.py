@@ -56,7 +56,7 @@ def test_evaluate_prints_one_json_object_with_and_without_privacy(
     assert result["seed"] == 5
     assert result["incidents"] == 60000
     assert 0 < result["reported_incidents"] < 60000  # police-initiated ones are left out
-    assert result["planted"] == {"hotspots": 8, "surges": 2}
+    assert result["planted"] == {"hotspots": 8, "surges": 2, "hotspot_unit": "cell"}
     assert result["privacy"]["heatmap"]["epsilon_per_month"] == 1.0
     assert result["privacy"]["heatmap"]["min_cell_count"] == 10
     assert result["privacy"]["heatmap"]["months"] == 12

@@ -33,6 +33,7 @@ from adapters.schema import (
 )
 from adapters.seed import (
     DEFAULT_END,
+    HOTSPOT_CELL_M2,
     DatabaseNotEmptyError,
     add_seed_arguments,
     run_seed,
@@ -121,7 +122,25 @@ def test_incidents_fall_in_the_window_and_are_reported_after_they_occur(city: st
     assert occurred == sorted(occurred)
 
 
-def test_hotspots_are_recorded_small_and_have_the_planted_rate_ratio(city: str) -> None:
+@pytest.fixture(scope="module")
+def disc_city(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('disc') / 'police.db'}"
+    seed_city(url, **CITY, hotspot_unit="disc")
+    return url
+
+
+@pytest.mark.parametrize(
+    ("fixture", "unit_m2"),
+    [("city", HOTSPOT_CELL_M2), ("disc_city", None)],
+    ids=["cell", "disc"],
+)
+def test_hotspots_are_recorded_small_and_have_the_planted_rate_ratio(
+    fixture: str, unit_m2: float | None, request: pytest.FixtureRequest
+) -> None:
+    """A hotspot adds (factor - 1) times the background incidents of its unit's area: one
+    resolution-8 cell (the default, so the cell holding it has `factor` times its
+    neighbours' rate), or its own disc (so the disc's density is `factor` times)."""
+    city = request.getfixturevalue(fixture)
     hotspots = [t for t in rows(city, SeedTruth) if t.kind == "hotspot"]
     assert len(hotspots) == CITY["hotspots"]
     area_m2 = sum(k.area_km2 for k in kecamatan_of("Jakarta Pusat")) * 1e6
@@ -129,19 +148,22 @@ def test_hotspots_are_recorded_small_and_have_the_planted_rate_ratio(city: str) 
     incidents = rows(city, Incident)
     lat = np.array([i.lat for i in incidents])
     lon = np.array([i.lon for i in incidents])
-    inside_total = ring_total = 0.0
+    excess_total = expected_total = 0.0
     for h in hotspots:
         assert 150.0 <= h.radius_m <= 400.0
         assert h.factor == 3.0
         d = metres(lat, lon, h.lat, h.lon)
+        disc_m2 = math.pi * h.radius_m**2
         inside = int((d < h.radius_m).sum())
         # The ring from r to 2r has three times the disc's area.
-        ring = int(((d >= h.radius_m) & (d < 2 * h.radius_m)).sum()) / 3
-        assert ring > 30, h.label
-        assert 2.0 < inside / ring < 4.5, h.label
-        inside_total += inside
-        ring_total += ring
-    assert 2.6 < inside_total / ring_total < 3.4
+        density = int(((d >= h.radius_m) & (d < 2 * h.radius_m)).sum()) / (3 * disc_m2)
+        assert density * disc_m2 > 30, h.label
+        excess = inside - density * disc_m2
+        expected = (h.factor - 1) * density * (unit_m2 or disc_m2)
+        assert 0.5 < excess / expected < 1.6, h.label
+        excess_total += excess
+        expected_total += expected
+    assert 0.8 < excess_total / expected_total < 1.2
 
 
 def test_surge_is_recorded_and_visible_in_daily_counts(city: str) -> None:

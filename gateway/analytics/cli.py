@@ -40,7 +40,15 @@ def _print(result: dict[str, Any]) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from gateway.analytics.evaluate import evaluate
 
-    _print(evaluate(args.seed, incidents=args.incidents, epsilon=args.epsilon, alpha=args.alpha))
+    _print(
+        evaluate(
+            args.seed,
+            incidents=args.incidents,
+            epsilon=args.epsilon,
+            alpha=args.alpha,
+            hotspot_unit=args.hotspot_unit,
+        )
+    )
     return 0
 
 
@@ -91,6 +99,13 @@ def add_analytics_commands(sub: Any) -> None:
         type=float,
         default=DEFAULT_ALPHA,
         help=f"early-warning false-alert level per area and day (default {DEFAULT_ALPHA})",
+    )
+    p.add_argument(
+        "--hotspot-unit",
+        choices=("cell", "disc"),
+        default="cell",
+        help="cell (default, the issue's city): a hotspot's resolution-8 cell has 2-4 times "
+        "its neighbours' rate; disc: only its small disc does (a harder city)",
     )
     p.set_defaults(func=cmd_evaluate)
 

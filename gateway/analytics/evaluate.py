@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from gateway.analytics import _h3, _sql
 from gateway.analytics.heatmap import Hotspot, hotspots, sum_releases
@@ -101,11 +101,14 @@ def evaluate(
     warning: Obligations = PUBLIC_ORDER_EARLY_WARNING,
     alpha: float = DEFAULT_ALPHA,
     workdir: Path | None = None,
+    hotspot_unit: Literal["cell", "disc"] = "cell",
 ) -> dict[str, Any]:
     """Seed a city, run the methods with and without privacy, and score them (see the module).
 
     `epsilon` is the heatmap's budget per month (None: no noise, the minimum cell counts still
-    apply); `workdir` keeps the seeded database there instead of in a temporary directory.
+    apply); `workdir` keeps the seeded database there instead of in a temporary directory;
+    `hotspot_unit="disc"` seeds the harder city whose hotspot discs, not cells, have the
+    planted rate ratio (`adapters.seed`).
     """
     from adapters.seed import DEFAULT_END, seed_city
 
@@ -116,7 +119,14 @@ def evaluate(
         url = f"sqlite:///{path}"
         # Persons are drawn after the incidents from the same generator, so their number leaves
         # every incident row unchanged; a small register saves most of the seeding time.
-        seed_city(url, incidents=incidents, seed=seed, persons=_PERSONS, replace=True)
+        seed_city(
+            url,
+            incidents=incidents,
+            seed=seed,
+            persons=_PERSONS,
+            replace=True,
+            hotspot_unit=hotspot_unit,
+        )
         timings["seed"] = time.perf_counter() - clock
         end = DEFAULT_END
         start = end - timedelta(days=_DAYS)
@@ -150,7 +160,11 @@ def evaluate(
         "reported_incidents": sum(t.count for t in daily),
         "period": {"start": start.isoformat(), "end": end.isoformat()},
         "areas": len(area_names),
-        "planted": {"hotspots": len(planted_hotspots), "surges": len(planted_surges)},
+        "planted": {
+            "hotspots": len(planted_hotspots),
+            "surges": len(planted_surges),
+            "hotspot_unit": hotspot_unit,
+        },
         "privacy": {
             "heatmap": {
                 "purpose": heatmap.purpose,
