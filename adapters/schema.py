@@ -90,6 +90,19 @@ def _h3_column(resolution: int) -> Mapped[str]:
 HEATMAP_FILTER_COLUMNS: tuple[str, ...] = ("occurred_at", "source", "kota", "category")
 
 
+# Aggregates over a time window (traffic planning, early warning, oversight, the index) group
+# by area, category, source or status and time buckets of occurred_at: an index led by
+# occurred_at that holds those columns answers them without reading the wider table rows.
+WINDOW_COLUMNS: tuple[str, ...] = (
+    "occurred_at",
+    "kota",
+    "kecamatan",
+    "category",
+    "source",
+    "status",
+)
+
+
 def _heatmap_index(resolution: int) -> Index:
     column = h3_column_name(resolution)
     return Index(f"ix_incidents_{column}", column, *HEATMAP_FILTER_COLUMNS)
@@ -137,10 +150,11 @@ class Incident(Base):
         _one_of("incidents", "status", INCIDENT_STATUSES),
         _one_of("incidents", "source", INCIDENT_SOURCES),
         *(_heatmap_index(r) for r in H3_STORED_RESOLUTIONS),
+        Index("ix_incidents_occurred_at", *WINDOW_COLUMNS),
     )
 
     incident_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    occurred_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime)  # ix_incidents_occurred_at
     reported_at: Mapped[datetime] = mapped_column(DateTime)
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
