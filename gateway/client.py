@@ -127,6 +127,16 @@ class QueryResult:
     plans: tuple[QueryPlan, ...] = ()
 
 
+def refusal(e: grpc.aio.AioRpcError) -> TransportError | QueryRefused:
+    """What a failed call to the gateway means: unreachable, or refused with a reason."""
+    if (
+        e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        and not e.details()
+    ):
+        return TransportError(f"gateway unreachable: {e.code().name}")
+    return QueryRefused(e.code(), e.details() or "")
+
+
 def merge(parts: Sequence[common_pb2.ResultSet]) -> tuple[tuple[str, ...], list[Row], int]:
     """Merge the federated parts of one answer.
 
@@ -202,12 +212,7 @@ class GerbangClient:
         try:
             response: query_pb2.QueryResponse = await self._stub.Query(request, timeout=timeout)
         except grpc.aio.AioRpcError as e:
-            if (
-                e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-                and not e.details()
-            ):
-                raise TransportError(f"gateway unreachable: {e.code().name}") from e
-            raise QueryRefused(e.code(), e.details() or "") from e
+            raise refusal(e) from e
         return response
 
     def sign(

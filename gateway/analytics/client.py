@@ -26,8 +26,7 @@ from gateway.analytics.patterns import ModusShare, modus_distribution, time_patt
 from gateway.analytics.risk import RiskScore
 from gateway.analytics.tally import Tally
 from gateway.analytics.warning import Alert
-from gateway.client import GerbangClient, QueryRefused, QueryResult
-from gateway.errors import TransportError
+from gateway.client import GerbangClient, QueryResult, refusal
 from gateway.model import Query
 from gerbang.v1 import analytics_pb2, analytics_pb2_grpc, query_pb2
 
@@ -67,12 +66,7 @@ async def _call(call: Awaitable[T]) -> T:
     try:
         return await call
     except grpc.aio.AioRpcError as e:
-        if (
-            e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-            and not e.details()
-        ):
-            raise TransportError(f"gateway unreachable: {e.code().name}") from e
-        raise QueryRefused(e.code(), e.details() or "") from e
+        raise refusal(e) from e
 
 
 class AnalyticsClient:
