@@ -25,7 +25,7 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, Table, create_engine, event, func, select
 
 from adapters.plans import SeenPlans, admit
 from adapters.privacy import public_domain
@@ -39,6 +39,7 @@ from adapters.sql import (
     suppress_small_cells,
 )
 from gateway.analytics.privacy import privatise
+from gateway.catalog import Dataset
 from gateway.errors import ConfigurationError
 from gateway.evidence import SignedBlob, attestation, seal_result, sha256
 from gateway.identities import GATEWAY_ID
@@ -157,7 +158,7 @@ class SqlAdapter(adapter_pb2_grpc.AdapterServiceServicer):
             rows, suppressed = suppress_small_cells(rows, stmt.min_cell_count, stmt.max_rows)  # type: ignore[assignment]
         return encode_rows(stmt.columns, rows, suppressed), len(rows)
 
-    def _check_isolation(self, plan: QueryPlan, table: Any, dataset: Any) -> None:
+    def _check_isolation(self, plan: QueryPlan, table: Table, dataset: Dataset) -> None:
         """Refuse an aggregate plan whose category list names a category with 1 to k - 1
         selected incidents here.
 

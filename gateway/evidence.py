@@ -82,12 +82,7 @@ def canonical_request(
                 {"field": f.field, "op": str(f.op), "values": [typed_value(v) for v in f.values]}
                 for f in query.filters
             ],
-            "aggregation": None
-            if agg is None
-            else {
-                "group_by": [[g.field, str(g.bucket), g.h3_resolution] for g in agg.group_by],
-                "measure": str(agg.measure),
-            },
+            "aggregation": None if agg is None else agg.document(),
             "purpose": query.purpose,
             "legal_basis": query.legal_basis,
             "case_reference": query.case_reference,

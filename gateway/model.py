@@ -236,6 +236,13 @@ class Aggregation:
         if len(self.group_by) > MAX_GROUP_BY:
             raise InvalidQuery(f"at most {MAX_GROUP_BY} group-by dimensions")
 
+    def document(self) -> dict[str, Any]:
+        """The aggregation as signed requests and audit entries write it."""
+        return {
+            "group_by": [[g.field, str(g.bucket), g.h3_resolution] for g in self.group_by],
+            "measure": str(self.measure),
+        }
+
     @classmethod
     def from_proto(cls, a: common_pb2.Aggregation) -> Aggregation:
         measure = _MEASURE_FROM_PROTO.get(a.measure)

@@ -162,19 +162,21 @@ def init_pki(directory: Path, adapters: tuple[str, ...] = ("pmj-1", "pmj-2")) ->
             directory, f"adapter-{name}", ca.issue(adapter_id(name), server=True, client=False)
         )
         names.append(f"adapter-{name}")
-    for slug, spiffe in EXAMPLE_CALLERS.items():
-        write_issued(directory, slug, ca.issue(spiffe, server=False, client=True))
-        names.append(slug)
-    return names
+    return names + _issue_callers(directory, ca, missing_only=False)
 
 
 def complete_pki(directory: Path) -> list[str]:
     """Issue, from the CA in `directory`, a certificate to each example caller that has none
     (a development PKI made before that caller existed). Returns the slugs issued."""
-    ca = CertificateAuthority.load(directory)
+    return _issue_callers(directory, CertificateAuthority.load(directory), missing_only=True)
+
+
+def _issue_callers(directory: Path, ca: CertificateAuthority, *, missing_only: bool) -> list[str]:
+    """A client certificate for each example caller (only those without one, with
+    `missing_only`); the slugs issued."""
     issued = []
     for slug, spiffe in EXAMPLE_CALLERS.items():
-        if not (directory / f"{slug}.pem").exists():
+        if not missing_only or not (directory / f"{slug}.pem").exists():
             write_issued(directory, slug, ca.issue(spiffe, server=False, client=True))
             issued.append(slug)
     return issued

@@ -37,7 +37,6 @@ from gateway.model import (
     Op,
     Query,
     QueryPlan,
-    Scalar,
     utc,
 )
 from gerbang.v1 import analytics_pb2
@@ -293,31 +292,6 @@ def warning_query(scope: Scope, day: dt.date | None = None) -> Query:
     )
 
 
-def is_tick_of(tick: Query, stream: Query) -> bool:
-    """Whether `tick` is one day's query of the signed stream query: the same except that
-    its window lies within the stream's."""
-    if tick.aggregation != stream.aggregation or tick.operation != stream.operation:
-        return False
-    if (tick.purpose, tick.legal_basis, tick.dataset) != (
-        stream.purpose,
-        stream.legal_basis,
-        stream.dataset,
-    ):
-        return False
-    others = [f for f in tick.filters if f.field != TIME]
-    if others != [f for f in stream.filters if f.field != TIME]:
-        return False
-    return _bounds(tick) is not None
-
-
-def _bounds(q: Query) -> tuple[Scalar, Scalar | None] | None:
-    lo = [f.values[0] for f in q.filters if f.field == TIME and f.op is Op.GE]
-    hi = [f.values[0] for f in q.filters if f.field == TIME and f.op is Op.LT]
-    if len(lo) != 1 or len(hi) > 1:
-        return None
-    return lo[0], hi[0] if hi else None
-
-
 # --- from answers back to counts ----------------------------------------------------------
 
 
@@ -437,13 +411,12 @@ def patrol(
 ) -> tuple[PatrolPlan, list[RiskScore]]:
     by_cell_area: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     merged: dict[tuple[str, dt.date | None], int] = defaultdict(int)
-    sources = REPORTED
     for t in counts:
         if t.cell is None or t.area is None:
             raise InvalidTally("a patrol plan needs counts per H3 cell and kecamatan")
         by_cell_area[t.cell][t.area] += t.count
         merged[(t.cell, t.when)] += t.count
-        sources = t.sources
+    sources = frozenset().union(*(t.sources for t in counts)) or REPORTED
     per_cell = [Tally(n, sources, cell=c, when=w, days=7) for (c, w), n in merged.items()]
     scores = risk(per_cell, "h3", end)
     area_of = {c: max(a.items(), key=lambda kv: (kv[1], kv[0]))[0] for c, a in by_cell_area.items()}

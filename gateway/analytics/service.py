@@ -202,8 +202,8 @@ def _check_stream(scope: ops.Scope, interval: dt.timedelta) -> Query:
     seconds = interval.total_seconds()
     if not 0 <= seconds <= MAX_INTERVAL:
         raise InvalidQuery(f"interval must be 0 to {MAX_INTERVAL:.0f} seconds, not {seconds}")
-    if scope.start is None:
-        raise InvalidQuery("the scope needs a start: the first day scanned")
+    query = ops.warning_query(scope)  # refuses a scope without a start
+    assert scope.start is not None
     if scope.end is not None:
         if scope.end <= scope.start:
             raise InvalidQuery("the window's end must come after its start")
@@ -211,7 +211,7 @@ def _check_stream(scope: ops.Scope, interval: dt.timedelta) -> Query:
             raise InvalidQuery(
                 f"a replay covers at most {MAX_REPLAY.days} days; ask for the rest in another"
             )
-    return ops.warning_query(scope)
+    return query
 
 
 def _timestamp(t: dt.datetime) -> Timestamp:

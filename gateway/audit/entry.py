@@ -69,12 +69,7 @@ def describe_query(key: bytes, query: Query) -> dict[str, Any]:
         "dataset": query.dataset,
         "fields": list(query.fields),
         "filters": describe_filters(key, query.filters),
-        "aggregation": None
-        if agg is None
-        else {
-            "group_by": [[g.field, str(g.bucket), g.h3_resolution] for g in agg.group_by],
-            "measure": str(agg.measure),
-        },
+        "aggregation": None if agg is None else agg.document(),
         "limit": query.limit,
     }
 
