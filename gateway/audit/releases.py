@@ -86,8 +86,8 @@ class BudgetExhausted(PolicyDenied):
             [
                 f"privacy budget spent: {whose} has spent epsilon {spent:g} of {limit:g} for "
                 f"purpose '{purpose}' on a data period this window reads, and this release "
-                f"needs {epsilon:g}; ask again within the hold period for the held release, "
-                "or ask about other periods"
+                f"needs {epsilon:g}. The same question again within its hold period gets the "
+                "held release"
             ]
         )
 
