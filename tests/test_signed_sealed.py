@@ -25,6 +25,7 @@ from gateway.evidence import (
     seal_result,
     sha256,
     sign_blob,
+    user_commitment,
     verify_bundle,
 )
 from gateway.identities import GATEWAY_ID, adapter_id
@@ -37,6 +38,8 @@ from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, query_pb2
 
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 CASE = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
+# The investigator behind the record-level requests: a keyed commitment by the organisation.
+INVESTIGATOR = user_commitment(b"\x42" * 32, "https://idp.polda-metro-jaya.test", "penyidik-0042")
 REGIONS = {"s1": ("Jakarta Pusat",), "s2": ("Jakarta Selatan",)}
 
 
@@ -310,7 +313,8 @@ async def test_evidence_bundle_verifies_offline_and_rejects_any_changed_byte(
             basis("criminal_investigation"),
             case_reference=CASE,
             limit=5,
-        )
+        ),
+        user=INVESTIGATOR,
     )
     bundle = await reskrim.evidence(result)
     data = canonical_json(bundle)
