@@ -10,6 +10,7 @@ restart, and is one audit entry per call.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -19,8 +20,12 @@ import grpc
 import pytest
 
 from adapters.seed import seed_city
+from gateway.analytics import operations as ops
+from gateway.analytics.client import AnalyticsClient
 from gateway.audit.store import AuditStore
+from gateway.capabilities import describe
 from gateway.client import GerbangClient, QueryRefused
+from gateway.errors import PolicyDenied
 from gateway.evidence import user_commitment
 from gateway.local import AdapterSpec, LocalFederation
 from gateway.model import Aggregation, Filter, GroupBy, Op, Query
@@ -219,3 +224,27 @@ async def test_capabilities_follow_a_policy_reload_without_restart(
         assert after.purpose("traffic_planning").limits.max_rows == 4321
     finally:
         path.write_text(original)
+
+
+@pytest.mark.parametrize("client", ["dprd-komisi-a"], indirect=True)
+async def test_an_analytics_operation_carries_its_user_into_the_audit_entry(
+    client: GerbangClient, federation: LocalFederation
+) -> None:
+    member = user_commitment(ORG_KEY, "https://sso.dprd.jakarta.go.id", "anggota-komisi-a-07")
+    scope = ops.Scope(
+        "security_indicators",
+        PURPOSES["security_indicators"]["legal_basis"],
+        end=dt.datetime(2026, 11, 1, tzinfo=ops.WIB),
+    )
+    index = await AnalyticsClient(client).security_index(scope, user=member)
+    e = entries(federation)[index.result.receipt.leaf_index]
+    assert e["caller"] == "spiffe://gerbang.jakarta.go.id/dprd/komisi-a"
+    assert e["user_commitment"] == member.hex()
+
+
+def test_an_unregistered_caller_may_ask_nothing() -> None:
+    registry = {"callers": CALLERS, "purposes": PURPOSES}
+    with pytest.raises(PolicyDenied, match="is not registered"):
+        describe(registry, "spiffe://gerbang.jakarta.go.id/dishub/unknown", lambda *_: ("", 0.0))
+    known = describe(registry, ATCS, lambda *_: ("", 0.0))
+    assert [p.name for p in known.purposes] == sorted(CALLERS[ATCS]["purposes"])
