@@ -452,10 +452,12 @@ func readPlan(b []byte) planFields {
 		case 0:
 			_, n = varint(b)
 			b = b[n:]
-		case 1:
-			b = b[8:]
-		case 5:
-			b = b[4:]
+		case 1, 5:
+			size := map[uint64]int{1: 8, 5: 4}[wire]
+			if len(b) < size {
+				fail("plan field %d overruns the message", field)
+			}
+			b = b[size:]
 		case 2:
 			l, n := varint(b)
 			if uint64(len(b)-n) < l {
