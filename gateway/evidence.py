@@ -338,6 +338,8 @@ class EvidenceSummary:
     rows: int
     leaf_index: int
     checkpoint_size: int
+    # The end user's commitment (hex) the request and its audit entry name, or "".
+    user_commitment: str = ""
 
 
 def verify_bundle(
@@ -420,4 +422,5 @@ def verify_bundle(
         rows=sum(r.rows for r in checked),
         leaf_index=index,
         checkpoint_size=checkpoint.size,
+        user_commitment=str(doc.get("user", "")),
     )

@@ -322,6 +322,7 @@ async def test_evidence_bundle_verifies_offline_and_rejects_any_changed_byte(
     log_key = federation.log_key_path.with_suffix(".pub").read_text().strip()
     summary = verify_bundle(json.loads(data), registry, log_key)
     assert summary.case_reference == CASE
+    assert summary.user_commitment == INVESTIGATOR.hex()
     assert summary.rows == len(result.rows)
     accepted = []
     for i in range(len(data)):
