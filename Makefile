@@ -43,6 +43,7 @@ lint: $(VENV_STAMP) node_modules/.bin/buf
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 	$(MAKE) --no-print-directory proto-check
+	$(PY) -m tools.agentapi --check
 	$(MAKE) --no-print-directory policy-wasm-check
 
 # The Wasm engine's compiled policy is committed; `policy-wasm` recompiles it after a Rego
