@@ -18,10 +18,15 @@ node_modules/.bin/buf: package.json
 	npm install --no-audit --no-fund --silent
 	touch node_modules/.bin/buf
 
+# The TypeScript example client of the agent (issue 14): typescript and @types/node only.
+clients/typescript/node_modules/.bin/tsc: clients/typescript/package.json clients/typescript/package-lock.json
+	cd clients/typescript && npm ci --no-audit --no-fund --silent
+	touch $@
+
 $(GOBIN)/opa:
 	go install github.com/open-policy-agent/opa@$(OPA_VERSION)
 
-tools: $(VENV_STAMP) node_modules/.bin/buf $(GOBIN)/opa
+tools: $(VENV_STAMP) node_modules/.bin/buf clients/typescript/node_modules/.bin/tsc $(GOBIN)/opa
 	cd tests/interop && go mod download
 
 # Generated contracts are committed; `proto` regenerates them, `proto-check` fails when stale.
