@@ -8,6 +8,7 @@ and waits until it answers. The token is held only in memory here; the file has 
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -15,12 +16,20 @@ from pathlib import Path
 from types import TracebackType
 
 from gateway.agent.auth import new_token
+from gateway.agent.config import ServerTls
 from gateway.agent.issuer import LocalIssuer
 from gateway.errors import ConfigurationError
 from gateway.local import LocalFederation, Process, free_port, gerbang_command
 
 ISSUER = "https://sso.local.gerbang.test"
 AUDIENCE = "gerbang-agent"
+
+
+def _tls_table(tls: ServerTls) -> str:
+    text = f"\n[tls]\ncert = {json.dumps(str(tls.cert))}\nkey = {json.dumps(str(tls.key))}\n"
+    if tls.client_ca is not None:
+        text += f"client_ca = {json.dumps(str(tls.client_ca))}\n"
+    return text
 
 
 class LocalAgent:
@@ -32,7 +41,10 @@ class LocalAgent:
         client: str = "sip",
         port: int | None = None,
         gateway: str | None = None,
+        tls: ServerTls | None = None,
+        client_tls: ssl.SSLContext | None = None,
     ) -> None:
+        """With `tls`, the agent serves HTTPS; `client_tls` is how to reach it then."""
         self.federation = federation
         self.identity = identity
         self.client = client
@@ -41,6 +53,8 @@ class LocalAgent:
         self.directory = federation.workdir / f"agent-{identity}"
         self.issuer = LocalIssuer.init(federation.workdir / "issuer", ISSUER)
         self.token, digest = new_token()
+        self.tls = tls
+        self.client_tls = client_tls
         self.config_path = self.directory / "agent.toml"
         self.directory.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(
@@ -54,12 +68,13 @@ class LocalAgent:
             f'[[clients]]\nname = {json.dumps(client)}\ntoken_sha256 = "{digest}"\n\n'
             f"[[issuers]]\nissuer = {json.dumps(ISSUER)}\naudience = {json.dumps(AUDIENCE)}\n"
             f"jwks = {json.dumps(str(self.issuer.jwks_path.resolve()))}\n"
+            + ("" if tls is None else _tls_table(tls))
         )
         self.process: Process | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def journal(self) -> Path:
@@ -84,7 +99,9 @@ class LocalAgent:
                     f"agent {self.identity} exited with {popen.returncode}:\n{self.process.tail()}"
                 )
             try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1):  # noqa: S310
+                with urllib.request.urlopen(  # noqa: S310 (the agent's own URL)
+                    self.url + "/healthz", timeout=1, context=self.client_tls
+                ):
                     return
             except (urllib.error.URLError, OSError):
                 time.sleep(0.1)
