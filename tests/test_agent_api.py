@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import io
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from gateway.analytics import operations as ops
 from gateway.audit.store import AuditStore
 from gateway.evidence import verify_bundle
 from gateway.keys import KeyRegistry
-from gateway.local import AdapterSpec, LocalFederation
+from gateway.local import AdapterSpec, LocalFederation, gerbang_command
 from gateway.pki import init_pki
 
 OPENAPI = json.loads(Path("gateway/agent/openapi.json").read_text())
@@ -189,6 +190,23 @@ def test_query_as_json_and_csv_with_the_user_committed(
     }
     assert (line["client"], line["operation"], line["status"]) == ("sip", "query", 200)
     assert line["audit_entry"] == doc["audit_receipt"]["leaf_index"]
+    # The organisation opens the commitment from its journal (oversight).
+    opened = subprocess.run(
+        [
+            *gerbang_command(),
+            "agent",
+            "journal",
+            "open",
+            str(a.journal),
+            line["user"]["commitment"],
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.splitlines()
+    assert opened
+    assert all(json.loads(x)["user"]["sub"] == "nip-198501012010011001" for x in opened)
 
     r = post(a, "/v1/query?format=csv", TRAFFIC)
     assert r.status_code == 200

@@ -275,6 +275,7 @@ ERRORS = {
     "406": "The asked format is not available for this answer",
     "429": "A limit was reached",
     "502": "An adapter's part or the answer does not verify: nothing is released",
+    "500": "The agent failed: nothing is released",
     "503": "The gateway is unavailable: retry after the Retry-After seconds",
 }
 
@@ -318,7 +319,7 @@ def operation(name: str, summary: str, request: str, result: Any, cells: bool) -
             },
             "responses": {
                 "200": {"description": "the answer, opened and verified", "content": content},
-                **problem_responses("400", "401", "403", "406", "429", "502", "503"),
+                **problem_responses("400", "401", "403", "406", "429", "500", "502", "503"),
             },
         }
     }
@@ -344,7 +345,7 @@ def document() -> dict[str, Any]:
                     "description": "one event per day scanned",
                     "content": {"text/event-stream": {"schema": {"type": "string"}}},
                 },
-                **problem_responses("400", "401", "403", "406", "429", "502", "503"),
+                **problem_responses("400", "401", "403", "406", "429", "500", "502", "503"),
             },
         }
     }

@@ -169,6 +169,15 @@ def gateway_down(detail: str) -> Problem:
     )
 
 
+def internal(kind: str) -> Problem:
+    return Problem(
+        500,
+        "agent-error",
+        "Kesalahan agen / Agent error",
+        f"the agent failed ({kind}); nothing is released; its log has the details",
+    )
+
+
 def bad_request(detail: str) -> Problem:
     return Problem(400, "invalid-request", "Permintaan tidak sah / Invalid request", detail)
 

@@ -10,6 +10,7 @@ the service's one path, the journal line written, and only then the answer relea
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -37,6 +38,7 @@ OPERATIONS: tuple[asks.OperationName, ...] = (
     "security-index",
 )
 MTLS_CLIENT = "mtls"
+LOG = logging.getLogger("gerbang.agent")
 
 
 @dataclass
@@ -104,9 +106,13 @@ async def first_answer(
     stream = agent.svc().answers(ask, who.user.commitment if who.user else None)
     try:
         answer = await anext(stream)
-    except (GerbangError, ValueError) as e:
+    except Exception as e:
         await stream.aclose()
-        problem = problems.from_error(e)
+        if isinstance(e, GerbangError | ValueError):
+            problem = problems.from_error(e)
+        else:  # a bug of ours: journalled and logged, its text kept from the client
+            LOG.exception("unexpected error answering %s", operation)
+            problem = problems.internal(type(e).__name__)
         await agent.journal.record(
             client=who.client,
             user=who.user,
