@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import io
 import json
+import math
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,7 +44,7 @@ PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 REGIONS = {"h1": ("Jakarta Pusat", "Jakarta Barat"), "h2": ("Jakarta Selatan",)}
 END = dt.datetime(2026, 11, 1, tzinfo=ops.WIB)
 AUG, NOV = "2026-08-01T00:00:00.000000Z", "2026-11-01T00:00:00.000000Z"
-AGENTS = ("dishub-atcs", "samapta", "jsc-command-centre")
+AGENTS = ("dishub-atcs", "samapta", "jsc-command-centre", "citata-spatial")
 
 
 def basis(purpose: str) -> str:
@@ -253,6 +254,41 @@ def test_heatmap_as_geojson_polygons(agents: dict[str, LocalAgent]) -> None:
 
     r = post(a, "/v1/heatmap?format=csv", scope | {"resolution": 8})
     assert r.text.splitlines()[0] == "cell,count,low,high"
+
+
+def test_private_heatmap_names_epsilon_and_intervals_then_spent_budget_is_403(
+    agents: dict[str, LocalAgent], federation: LocalFederation
+) -> None:
+    a = agents["citata-spatial"]
+    scope = {
+        "purpose": "spatial_planning",
+        "legal_basis": basis("spatial_planning"),
+        "start": (END - dt.timedelta(days=365)).isoformat(),
+        "end": END.isoformat(),
+    }
+    r = post(a, "/v1/heatmap?format=geojson", scope | {"resolution": 8})
+    assert r.status_code == 200, r.text
+    conforms("/v1/heatmap", r)
+    fc = r.json()
+    privacy = fc["gerbang"]["privacy"]
+    assert (privacy["mechanism"], privacy["epsilon"], privacy["k"]) == ("discrete_laplace", 1.0, 10)
+    assert privacy["interval_level"] == 0.9
+    assert privacy["budget_remaining"] == pytest.approx(0.0)
+    assert privacy["budget_period"]
+    # Two parts of scale 1/epsilon: each within ln(2/0.1) with probability 1 - 0.1/2.
+    margin = 2 * math.log(2 / 0.1)
+    for f in fc["features"]:
+        p = f["properties"]
+        assert p["low"] == max(0, math.floor(p["count"] - margin))
+        assert p["high"] == math.ceil(p["count"] + margin)
+
+    r = post(a, "/v1/heatmap", scope | {"resolution": 8})
+    assert r.status_code == 403, r.text
+    conforms("/v1/heatmap", r)
+    problem = r.json()
+    assert any("privacy budget exhausted" in reason for reason in problem["reasons"])
+    entry = audit_entry(federation, problem["audit_receipt"]["leaf_index"])
+    assert (entry["decision"], entry["request"]["operation"]) == ("deny", "heatmap")
 
 
 @pytest.mark.parametrize(

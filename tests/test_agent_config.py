@@ -69,6 +69,14 @@ def test_file_then_environment(tmp_path: Path) -> None:
     c = load_config(config_file(tmp_path, BASE), env=env)
     assert (c.gateway, c.port) == ("10.0.0.5:7443", 9000)
     assert [t.name for t in c.clients] == ["a", "b"]
+    env = {"GERBANG_AGENT_ISSUERS": "https://a|aud-a|/etc/a.json,https://b|aud-b|b.json"}
+    c = load_config(config_file(tmp_path, BASE), env=env)
+    assert [(i.issuer, i.audience, i.jwks) for i in c.issuers] == [
+        ("https://a", "aud-a", Path("/etc/a.json")),
+        ("https://b", "aud-b", tmp_path / "b.json"),
+    ]
+    with pytest.raises(ConfigurationError, match=r"ISSUER\|AUDIENCE\|JWKS_PATH"):
+        load_config(config_file(tmp_path, BASE), env={"GERBANG_AGENT_ISSUERS": "https://a|x"})
 
 
 @pytest.mark.parametrize(

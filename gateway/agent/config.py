@@ -27,7 +27,9 @@
 
 Environment variables override the file, each `GERBANG_AGENT_<KEY>` for a key of `[agent]`
 (e.g. `GERBANG_AGENT_GATEWAY`), plus `GERBANG_AGENT_TOKENS` (comma-separated `name:sha256`
-pairs, replacing `[[clients]]`) and `GERBANG_AGENT_TLS_CERT`, `_TLS_KEY`, `_TLS_CLIENT_CA`.
+pairs, replacing `[[clients]]`), `GERBANG_AGENT_ISSUERS` (comma-separated
+`issuer|audience|jwks` triples, replacing `[[issuers]]`), `GERBANG_AGENT_USERS_REQUIRED` and
+`GERBANG_AGENT_TLS_CERT`, `_TLS_KEY`, `_TLS_CLIENT_CA`.
 Relative paths are taken from the file's folder. Anything missing or unknown is refused at
 start: the agent never runs half-configured.
 """
@@ -211,13 +213,21 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Agen
             base / ca if isinstance(ca, str) and ca else None,
         )
 
+    issuer_tables = _tables(doc, "issuers")
+    if (text := env.get(ENV_PREFIX + "ISSUERS")) is not None:
+        parts = [i.split("|") for i in text.split(",") if i.strip()]
+        if any(len(p) != 3 for p in parts):
+            raise ConfigurationError(
+                f"{ENV_PREFIX}ISSUERS: expected ISSUER|AUDIENCE|JWKS_PATH, comma-separated"
+            )
+        issuer_tables = [{"issuer": i, "audience": a, "jwks": j} for i, a, j in parts]
     issuers = tuple(
         Issuer(
             _text(i, "issuer", "[[issuers]]"),
             _text(i, "audience", "[[issuers]]"),
             base / _text(i, "jwks", "[[issuers]]"),
         )
-        for i in _tables(doc, "issuers")
+        for i in issuer_tables
     )
     required = _table(doc, "users").get("required", True)
     if (value := env.get(ENV_PREFIX + "USERS_REQUIRED")) is not None:
