@@ -65,43 +65,44 @@ def _rate(what: str, latencies: list[float]) -> Rate:
     return Rate(what, len(latencies), sum(latencies), "request", p50 * 1000, p99 * 1000)
 
 
-async def _library(fed: LocalFederation, query: Query, requests: int) -> list[float]:
-    times = []
-    async with GerbangClient.connect(fed.address, fed.pki, CALLER, fed.keys_dir) as client:
+async def _alternating(
+    fed: LocalFederation, agent: LocalAgent, query: Query, requests: int
+) -> tuple[list[float], list[float]]:
+    """Library and agent requests in turn, so that load from outside falls on both alike."""
+    body = query_body(query)
+    direct: list[float] = []
+    through: list[float] = []
+    async with (
+        GerbangClient.connect(fed.address, fed.pki, CALLER, fed.keys_dir) as client,
+        httpx.AsyncClient(base_url=agent.url, timeout=60) as http,
+    ):
         for i in range(WARMUP + requests):
             t0 = time.perf_counter()
             await client.query(query)
-            if i >= WARMUP:
-                times.append(time.perf_counter() - t0)
-    return times
-
-
-def _agent(agent: LocalAgent, body: dict[str, Any], requests: int) -> list[float]:
-    times = []
-    with httpx.Client(base_url=agent.url, timeout=60) as http:
-        for i in range(WARMUP + requests):
+            t1 = time.perf_counter()
             # A fresh ID token per request, as a client serving many users would send.
             headers = {
                 "Authorization": f"Bearer {agent.token}",
                 "Gerbang-End-User": agent.id_token(),
             }
-            t0 = time.perf_counter()
-            r = http.post("/v1/query", json=body, headers=headers)
-            elapsed = time.perf_counter() - t0
+            t2 = time.perf_counter()
+            r = await http.post("/v1/query", json=body, headers=headers)
+            t3 = time.perf_counter()
             if r.status_code != 200:
                 raise RuntimeError(f"the agent answered {r.status_code}: {r.text[:200]}")
             if i >= WARMUP:
-                times.append(elapsed)
-    return times
+                direct.append(t1 - t0)
+                through.append(t3 - t2)
+    return direct, through
 
 
 def agent_component(fed: LocalFederation, query: Query, requests: int) -> Component:
-    """`requests` sequential queries each way; the agent's figures against the library's."""
+    """`requests` sequential queries each way, in turn; the agent's figures against the
+    library's."""
     with LocalAgent(fed, CALLER) as agent:
-        library = _rate(
-            "client library (gRPC, in process)", asyncio.run(_library(fed, query, requests))
-        )
-        through = _rate("agent (HTTP/JSON)", _agent(agent, query_body(query), requests))
+        direct, via_agent = asyncio.run(_alternating(fed, agent, query, requests))
+    library = _rate("client library (gRPC, in process)", direct)
+    through = _rate("agent (HTTP/JSON)", via_agent)
     added = (through.p50_us or 0) - (library.p50_us or 0)
     return Component(
         "agent over HTTP/JSON",
