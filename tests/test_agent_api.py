@@ -429,8 +429,13 @@ def test_invalid_or_expired_id_token_401(agents: dict[str, LocalAgent], tmp_path
             headers=token | {"Gerbang-End-User": bad["expired"] or ""},
         ).json()["detail"]
     )
-    # Refused before the gateway: nothing asked, nothing journalled as asked.
-    assert a.journal.read_text() == journal_before
+    # Refused before the gateway, and journalled for the organisation: the client, no user.
+    added = a.journal.read_text().removeprefix(journal_before).splitlines()
+    assert len(added) == len(bad) + 1
+    for line in map(json.loads, added):
+        assert (line["client"], line["user"], line["status"]) == ("sip", None, 401)
+        assert line["operation"] == "/v1/query"
+        assert line["request_id"] == ""
 
 
 def test_policy_denial_is_403_naming_the_rule_with_the_receipt(

@@ -64,8 +64,9 @@ class Caller:
     user: EndUser | None
 
 
-def caller(agent: Agent, request: Request) -> Caller:
-    """The authenticated client and the end user it names, or a 401 problem."""
+async def caller(agent: Agent, request: Request) -> Caller:
+    """The authenticated client and the end user it names, or a 401 problem. A known client
+    naming no valid user is journalled: repeated attempts are for the organisation to see."""
     try:
         authorization = request.headers.get("authorization")
         if authorization is None and agent.mtls_clients:
@@ -73,12 +74,24 @@ def caller(agent: Agent, request: Request) -> Caller:
             client = MTLS_CLIENT
         else:
             client = agent.tokens.authenticate(authorization)
-        id_token = request.headers.get(USER_HEADER)
-        user = None
+    except NotAuthenticated as e:
+        raise problems.unauthenticated(str(e)) from e
+    id_token = request.headers.get(USER_HEADER)
+    user = None
+    try:
         if agent.users is not None and (agent.users_required or id_token):
             user = agent.users.verify(id_token)
     except NotAuthenticated as e:
-        raise problems.unauthenticated(str(e)) from e
+        problem = problems.unauthenticated(str(e))
+        await agent.journal.record(
+            client=client,
+            user=None,
+            operation=request.url.path,
+            request={},
+            status=problem.status,
+            detail=problem.detail,
+        )
+        raise problem from e
     return Caller(client, user)
 
 
@@ -141,7 +154,7 @@ def operation_route(
     agent: Agent, operation: asks.OperationName
 ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        who = caller(agent, request)
+        who = await caller(agent, request)
         form = formats.negotiate(request)
         body = await body_of(request)
         answer, stream = await first_answer(agent, who, operation, body, parse(operation, body))
@@ -162,7 +175,7 @@ def sse(event: str, data: dict[str, Any], ident: str = "") -> bytes:
 
 def warnings_route(agent: Agent) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        who = caller(agent, request)
+        who = await caller(agent, request)
         accept = request.headers.get("accept", "text/event-stream")
         if "text/event-stream" not in accept and "*/*" not in accept:
             raise Problem(
@@ -202,7 +215,7 @@ def warnings_route(agent: Agent) -> Callable[[Request], Awaitable[Response]]:
 
 def evidence_route(agent: Agent) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        who = caller(agent, request)
+        who = await caller(agent, request)
         request_id = request.path_params["request_id"]
         try:
             bundle = await agent.svc().evidence(who.client, request_id)
@@ -226,7 +239,7 @@ def evidence_route(agent: Agent) -> Callable[[Request], Awaitable[Response]]:
 
 def capabilities_route(agent: Agent) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        who = caller(agent, request)
+        who = await caller(agent, request)
         try:
             doc = await agent.svc().capabilities(who.user.commitment if who.user else None)
         except NotImplementedError as e:
