@@ -149,7 +149,18 @@ def test_openapi_paths_are_the_running_agents_routes(agents: dict[str, LocalAgen
         if r.path.startswith("/v1/") and m != "HEAD"
     }
     assert declared == served
+    # Every declared operation exists on the running agent (401 without a token, not 404/405),
+    # and nothing undeclared under /v1/ does.
     a = agents["dishub-atcs"]
+    for path, method in sorted(declared):
+        url = a.url + path.replace("{request_id}", "0" * 32)
+        r = httpx.request(method, url, json={} if method == "POST" else None)
+        assert r.status_code == 401, (path, method, r.status_code)
+        conforms(path, r, method.lower())
+    for method, path in (("GET", "/v1/query"), ("POST", "/v1/records"), ("DELETE", "/v1/heatmap")):
+        r = httpx.request(method, a.url + path)
+        assert r.status_code in (404, 405), (method, path)
+        assert r.headers["content-type"] == "application/problem+json"
     assert httpx.get(a.url + "/openapi.json").json() == OPENAPI
     page = httpx.get(a.url + "/docs")
     assert page.status_code == 200
