@@ -75,4 +75,4 @@ def test_typescript_example_client_passes_against_the_agent(
         timeout=180,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "pass 5" in run.stdout, run.stdout
+    assert "pass 6" in run.stdout, run.stdout

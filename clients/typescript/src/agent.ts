@@ -39,6 +39,18 @@ export interface AgentOptions {
   idToken: () => string;
 }
 
+/** The operations this client calls, as the agent's OpenAPI document names them. */
+export const OPERATIONS = [
+  "/v1/query",
+  "/v1/heatmap",
+  "/v1/patterns",
+  "/v1/risk-scores",
+  "/v1/patrol-plan",
+  "/v1/security-index",
+  "/v1/watch-warnings",
+  "/v1/evidence/{request_id}",
+] as const;
+
 export interface ServerSentEvent { event: string; id: string; data: string }
 
 export class GerbangAgent {

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { AgentProblem, GerbangAgent } from "../src/agent.js";
+import { AgentProblem, GerbangAgent, OPERATIONS } from "../src/agent.js";
 import type { QueryRequest } from "../src/types.js";
 
 function env(name: string): string {
@@ -31,6 +31,13 @@ const traffic: QueryRequest = {
 };
 
 describe("the Gerbang agent over HTTP", () => {
+  it("serves an OpenAPI 3.1 document naming every operation this client calls", async () => {
+    const response = await fetch(new URL("/openapi.json", env("GERBANG_AGENT_URL")));
+    const doc = (await response.json()) as { openapi: string; paths: Record<string, unknown> };
+    assert.equal(doc.openapi, "3.1.0");
+    for (const path of OPERATIONS) assert.ok(path in doc.paths, path);
+  });
+
   it("answers a query as JSON, with the period, k and the audit receipt", async () => {
     const answer = await agent.query(traffic);
     assert.equal(answer.operation, "query");
