@@ -233,6 +233,23 @@ def test_query_as_json_and_csv_with_the_user_committed(
     assert receipt > doc["audit_receipt"]["leaf_index"]
 
 
+def test_query_grouped_by_h3_cells_as_geojson(agents: dict[str, LocalAgent]) -> None:
+    a = agents["samapta"]
+    body = TRAFFIC | {
+        "fields": [],
+        "aggregation": {"group_by": [{"field": "location", "bucket": "h3", "h3_resolution": 7}]},
+        "purpose": "patrol_planning",
+        "legal_basis": basis("patrol_planning"),
+    }
+    r = post(a, "/v1/query?format=geojson", body)
+    assert r.status_code == 200, r.text
+    conforms("/v1/query", r)
+    fc = r.json()
+    assert fc["features"]
+    assert {f["properties"]["count"] >= 5 for f in fc["features"]} == {True}
+    assert all(len(f["id"]) == 15 for f in fc["features"])
+
+
 def test_heatmap_as_geojson_polygons(agents: dict[str, LocalAgent]) -> None:
     a = agents["samapta"]
     scope = {
@@ -394,6 +411,12 @@ def test_evidence_bundle_downloads_and_verifies(
         federation.log_key_path.with_suffix(".pub").read_text().strip(),
     )
     assert summary.leaf_index == answer["audit_receipt"]["leaf_index"]
+    # Kept on disk: after a restart of the agent the bundle is still there for its client.
+    a.stop()
+    a.start()
+    again = httpx.get(a.url + answer["evidence"], headers=headers(a), timeout=30)
+    assert again.status_code == 200
+    assert again.json() == r.json()
     # Another agent's client cannot fetch it; an unknown id is a 404 problem.
     other = agents["samapta"]
     r = httpx.get(other.url + answer["evidence"], headers=headers(other), timeout=30)

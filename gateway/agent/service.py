@@ -23,7 +23,7 @@ from typing import Any
 from gateway.agent import asks
 from gateway.analytics.client import AnalyticsClient
 from gateway.client import GerbangClient, QueryResult
-from gateway.model import Op, QueryPlan, time_text
+from gateway.model import Bucket, Op, QueryPlan, time_text
 
 TIME_FIELD = "occurred_at"
 # Coverage of the interval given for each noisy count.
@@ -143,14 +143,23 @@ def _flat(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _cell_column(result: QueryResult) -> str | None:
+    """The column of H3 cells, when the signed plans group by an H3 bucket (named as the
+    adapters name bucketed dimensions: field_bucket)."""
+    for plan in result.plans:
+        for g in plan.aggregation.group_by if plan.aggregation else ():
+            if g.bucket is Bucket.H3 and f"{g.field}_{g.bucket}" in result.columns:
+                return f"{g.field}_{g.bucket}"
+    return None
+
+
 def _answer(ask: asks.Ask, value: Any, result: QueryResult, day: dt.date | None = None) -> Answer:
     """Shape a method's output for JSON, CSV and GeoJSON."""
     margin = noise_margin(result.plans)
     match ask:
         case asks.QueryAsk():
             rows = [plain(r) for r in result.rows]
-            cells = [c for c in result.columns if c.endswith("_h3") or "_h3_" in c]
-            return Answer("query", result, rows, rows, cells[0] if cells else None)
+            return Answer("query", result, rows, rows, _cell_column(result))
         case asks.HeatmapAsk():
             table = []
             for cell, n in sorted(value.items()):
@@ -248,13 +257,17 @@ class AgentService:
     async def evidence(self, client_name: str, request_id: str) -> dict[str, Any] | None:
         """The full bundle (with the audit inclusion proof) of a result this client received;
         None when the agent holds no such result for it. Written to disk once built."""
+        if not request_id.isalnum():  # the gateway's ids are hex; nothing else names a file
+            return None
         path = self.evidence_dir / f"{request_id}.json"
+        owner = path.with_suffix(".client")
+        if path.exists() and owner.read_text() == client_name:  # kept across restarts
+            bundle: dict[str, Any] = json.loads(path.read_text())
+            return bundle
         kept = self._kept.get(request_id)
         if kept is None or kept[0] != client_name:
             return None
-        if path.exists():
-            bundle: dict[str, Any] = json.loads(path.read_text())
-            return bundle
         bundle = await self.client.evidence(kept[1])
+        owner.write_text(client_name)
         path.write_text(json.dumps(bundle, sort_keys=True))
         return bundle
