@@ -22,33 +22,33 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jsonschema
 import pytest
 from openapi_spec_validator import validate
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from adapters.seed import seed_city
 from gateway.agent.auth import COMMITMENT_DOMAIN
 from gateway.agent.issuer import LocalIssuer
 from gateway.agent.local import AUDIENCE, ISSUER, LocalAgent
-from gateway.analytics import operations as ops
-from gateway.audit.store import AuditStore
 from gateway.evidence import verify_bundle
 from gateway.keys import KeyRegistry
 from gateway.local import AdapterSpec, LocalFederation, gerbang_command
 from gateway.pki import init_pki
+from tests.agent_support import (
+    AUG,
+    END,
+    NOV,
+    OPENAPI,
+    TRAFFIC,
+    audit_entry,
+    basis,
+    conforms,
+    headers,
+    post,
+    schema_at,
+)
 
-OPENAPI = json.loads(Path("gateway/agent/openapi.json").read_text())
-PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 REGIONS = {"h1": ("Jakarta Pusat", "Jakarta Barat"), "h2": ("Jakarta Selatan",)}
-END = dt.datetime(2026, 11, 1, tzinfo=ops.WIB)
-AUG, NOV = "2026-08-01T00:00:00.000000Z", "2026-11-01T00:00:00.000000Z"
 AGENTS = ("dishub-atcs", "samapta", "jsc-command-centre", "citata-spatial")
-
-
-def basis(purpose: str) -> str:
-    return str(PURPOSES[purpose]["legal_basis"])
 
 
 @pytest.fixture(scope="module")
@@ -74,58 +74,6 @@ def agents(federation: LocalFederation) -> Iterator[dict[str, LocalAgent]]:
     finally:
         for a in started.values():
             a.stop()
-
-
-def headers(agent: LocalAgent, **extra: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {agent.token}", "Gerbang-End-User": agent.id_token()} | extra
-
-
-def post(agent: LocalAgent, path: str, body: dict[str, Any], **extra: str) -> httpx.Response:
-    return httpx.post(agent.url + path, json=body, headers=headers(agent, **extra), timeout=120)
-
-
-def schema_at(pointer: str) -> jsonschema.protocols.Validator:
-    """A validator for the schema at `pointer` of the OpenAPI document (JSON Schema 2020-12)."""
-    registry: Registry[Any] = Registry().with_resource(
-        "urn:gerbang-agent", Resource.from_contents(OPENAPI, default_specification=DRAFT202012)
-    )
-    root = {"$ref": "urn:gerbang-agent#" + pointer}
-    return jsonschema.Draft202012Validator(root, registry=registry)
-
-
-def conforms(path: str, response: httpx.Response, method: str = "post") -> None:
-    """The response is one the document declares for this path, and matches its schema."""
-    media = response.headers["content-type"].split(";")[0]
-    escaped = path.replace("~", "~0").replace("/", "~1")
-    declared = OPENAPI["paths"][path][method]["responses"]
-    assert str(response.status_code) in declared, (path, response.status_code)
-    assert media in declared[str(response.status_code)]["content"], (path, media)
-    if media.endswith("json"):
-        media_ptr = media.replace("/", "~1")
-        schema_at(
-            f"/paths/{escaped}/{method}/responses/{response.status_code}/content/{media_ptr}/schema"
-        ).validate(response.json())
-
-
-TRAFFIC = {
-    "dataset": "incidents",
-    "fields": ["kecamatan"],
-    "filters": [
-        {"field": "occurred_at", "op": "ge", "values": [{"time": "2026-08-01T00:00:00Z"}]},
-        {"field": "occurred_at", "op": "lt", "values": [{"time": "2026-11-01T00:00:00Z"}]},
-    ],
-    "aggregation": {"group_by": [{"field": "kecamatan"}]},
-    "purpose": "traffic_planning",
-    "legal_basis": basis("traffic_planning"),
-}
-
-
-def audit_entry(federation: LocalFederation, index: int) -> dict[str, Any]:
-    store = AuditStore(federation.audit_url)
-    try:
-        return store.entries(index, index + 1)[0].fields()
-    finally:
-        store.close()
 
 
 # --- the document ---------------------------------------------------------------------------
