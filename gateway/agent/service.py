@@ -261,7 +261,7 @@ class AgentService:
             return None
         path = self.evidence_dir / f"{request_id}.json"
         owner = path.with_suffix(".client")
-        if path.exists() and owner.read_text() == client_name:  # kept across restarts
+        if path.exists() and owner.exists() and owner.read_text() == client_name:  # kept
             bundle: dict[str, Any] = json.loads(path.read_text())
             return bundle
         kept = self._kept.get(request_id)
