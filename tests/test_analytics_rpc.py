@@ -9,6 +9,7 @@ so that its early warning is certain at this small size.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import math
@@ -322,7 +323,8 @@ async def test_warning_stream_raises_the_planted_surge(federation: LocalFederati
         for i in range(len(days))
     ]
     assert len(days) >= 4
-    surge_alerts = [a for d in days for a in d.alerts if a.area == kecamatan]
+    surge_alerts = [a for d in days for a in d.alerts or () if a.area == kecamatan]
+    assert all(d.alerts is not None for d in days)
     assert surge_alerts, f"no alert for the planted surge in {kecamatan}"
     alert = surge_alerts[0]
     assert alert.day >= ops.local_day(first)
@@ -338,23 +340,28 @@ async def test_warning_stream_raises_the_planted_surge(federation: LocalFederati
 async def test_warning_stream_follows_the_present_until_cancelled(
     federation: LocalFederation,
 ) -> None:
-    """Without an end the stream catches up to today, then re-reads today every interval."""
+    """Without an end the stream catches up to yesterday, then waits for today to end: a
+    running day is never released (each release of it would be charged again)."""
     today = ops.local_day(dt.datetime.now(dt.UTC))
     watch = scope(
         "public_order_early_warning",
-        start=ops.local_midnight(today - dt.timedelta(days=1)),
+        start=ops.local_midnight(today - dt.timedelta(days=2)),
     )
     days = []
     async with connect(federation, "jsc-command-centre") as c:
         stream = AnalyticsClient(c).watch_warnings(watch, dt.timedelta(seconds=1))
-        async for day in stream:
-            days.append(day)
-            if len(days) == 3:
-                break
+        days.append(await anext(stream))
+        days.append(await anext(stream))
+        if ops.local_day(dt.datetime.now(dt.UTC)) == today:  # not across a local midnight
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(anext(stream), timeout=3.0)
         await stream.aclose()  # type: ignore[attr-defined]
-    assert [d.day for d in days][:2] == [today - dt.timedelta(days=1), today]
-    assert days[2].day >= today  # today again (or tomorrow, at midnight)
-    assert len({d.result.receipt.leaf_index for d in days}) == 3
+    assert [d.day for d in days] == [today - dt.timedelta(days=2), today - dt.timedelta(days=1)]
+    assert len({d.result.receipt.leaf_index for d in days}) == 2
+    # The first answer read the lookback and its day; the second only its own day.
+    assert len(ops.released_days(days[0].result.plans)) == ops.WARNING_LOOKBACK_DAYS + 1
+    assert ops.released_days(days[1].result.plans) == [today - dt.timedelta(days=1)]
+    assert all(d.alerts is not None for d in days)
 
 
 async def test_warning_stream_refuses_a_bad_interval(federation: LocalFederation) -> None:

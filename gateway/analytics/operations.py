@@ -19,7 +19,7 @@ import calendar
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from adapters.geography import KECAMATAN
@@ -45,6 +45,7 @@ __all__ = [
     "HISTORY_WEEKS",
     "WARNING_LOOKBACK_DAYS",
     "Scope",
+    "WarningHistory",
     "heatmap_cells",
     "heatmap_query",
     "index",
@@ -53,11 +54,13 @@ __all__ = [
     "patrol",
     "patrol_query",
     "patterns_query",
+    "private_epsilon",
+    "released_days",
     "risk",
     "risk_query",
     "tallies",
     "warning_query",
-    "warnings",
+    "warning_tick",
     "week_start",
 ]
 
@@ -268,21 +271,32 @@ def index_query(scope: Scope) -> Query:
     )
 
 
-def warning_query(scope: Scope, day: dt.date | None = None) -> Query:
-    """Daily counts per kecamatan for scanning `day` (the lookback and the day itself).
+def warning_query(scope: Scope) -> Query:
+    """The whole stream the caller signs: daily counts per kecamatan from the lookback of
+    `scope.start` to `scope.end` (open-ended when the stream follows the present)."""
+    if scope.start is None:
+        raise InvalidQuery("the scope needs a start: the first day scanned")
+    start = local_midnight(local_day(scope.start) - dt.timedelta(days=WARNING_LOOKBACK_DAYS))
+    return _warning(scope, start, scope.end)
 
-    Without `day`: the whole stream the caller signs, from the lookback of `scope.start` to
-    `scope.end` (open-ended when the stream follows the present).
+
+def warning_tick(scope: Scope, day: dt.date) -> Query:
+    """What one tick of the stream releases: only what no earlier tick did.
+
+    The first day scanned reads its lookback and itself; every later day reads itself alone
+    (kecamatan x that day), so under differential privacy each day of data is released, and
+    charged, once per stream. The caller keeps the history (`WarningHistory`).
     """
     if scope.start is None:
         raise InvalidQuery("the scope needs a start: the first day scanned")
-    if day is None:
-        first = local_day(scope.start)
-        end = scope.end
-    else:
-        first = day
-        end = local_midnight(day + dt.timedelta(days=1))
-    start = local_midnight(first - dt.timedelta(days=WARNING_LOOKBACK_DAYS))
+    first = local_day(scope.start)
+    if day < first:
+        raise InvalidQuery("a tick cannot come before the stream's first day")
+    start = day - dt.timedelta(days=WARNING_LOOKBACK_DAYS) if day == first else day
+    return _warning(scope, local_midnight(start), local_midnight(day + dt.timedelta(days=1)))
+
+
+def _warning(scope: Scope, start: dt.datetime, end: dt.datetime | None) -> Query:
     return _query(
         scope,
         "early_warning",
@@ -316,6 +330,23 @@ def reported_sources(plans: Sequence[QueryPlan]) -> frozenset[str]:
     if not sources or not sources <= REPORTED:
         raise InvalidTally(f"the answer counts sources {sorted(sources)}, not reported only")
     return sources
+
+
+def private_epsilon(plans: Sequence[QueryPlan]) -> float:
+    """The epsilon every plan of an answer was released under: analytics purposes are
+    aggregate-only, so each part must carry the differential-privacy obligation, checked on
+    the signed plans like the reported-only filter (docs/adr/0014)."""
+    epsilons = {plan.epsilon for plan in plans}
+    if not plans:
+        raise InvalidTally("the answer has no plans")
+    if None in epsilons:
+        missing = next(p.plan_id for p in plans if p.epsilon is None)
+        raise InvalidTally(f"plan {missing} carries no differential-privacy epsilon")
+    if len(epsilons) != 1:
+        raise InvalidTally(f"the answer's plans disagree on epsilon: {sorted(epsilons)}")  # type: ignore[type-var]
+    (epsilon,) = epsilons
+    assert epsilon is not None
+    return epsilon
 
 
 def tallies(
@@ -442,14 +473,64 @@ def index(counts: Sequence[Tally], end: dt.datetime) -> list[AreaIndex]:
     )
 
 
-def warnings(counts: Sequence[Tally], day: dt.date, min_count: int) -> list[Alert]:
-    """The alerts of one day, from the daily counts of its lookback and itself."""
-    first = day - dt.timedelta(days=WARNING_LOOKBACK_DAYS)
-    alerts = early_warnings(
-        counts,
-        start=first,
-        end=day + dt.timedelta(days=1),
-        min_count=min_count,
-        areas=sorted({t.area for t in counts if t.area is not None}),
-    )
-    return [a for a in alerts if a.day == day]
+def released_days(plans: Sequence[QueryPlan]) -> list[dt.date]:
+    """The local days an answer's plans read (their bounds on the event time), in order."""
+    lower: dt.datetime | None = None
+    upper: dt.datetime | None = None
+    for plan in plans:
+        for f in plan.filters:
+            if f.field != TIME or not isinstance(f.values[0], dt.datetime):
+                continue
+            t = utc(f.values[0])
+            if f.op is Op.GE:
+                lower = t if lower is None else max(lower, t)
+            elif f.op is Op.LT:
+                upper = t if upper is None else min(upper, t)
+    if lower is None or upper is None:
+        raise InvalidTally("the answer's plans do not bound the event time on both sides")
+    first, last = local_day(lower), local_day(upper - dt.timedelta(microseconds=1))
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+@dataclass
+class WarningHistory:
+    """The daily counts a caller has opened from one warning stream, and the days they cover.
+
+    Each tick releases only its new days (`warning_tick`); the method runs over the history.
+    A day the releases cover but whose count is absent was withheld below k.
+    """
+
+    min_count: int = 0
+    counts: dict[tuple[str, dt.date], Tally] = field(default_factory=dict)
+    covered: set[dt.date] = field(default_factory=set)
+    areas: set[str] = field(default_factory=set)
+
+    def add(self, days: Sequence[dt.date], counts: Sequence[Tally], min_count: int) -> None:
+        for t in counts:
+            if t.area is None or t.when is None or t.days != 1:
+                raise InvalidTally("early warning needs daily counts per kecamatan")
+            if t.when not in days:
+                raise InvalidTally(f"a count for {t.when} outside the days its plans read")
+            self.counts[(t.area, t.when)] = t
+            self.areas.add(t.area)
+        self.covered.update(days)
+        self.min_count = max(self.min_count, min_count)
+
+    def alerts(self, day: dt.date) -> list[Alert] | None:
+        """The alerts of `day`, or None when the history does not cover its lookback."""
+        first = day - dt.timedelta(days=WARNING_LOOKBACK_DAYS)
+        window = [first + dt.timedelta(days=i) for i in range(WARNING_LOOKBACK_DAYS + 1)]
+        if not self.covered.issuperset(window):
+            return None
+        # Forget what no later day's lookback reads.
+        for key in [k for k in self.counts if k[1] < first]:
+            del self.counts[key]
+        self.covered = {d for d in self.covered if d >= first}
+        alerts = early_warnings(
+            list(self.counts.values()),
+            start=first,
+            end=day + dt.timedelta(days=1),
+            min_count=self.min_count,
+            areas=sorted(self.areas),
+        )
+        return [a for a in alerts if a.day == day]
