@@ -23,9 +23,11 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _epsilon(text: str) -> float | None:
+def _epsilon(text: str) -> float | str | None:
     if text.lower() in {"none", "off"}:
         return None
+    if text.lower() == "policy":
+        return "policy"
     value = float(text)
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"epsilon must be positive, or 'none', not {text}")
@@ -45,6 +47,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             args.seed,
             incidents=args.incidents,
             epsilon=args.epsilon,
+            warning_epsilon=args.warning_epsilon,
             alpha=args.alpha,
             hotspot_unit=args.hotspot_unit,
         )
@@ -91,8 +94,16 @@ def add_analytics_commands(sub: Any) -> None:
     p.add_argument(
         "--epsilon",
         type=_epsilon,
-        default=1.0,
-        help="heatmap epsilon per month, or 'none' for no noise (default 1.0, as the policy)",
+        default="policy",
+        help="epsilon of each monthly heatmap, 'none' for no noise, or 'policy' (default: "
+        "as spatial_planning registers it)",
+    )
+    p.add_argument(
+        "--warning-epsilon",
+        type=_epsilon,
+        default="policy",
+        help="epsilon of each release of daily warning counts, 'none' for no noise, or "
+        "'policy' (default: as public_order_early_warning registers it)",
     )
     p.add_argument(
         "--alpha",

@@ -194,7 +194,7 @@ class AnalyticsClient:
                 days = ops.released_days(result.plans)
                 if days[-1] != day:
                     raise InvalidTally(f"the answer for {day} reads up to {days[-1]} instead")
-                history.add(days, counts_of(result), k)
+                history.add(days, counts_of(result), k, ops.private_epsilon(result.plans))
                 yield DayWarnings(day, history.alerts(day), result)
         finally:
             stream.cancel()

@@ -501,11 +501,21 @@ class WarningHistory:
     """
 
     min_count: int = 0
+    epsilon: float | None = None
     counts: dict[tuple[str, dt.date], Tally] = field(default_factory=dict)
     covered: set[dt.date] = field(default_factory=set)
     areas: set[str] = field(default_factory=set)
 
-    def add(self, days: Sequence[dt.date], counts: Sequence[Tally], min_count: int) -> None:
+    def add(
+        self,
+        days: Sequence[dt.date],
+        counts: Sequence[Tally],
+        min_count: int,
+        epsilon: float | None = None,
+    ) -> None:
+        """Add one release: the days its plans read, its counts, its k and its epsilon."""
+        if self.covered and epsilon != self.epsilon:
+            raise InvalidTally("the stream's releases disagree on epsilon")
         for t in counts:
             if t.area is None or t.when is None or t.days != 1:
                 raise InvalidTally("early warning needs daily counts per kecamatan")
@@ -515,6 +525,7 @@ class WarningHistory:
             self.areas.add(t.area)
         self.covered.update(days)
         self.min_count = max(self.min_count, min_count)
+        self.epsilon = epsilon
 
     def alerts(self, day: dt.date) -> list[Alert] | None:
         """The alerts of `day`, or None when the history does not cover its lookback."""
@@ -532,5 +543,6 @@ class WarningHistory:
             end=day + dt.timedelta(days=1),
             min_count=self.min_count,
             areas=sorted(self.areas),
+            noise_epsilon=self.epsilon,
         )
         return [a for a in alerts if a.day == day]
