@@ -16,6 +16,9 @@ tell which cells hold no rows at all. `public_domain` builds it, per group-by di
 - local days, weeks and months: the calendar between a lower and an upper bound that the plan's
   own filters put on the same time field.
 
+The plan's own `in`/`eq` filters narrow the lists (a plan for one kota releases no group of
+another): they are part of the signed plan, not of the data.
+
 Any other dimension (a free-text or numeric field) has no public domain and the plan is refused.
 
 Dimensions that the geography or the code list ties together are enumerated jointly, as the
@@ -76,7 +79,19 @@ def public_domain(
     `areas` maps this adapter's kecamatan to their kota. Raises `PlanRefused` naming the
     dimension that has no public domain, or when the domain is too large.
     """
-    values = [_values(g, filters, areas) for g in dimensions]
+    areas = {
+        k: kota
+        for k, kota in areas.items()
+        if _admits(filters, "kecamatan", k) and _admits(filters, "kota", kota)
+    }
+    values = [
+        [
+            v
+            for v in _values(g, filters, areas)
+            if g.bucket is not Bucket.NONE or _admits(filters, g.field, v)
+        ]
+        for g in dimensions
+    ]
     kinds = [_kind(g) for g in dimensions]
     blocks = _blocks(kinds, areas, dimensions)
     joint = [_joint(block, values, kinds, areas, dimensions) for block in blocks]
@@ -93,6 +108,12 @@ def public_domain(
         tuple(values[c] for c in column)
         for values in (tuple(itertools.chain(*parts)) for parts in itertools.product(*joint))
     ]
+
+
+def _admits(filters: Sequence[Filter], name: str, value: Scalar) -> bool:
+    """Whether the plan's own `in`/`eq` filters on `name` let `value` through: a group the
+    plan excludes is not released (the filters are the plan's, so public)."""
+    return all(value in f.values for f in filters if f.field == name and f.op in (Op.IN, Op.EQ))
 
 
 def _kind(g: GroupBy) -> str | None:

@@ -122,3 +122,19 @@ def test_group_bys_without_a_public_domain_are_refused() -> None:
             YEAR,
             CITY,
         )
+
+
+def test_the_plans_own_filters_narrow_the_domain() -> None:
+    only = (
+        *YEAR,
+        Filter("kota", Op.IN, ("Jakarta Pusat",)),
+        Filter("category", Op.IN, ("theft", "fraud")),
+    )
+    domain = public_domain(
+        (CELL, GroupBy("kecamatan"), GroupBy("category"), GroupBy("modus_operandi")), only, CITY
+    )
+    assert {k for _, k, _, _ in domain} == set(PUSAT)
+    assert {c for c, _, _, _ in domain} == set().union(*(near(k) for k in PUSAT))
+    assert {(c, m) for _, _, c, m in domain} == {
+        (c, m) for c in ("theft", "fraud") for m in MODUS_OPERANDI[c]
+    }
