@@ -50,6 +50,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             warning_epsilon=args.warning_epsilon,
             alpha=args.alpha,
             hotspot_unit=args.hotspot_unit,
+            kota=args.kota,
         )
     )
     return 0
@@ -72,6 +73,7 @@ def cmd_bias_report(args: argparse.Namespace) -> int:
 
 def add_analytics_commands(sub: Any) -> None:
     """Add `analytics evaluate` and `analytics bias-report` to a subparsers object."""
+    from adapters.geography import KOTA_NAMES
     from gateway.analytics.evaluate import DEFAULT_INCIDENTS
     from gateway.analytics.warning import DEFAULT_ALPHA
 
@@ -117,6 +119,13 @@ def add_analytics_commands(sub: Any) -> None:
         default="cell",
         help="cell (default, the issue's city): a hotspot's resolution-8 cell has 2-4 times "
         "its neighbours' rate; disc: only its small disc does (a harder city)",
+    )
+    p.add_argument(
+        "--kota",
+        action="append",
+        choices=KOTA_NAMES,
+        help="seed only this kota (repeatable; default the whole city): a smaller city at the "
+        "same density",
     )
     p.set_defaults(func=cmd_evaluate)
 

@@ -166,6 +166,7 @@ def evaluate(
     workdir: Path | None = None,
     hotspot_unit: Literal["cell", "disc"] = "cell",
     registry: Path = REGISTRY,
+    kota: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Seed a city, run the methods with and without privacy, and score them (see the module).
 
@@ -173,7 +174,8 @@ def evaluate(
     warning counts (None: no noise, the minimum cell counts still apply; `POLICY`: as
     registered); `workdir` keeps the seeded database there instead of in a temporary
     directory; `hotspot_unit="disc"` seeds the harder city whose hotspot discs, not cells, have
-    the planted rate ratio (`adapters.seed`).
+    the planted rate ratio (`adapters.seed`); `kota` seeds only those kota (the whole city by
+    default), which keeps a test small at the whole city's density.
     """
     from adapters.seed import DEFAULT_END, seed_city
 
@@ -195,6 +197,7 @@ def evaluate(
             persons=_PERSONS,
             replace=True,
             hotspot_unit=hotspot_unit,
+            kota=kota,
         )
         timings["seed"] = time.perf_counter() - clock
         end = DEFAULT_END
@@ -225,6 +228,7 @@ def evaluate(
     return {
         "seed": seed,
         "incidents": incidents,
+        "kota": sorted({k for k, _ in areas.values()}),
         "reported_incidents": sum(t.count for t in daily),
         "period": {"start": start.isoformat(), "end": end.isoformat()},
         "areas": len(area_names),
@@ -244,14 +248,16 @@ def evaluate(
                     (true_cells.get((c, first), 0), _released(r, c))
                     for r, (first, _) in zip(private_heat, months, strict=True)
                     for c in domain
-                ]
+                ],
+                heatmap.min_cell_count,
             ),
             "kecamatan_day": _error(
                 [
                     (true_days.get((a, d), 0), _released(private_daily, (a, d)))
                     for a in area_names
                     for d in days
-                ]
+                ],
+                warning.min_cell_count,
             ),
         },
         "method": {
@@ -282,15 +288,26 @@ def _released(release: Release[K], key: K) -> int:
     return release.counts.get(key, release.imputed)
 
 
-def _error(pairs: Sequence[tuple[int, int]]) -> dict[str, Any]:
-    """The typical released cell against its true count, from (true, released) pairs."""
-    errors = sorted(abs(released - true) for true, released in pairs)
-    occupied = [true for true, _ in pairs if true > 0]
+def _error(pairs: Sequence[tuple[int, int]], min_count: int) -> dict[str, Any]:
+    """The typical released cell against its true count, from (true, released) pairs (a
+    withheld cell as imputed): over the cells that hold incidents, and how often an empty
+    cell of the domain is released (its noise reached k)."""
+    occupied = sorted(pairs)
+    held = [(t, r) for t, r in occupied if t > 0]
+    errors = sorted(abs(r - t) for t, r in held)
+    empty = [r for t, r in occupied if t == 0]
     return {
         "cells": len(pairs),
-        "median_true_count": statistics.median(occupied) if occupied else 0,
-        "median_abs_error": statistics.median(errors),
-        "p90_abs_error": errors[int(0.9 * (len(errors) - 1))],
+        "cells_with_incidents": len(held),
+        "median_true_count": statistics.median(t for t, _ in held) if held else 0,
+        "median_abs_error": statistics.median(errors) if errors else 0,
+        "p90_abs_error": errors[int(0.9 * (len(errors) - 1))] if errors else 0,
+        "median_relative_error": (
+            round(statistics.median(abs(r - t) / t for t, r in held), 4) if held else 0
+        ),
+        "empty_cells_released": (
+            round(sum(1 for r in empty if r >= max(1, min_count)) / len(empty), 4) if empty else 0
+        ),
     }
 
 
