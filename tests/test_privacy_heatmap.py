@@ -150,7 +150,9 @@ async def test_heatmap_is_charged_to_the_months_it_reads_then_held_then_denied(
     assert e["adapters"] == []
     assert e["row_count"] == 0
     assert tuple(e["reasons"]) == refused.value.reasons  # type: ignore[arg-type]
-    assert all(v == pytest.approx(2 * epsilon) for v in spent(federation).values())  # charged nothing
+    assert all(
+        v == pytest.approx(2 * epsilon) for v in spent(federation).values()
+    )  # charged nothing
 
 
 async def test_budget_and_holds_survive_a_gateway_restart(federation: LocalFederation) -> None:
