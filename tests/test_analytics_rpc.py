@@ -26,6 +26,7 @@ from adapters.seed import seed_city
 from gateway.analytics import _h3
 from gateway.analytics import operations as ops
 from gateway.analytics.client import AnalyticsClient
+from gateway.analytics.stream import released_days
 from gateway.analytics.tally import InvalidTally
 from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient, QueryRefused
@@ -380,8 +381,8 @@ async def test_warning_stream_follows_the_present_until_cancelled(
     assert [d.day for d in days] == [today - dt.timedelta(days=2), today - dt.timedelta(days=1)]
     assert len({d.result.receipt.leaf_index for d in days}) == 2
     # The first answer read the lookback and its day; the second only its own day.
-    assert len(ops.released_days(days[0].result.plans)) == ops.WARNING_LOOKBACK_DAYS + 1
-    assert ops.released_days(days[1].result.plans) == [today - dt.timedelta(days=1)]
+    assert len(released_days(days[0].result.plans)) == ops.WARNING_LOOKBACK_DAYS + 1
+    assert released_days(days[1].result.plans) == [today - dt.timedelta(days=1)]
     assert all(d.alerts is not None for d in days)
 
 

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from gateway.analytics.stream import WarningHistory
 from gateway.analytics.tally import REPORTED, InvalidTally, Tally
 from gateway.analytics.warning import alert_episodes, early_warnings, poisson_sf
 
@@ -118,7 +119,7 @@ def test_the_history_of_ticks_gives_the_alerts_of_the_whole_series() -> None:
 
     counts = series("Tebet", 120, (100, 6, 1.6)) + series("Gambir", 120)
     first = START + timedelta(days=ops.WARNING_LOOKBACK_DAYS)
-    history = ops.WarningHistory()
+    history = WarningHistory()
     assert history.alerts(first) is None  # nothing opened yet: no baseline, no verdict
     lookback = [first - timedelta(days=i) for i in range(ops.WARNING_LOOKBACK_DAYS, -1, -1)]
     history.add(lookback, [t for t in counts if t.when in lookback], 5)
@@ -136,6 +137,6 @@ def test_the_history_of_ticks_gives_the_alerts_of_the_whole_series() -> None:
     assert {a.area for a in raised} == {"Tebet"}
     with pytest.raises(InvalidTally, match="outside the days"):
         history.add([day], [Tally(3, REPORTED, area="Tebet", when=day - timedelta(days=1))], 5)
-    gap = ops.WarningHistory()
+    gap = WarningHistory()
     gap.add(lookback[1:], [t for t in counts if t.when in lookback[1:]], 5)
     assert gap.alerts(first) is None  # a day of the lookback was never released

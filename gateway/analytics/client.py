@@ -24,6 +24,7 @@ from gateway.analytics.index import AreaIndex
 from gateway.analytics.patrol import PatrolPlan
 from gateway.analytics.patterns import ModusShare, modus_distribution, time_patterns
 from gateway.analytics.risk import RiskScore
+from gateway.analytics.stream import WarningHistory, released_days
 from gateway.analytics.tally import InvalidTally, Tally
 from gateway.analytics.warning import Alert
 from gateway.client import GerbangClient, QueryResult, refusal
@@ -181,7 +182,7 @@ class AnalyticsClient:
         request = analytics_pb2.WatchWarningsRequest(scope=proto)
         request.interval.FromTimedelta(interval)
         stream = self._stub.WatchWarnings(request)
-        history = ops.WarningHistory()
+        history = WarningHistory()
         try:
             while True:
                 message = await _call(stream.read())
@@ -191,7 +192,7 @@ class AnalyticsClient:
                 result = self.client.open_response(message.answer, canonical, proto.auth.signature)
                 day = ops.local_day(message.day.ToDatetime(tzinfo=dt.UTC))
                 k = min((p.min_cell_count for p in result.plans), default=0)
-                days = ops.released_days(result.plans)
+                days = released_days(result.plans)
                 if days[-1] != day:
                     raise InvalidTally(f"the answer for {day} reads up to {days[-1]} instead")
                 history.add(days, counts_of(result), k, ops.private_epsilon(result.plans))
