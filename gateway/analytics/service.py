@@ -30,8 +30,7 @@ if TYPE_CHECKING:
 _Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 SERVICE: Final = "AnalyticsService"
-# Re-reading the present day more often than this gains nothing and costs an audit entry
-# and a release each time.
+# How often a stream that has caught up checks whether the present day has ended.
 MIN_LIVE_INTERVAL: Final = 1.0
 MAX_INTERVAL: Final = 86_400.0
 # Each day replayed is a release and an audit entry: a year at a time.
