@@ -27,6 +27,7 @@ from typing import Any
 import grpc
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from gateway.capabilities import Capabilities
 from gateway.errors import GerbangError, TransportError, UntrustedInputError
 from gateway.evidence import (
     BUNDLE_VERSION,
@@ -273,10 +274,16 @@ class GerbangClient:
         return response
 
     def sign(
-        self, query: Query, now: dt.datetime | None = None, nonce: bytes | None = None
+        self,
+        query: Query,
+        now: dt.datetime | None = None,
+        nonce: bytes | None = None,
+        *,
+        user: bytes | None = None,
     ) -> tuple[query_pb2.RequestAuth, bytes]:
         """This caller's signature over `query`, as the request's auth, and the canonical
-        bytes it signed."""
+        bytes it signed. `user` is the end user's 32-byte commitment
+        (`gateway.evidence.user_commitment`), or None when no user is named."""
         auth, canonical = sign_request(
             self.keys.identity,
             query,
@@ -284,29 +291,49 @@ class GerbangClient:
             self.keys.current_hpke,
             now or dt.datetime.now(dt.UTC),
             nonce or os.urandom(NONCE_BYTES),
+            user or b"",
         )
         out = query_pb2.RequestAuth(
             nonce=auth.nonce,
             hpke_public_key=auth.hpke_public_key,
             key_id=auth.key_id,
             signature=auth.signature,
+            user_commitment=auth.user_commitment,
         )
         out.issued_at.FromDatetime(auth.issued_at)
         return out, canonical
 
     def signed_request(
-        self, query: Query, now: dt.datetime | None = None, nonce: bytes | None = None
+        self,
+        query: Query,
+        now: dt.datetime | None = None,
+        nonce: bytes | None = None,
+        *,
+        user: bytes | None = None,
     ) -> tuple[query_pb2.QueryRequest, bytes, bytes]:
         """The request proto signed by this caller, its canonical bytes and its signature."""
-        auth, canonical = self.sign(query, now, nonce)
+        auth, canonical = self.sign(query, now, nonce, user=user)
         request = query.to_proto()
         request.auth.CopyFrom(auth)
         return request, canonical, auth.signature
 
-    async def query(self, query: Query, timeout: float = 60.0) -> QueryResult:
-        request, canonical, signature = self.signed_request(query)
+    async def query(
+        self, query: Query, timeout: float = 60.0, *, user: bytes | None = None
+    ) -> QueryResult:
+        """Sign, send, verify, open and merge. `user`: the end user's commitment."""
+        request, canonical, signature = self.signed_request(query, user=user)
         response = await self.query_raw(request, timeout)
         return self.open_response(response, canonical, signature)
+
+    async def capabilities(self, timeout: float = 30.0) -> Capabilities:
+        """What this caller may ask, read from the policy in force (and audited)."""
+        try:
+            response: query_pb2.CapabilitiesResponse = await self._stub.Capabilities(
+                query_pb2.CapabilitiesRequest(), timeout=timeout
+            )
+        except grpc.aio.AioRpcError as e:
+            raise refusal(e) from e
+        return Capabilities.from_proto(response)
 
     def open_response(
         self, response: query_pb2.QueryResponse, canonical: bytes, signature: bytes

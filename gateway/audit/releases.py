@@ -179,6 +179,29 @@ class ReleaseLedger:
                 )
         return self._result(False, budget.epsilon, periods, caller, spent, budget)
 
+    def remaining(self, caller: str, purpose: str, period: str, budget: PrivacyBudget) -> float:
+        """The epsilon `caller` has left on one data period: the smaller of what its own
+        account and the purpose's allow."""
+        a = accounts_table.c
+        with self._store.engine.connect() as conn:
+            spent = {
+                r.caller: float(r.spent)
+                for r in conn.execute(
+                    select(a.caller, a.spent).where(
+                        a.purpose == purpose,
+                        a.period == period,
+                        a.caller.in_([caller, PURPOSE_ACCOUNT]),
+                    )
+                )
+            }
+        return max(
+            0.0,
+            min(
+                budget.per_caller - spent.get(caller, 0.0),
+                budget.per_purpose - spent.get(PURPOSE_ACCOUNT, 0.0),
+            ),
+        )
+
     def complete(self, release: bytes) -> None:
         """Mark a charged release as made by every adapter: from now on it is held."""
         with self._store.engine.begin() as conn:
