@@ -428,3 +428,10 @@ def test_counts_from_plans_without_the_reported_filter_are_refused() -> None:
         ops.reported_sources([plan])
     with pytest.raises(InvalidTally, match="no source filter"):
         ops.reported_sources([QueryPlan(**{**plan.__dict__, "filters": ()})])
+    # The noise is checked on the signed plans too: every part carries one epsilon.
+    with pytest.raises(InvalidTally, match="carries no differential-privacy epsilon"):
+        ops.private_epsilon([plan])
+    noisy = QueryPlan(**{**plan.__dict__, "epsilon": 1.0})
+    assert ops.private_epsilon([noisy, noisy]) == 1.0
+    with pytest.raises(InvalidTally, match="disagree on epsilon"):
+        ops.private_epsilon([noisy, QueryPlan(**{**plan.__dict__, "epsilon": 0.5})])

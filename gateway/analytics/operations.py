@@ -333,17 +333,15 @@ def private_epsilon(plans: Sequence[QueryPlan]) -> float:
     """The epsilon every plan of an answer was released under: analytics purposes are
     aggregate-only, so each part must carry the differential-privacy obligation, checked on
     the signed plans like the reported-only filter (docs/adr/0014)."""
-    epsilons = {plan.epsilon for plan in plans}
     if not plans:
         raise InvalidTally("the answer has no plans")
-    if None in epsilons:
-        missing = next(p.plan_id for p in plans if p.epsilon is None)
-        raise InvalidTally(f"plan {missing} carries no differential-privacy epsilon")
+    missing = [p.plan_id for p in plans if p.epsilon is None]
+    if missing:
+        raise InvalidTally(f"plan {missing[0]} carries no differential-privacy epsilon")
+    epsilons = sorted({p.epsilon for p in plans if p.epsilon is not None})
     if len(epsilons) != 1:
-        raise InvalidTally(f"the answer's plans disagree on epsilon: {sorted(epsilons)}")  # type: ignore[type-var]
-    (epsilon,) = epsilons
-    assert epsilon is not None
-    return epsilon
+        raise InvalidTally(f"the answer's plans disagree on epsilon: {epsilons}")
+    return epsilons[0]
 
 
 def tallies(
