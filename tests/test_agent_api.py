@@ -153,6 +153,9 @@ def test_query_as_json_and_csv_with_the_user_committed(
     }
     assert (line["client"], line["operation"], line["status"]) == ("sip", "query", 200)
     assert line["audit_entry"] == doc["audit_receipt"]["leaf_index"]
+    # The gateway's audit entry records that same commitment, and nothing more of the person.
+    assert entry["user_commitment"] == line["user"]["commitment"]
+    assert "nip-198501012010011001" not in json.dumps(entry)
     # The organisation opens the commitment from its journal (oversight).
     opened = subprocess.run(
         [
