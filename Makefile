@@ -4,6 +4,8 @@ PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
 GOBIN ?= $(shell go env GOPATH 2>/dev/null)/bin
 OPA_VERSION := v1.22.3
+# C2SP tlog-witness interop (tests/test_tlog_witness.py): torchwood's litewitness.
+TORCHWOOD_VERSION := v0.6.1
 PROTOS := $(wildcard proto/gerbang/v1/*.proto)
 
 .PHONY: run test lint proto proto-check policy-test policy-wasm policy-wasm-check bench profile clean tools
@@ -21,7 +23,11 @@ node_modules/.bin/buf: package.json
 $(GOBIN)/opa:
 	go install github.com/open-policy-agent/opa@$(OPA_VERSION)
 
-tools: $(VENV_STAMP) node_modules/.bin/buf $(GOBIN)/opa
+$(GOBIN)/litewitness $(GOBIN)/witnessctl:
+	go install filippo.io/torchwood/cmd/litewitness@$(TORCHWOOD_VERSION) \
+	  filippo.io/torchwood/cmd/witnessctl@$(TORCHWOOD_VERSION)
+
+tools: $(VENV_STAMP) node_modules/.bin/buf $(GOBIN)/opa $(GOBIN)/litewitness $(GOBIN)/witnessctl
 	cd tests/interop && go mod download
 
 # Generated contracts are committed; `proto` regenerates them, `proto-check` fails when stale.

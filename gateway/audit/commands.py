@@ -266,6 +266,8 @@ def cmd_witness(args: argparse.Namespace) -> int:
         return 0
     vkey_arg = Path(args.log_key)
     log_key = vkey_arg.read_text().strip() if vkey_arg.exists() else args.log_key
+    if args.listen:
+        return _serve_witness(args, key, args.witness_log or [log_key])
     rounds = 0
     while True:
         cp = witness_via_gateway(
@@ -276,6 +278,28 @@ def cmd_witness(args: argparse.Namespace) -> int:
         if not args.every or (args.rounds and rounds >= args.rounds):
             return 0
         time.sleep(args.every)
+
+
+def _serve_witness(args: argparse.Namespace, key: Any, log_keys: list[str]) -> int:
+    """Push mode: a C2SP tlog-witness HTTP server until interrupted."""
+    from gateway.witness_server import WitnessedLogs, WitnessState, make_server
+
+    host, _, port = args.listen.rpartition(":")
+    vkeys = [Path(k).read_text().strip() if Path(k).exists() else k for k in log_keys]
+    logs = WitnessedLogs.from_vkeys(vkeys)
+    server = make_server((host, int(port)), WitnessState(Path(args.state_db)), logs, key)
+    print(
+        f"tlog-witness {key.name} on http://{args.listen}/ for {', '.join(logs.keys)}\n"
+        f"cosigner key: {key.verifier_key}",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
 
 
 def cmd_details(args: argparse.Namespace) -> int:
@@ -372,4 +396,21 @@ def add_audit_commands(audit: Any, witness: argparse.ArgumentParser) -> None:
     witness.add_argument("--every", type=float, default=0, help="repeat every N seconds")
     witness.add_argument("--rounds", type=int, default=0, help="stop after N rounds (with --every)")
     witness.add_argument("--print-key", action="store_true", help="print the cosigner key and exit")
+    witness.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="push mode: serve C2SP tlog-witness (POST /add-checkpoint) instead of pulling",
+    )
+    witness.add_argument(
+        "--witness-log",
+        action="append",
+        metavar="VKEY",
+        help="with --listen: a log to witness, by its verifier key (or a file); repeatable; "
+        "default: --log-key",
+    )
+    witness.add_argument(
+        "--state-db",
+        default=".gerbang/witness-kompolnas.db",
+        help="with --listen: the per-log state (SQLite)",
+    )
     witness.set_defaults(func=cmd_witness)
