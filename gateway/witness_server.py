@@ -132,6 +132,9 @@ class WitnessState:
 def _handler(state: WitnessState, logs: WitnessedLogs, key: WitnessKey) -> type:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the spec recommends
+        # Headers and body go out in separate writes: without TCP_NODELAY a keep-alive
+        # client waits for the delayed ACK (40 ms) on every response.
+        disable_nagle_algorithm = True
 
         def _send(self, status: int, body: bytes, content_type: str) -> None:
             self.send_response(status)

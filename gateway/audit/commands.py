@@ -181,6 +181,10 @@ def _progress(total: int) -> Any:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    if args.remote:
+        from gateway.audit.tiles_cli import cmd_verify_remote
+
+        return cmd_verify_remote(args)
     extra = [Path(p).read_bytes() for p in args.checkpoint or []]
     claims: list[CheckpointClaim] = []
     if args.export:
@@ -347,7 +351,14 @@ def add_audit_commands(audit: Any, witness: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--store", default=default_store, help="SQLAlchemy URL of the audit log")
     src.add_argument("--export", help="a file written by `gerbang audit export`")
+    src.add_argument(
+        "--remote", metavar="URL", help="a tlog-tiles prefix: mirror and verify, no database"
+    )
     p.add_argument("--pubkey", help="the log's verifier key (or a file with it); pin it")
+    p.add_argument("--pki", default=".gerbang/pki", help="with an https --remote: the CA")
+    p.add_argument(
+        "--identity", default="kompolnas-oversight", help="with an https --remote: client cert"
+    )
     p.add_argument("--checkpoint", action="append", help="a checkpoint note seen elsewhere (file)")
     p.set_defaults(func=cmd_verify)
     p = audit.add_parser("checkpoint", help="print the latest signed checkpoint note")
@@ -379,6 +390,9 @@ def add_audit_commands(audit: Any, witness: argparse.ArgumentParser) -> None:
     p.add_argument("--store", default=default_store)
     p.add_argument("--now", help="ISO time to apply retention at (default: now)")
     p.set_defaults(func=cmd_retention)
+    from gateway.audit.tiles_cli import add_tiles_commands
+
+    add_tiles_commands(audit, default_store)
 
     witness.add_argument("--gateway", default="127.0.0.1:7443")
     witness.add_argument("--pki", default=".gerbang/pki")

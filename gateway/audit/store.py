@@ -465,6 +465,17 @@ class AuditStore:
             ).all()
         return [Entry(int(r.idx), bytes(r.leaf), bytes(r.entry_hash)) for r in rows]
 
+    def node_run(self, level: int, start: int, end: int) -> list[bytes]:
+        """The stored hashes of nodes (level, start..end-1), in order: one tlog-tiles tile.
+
+        One range scan on the primary key; fewer hashes than asked means the store lacks some."""
+        c = tree_table.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(c.hash).where(c.level == level, c.idx >= start, c.idx < end).order_by(c.idx)
+            ).scalars()
+            return [bytes(h) for h in rows]
+
     def details(self, index: int) -> bytes | None:
         with self.engine.connect() as conn:
             row = conn.execute(
