@@ -25,7 +25,6 @@ from pathlib import Path
 
 import structlog
 
-from gateway.audit._checkpoint import cosign
 from gateway.audit._note import NoteVerifier, parse_verifier_key
 from gateway.audit._witness_protocol import (
     AddCheckpoint,
@@ -84,7 +83,7 @@ class WitnessState:
     def add_checkpoint(
         self, request: AddCheckpoint, logs: WitnessedLogs, key: WitnessKey, now: int
     ) -> str:
-        """Check `request` against the recorded state, cosign, record; return the cosignature.
+        """Check `request` against the recorded state, cosign, record; return the cosignatures.
 
         Raises `WitnessRefusal` and records nothing when a check fails."""
         conn = self._connect()
@@ -97,7 +96,7 @@ class WitnessState:
                 ).fetchone()
                 state = LogState() if row is None else LogState(int(row[0]), bytes(row[1]))
                 checkpoint, verified = check_add_checkpoint(request, logs.keys, state)
-                line = cosign(checkpoint.to_text(), key.private_key, key.name, now)
+                lines = key.cosign(checkpoint, now)
                 conn.execute(
                     "INSERT INTO witnessed_logs (origin, size, root_hash, note) VALUES (?,?,?,?) "
                     "ON CONFLICT (origin) DO UPDATE SET size = excluded.size, "
@@ -106,11 +105,11 @@ class WitnessState:
                         origin,
                         checkpoint.size,
                         checkpoint.root_hash,
-                        verified_note(verified, [line]),
+                        verified_note(verified, lines),
                     ),
                 )
                 conn.execute("COMMIT")  # persisted before the answer (§add-checkpoint)
-                return line
+                return "".join(lines)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -153,12 +152,12 @@ def _handler(state: WitnessState, logs: WitnessedLogs, key: WitnessKey) -> type:
                 return
             body = self.rfile.read(length)
             try:
-                line = state.add_checkpoint(AddCheckpoint.parse(body), logs, key, int(time.time()))
+                lines = state.add_checkpoint(AddCheckpoint.parse(body), logs, key, int(time.time()))
             except WitnessRefusal as e:
                 log.info("add-checkpoint refused", status=e.status, reason=str(e))
                 self._send(e.status, *e.body())
                 return
-            self._send(200, line.encode(), "text/plain; charset=utf-8")
+            self._send(200, lines.encode(), "text/plain; charset=utf-8")
 
         def do_GET(self) -> None:
             parts = self.path.strip("/").split("/")

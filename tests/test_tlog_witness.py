@@ -33,8 +33,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.audit._checkpoint import format_cosigner_key, verify_cosignature
-from gateway.audit._note import format_verifier_key, generate_signer_key, raw_public_key
+from gateway.audit._checkpoint import format_cosigner_key
+from gateway.audit._note import (
+    format_verifier_key,
+    generate_signer_key,
+    parse_signature_line,
+    raw_public_key,
+)
 from gateway.audit._witness_protocol import AddCheckpoint
 from gateway.audit.checkpoints import Checkpointer, LogKey
 from gateway.audit.entry import AuditRecord
@@ -207,7 +212,7 @@ def test_litewitness_cosigns_our_checkpoints(
         assert stored.cosignatures == ("".join(lines),)
         text = made.note.decode().split("\n\n")[0] + "\n"
         for line in lines:
-            verify_cosignature(text, line, witness.key)
+            witness.key.check(text.encode(), parse_signature_line(line).signature)
 
     # A fresh process knows nothing: its first try from old 0 gets 409 and resends.
     _append(store, 3, "fresh")
@@ -345,7 +350,9 @@ def test_gerbang_log_and_gerbang_witness_and_a_split_view(
 ) -> None:
     store, checkpointer = log
     url, key = gerbang_witness
-    witness = TlogWitness.parse(f"{url},{key.verifier_key}")
+    # The log takes the witness's ML-DSA-44 cosignature (it answers with both kinds).
+    assert key.mldsa_verifier_key is not None
+    witness = TlogWitness.parse(f"{url},{key.mldsa_verifier_key}")
     checkpointer.submitter = WitnessSubmitter(store, [witness])
     _append(store, 30, "a")
     big = checkpointer.checkpoint_once()
@@ -357,7 +364,10 @@ def test_gerbang_log_and_gerbang_witness_and_a_split_view(
         served = answer.read()
     stored = store.checkpoint(big.size)
     assert stored is not None
-    assert served == stored.cosigned_note()
+    assert len(stored.cosignatures) == 1
+    ed25519_line, mldsa_line = served.decode().splitlines(keepends=True)[-2:]
+    assert stored.cosignatures[0] == mldsa_line
+    assert served == stored.note + ed25519_line.encode() + mldsa_line.encode()
 
     # Another log store under the same key and origin, shorter: the witness has seen more.
     other = AuditStore(f"sqlite:///{tmp_path / 'other.db'}")
@@ -375,3 +385,27 @@ def test_gerbang_log_and_gerbang_witness_and_a_split_view(
         f"{url}/{hashlib.sha256(ORIGIN.encode()).hexdigest()}/checkpoint", timeout=10
     ) as answer:
         assert answer.read() == served  # the witness still holds the first history
+
+
+def test_an_mldsa_cosignature_fits_either_store(store_url: str, tmp_path: Path) -> None:
+    """Migration 0005: a witness's Ed25519 and ML-DSA-44 lines (about 3,450 characters)."""
+    store = AuditStore(store_url)
+    store.create()
+    try:
+        _append(store, 3, "a")
+        made = Checkpointer(
+            store, LogKey.load_or_create(tmp_path / "log.key", ORIGIN), ORIGIN
+        ).checkpoint_once()
+        assert made is not None
+        key = WitnessKey.load_or_create(tmp_path / "w.json", "kompolnas.test/witness")
+        text = made.note.decode().split("\n\n")[0] + "\n"
+        from gateway.audit._checkpoint import Checkpoint
+
+        lines = "".join(key.cosign(Checkpoint.parse(text), 1_767_225_600))
+        assert len(lines) > 3000
+        store.add_cosignature(made.size, key.name, lines)
+        stored = store.checkpoint(made.size)
+        assert stored is not None
+        assert stored.cosignatures == (lines,)
+    finally:
+        store.close()

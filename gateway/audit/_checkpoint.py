@@ -41,7 +41,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from gateway.audit._merkle import HASH_SIZE
 from gateway.audit._note import (
-    SIG_TYPE_ED25519,
     NoteSigner,
     NoteVerifier,
     decode_verifier_key,
@@ -73,7 +72,6 @@ __all__ = [
     "format_cosigner_key",
     "open_checkpoint",
     "parse_cosigner_key",
-    "parse_witness_key",
     "sign_checkpoint",
     "verify_cosignature",
 ]
@@ -223,6 +221,10 @@ class CosignatureVerifier:
     def __post_init__(self) -> None:
         object.__setattr__(self, "key_id", cosignature_key_id(self.name, self.public_key))
 
+    @property
+    def raw_public_key(self) -> bytes:
+        return raw_public_key(self.public_key)
+
     def verify(self, text: bytes, signature: bytes) -> None:
         self.check(text, signature)
 
@@ -295,19 +297,3 @@ def verify_cosignature(
             f"{witness.name} ({witness.key_id.hex()})"
         )
     return witness.check(checkpoint_text.encode("utf-8"), line.signature)
-
-
-def parse_witness_key(vkey: str) -> CosignatureVerifier:
-    """A witness's Ed25519 key from either verifier key form witnesses publish.
-
-    The cosignature/v1 form (type 0x04) is the standard one; some witnesses and
-    witness lists give the plain Ed25519 note form (type 0x01) of the same key.
-    Both name the same public key; cosignature lines carry the 0x04 key ID either way.
-    """
-    name, sig_type, public_key = decode_verifier_key(vkey)
-    if sig_type not in (SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519) or len(public_key) != 32:
-        raise NoteFormatError(
-            f"witness key for {name!r} is neither a cosignature/v1 (0x04) nor an Ed25519 "
-            "note (0x01) key with a 32-byte public key"
-        )
-    return CosignatureVerifier(name, Ed25519PublicKey.from_public_bytes(public_key))

@@ -31,7 +31,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from gateway.audit._checkpoint import Checkpoint, CosignatureVerifier, parse_witness_key
+from gateway.audit._checkpoint import Checkpoint
+from gateway.audit._mldsa import WitnessVerifier, parse_witness_key
 from gateway.audit._note import (
     Ed25519NoteVerifier,
     NoteVerifier,
@@ -73,7 +74,7 @@ class WitnessedCheckpoint:
 @dataclass(frozen=True)
 class WitnessPolicy:
     logs: tuple[Ed25519NoteVerifier, ...]
-    witnesses: Mapping[str, CosignatureVerifier]
+    witnesses: Mapping[str, WitnessVerifier]
     groups: Mapping[str, Group] = field(default_factory=dict)
     quorum: str = NONE
 
@@ -83,7 +84,7 @@ class WitnessPolicy:
             if (ord(c) < 0x20 and c not in "\t\n") or c == "\x7f":
                 raise PolicyFormatError(f"policy has control character {c!r} at offset {i}")
         logs: list[Ed25519NoteVerifier] = []
-        witnesses: dict[str, CosignatureVerifier] = {}
+        witnesses: dict[str, WitnessVerifier] = {}
         groups: dict[str, Group] = {}
         quorum: str | None = None
         keys: set[bytes] = set()
@@ -101,7 +102,7 @@ class WitnessPolicy:
                 elif kind == "witness" and len(args) in (2, 3):
                     name = _new_name(args[0], witnesses, groups, where)
                     witness = parse_witness_key(args[1])
-                    _unique_key(keys, raw_public_key(witness.public_key), where)
+                    _unique_key(keys, witness.raw_public_key, where)
                     witnesses[name] = witness
                 elif kind == "group" and len(args) >= 3:
                     name = _new_name(args[0], witnesses, groups, where)

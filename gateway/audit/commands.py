@@ -268,6 +268,11 @@ def cmd_witness(args: argparse.Namespace) -> int:
     if args.print_key:
         print(key.verifier_key)
         return 0
+    if args.print_mldsa_key:
+        if key.mldsa_verifier_key is None:
+            raise ConfigurationError(f"{args.key} predates ML-DSA-44 and holds no such key")
+        print(key.mldsa_verifier_key)
+        return 0
     vkey_arg = Path(args.log_key)
     log_key = vkey_arg.read_text().strip() if vkey_arg.exists() else args.log_key
     if args.listen:
@@ -410,6 +415,9 @@ def add_audit_commands(audit: Any, witness: argparse.ArgumentParser) -> None:
     witness.add_argument("--every", type=float, default=0, help="repeat every N seconds")
     witness.add_argument("--rounds", type=int, default=0, help="stop after N rounds (with --every)")
     witness.add_argument("--print-key", action="store_true", help="print the cosigner key and exit")
+    witness.add_argument(
+        "--print-mldsa-key", action="store_true", help="print the ML-DSA-44 cosigner key and exit"
+    )
     witness.add_argument(
         "--listen",
         metavar="HOST:PORT",

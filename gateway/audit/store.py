@@ -33,6 +33,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     TypeDecorator,
     and_,
     create_engine,
@@ -141,8 +142,9 @@ cosignatures_table = Table(
     metadata,
     Column("size", BigInteger, primary_key=True, autoincrement=False),
     Column("witness", String(256), primary_key=True),
-    # One C2SP tlog-cosignature/v1 signature line, newline-terminated.
-    Column("line", String(512), nullable=False),
+    # A witness's C2SP tlog-cosignature lines, newline-terminated: Ed25519 (about 150
+    # characters) and/or ML-DSA-44 (about 3,300).
+    Column("line", Text, nullable=False),
 )
 
 head_table = Table(

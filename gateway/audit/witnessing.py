@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from gateway.audit._checkpoint import CosignatureVerifier, parse_witness_key
+from gateway.audit._mldsa import WitnessVerifier, parse_witness_key
 from gateway.audit._note import parse_signature_line
 from gateway.audit._witness_protocol import AddCheckpoint, parse_conflict_size
 from gateway.audit.store import AuditStore, StoredCheckpoint
@@ -49,7 +49,7 @@ class TlogWitness:
     """A witness reached over HTTP: its submission prefix and its cosigning key."""
 
     url: str
-    key: CosignatureVerifier
+    key: WitnessVerifier
 
     @classmethod
     def parse(cls, spec: str) -> TlogWitness:
@@ -74,7 +74,7 @@ def http_post(url: str, body: bytes, timeout: float = 10.0) -> tuple[int, str, b
         raise TransportError(f"witness {url} is unreachable: {e}") from e
 
 
-def _cosignatures(answer: bytes, checkpoint_text: str, key: CosignatureVerifier) -> list[str]:
+def _cosignatures(answer: bytes, checkpoint_text: str, key: WitnessVerifier) -> list[str]:
     lines = []
     for raw in answer.decode("utf-8").splitlines(keepends=True):
         sig = parse_signature_line(raw)
