@@ -245,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.evidence_cli import add_evidence_commands
 
     add_evidence_commands(sub)
+    from gateway.monitor import add_monitor_command
+
+    add_monitor_command(sub)
     from gateway.analytics.cli import add_analytics_commands
 
     add_analytics_commands(sub)

@@ -98,7 +98,7 @@ FullTiles = dict[tuple[int, int], bytes]
 """(level, index) of a full tile to its Merkle hash, kept until the tile above checks it."""
 
 
-def _entries(
+def read_entries(
     fetch: Fetch, size: int, full_tiles: FullTiles, start: int = 0
 ) -> Iterator[StoredEntry]:
     """Steps 2 and 3: the entries [start, size), each checked against its level-0 tile."""
@@ -150,6 +150,6 @@ def verify_tiles(
     checkpoint, _ = fetch_checkpoint(fetch, vkey)
     claim = CheckpointClaim(checkpoint.size, checkpoint.root_hash, "the served checkpoint")
     full_tiles: FullTiles = {}
-    verified = verify_log(_entries(fetch, checkpoint.size, full_tiles), None, [claim], progress)
+    verified = verify_log(read_entries(fetch, checkpoint.size, full_tiles), None, [claim], progress)
     check_upper_tiles(fetch, checkpoint.size, full_tiles)
     return checkpoint, verified
