@@ -37,7 +37,11 @@ proto: $(VENV_STAMP)
 proto-check: $(VENV_STAMP)
 	$(PY) -m tools.protogen --check gerbang
 
+# The demo shows a standard C2SP witness (litewitness) beside Kompolnas's when it can be built.
 run: $(VENV_STAMP)
+	@test -x $(GOBIN)/litewitness -a -x $(GOBIN)/witnessctl \
+	  || $(MAKE) --no-print-directory $(GOBIN)/litewitness $(GOBIN)/witnessctl \
+	  || echo "run: litewitness could not be built; the demo runs without a standard witness"
 	$(PY) -m gateway.demo
 
 test: $(VENV_STAMP)

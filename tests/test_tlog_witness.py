@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
-import re
 import shutil
 import socket
 import subprocess
@@ -30,7 +28,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.audit._checkpoint import format_cosigner_key
@@ -38,7 +35,6 @@ from gateway.audit._note import (
     format_verifier_key,
     generate_signer_key,
     parse_signature_line,
-    raw_public_key,
 )
 from gateway.audit._witness_protocol import AddCheckpoint
 from gateway.audit.checkpoints import Checkpointer, LogKey
@@ -133,61 +129,19 @@ def log(tmp_path: Path) -> Iterator[tuple[AuditStore, Checkpointer]]:
 @pytest.fixture
 def litewitness(tmp_path: Path) -> Iterator[tuple[str, Ed25519PrivateKey, str]]:
     """litewitness on loopback with a fresh key in its own ssh-agent; (url, key, its vkey)."""
-    binary, ctl = _go_tool("litewitness"), _go_tool("witnessctl")
+    from gateway.litewitness import find_tools
+    from gateway.litewitness import litewitness as run_litewitness
+
+    _go_tool("litewitness")
+    _go_tool("witnessctl")
     require(shutil.which("ssh-agent") and shutil.which("ssh-add"), "OpenSSH's ssh-agent")
-    key = Ed25519PrivateKey.generate()
-    pem = tmp_path / "witness.pem"
-    pem.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.OpenSSH,
-            serialization.NoEncryption(),
-        )
-    )
-    pem.chmod(0o600)
-    sock = tmp_path / "agent.sock"
-    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
-    procs = [agent]
-    try:
-        end = time.monotonic() + 10
-        while not sock.exists() and time.monotonic() < end:
-            time.sleep(0.05)
-        env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
-        subprocess.run(["ssh-add", str(pem)], env=env, check=True, capture_output=True, timeout=10)
-        db = tmp_path / "litewitness.db"
-        log_vkey = (tmp_path / "log.pub").read_text().strip()
-        for args in (
-            ["add-log", "-origin", ORIGIN],
-            ["add-key", "-origin", ORIGIN, "-key", log_vkey],
-        ):
-            subprocess.run(
-                [str(ctl), args[0], "-db", str(db), *args[1:]],
-                check=True,
-                capture_output=True,
-                timeout=30,
-            )
-        port = _free_port()
-        stderr = tmp_path / "litewitness.log"
-        with open(stderr, "wb") as err:
-            proc = subprocess.Popen(
-                [
-                    str(binary),
-                    "-db", str(db),
-                    "-name", "litewitness.test/w1",
-                    "-ssh-agent", str(sock),
-                    "-key", hashlib.sha256(raw_public_key(key.public_key())).hexdigest(),
-                    "-listen", f"127.0.0.1:{port}",
-                ],
-                stderr=err,
-            )  # fmt: skip
-        procs.append(proc)
-        _wait_for_port(port, proc)
-        found = re.search(r"vkey=(\S+)", stderr.read_text())
-        assert found, stderr.read_text()
-        yield f"http://127.0.0.1:{port}", key, found.group(1)
-    finally:
-        for p in reversed(procs):
-            _stop(p)
+    tools = find_tools()
+    assert tools is not None
+    log_vkey = (tmp_path / "log.pub").read_text().strip()
+    with run_litewitness(
+        tmp_path / "litewitness", "litewitness.test/w1", ORIGIN, log_vkey, tools
+    ) as w:
+        yield w.url, w.key, w.vkey
 
 
 def test_litewitness_cosigns_our_checkpoints(
