@@ -27,6 +27,7 @@ from typing import Any
 import grpc
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from gateway.capabilities import Capabilities
 from gateway.errors import GerbangError, TransportError, UntrustedInputError
 from gateway.evidence import (
     BUNDLE_VERSION,
@@ -108,6 +109,61 @@ class CallerKeys:
 
 
 @dataclass(frozen=True)
+class Privacy:
+    """How an aggregate answer was released (docs/adr/0009): its mechanism, the noise's
+    epsilon and the minimum noisy count k; what it cost (nothing when `held`: the same
+    release as an earlier identical question); and the caller's account on the data periods
+    it read: the most spent on any, the limit per period, the least left."""
+
+    mechanism: str
+    epsilon: float
+    min_cell_count: int
+    epsilon_charged: float
+    held: bool
+    periods: str
+    spent: float
+    limit: float
+    remaining: float
+    held_until: dt.datetime | None
+
+    @classmethod
+    def from_proto(cls, p: query_pb2.PrivacyRelease) -> Privacy:
+        return cls(
+            p.mechanism,
+            p.epsilon,
+            p.min_cell_count,
+            p.epsilon_charged,
+            p.held,
+            p.periods,
+            p.spent,
+            p.limit,
+            p.remaining,
+            p.held_until.ToDatetime(tzinfo=dt.UTC) if p.HasField("held_until") else None,
+        )
+
+
+def check_mechanism(plans: Sequence[QueryPlan], response: query_pb2.QueryResponse) -> None:
+    """Counts for an aggregate-only purpose must have been released with noise: every signed
+    plan carries the same epsilon and release, and the gateway says so. Raises
+    `UntrustedInputError` otherwise: exact counts could be differenced."""
+    counted = [
+        p
+        for p in plans
+        if p.aggregate_only and p.aggregation is not None and p.aggregation.measure == "count"
+    ]
+    if not counted:
+        return
+    if len(counted) != len(plans) or any(p.epsilon is None or not p.release_id for p in plans):
+        raise UntrustedInputError(
+            "aggregate counts came without a privacy mechanism in their signed plans"
+        )
+    if len({(p.epsilon, p.release_id) for p in plans}) != 1:
+        raise UntrustedInputError("the parts of one answer name different releases")
+    if not response.HasField("privacy") or response.privacy.epsilon != plans[0].epsilon:
+        raise UntrustedInputError("the gateway did not report the release's mechanism")
+
+
+@dataclass(frozen=True)
 class QueryResult:
     rows: list[Row]
     columns: tuple[str, ...]
@@ -125,6 +181,8 @@ class QueryResult:
     privacy_budget_period: str = ""
     # The plans the adapters answered, as the gateway signed them (obligations included).
     plans: tuple[QueryPlan, ...] = ()
+    # How an aggregate answer was released, and the caller's privacy accounts after it.
+    privacy: Privacy | None = None
 
 
 def refusal(e: grpc.aio.AioRpcError) -> TransportError | QueryRefused:
@@ -216,10 +274,16 @@ class GerbangClient:
         return response
 
     def sign(
-        self, query: Query, now: dt.datetime | None = None, nonce: bytes | None = None
+        self,
+        query: Query,
+        now: dt.datetime | None = None,
+        nonce: bytes | None = None,
+        *,
+        user: bytes | None = None,
     ) -> tuple[query_pb2.RequestAuth, bytes]:
         """This caller's signature over `query`, as the request's auth, and the canonical
-        bytes it signed."""
+        bytes it signed. `user` is the end user's 32-byte commitment
+        (`gateway.evidence.user_commitment`), or None when no user is named."""
         auth, canonical = sign_request(
             self.keys.identity,
             query,
@@ -227,29 +291,49 @@ class GerbangClient:
             self.keys.current_hpke,
             now or dt.datetime.now(dt.UTC),
             nonce or os.urandom(NONCE_BYTES),
+            user or b"",
         )
         out = query_pb2.RequestAuth(
             nonce=auth.nonce,
             hpke_public_key=auth.hpke_public_key,
             key_id=auth.key_id,
             signature=auth.signature,
+            user_commitment=auth.user_commitment,
         )
         out.issued_at.FromDatetime(auth.issued_at)
         return out, canonical
 
     def signed_request(
-        self, query: Query, now: dt.datetime | None = None, nonce: bytes | None = None
+        self,
+        query: Query,
+        now: dt.datetime | None = None,
+        nonce: bytes | None = None,
+        *,
+        user: bytes | None = None,
     ) -> tuple[query_pb2.QueryRequest, bytes, bytes]:
         """The request proto signed by this caller, its canonical bytes and its signature."""
-        auth, canonical = self.sign(query, now, nonce)
+        auth, canonical = self.sign(query, now, nonce, user=user)
         request = query.to_proto()
         request.auth.CopyFrom(auth)
         return request, canonical, auth.signature
 
-    async def query(self, query: Query, timeout: float = 60.0) -> QueryResult:
-        request, canonical, signature = self.signed_request(query)
+    async def query(
+        self, query: Query, timeout: float = 60.0, *, user: bytes | None = None
+    ) -> QueryResult:
+        """Sign, send, verify, open and merge. `user`: the end user's commitment."""
+        request, canonical, signature = self.signed_request(query, user=user)
         response = await self.query_raw(request, timeout)
         return self.open_response(response, canonical, signature)
+
+    async def capabilities(self, timeout: float = 30.0) -> Capabilities:
+        """What this caller may ask, read from the policy in force (and audited)."""
+        try:
+            response: query_pb2.CapabilitiesResponse = await self._stub.Capabilities(
+                query_pb2.CapabilitiesRequest(), timeout=timeout
+            )
+        except grpc.aio.AioRpcError as e:
+            raise refusal(e) from e
+        return Capabilities.from_proto(response)
 
     def open_response(
         self, response: query_pb2.QueryResponse, canonical: bytes, signature: bytes
@@ -290,6 +374,7 @@ class GerbangClient:
                     "ciphertext_sha256": b64(checked.ciphertext_sha256),
                 }
             )
+        check_mechanism(plans, response)
         columns, rows, suppressed = merge(parts)
         return QueryResult(
             rows=rows,
@@ -312,6 +397,7 @@ class GerbangClient:
             else None,
             privacy_budget_period=response.privacy_budget_period,
             plans=tuple(plans),
+            privacy=Privacy.from_proto(response.privacy) if response.HasField("privacy") else None,
         )
 
     async def evidence(

@@ -17,8 +17,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
 import sqlite3
@@ -44,7 +46,7 @@ from gateway.audit.commands import b64, witness_via_gateway
 from gateway.audit.store import AuditStore
 from gateway.audit.verify import CheckpointClaim, verify_log
 from gateway.client import GerbangClient, QueryRefused, QueryResult, Receipt
-from gateway.evidence import verify_bundle
+from gateway.evidence import user_commitment, verify_bundle
 from gateway.keys import KeyRegistry
 from gateway.litewitness import find_tools, litewitness
 from gateway.local import AdapterSpec, LocalFederation
@@ -61,6 +63,10 @@ REGIONS = {
 }
 SEED = 20261101
 CASE = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
+# The investigator behind query 3, as the organisation's identity provider names them, and
+# the organisation's own commitment key (a demo constant; a real one is a kept secret).
+INVESTIGATOR = ("https://sso.polri.go.id/realms/metro", "penyidik-0042")
+DEMO_ORG_KEY = hashlib.sha256(b"gerbang demo: Polda Metro Jaya user commitment key").digest()
 SPARK = " ▁▂▃▄▅▆▇█"
 HEATMAP_GROUP = GroupBy("location", Bucket.H3, 8)
 
@@ -155,9 +161,42 @@ def receipt(result: QueryResult) -> None:
     )
 
 
+def show_privacy(result: QueryResult) -> None:
+    """How the counts were released and what they cost (docs/adr/0009)."""
+    p = result.privacy
+    if p is None:
+        return
+    cost = (
+        "held release (asked before in its hold period): nothing charged"
+        if p.held
+        else f"charged epsilon {p.epsilon_charged:g} to each data period read"
+    )
+    until = (
+        ""
+        if p.held_until is None
+        else f", held until {p.held_until.astimezone(ops.WIB):%Y-%m-%d %H:%M} WIB"
+    )
+    print(
+        f"privacy / privasi: {p.mechanism}, epsilon {p.epsilon:g}, k = {p.min_cell_count} on noisy "
+        f"counts; {cost}; data periods {p.periods}: spent {p.spent:g} of {p.limit:g}, "
+        f"left {p.remaining:g}{until}"
+    )
+
+
+def committed_user(bundle: dict[str, Any]) -> None:
+    """The person behind the request, as its audit entry records them: a commitment only,
+    which the organisation (holding the key) opens for oversight."""
+    leaf = json.loads(base64.b64decode(bundle["audit"]["leaf"]))
+    committed = str(leaf.get("user_commitment", ""))
+    print(f"audit entry {leaf['index']} names its user only as commitment {committed[:16]}…")
+    if committed != user_commitment(DEMO_ORG_KEY, *INVESTIGATOR).hex():
+        raise SystemExit("the audit entry does not commit to the investigator who asked")
+    print(f"the organisation opens it with its key: {INVESTIGATOR[1]} at {INVESTIGATOR[0]}")
+
+
 async def scripted_queries(address: str, pki: Path, cosignatures: int = 0) -> Receipt:
-    month_start = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
-    month_end = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    month_start = dt.datetime(2026, 10, 1, tzinfo=ops.WIB)
+    month_end = dt.datetime(2026, 11, 1, tzinfo=ops.WIB)
 
     heading(
         "1. Dinas Perhubungan, traffic planning: incidents by kecamatan and hour, "
@@ -182,6 +221,7 @@ async def scripted_queries(address: str, pki: Path, cosignatures: int = 0) -> Re
         )
     print("ALLOWED (sealed by each adapter to the caller's key; verified and opened by the client)")
     show_hourly(result)
+    show_privacy(result)
     receipt(result)
     first = result.receipt
 
@@ -231,7 +271,8 @@ async def scripted_queries(address: str, pki: Path, cosignatures: int = 0) -> Re
                 legal_basis=legal_basis("criminal_investigation"),
                 case_reference=CASE,
                 limit=50,
-            )
+            ),
+            user=user_commitment(DEMO_ORG_KEY, *INVESTIGATOR),
         )
         print("ALLOWED")
         show_records(result)
@@ -239,6 +280,7 @@ async def scripted_queries(address: str, pki: Path, cosignatures: int = 0) -> Re
         # With a standard witness configured, the bundle waits for its cosignature.
         bundle = await client.evidence(result, wait=15, cosignatures=cosignatures)
     write_evidence(bundle, result.request_id)
+    committed_user(bundle)
 
     await heatmap_picture(address, pki)
     await early_warning(address, pki)
@@ -252,9 +294,9 @@ YEAR_END = dt.datetime(2026, 11, 1, tzinfo=ops.WIB)
 
 
 async def heatmap_picture(address: str, pki: Path) -> None:
-    """The planning agency's heatmap of one kota, drawn. One release spends the month's
-    epsilon; a rerun in the same month shows the release already held (post-processing of a
-    release costs no privacy), after showing the denial."""
+    """The planning agency's heatmap of one kota, drawn. The release is charged to the twelve
+    months of data it reads; a rerun in the same hold period gets the same release back,
+    charged nothing (docs/adr/0009)."""
     heading(
         f"4. Dinas Cipta Karya, spatial planning: heatmap of reported incidents, {HEATMAP_KOTA}, "
         "H3 resolution 8, the last 12 months (epsilon 1.0, k = 10)"
@@ -282,12 +324,11 @@ async def heatmap_picture(address: str, pki: Path) -> None:
             cells: dict[str, int] = release["cells"]
         else:
             cells = heat.value
-            remaining = heat.result.privacy_budget_remaining
             print(
                 f"ALLOWED: {len(cells)} cells released by {', '.join(heat.result.adapters)}, "
-                f"{heat.result.suppressed_groups} withheld below k after the noise; epsilon "
-                f"left for {heat.result.privacy_budget_period}: {remaining:g}"
+                f"{heat.result.suppressed_groups} withheld below k after the noise"
             )
+            show_privacy(heat.result)
             receipt(heat.result)
             kept.write_text(
                 json.dumps({"entry": heat.result.receipt.leaf_index, "cells": cells}, indent=1)
@@ -385,6 +426,7 @@ async def patrol_plan(address: str, pki: Path) -> None:
         f"expected coverage: {plan.expected_coverage:.1%} of the reported incidents expected "
         f"city-wide; units per kecamatan: {max(plan.per_area.values())} at most"
     )
+    show_privacy(answer.result)
     receipt(answer.result)
 
 

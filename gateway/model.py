@@ -361,6 +361,11 @@ class QueryPlan:
     caller_hpke_public_key: bytes = b""
     # Differential privacy: noise of this epsilon on every count (None: exact counts).
     epsilon: float | None = None
+    # The release this plan answers, whether the gateway charged a new one, and until when
+    # it is held (docs/adr/0009); empty for plans without noise.
+    release_id: bytes = b""
+    release_fresh: bool = False
+    release_until: dt.datetime | None = None
 
     def __post_init__(self) -> None:
         if self.aggregate_only and self.aggregation is None:
@@ -390,10 +395,14 @@ class QueryPlan:
             caller=self.caller,
             caller_hpke_public_key=self.caller_hpke_public_key,
             epsilon=0.0 if self.epsilon is None else self.epsilon,
+            release_id=self.release_id,
+            release_fresh=self.release_fresh,
         )
         if self.aggregation is not None:
             p.aggregation.CopyFrom(self.aggregation.to_proto())
         p.expires_at.FromDatetime(utc(self.expires_at))
+        if self.release_until is not None:
+            p.release_until.FromDatetime(utc(self.release_until))
         return p
 
     @classmethod
@@ -419,6 +428,11 @@ class QueryPlan:
             caller_hpke_public_key=p.caller_hpke_public_key,
             # proto3 has no null double: 0 (the default) means no noise.
             epsilon=p.epsilon if p.epsilon != 0 else None,
+            release_id=p.release_id,
+            release_fresh=p.release_fresh,
+            release_until=p.release_until.ToDatetime(tzinfo=dt.UTC)
+            if p.HasField("release_until")
+            else None,
         )
 
 

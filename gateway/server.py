@@ -6,8 +6,9 @@ One query, in order (DESIGN.md, "One query, end to end"):
 3. the policy engine decides (errors, timeouts and malformed answers are denials);
 4. a denial is audited, then returned as PERMISSION_DENIED with its reasons;
 5. an allowed query becomes one plan per adapter serving the dataset (fan-out); with a
-   differential-privacy epsilon, the epsilon is first spent from the caller's budget for
-   the purpose and period (over budget: a denial, and no plan is signed or sent);
+   differential-privacy epsilon, the release is first charged to the privacy accounts of
+   the data periods it reads, or found held (`gateway.releasing`; over budget: a denial,
+   and no plan is signed or sent);
 6. the adapters' opaque payloads come back; the gateway records their digests;
 7. the audit entry is durably committed, and only then do the results leave.
 Every outcome after authentication, allowed, denied or failed, is one audit entry.
@@ -24,7 +25,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, NoReturn, TypeAlias, cast, get_args
+from typing import Any, Final, NoReturn, TypeAlias, TypeVar
 
 import grpc
 import structlog
@@ -34,24 +35,17 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway import model
-from gateway.analytics.privacy import (
-    BudgetCharge,
-    BudgetExhausted,
-    BudgetKey,
-    BudgetLedger,
-    BudgetPeriod,
-    budget_period,
-)
 from gateway.analytics.service import AnalyticsServicer
 from gateway.audit._checkpoint import parse_cosigner_key
 from gateway.audit._merkle import leaf_hash
-from gateway.audit.budget import AuditBudgetStore
 from gateway.audit.checkpoints import Checkpointer, LogKey
 from gateway.audit.details import load_public_key, seal_details
 from gateway.audit.entry import AuditRecord, ResultDigest, describe_query, query_details
+from gateway.audit.releases import BudgetExhausted, ReleaseLedger
 from gateway.audit.service import AuditService
 from gateway.audit.store import AuditStore, AuditWriter
 from gateway.audit.witnessing import TlogWitness
+from gateway.capabilities import describe
 from gateway.catalog import Catalog, Dataset
 from gateway.errors import ConfigurationError, GerbangError, PolicyDenied, UntrustedInputError
 from gateway.evidence import (
@@ -68,7 +62,9 @@ from gateway.model import MAX_REQUEST_BYTES, InvalidQuery, Query
 from gateway.observability import AUDIT_APPEND, LATENCY, POLICY_DECISION, REQUESTS
 from gateway.planning import narrow, policy_input, row_filters
 from gateway.policy import Decision, PolicyEngine
-from gateway.policy.bundle import load_bundle
+from gateway.policy.bundle import PolicyBundle, load_bundle
+from gateway.release import PrivacyBudget, data_periods
+from gateway.releasing import PrivacyRegistry, charge_release, privacy_message
 from gateway.replay import ReplayGuard
 from gateway.tls import TlsFiles, peer_identity
 from gerbang.v1 import (
@@ -92,6 +88,8 @@ DENIAL_RETENTION_DAYS: Final = 365
 # and this, the handler refuses it and the refusal is audited.
 GRPC_MAX_RECEIVE: Final = 1024 * 1024
 _Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+# The answers that carry an audit receipt.
+_Answer = TypeVar("_Answer", query_pb2.QueryResponse, query_pb2.CapabilitiesResponse)
 
 
 @dataclass(frozen=True)
@@ -123,11 +121,14 @@ class Outcome:
     details: dict[str, Any] | None = None
     retention_days: int = DENIAL_RETENTION_DAYS
     request_hash: bytes = b""
+    # The end user's commitment, once the request's signature over it verified.
+    user_commitment: bytes = b""
+    kind: str = "query"
 
     def record(self, details_key: X25519PublicKey | None) -> AuditRecord:
         return AuditRecord(
             time=dt.datetime.now(dt.UTC),
-            kind="query",
+            kind=self.kind,
             request_id=self.request_id,
             caller=self.caller,
             decision=self.decision,
@@ -147,32 +148,8 @@ class Outcome:
             else seal_details(self.details, details_key),
             retention_days=self.retention_days,
             request_hash=self.request_hash.hex(),
+            user_commitment=self.user_commitment.hex(),
         )
-
-
-@dataclass(frozen=True)
-class PrivacyBudget:
-    """A purpose's differential-privacy budget: `epsilon` per `period` per caller."""
-
-    epsilon: float
-    period: BudgetPeriod
-
-
-def privacy_budgets(policies_dir: Path) -> dict[str, PrivacyBudget]:
-    """Each purpose's budget, from the registry the policies read (`epsilon`,
-    `epsilon_period`); purposes without an epsilon have none."""
-    data = load_bundle(policies_dir).data
-    registry = data.get("registry", {})
-    purposes = registry.get("purposes", {}) if isinstance(registry, Mapping) else {}
-    out = {}
-    for name, p in purposes.items() if isinstance(purposes, Mapping) else ():
-        if not isinstance(p, Mapping) or p.get("epsilon") is None:
-            continue
-        period = p.get("epsilon_period")
-        if period not in get_args(BudgetPeriod):
-            raise ConfigurationError(f"purpose {name!r}: epsilon_period {period!r} is not known")
-        out[str(name)] = PrivacyBudget(float(p["epsilon"]), cast(BudgetPeriod, period))
-    return out
 
 
 class Refusal(Exception):
@@ -212,11 +189,13 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         self.adapters = adapters
         self.commitment_key = commitment_key
         self.details_key = details_key
-        self.ledger = BudgetLedger(AuditBudgetStore(store))
+        self.ledger = ReleaseLedger(store)
         self.policies_dir = policies_dir
-        self.budgets: Mapping[str, PrivacyBudget] = (
-            {} if policies_dir is None else privacy_budgets(policies_dir)
+        self.privacy = PrivacyRegistry.from_data(
+            {} if policies_dir is None else load_bundle(policies_dir).data
         )
+        # The bundle the engine evaluates, read again whenever the engine's revision moves.
+        self._bundle: PolicyBundle | None = None
 
     async def Query(
         self, request: query_pb2.QueryRequest, context: _Context
@@ -273,12 +252,12 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
     async def finish(
         self,
         outcome: Outcome,
-        response: query_pb2.QueryResponse | None,
+        response: _Answer | None,
         message: str,
         context: _Context,
         service: str,
         method: str,
-    ) -> query_pb2.QueryResponse:
+    ) -> _Answer:
         """Append the request's audit entry; only once it is durable does anything leave."""
         bound = log.bind(request_id=outcome.request_id, caller=outcome.caller)
         t0 = time.perf_counter()
@@ -363,7 +342,10 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
     ) -> query_pb2.QueryResponse:
         """Decide, spend any privacy budget, fan the plans out and collect sealed answers."""
         t0 = time.perf_counter()
-        decision: Decision = await self.engine.decide(policy_input(outcome.caller, query, now))
+        outcome.user_commitment = auth.user_commitment
+        decision: Decision = await self.engine.decide(
+            policy_input(outcome.caller, query, now, user_committed=bool(auth.user_commitment))
+        )
         POLICY_DECISION.labels(self.engine_name).observe(time.perf_counter() - t0)
         outcome.revision = decision.revision
         outcome.reasons = tuple(decision.reasons)
@@ -400,9 +382,13 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
             outcome.reasons = (f"cannot apply the policy's obligations: {e}",)
             raise Refusal(grpc.StatusCode.FAILED_PRECONDITION, outcome.reasons[0]) from e
         outcome.fields_granted = plans[0].fields if plans else ()
-        charge = None if ob.epsilon is None else await self._spend(ob.epsilon, query, outcome, now)
+        charge = None
+        if ob.epsilon is not None and plans:
+            plans, charge = await self._charge(plans, outcome, now)
         outcome.adapters = tuple(adapters)
         results = await self._fan_out(plans, outcome)
+        if charge is not None and not charge.held:
+            await asyncio.to_thread(self.ledger.complete, plans[0].release_id)
         response = query_pb2.QueryResponse(
             request_id=outcome.request_id,
             results=results,
@@ -411,28 +397,26 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         )
         if charge is not None:
             response.privacy_budget_remaining = charge.remaining
-            response.privacy_budget_period = charge.key.period
+            response.privacy_budget_period = charge.period_range
+            response.privacy.CopyFrom(privacy_message(plans[0], charge))
         return response
 
-    async def _spend(
-        self, epsilon: float, query: model.Query, outcome: Outcome, now: dt.datetime
-    ) -> BudgetCharge:
-        """Spend `epsilon` from the caller's budget for the purpose, before any plan is signed.
+    async def _charge(
+        self, plans: list[model.QueryPlan], outcome: Outcome, now: dt.datetime
+    ) -> tuple[list[model.QueryPlan], Any]:
+        """Charge the release to its privacy accounts before any plan is signed (ADR 0009).
 
-        Spent even if an adapter then fails: the budget errs on the side of the persons in
+        Charged even if an adapter then fails: the budget errs on the side of the persons in
         the data. Over budget is a denial, audited like any other.
         """
-        budget = self.budgets.get(query.purpose)
-        if budget is None:
-            outcome.decision = "error"
-            outcome.reasons = (
-                f"the policy asks for epsilon {epsilon:g} but purpose {query.purpose!r} has no "
-                "privacy budget (epsilon and epsilon_period) in the registry",
-            )
-            raise Refusal(grpc.StatusCode.FAILED_PRECONDITION, outcome.reasons[0])
-        key = BudgetKey(outcome.caller, query.purpose, budget_period(now, budget.period))
         try:
-            return await asyncio.to_thread(self.ledger.spend, key, epsilon, limit=budget.epsilon)
+            return await charge_release(
+                self.ledger, self.privacy, plans, caller=outcome.caller, now=now
+            )
+        except InvalidQuery as e:
+            outcome.decision = "error"
+            outcome.reasons = (f"cannot account for the release: {e}",)
+            raise Refusal(grpc.StatusCode.FAILED_PRECONDITION, outcome.reasons[0]) from e
         except BudgetExhausted as e:
             outcome.decision = "deny"
             outcome.fields_granted = ()
@@ -535,7 +519,7 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
             reasons = (f"{trigger}: revision {before} replaced by {after}",)
             if self.policies_dir is not None:
                 try:
-                    self.budgets = privacy_budgets(self.policies_dir)
+                    self.privacy = PrivacyRegistry.from_data(load_bundle(self.policies_dir).data)
                 except GerbangError as e:  # the engine took it; keep the budgets in force
                     log.error("privacy budgets not reloaded", error=str(e))
         entry = await self.writer.append(
@@ -569,6 +553,7 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
             bytes(a.hpke_public_key),
             a.key_id,
             bytes(a.signature),
+            bytes(a.user_commitment),
         )
         try:
             canonical = verify_request(outcome.caller, query, auth, self.keys.get(), now)
@@ -578,6 +563,66 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
             outcome.reasons = (f"request refused: {e}",)
             raise Refusal(grpc.StatusCode.UNAUTHENTICATED, outcome.reasons[0]) from e
         return auth
+
+    async def Capabilities(
+        self, request: query_pb2.CapabilitiesRequest, context: _Context
+    ) -> query_pb2.CapabilitiesResponse:
+        """What the caller may ask, from the registry in force; one audit entry, as every call."""
+        method = "Capabilities"
+        started = time.perf_counter()
+        outcome = Outcome(
+            uuid.uuid4().hex, await self.identify(context, "QueryService", method), kind=method
+        )
+        response = None
+        message = ""
+        try:
+            response = await self._capabilities(outcome)
+        except Refusal as r:
+            outcome.code = r.code
+            message = r.message
+        response = await self.finish(outcome, response, message, context, "QueryService", method)
+        LATENCY.labels("QueryService", method).observe(time.perf_counter() - started)
+        return response
+
+    async def _capabilities(self, outcome: Outcome) -> query_pb2.CapabilitiesResponse:
+        bundle = await self._bundle_in_force()
+        outcome.revision = bundle.revision
+        now = dt.datetime.now(dt.UTC)
+
+        def left(purpose: str, budget: PrivacyBudget) -> tuple[str, float]:
+            (current,) = data_periods(now, now + dt.timedelta(seconds=1), budget.period)
+            return current, self.ledger.remaining(outcome.caller, purpose, current, budget)
+
+        registry = bundle.data.get("registry")
+        try:
+            response = await asyncio.to_thread(
+                describe, registry if isinstance(registry, Mapping) else {}, outcome.caller, left
+            )
+        except PolicyDenied as e:
+            outcome.reasons = e.reasons
+            raise Refusal(grpc.StatusCode.PERMISSION_DENIED, f"denied by policy: {e}") from e
+        outcome.decision = "allow"
+        response.request_id = outcome.request_id
+        response.policy_revision = bundle.revision
+        return response
+
+    async def _bundle_in_force(self) -> PolicyBundle:
+        """The registry data of the engine's own revision: never a copy that could differ."""
+        revision = self.engine.revision
+        bundle = self._bundle
+        if self.policies_dir is not None and (bundle is None or bundle.revision != revision):
+            try:
+                bundle = await asyncio.to_thread(load_bundle, self.policies_dir)
+            except ConfigurationError as e:
+                bundle = None
+                log.error("policy bundle unreadable for capabilities", error=str(e))
+            self._bundle = bundle
+        if bundle is None or bundle.revision != revision:
+            raise Refusal(
+                grpc.StatusCode.UNAVAILABLE,
+                "kebijakan sedang dimuat ulang; coba lagi / the policy is being reloaded; retry",
+            )
+        return bundle
 
     async def ProveReceipt(
         self, request: query_pb2.ProveReceiptRequest, context: _Context

@@ -19,6 +19,7 @@ from gateway._canonical import canonical_json
 from gateway.audit.checkpoints import ORIGIN, LogKey
 from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient
+from gateway.evidence import user_commitment
 from gateway.local import AdapterSpec, LocalFederation
 from gateway.model import Filter, Op, Query
 from gateway.pki import init_pki
@@ -97,7 +98,8 @@ async def bundle(witnessed: tuple[LocalFederation, dict[str, str]]) -> dict[str,
                 str(PURPOSES["criminal_investigation"]["legal_basis"]),
                 case_reference=CASE,
                 limit=5,
-            )
+            ),
+            user=user_commitment(b"\x42" * 32, "https://idp.polda-metro-jaya.test", "penyidik-7"),
         )
         return await client.evidence(result, wait=30, cosignatures=2)
 

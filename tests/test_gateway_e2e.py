@@ -20,13 +20,17 @@ from adapters.seed import seed_city
 from gateway.audit.store import AuditStore
 from gateway.audit.verify import verify_log
 from gateway.client import GerbangClient, QueryRefused
+from gateway.evidence import user_commitment
 from gateway.local import AdapterSpec, LocalFederation
 from gateway.model import Aggregation, Bucket, Filter, GroupBy, Measure, Op, Query
 from gateway.pki import CertificateAuthority, init_pki, write_issued
 from gateway.tls import TlsFiles
 from gerbang.v1 import audit_pb2, audit_pb2_grpc, common_pb2, query_pb2, query_pb2_grpc
+from tests.conftest import month_window
 
 CASE = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
+# The investigator behind the record-level requests: a keyed commitment by the organisation.
+INVESTIGATOR = user_commitment(b"\x42" * 32, "https://idp.polda-metro-jaya.test", "penyidik-0042")
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 REGIONS = {
     "t1": ("Jakarta Pusat", "Jakarta Barat", "Jakarta Utara"),
@@ -84,7 +88,8 @@ def traffic_query(**changes: object) -> Query:
     base: dict[str, object] = {
         "dataset": "incidents",
         "fields": ("kecamatan", "occurred_at"),
-        "filters": (),
+        # The whole seeded year: months of kecamatan-hours, most above k after the noise.
+        "filters": month_window(2025, 11, 12),
         "aggregation": Aggregation(
             (GroupBy("kecamatan"), GroupBy("occurred_at", Bucket.HOUR_OF_DAY))
         ),
@@ -155,7 +160,8 @@ async def test_investigation_with_case_reference_gets_records(client: GerbangCli
             basis("criminal_investigation"),
             case_reference=CASE,
             limit=20,
-        )
+        ),
+        user=INVESTIGATOR,
     )
     assert 0 < len(result.rows) <= 40  # each adapter applies the limit
     assert all(
@@ -219,10 +225,7 @@ async def test_rows_follow_the_callers_jurisdiction(client: GerbangClient) -> No
         Query(
             "incidents",
             ("kota",),
-            (
-                Filter("occurred_at", Op.GE, (dt.datetime(2026, 8, 1, tzinfo=dt.UTC),)),
-                Filter("occurred_at", Op.LT, (dt.datetime(2026, 11, 1, tzinfo=dt.UTC),)),
-            ),
+            (*month_window(2026, 8, 3),),
             Aggregation((GroupBy("kota"),)),
             "public_order_early_warning",
             basis("public_order_early_warning"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from gateway.evidence import (
     seal_result,
     sha256,
     sign_blob,
+    user_commitment,
     verify_bundle,
 )
 from gateway.identities import GATEWAY_ID, adapter_id
@@ -34,9 +36,12 @@ from gateway.model import Aggregation, Filter, GroupBy, Op, Query, QueryPlan
 from gateway.pki import init_pki
 from gateway.tls import TlsFiles
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, query_pb2
+from tests.conftest import month_window
 
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 CASE = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
+# The investigator behind the record-level requests: a keyed commitment by the organisation.
+INVESTIGATOR = user_commitment(b"\x42" * 32, "https://idp.polda-metro-jaya.test", "penyidik-0042")
 REGIONS = {"s1": ("Jakarta Pusat",), "s2": ("Jakarta Selatan",)}
 
 
@@ -47,7 +52,7 @@ def basis(purpose: str) -> str:
 TRAFFIC = Query(
     "incidents",
     ("kecamatan",),
-    (),
+    month_window(2026, 10),
     Aggregation((GroupBy("kecamatan"),)),
     "traffic_planning",
     basis("traffic_planning"),
@@ -249,6 +254,11 @@ def _plan(
         request_hash=b"\0" * 32,
         caller="spiffe://gerbang.jakarta.go.id/dishub/atcs",
         caller_hpke_public_key=hpke.public,
+        # Aggregate-only counts are noisy releases, charged by the gateway (ADR 0009).
+        epsilon=1.0,
+        release_id=os.urandom(32),
+        release_fresh=True,
+        release_until=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
     )
 
 
@@ -310,7 +320,8 @@ async def test_evidence_bundle_verifies_offline_and_rejects_any_changed_byte(
             basis("criminal_investigation"),
             case_reference=CASE,
             limit=5,
-        )
+        ),
+        user=INVESTIGATOR,
     )
     bundle = await reskrim.evidence(result)
     data = canonical_json(bundle)
@@ -318,6 +329,7 @@ async def test_evidence_bundle_verifies_offline_and_rejects_any_changed_byte(
     log_key = federation.log_key_path.with_suffix(".pub").read_text().strip()
     summary = verify_bundle(json.loads(data), registry, log_key)
     assert summary.case_reference == CASE
+    assert summary.user_commitment == INVESTIGATOR.hex()
     assert summary.rows == len(result.rows)
     accepted = []
     for i in range(len(data)):

@@ -342,7 +342,7 @@ def test_gerbang_log_and_gerbang_witness_and_a_split_view(
 
 
 def test_an_mldsa_cosignature_fits_either_store(store_url: str, tmp_path: Path) -> None:
-    """Migration 0005: a witness's Ed25519 and ML-DSA-44 lines (about 3,450 characters)."""
+    """Migration 0006: a witness's Ed25519 and ML-DSA-44 lines (about 3,450 characters)."""
     store = AuditStore(store_url)
     store.create()
     try:
