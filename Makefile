@@ -23,6 +23,11 @@ node_modules/.bin/buf: package.json
 	npm install --no-audit --no-fund --silent
 	touch node_modules/.bin/buf
 
+# The TypeScript example client of the agent (issue 14): typescript and @types/node only.
+clients/typescript/node_modules/.bin/tsc: clients/typescript/package.json clients/typescript/package-lock.json
+	cd clients/typescript && npm ci --no-audit --no-fund --silent
+	touch $@
+
 $(GOBIN)/opa:
 	go install github.com/open-policy-agent/opa@$(OPA_VERSION)
 
@@ -37,8 +42,8 @@ stub-plugins:
 	@go version -m $(GOBIN)/protoc-gen-go-grpc 2>/dev/null | grep -q 'protoc-gen-go-grpc[[:space:]]*$(PROTOC_GEN_GO_GRPC_VERSION)' \
 	  || go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
-tools: $(VENV_STAMP) node_modules/.bin/buf $(GOBIN)/opa stub-plugins \
-  $(GOBIN)/litewitness $(GOBIN)/witnessctl
+tools: $(VENV_STAMP) node_modules/.bin/buf clients/typescript/node_modules/.bin/tsc $(GOBIN)/opa \
+  stub-plugins $(GOBIN)/litewitness $(GOBIN)/witnessctl
 	cd tests/interop && go mod download
 	cd tests/stubs/go && go mod download
 
@@ -70,6 +75,7 @@ lint: $(VENV_STAMP) node_modules/.bin/buf
 	.venv/bin/mypy
 	$(MAKE) --no-print-directory proto-check
 	$(MAKE) --no-print-directory stubs-check
+	$(PY) -m tools.agentapi --check
 	$(MAKE) --no-print-directory policy-wasm-check
 
 # The Wasm engine's compiled policy is committed; `policy-wasm` recompiles it after a Rego

@@ -73,6 +73,15 @@ class QueryRefused(GerbangError):
         return int(digits) if sep and digits.isdigit() else None
 
 
+class PartRefused(UntrustedInputError):
+    """One adapter's part of an answer does not verify or open; nothing of the answer is
+    released. `adapter` is the adapter the gateway named for the part."""
+
+    def __init__(self, adapter: str, message: str) -> None:
+        super().__init__(message)
+        self.adapter = adapter
+
+
 @dataclass(frozen=True)
 class Receipt:
     """Where the request sits in the audit log: prove it with AuditService.GetInclusionProof."""
@@ -348,23 +357,27 @@ class GerbangClient:
         for r in response.results:
             plan = SignedBlob(r.plan.data, r.plan.key_id, r.plan.signature)
             attested = SignedBlob(r.attestation.data, r.attestation.key_id, r.attestation.signature)
-            checked = check_result(
-                plan=plan,
-                attested=attested,
-                ciphertext_sha256=sha256(r.payload),
-                registry=registry,
-                gateway_id=GATEWAY_ID,
-                request_hash=request_hash,
-                caller=self.keys.identity,
-                hpke_public_key=None,
-                now=now,
-            )
-            key = self.keys.hpke.get(bytes(checked.plan.caller_hpke_public_key))
-            if key is None:
-                raise UntrustedInputError(
-                    f"result of {checked.adapter_id} is sealed to a key this caller does not hold"
+            try:
+                checked = check_result(
+                    plan=plan,
+                    attested=attested,
+                    ciphertext_sha256=sha256(r.payload),
+                    registry=registry,
+                    gateway_id=GATEWAY_ID,
+                    request_hash=request_hash,
+                    caller=self.keys.identity,
+                    hpke_public_key=None,
+                    now=now,
                 )
-            clear = open_result(r.payload, key, checked.plan_hash)
+                key = self.keys.hpke.get(bytes(checked.plan.caller_hpke_public_key))
+                if key is None:
+                    raise UntrustedInputError(
+                        f"result of {checked.adapter_id} is sealed to a key this caller does not "
+                        "hold"
+                    )
+                clear = open_result(r.payload, key, checked.plan_hash)
+            except UntrustedInputError as e:
+                raise PartRefused(r.adapter_id, str(e)) from e
             plans.append(QueryPlan.from_proto(checked.plan))
             parts.append(common_pb2.ResultSet.FromString(clear))
             evidence_parts.append(

@@ -11,6 +11,8 @@
      `.gerbang/` and in the terminal;
    - the city command centre: the early-warning stream over a planted surge, to its alert;
    - the police patrol directorate: a patrol plan capped per kecamatan;
+   - the same over HTTP: the transport agency's agent asked with curl (JSON, CSV, a denial),
+     and the command centre's warning stream as Server-Sent Events;
 4. verifies the audit log, prints its size and head hash, and stops everything.
 """
 
@@ -34,6 +36,7 @@ import grpc
 from adapters.geography import KECAMATAN
 from adapters.privacy import public_domain
 from gateway._canonical import canonical_json
+from gateway.agent.demo import show_agent
 from gateway.analytics import operations as ops
 from gateway.analytics.client import AnalyticsClient
 from gateway.analytics.render import render_png, render_terminal
@@ -55,6 +58,7 @@ from gateway.tls import TlsFiles
 from gerbang.v1 import audit_pb2, audit_pb2_grpc
 
 WORKDIR = Path(".gerbang")
+AGENT_PURPOSES = ("traffic_planning", "public_order_early_warning")
 POLICIES = Path("policies")
 # Two regional police databases, each serving part of the city.
 REGIONS = {
@@ -471,6 +475,10 @@ def main() -> int:
             first = asyncio.run(
                 scripted_queries(federation.address, federation.pki, 1 if args else 0)
             )
+            heading(
+                "7. The same over HTTP: the transport agency's agent (gerbang agent serve), curl"
+            )
+            show_agent(federation, {p: legal_basis(p) for p in AGENT_PURPOSES})
             heading("Oversight: Kompolnas witnesses the audit log")
             oversee(federation, first)
     heading("Audit log, verified offline")

@@ -24,7 +24,8 @@ from gateway.analytics.index import AreaIndex
 from gateway.analytics.patrol import PatrolPlan
 from gateway.analytics.patterns import ModusShare, modus_distribution, time_patterns
 from gateway.analytics.risk import RiskScore
-from gateway.analytics.tally import Tally
+from gateway.analytics.stream import WarningHistory, released_days
+from gateway.analytics.tally import InvalidTally, Tally
 from gateway.analytics.warning import Alert
 from gateway.client import GerbangClient, QueryResult, refusal
 from gateway.model import Query
@@ -50,15 +51,20 @@ class Analysis(Generic[T]):
 
 @dataclass(frozen=True)
 class DayWarnings:
-    """One day of the early-warning stream: its alerts (often none) and the answer."""
+    """One day of the early-warning stream: its alerts (often none) and the answer that
+    released the day (the first day's answer also holds its lookback). `alerts` is None only
+    if the stream's history does not cover the day's lookback, which a complete stream
+    always does."""
 
     day: dt.date
-    alerts: list[Alert]
+    alerts: list[Alert] | None
     result: QueryResult
 
 
 def counts_of(result: QueryResult) -> list[Tally]:
-    """The merged answer as counts, reported sources checked on the signed plans."""
+    """The merged answer as counts, checked on the signed plans: reported sources only, and
+    released with differential privacy (an epsilon in every plan)."""
+    ops.private_epsilon(result.plans)
     return ops.tallies(result.columns, result.rows, ops.reported_sources(result.plans))
 
 
@@ -188,12 +194,16 @@ class AnalyticsClient:
         *,
         user: bytes | None = None,
     ) -> AsyncIterator[DayWarnings]:
-        """Each day scanned, from `scope.start` to `scope.end` (or on into the present),
-        with the alerts raised for it."""
+        """Each day scanned, from `scope.start` to `scope.end` (or on into the present, one
+        day once it has ended), with the alerts raised for it.
+
+        Each answer releases only the days no earlier one did (the first also its lookback);
+        the alerts are computed over the history of the answers opened so far."""
         proto, canonical = self._scope(scope, ops.warning_query(scope), user)
         request = analytics_pb2.WatchWarningsRequest(scope=proto)
         request.interval.FromTimedelta(interval)
         stream = self._stub.WatchWarnings(request)
+        history = WarningHistory()
         try:
             while True:
                 message = await _call(stream.read())
@@ -203,8 +213,11 @@ class AnalyticsClient:
                 result = self.client.open_response(message.answer, canonical, proto.auth.signature)
                 day = ops.local_day(message.day.ToDatetime(tzinfo=dt.UTC))
                 k = min((p.min_cell_count for p in result.plans), default=0)
-                counts = counts_of(result)
-                yield DayWarnings(day, ops.warnings(counts, day, k), result)
+                days = released_days(result.plans)
+                if days[-1] != day:
+                    raise InvalidTally(f"the answer for {day} reads up to {days[-1]} instead")
+                history.add(days, counts_of(result), k, ops.private_epsilon(result.plans))
+                yield DayWarnings(day, history.alerts(day), result)
         finally:
             stream.cancel()
 
