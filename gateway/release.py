@@ -30,6 +30,7 @@ from gateway.errors import ConfigurationError
 from gateway.model import Filter, Op, QueryPlan, typed_value, utc
 
 __all__ = [
+    "BUDGET_SLACK",
     "DataPeriod",
     "HoldPeriod",
     "PrivacyBudget",
@@ -45,6 +46,8 @@ __all__ = [
 DataPeriod = Literal["day", "week", "month"]
 HoldPeriod = Literal["hour", "day", "week", "month"]
 WIB: Final = dt.timezone(dt.timedelta(hours=7), "WIB")
+# Budget arithmetic is in floats; this much slack keeps ten spends of 0.1 within 1.
+BUDGET_SLACK: Final = 1e-9
 # A window may name at most this many data periods (a decade of days), and span at most a
 # century; past that, refuse rather than charge every period of the data.
 MAX_PERIODS: Final = 3660

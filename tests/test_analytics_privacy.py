@@ -1,24 +1,18 @@
-"""Privacy: noise before the minimum cell count, a fixed domain, and the budget ledger."""
+"""Privacy: noise before the minimum cell count, and a fixed domain (the ledger of releases
+is tests/test_release_ledger.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 import pytest
 
 from gateway.analytics.privacy import (
-    BudgetExhausted,
-    BudgetKey,
-    BudgetLedger,
     CountNoise,
-    InMemoryBudgetStore,
-    budget_period,
     laplace_scale,
     opendp_discrete_laplace,
     privatise,
 )
-from gateway.errors import PolicyDenied
 
 
 def shift(by: int) -> CountNoise:
@@ -77,44 +71,3 @@ def test_opendp_noise_is_integer_and_centred() -> None:
     assert all(isinstance(v, int) for v in noisy)
     assert sum(v != 100 for v in noisy) > 500  # P(noise = 0) = tanh(1/2) ~ 0.46
     assert abs(sum(noisy) / len(noisy) - 100) < 0.3
-
-
-def test_ledger_spends_until_the_limit_and_refuses_beyond() -> None:
-    ledger = BudgetLedger(InMemoryBudgetStore())
-    key = BudgetKey("spiffe://gerbang/bappeda/tataruang", "spatial_planning", "2026-10")
-    assert ledger.spend(key, 0.4, limit=1.0).remaining == pytest.approx(0.6)
-    assert ledger.spend(key, 0.4, limit=1.0).spent == pytest.approx(0.8)
-    with pytest.raises(BudgetExhausted) as refused:
-        ledger.spend(key, 0.4, limit=1.0)
-    assert isinstance(refused.value, PolicyDenied)
-    assert "exhausted" in refused.value.reasons[0]
-    assert ledger.remaining(key, limit=1.0) == pytest.approx(0.2)  # the refusal charged nothing
-    assert ledger.spend(key, 0.2, limit=1.0).remaining == pytest.approx(0.0)
-    next_month = BudgetKey(key.caller, key.purpose, "2026-11")
-    assert ledger.remaining(next_month, limit=1.0) == 1.0
-    other = BudgetKey("spiffe://gerbang/bpbd/siaga", key.purpose, key.period)
-    assert ledger.spend(other, 1.0, limit=1.0).remaining == 0.0
-
-
-def test_ten_tenths_fit_a_budget_of_one() -> None:
-    ledger = BudgetLedger(InMemoryBudgetStore())
-    key = BudgetKey("c", "p", "2026-10")
-    for _ in range(10):
-        ledger.spend(key, 0.1, limit=1.0)
-    with pytest.raises(BudgetExhausted):
-        ledger.spend(key, 0.01, limit=1.0)
-
-
-def test_ledger_rejects_nonsense_amounts() -> None:
-    ledger = BudgetLedger(InMemoryBudgetStore())
-    for bad in (0.0, -0.5, float("nan")):
-        with pytest.raises(ValueError, match="positive"):
-            ledger.spend(BudgetKey("c", "p", "x"), bad, limit=1.0)
-
-
-def test_budget_periods_follow_the_local_calendar() -> None:
-    late_utc = datetime(2026, 10, 31, 17, 30)  # 00:30 WIB on 1 November
-    assert budget_period(late_utc, "month") == "2026-11"
-    assert budget_period(late_utc, "day") == "2026-11-01"
-    assert budget_period(datetime(2026, 10, 31, 16, 59), "month") == "2026-10"
-    assert budget_period(datetime(2026, 12, 31, 18, 0), "year") == "2027"

@@ -57,7 +57,7 @@ from typing import Any, Final, Literal, TypeVar
 from gateway.analytics import _h3, _sql
 from gateway.analytics.heatmap import Hotspot, hotspots, sum_releases
 from gateway.analytics.operations import WARNING_LOOKBACK_DAYS
-from gateway.analytics.privacy import BUDGET_SLACK, Release, privatise
+from gateway.analytics.privacy import Release, privatise
 from gateway.analytics.tally import REPORTED, Tally
 from gateway.analytics.warning import (
     DEFAULT_ALPHA,
@@ -68,6 +68,7 @@ from gateway.analytics.warning import (
     early_warnings,
 )
 from gateway.errors import ConfigurationError
+from gateway.release import BUDGET_SLACK
 
 __all__ = ["DEFAULT_INCIDENTS", "POLICY", "REGISTRY", "Obligations", "evaluate"]
 

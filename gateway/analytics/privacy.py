@@ -1,4 +1,4 @@
-"""Differentially private counts and the privacy-budget ledger.
+"""Differentially private counts.
 
 Mechanism. A released table of counts gets discrete Laplace noise (OpenDP's `make_laplace` on
 integer vectors, the geometric mechanism of Ghosh, Roughgarden & Sundararajan 2009) of scale
@@ -17,46 +17,27 @@ Domain. The cells a table may release are fixed in advance from public geography
 calendar (`domain`), never taken from the data: releasing only the cells that hold incidents
 would tell which cells hold none. Counts outside the domain are dropped.
 
-Budget. Each release spends epsilon from a budget per (caller, purpose, period); releases within
-one period add up (sequential composition), periods are separate budgets. `BudgetLedger` is pure
-logic over a `BudgetStore`; `InMemoryBudgetStore` is the reference store, and a database store
-must make `charge` atomic (one transaction that checks and adds).
+Budget. What a release costs and which accounts it is charged to is the gateway's part
+(`gateway.release`, `gateway.audit.releases`, docs/adr/0009); the noise is applied here, at the
+adapter or in the evaluation.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Collection, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Generic, Literal, Protocol, TypeVar
-
-from adapters.schema import WIB_OFFSET
-from gateway.errors import PolicyDenied
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 __all__ = [
-    "BUDGET_SLACK",
-    "BudgetCharge",
-    "BudgetExhausted",
-    "BudgetKey",
-    "BudgetLedger",
-    "BudgetPeriod",
-    "BudgetStore",
     "CountNoise",
-    "InMemoryBudgetStore",
     "Release",
-    "budget_period",
     "laplace_scale",
     "opendp_discrete_laplace",
     "privatise",
 ]
 
 K = TypeVar("K", bound=Hashable)
-BudgetPeriod = Literal["day", "week", "month", "year"]
-
-# Budget arithmetic is in floats; this much slack keeps ten spends of 0.1 within a budget of 1.
-BUDGET_SLACK = 1e-9
 
 
 class CountNoise(Protocol):
@@ -147,124 +128,3 @@ def privatise(
         else:
             withheld.add(key)
     return Release(kept, frozenset(withheld), epsilon, min_count)
-
-
-# --- The budget ledger -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetKey:
-    """Whose budget: one caller, for one purpose, in one period (e.g. "2026-10")."""
-
-    caller: str
-    purpose: str
-    period: str
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetCharge:
-    """What one accepted spend did to its budget."""
-
-    key: BudgetKey
-    epsilon: float
-    spent: float
-    limit: float
-
-    @property
-    def remaining(self) -> float:
-        return max(0.0, self.limit - self.spent)
-
-
-class BudgetExhausted(PolicyDenied):
-    """A release would spend more privacy budget than the purpose allows in this period."""
-
-    def __init__(self, key: BudgetKey, epsilon: float, spent: float, limit: float) -> None:
-        self.key = key
-        self.spent = spent
-        self.limit = limit
-        self.remaining = max(0.0, limit - spent)
-        super().__init__(
-            [
-                f"privacy budget exhausted: {key.caller} has spent epsilon {spent:g} of "
-                f"{limit:g} for {key.purpose} in {key.period}, {self.remaining:g} remaining, and "
-                f"this release needs {epsilon:g}. Wait for the next period or ask for fewer "
-                "releases."
-            ]
-        )
-
-
-class BudgetStore(Protocol):
-    """Where spent budget is kept. `charge` must check and add in one atomic step."""
-
-    def spent(self, key: BudgetKey) -> float:
-        """The epsilon spent so far on `key` (0 for a budget never charged)."""
-        ...
-
-    def charge(self, key: BudgetKey, epsilon: float, limit: float) -> float | None:
-        """Add `epsilon` if the total stays within `limit` (+ slack): the new total, or None
-        and nothing charged."""
-        ...
-
-
-@dataclass
-class InMemoryBudgetStore:
-    """A `BudgetStore` in a dict, safe across threads of one process."""
-
-    _spent: dict[BudgetKey, float] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def spent(self, key: BudgetKey) -> float:
-        with self._lock:
-            return self._spent.get(key, 0.0)
-
-    def charge(self, key: BudgetKey, epsilon: float, limit: float) -> float | None:
-        with self._lock:
-            total = self._spent.get(key, 0.0) + epsilon
-            if total > limit + BUDGET_SLACK:
-                return None
-            self._spent[key] = total
-            return total
-
-
-class BudgetLedger:
-    """Spends privacy budget per caller, purpose and period; refuses what would go over it."""
-
-    def __init__(self, store: BudgetStore) -> None:
-        self._store = store
-
-    def spend(self, key: BudgetKey, epsilon: float, *, limit: float) -> BudgetCharge:
-        """Charge `epsilon` to `key`, or raise `BudgetExhausted` and charge nothing."""
-        _check_epsilon(epsilon, "epsilon")
-        _check_epsilon(limit, "limit")
-        total = self._store.charge(key, epsilon, limit)
-        if total is None:
-            raise BudgetExhausted(key, epsilon, self._store.spent(key), limit)
-        return BudgetCharge(key, epsilon, total, limit)
-
-    def remaining(self, key: BudgetKey, *, limit: float) -> float:
-        """The epsilon still available to `key` under `limit`."""
-        _check_epsilon(limit, "limit")
-        return max(0.0, limit - self._store.spent(key))
-
-
-def _check_epsilon(value: float, name: str) -> None:
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive number, not {value}")
-
-
-def budget_period(when: datetime, period: BudgetPeriod) -> str:
-    """The budget period holding `when`, on the local (WIB) calendar: "2026-10-31", the ISO
-    week "2026-W44", "2026-10" or "2026". A naive `when` is taken as UTC, as the reference
-    schema stores it."""
-    utc = when.replace(tzinfo=None) if when.tzinfo is None else when.astimezone(UTC)
-    local = utc.replace(tzinfo=None) + WIB_OFFSET
-    if period == "day":
-        return local.strftime("%Y-%m-%d")
-    if period == "week":
-        year, week, _ = local.isocalendar()
-        return f"{year}-W{week:02d}"
-    if period == "month":
-        return local.strftime("%Y-%m")
-    if period == "year":
-        return local.strftime("%Y")
-    raise ValueError(f"unknown budget period {period!r}")

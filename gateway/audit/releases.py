@@ -25,12 +25,10 @@ from sqlalchemy import Boolean, Column, Float, String, Table, insert, select, up
 
 from gateway.audit.store import AuditStore, metadata
 from gateway.errors import PolicyDenied
-from gateway.release import PrivacyBudget, iter_accounts
+from gateway.release import BUDGET_SLACK, PrivacyBudget, iter_accounts
 
 __all__ = ["BudgetExhausted", "ReleaseCharge", "ReleaseLedger"]
 
-# Budget arithmetic is in floats; this much slack keeps ten spends of 0.1 within 1.
-SLACK: Final = 1e-9
 PURPOSE_ACCOUNT: Final = "*"
 _LOCK: Final = 727277
 
@@ -142,7 +140,7 @@ class ReleaseLedger:
                 return self._result(True, 0.0, periods, caller, spent, budget)
             for key in keys:
                 limit = budget.per_purpose if key[0] == PURPOSE_ACCOUNT else budget.per_caller
-                if spent.get(key, 0.0) + budget.epsilon > limit + SLACK:
+                if spent.get(key, 0.0) + budget.epsilon > limit + BUDGET_SLACK:
                     whose = "the purpose (all callers)" if key[0] == PURPOSE_ACCOUNT else caller
                     raise BudgetExhausted(
                         purpose, whose, spent.get(key, 0.0), limit, budget.epsilon

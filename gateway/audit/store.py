@@ -27,7 +27,6 @@ from sqlalchemy import (
     Column,
     Connection,
     Engine,
-    Float,
     Integer,
     LargeBinary,
     MetaData,
@@ -174,18 +173,6 @@ nonces_table = Table(
     Column("caller", String(256), primary_key=True),
     Column("nonce", String(128), primary_key=True),
     Column("expires_at", String(32), nullable=False, index=True),
-)
-
-# Differential-privacy budget spent per (caller, purpose, period): the ledger behind
-# `gateway.analytics.privacy.BudgetLedger`, shared by every gateway process.
-budget_table = Table(
-    "privacy_budget",
-    metadata,
-    Column("caller", String(256), primary_key=True),
-    Column("purpose", String(128), primary_key=True),
-    Column("period", String(16), primary_key=True),
-    Column("spent", Float(precision=53), nullable=False),
-    Column("updated_at", String(32), nullable=False),
 )
 
 # Facts about the log that outside verifiers need: its origin and verifier key.
@@ -536,45 +523,6 @@ class AuditStore:
             if rows:
                 conn.execute(insert(nonces_table), rows)
         return fresh
-
-    def budget_spent(self, caller: str, purpose: str, period: str) -> float:
-        """The epsilon spent on one budget so far (0 for one never charged)."""
-        c = budget_table.c
-        with self.engine.connect() as conn:
-            value = conn.execute(
-                select(c.spent).where(c.caller == caller, c.purpose == purpose, c.period == period)
-            ).scalar()
-        return 0.0 if value is None else float(value)
-
-    def charge_budget(
-        self, caller: str, purpose: str, period: str, epsilon: float, ceiling: float
-    ) -> float | None:
-        """Add `epsilon` to one budget if the total stays at most `ceiling`: the new total,
-        or None and nothing written.
-
-        Check and add are one transaction under the store's write lock (SQLite BEGIN
-        IMMEDIATE, a PostgreSQL advisory lock), like `claim_nonces`: two gateway processes
-        cannot both spend the last of a budget.
-        """
-        c = budget_table.c
-        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        key = (c.caller == caller, c.purpose == purpose, c.period == period)
-        with self.engine.begin() as conn:
-            if self.dialect == "postgresql":
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727276)")
-            value = conn.execute(select(c.spent).where(*key)).scalar()
-            total = (0.0 if value is None else float(value)) + epsilon
-            if total > ceiling:
-                return None
-            if value is None:
-                conn.execute(
-                    insert(budget_table).values(
-                        caller=caller, purpose=purpose, period=period, spent=total, updated_at=now
-                    )
-                )
-            else:
-                conn.execute(update(budget_table).where(*key).values(spent=total, updated_at=now))
-        return total
 
     def index_of(self, leaf_hash_: bytes) -> int:
         """The index of the entry with this leaf hash: from the leaf index, or from the tail
