@@ -391,6 +391,7 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
                     caller=outcome.caller,
                     caller_hpke_public_key=auth.hpke_public_key,
                     epsilon=ob.epsilon,
+                    case_binding=ob.case_binding,
                 )
                 for a in adapters
             ]
