@@ -49,6 +49,7 @@ from gateway.audit.budget import AuditBudgetStore
 from gateway.audit.checkpoints import Checkpointer, LogKey
 from gateway.audit.details import load_public_key, seal_details
 from gateway.audit.entry import AuditRecord, ResultDigest, describe_query, query_details
+from gateway.audit.names import RegisteredNames, committed_unless
 from gateway.audit.service import AuditService
 from gateway.audit.store import AuditStore, AuditWriter
 from gateway.catalog import Catalog, Dataset
@@ -216,6 +217,12 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         self.budgets: Mapping[str, PrivacyBudget] = (
             {} if policies_dir is None else privacy_budgets(policies_dir)
         )
+        # The registry constants a leaf may name in clear; anything else is committed.
+        self.names = (
+            RegisteredNames()
+            if policies_dir is None
+            else RegisteredNames.from_data(load_bundle(policies_dir).data)
+        )
 
     async def Query(
         self, request: query_pb2.QueryRequest, context: _Context
@@ -322,10 +329,11 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         now: dt.datetime,
     ) -> tuple[model.Query, Dataset, RequestAuth]:
         """Size, shape, catalogue and signature: the request as a valid, signed, new query."""
-        # What the log may say about a request that failed to parse: names only, truncated.
+        # What the log may say about a request that failed to parse: registered names only,
+        # anything else as a keyed commitment (ADR 0013).
         scope = getattr(request, "scope", request)
-        outcome.purpose = str(getattr(scope, "purpose", ""))[:128]
-        outcome.dataset = str(getattr(request, "dataset", "incidents"))[:128]
+        outcome.purpose = self._named("purpose", str(getattr(scope, "purpose", "")))
+        outcome.dataset = self._named("dataset", str(getattr(request, "dataset", "incidents")))
         size = request.ByteSize()
         if size > MAX_REQUEST_BYTES:
             outcome.reasons = (f"request of {size} bytes exceeds the limit of {MAX_REQUEST_BYTES}",)
@@ -341,16 +349,37 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         signed = await self._authenticate(auth, query, outcome, now)
         return query, dataset, signed
 
+    def _named(self, slot: str, text: str) -> str:
+        """`text` as a leaf may hold it: in clear if a registry constant, else committed."""
+        registered = {
+            "purpose": self.names.purposes,
+            "dataset": self.names.datasets | self.catalog.datasets.keys(),
+            "legal_basis": self.names.legal_bases,
+            "case_reference": self.names.cases,
+        }[slot]
+        return committed_unless(self.commitment_key, slot, text, registered)
+
     def describe(self, outcome: Outcome, query: model.Query) -> None:
-        """What the audit entry says about the query (filter values only as commitments)."""
-        outcome.purpose = query.purpose
-        outcome.dataset = query.dataset
+        """What the audit entry says about the query: filter values only as commitments, and
+        the purpose, legal basis and case reference in clear only when registered (the typed
+        text then goes only into the sealed details)."""
         outcome.request = describe_query(self.commitment_key, query)
         if query.operation:
             outcome.request["operation"] = query.operation
         outcome.details = query_details(query)
-        outcome.legal_basis = query.legal_basis
-        outcome.case_reference = query.case_reference
+        outcome.dataset = query.dataset  # in the catalogue: the adapters serve it
+        typed = {
+            "purpose": query.purpose,
+            "legal_basis": query.legal_basis,
+            "case_reference": query.case_reference,
+        }
+        named = {slot: self._named(slot, text) for slot, text in typed.items()}
+        outcome.purpose = named["purpose"]
+        outcome.legal_basis = named["legal_basis"]
+        outcome.case_reference = named["case_reference"]
+        committed = {slot: typed[slot] for slot in typed if named[slot] != typed[slot]}
+        if committed:
+            outcome.details["typed"] = committed
 
     async def release(
         self,
@@ -536,6 +565,7 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
             if self.policies_dir is not None:
                 try:
                     self.budgets = privacy_budgets(self.policies_dir)
+                    self.names = RegisteredNames.from_data(load_bundle(self.policies_dir).data)
                 except GerbangError as e:  # the engine took it; keep the budgets in force
                     log.error("privacy budgets not reloaded", error=str(e))
         entry = await self.writer.append(
