@@ -262,7 +262,7 @@ async def test_stolen_vehicle_check_is_hit_or_no_hit(client: GerbangClient) -> N
                 dataset="incidents", fields=["shoe_size"], purpose="traffic_planning"
             ),
             grpc.StatusCode.INVALID_ARGUMENT,
-            "no field 'shoe_size'",
+            "a field that dataset 'incidents' does not have",
         ),
         (
             query_pb2.QueryRequest(
