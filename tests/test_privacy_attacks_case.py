@@ -30,6 +30,8 @@ import grpc
 import pytest
 
 from adapters.seed import seed_city
+from gateway.analytics import operations as ops
+from gateway.analytics.client import AnalyticsClient
 from gateway.audit.entry import commit_value
 from gateway.audit.names import COMMITTED, RegisteredNames, committed_unless
 from gateway.audit.store import AuditStore
@@ -44,7 +46,7 @@ from gateway.pki import init_pki
 from gateway.planning import PLAN_LIFETIME
 from gateway.policy.bundle import load_bundle
 from gateway.tls import TlsFiles
-from gerbang.v1 import adapter_pb2, adapter_pb2_grpc
+from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, query_pb2
 
 CASE = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
@@ -466,6 +468,53 @@ async def test_no_typed_value_in_a_reason_or_a_leaf(federation: LocalFederation,
     assert "; ".join(e["reasons"]) in refused.value.message  # the caller read the same
     gateway_log = (federation.workdir / "logs" / "gateway.log").read_text(errors="replace")
     assert needle not in gateway_log.lower()
+
+
+@pytest.mark.parametrize(
+    ("purpose", "basis", "marker"),
+    [
+        ("spatial_planning", "ZZ analytics basis 3174010101800002", "zz analytics basis"),
+        ("zzanalyticspurpose", "x", "zzanalyticspurpose"),
+    ],
+)
+async def test_analytics_requests_keep_typed_values_out_of_the_log(
+    federation: LocalFederation, purpose: str, basis: str, marker: str
+) -> None:
+    end = dt.datetime(2026, 11, 1, tzinfo=ops.WIB)
+    before = log_size(federation)
+    async with GerbangClient.connect(federation.address, federation.pki, "citata-spatial") as c:
+        with pytest.raises(QueryRefused) as refused:
+            await AnalyticsClient(c).heatmap(
+                ops.Scope(purpose, basis, start=end - dt.timedelta(days=365), end=end), 8
+            )
+    assert marker not in refused.value.message.lower()
+    assert refused.value.audit_index == before
+    assert log_size(federation) == before + 1
+    leaf, e = entry(federation, before)
+    assert marker not in leaf.decode().lower()
+    assert e["row_count"] == 0
+
+
+async def test_a_request_that_does_not_parse_keeps_its_names_out_of_the_log(
+    federation: LocalFederation,
+) -> None:
+    # Straight onto the wire, past the client library's own checks: names that are not even
+    # valid names, in the purpose and the dataset.
+    raw = query_pb2.QueryRequest(
+        dataset="zz raw-dataset 3174!", fields=["kecamatan"], purpose="zz raw-purpose Budi!"
+    )
+    before = log_size(federation)
+    async with investigator(federation) as c:
+        with pytest.raises(QueryRefused) as refused:
+            await c.query_raw(raw)
+    assert refused.value.code is grpc.StatusCode.INVALID_ARGUMENT
+    leaf, e = entry(federation, before)
+    for marker in ("raw-dataset", "raw-purpose"):
+        assert marker not in refused.value.message
+        assert marker not in leaf.decode()
+    assert e["purpose"].startswith(COMMITTED)
+    assert e["dataset"].startswith(COMMITTED)
+    assert log_size(federation) == before + 1
 
 
 async def test_unknown_key_id_is_not_echoed(federation: LocalFederation) -> None:
