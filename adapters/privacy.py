@@ -14,6 +14,9 @@ tell which cells hold no rows at all. `public_domain` builds it, per group-by di
 - local days, weeks and months: the calendar between a lower and an upper bound that the plan's
   own filters put on the same time field.
 
+The plan's own `eq`/`in` filters on kecamatan, kota and the closed lists narrow the domain: they
+are part of the signed plan, not of the data.
+
 Any other dimension has no public domain and the plan is refused. The domain of several
 dimensions is their product, capped at `MAX_DOMAIN` cells.
 """
@@ -56,7 +59,21 @@ def public_domain(
     `areas` maps this adapter's kecamatan to their kota. Raises `PlanRefused` naming the
     dimension that has no public domain, or when the domain is too large.
     """
-    values = [_values(g, filters, areas) for g in dimensions]
+    # The plan's own positive filters on places and closed lists are public knowledge too:
+    # a caller limited to one kota is not sent noise for the others.
+    areas = {
+        k: kota
+        for k, kota in areas.items()
+        if _admits(filters, "kecamatan", k) and _admits(filters, "kota", kota)
+    }
+    values = [
+        [
+            v
+            for v in _values(g, filters, areas)
+            if g.bucket is not Bucket.NONE or _admits(filters, g.field, v)
+        ]
+        for g in dimensions
+    ]
     size = math.prod(len(v) for v in values)
     if size > MAX_DOMAIN:
         raise PlanRefused(
@@ -64,6 +81,11 @@ def public_domain(
             f"{MAX_DOMAIN}): ask for coarser cells or a shorter time window"
         )
     return list(itertools.product(*values))
+
+
+def _admits(filters: Sequence[Filter], field: str, value: Scalar) -> bool:
+    """Whether every `eq`/`in` filter on `field` lets `value` through."""
+    return all(value in f.values for f in filters if f.field == field and f.op in (Op.EQ, Op.IN))
 
 
 def _values(g: GroupBy, filters: Sequence[Filter], areas: Mapping[str, str]) -> Sequence[Scalar]:

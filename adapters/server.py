@@ -14,7 +14,6 @@ noise on every cell, then the minimum cell count on the noisy values.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import decimal
 from collections.abc import Sequence
@@ -25,8 +24,9 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from sqlalchemy import Engine, Table, create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, event, func, select
 
+from adapters.held import HeldReleases
 from adapters.plans import SeenPlans, admit
 from adapters.privacy import public_domain
 from adapters.schema import Area, Base
@@ -39,16 +39,12 @@ from adapters.sql import (
     suppress_small_cells,
 )
 from gateway.analytics.privacy import privatise
-from gateway.catalog import Dataset
 from gateway.errors import ConfigurationError
 from gateway.evidence import SignedBlob, attestation, seal_result, sha256
 from gateway.identities import GATEWAY_ID
 from gateway.keys import RegistryFile, Signer, x25519_public
 from gateway.model import (
-    Aggregation,
-    GroupBy,
     InvalidQuery,
-    Op,
     QueryPlan,
     utc,
     value_to_proto,
@@ -57,10 +53,6 @@ from gateway.tls import TlsFiles, peer_identity
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
 
 log = structlog.get_logger("gerbang.adapter")
-
-
-class Isolating(PlanRefused):
-    """A plan that would release a difference of fewer than k incidents: a denial."""
 
 
 # Tables the generator keeps for evaluation only; never served.
@@ -107,12 +99,14 @@ class SqlAdapter(adapter_pb2_grpc.AdapterServiceServicer):
         keys: RegistryFile | None = None,
         signer: Signer | None = None,
         seen: SeenPlans | None = None,
+        held: HeldReleases | None = None,
     ) -> None:
         self.adapter_id = adapter_id
         self.engine = engine
         self._keys = keys
         self._signer = signer
         self._seen = seen
+        self._held = held
         self.tables = {
             t.name: t for t in Base.metadata.sorted_tables if t.name not in _INTERNAL_TABLES
         }
@@ -148,44 +142,20 @@ class SqlAdapter(adapter_pb2_grpc.AdapterServiceServicer):
         if table is None or dataset is None:
             raise PlanRefused(f"this adapter does not serve dataset {plan.dataset!r}")
         stmt: Statement = compile_plan(plan, table, dataset, self.engine.dialect.name)
-        self._check_isolation(plan, table, dataset)
         if plan.epsilon is not None:
             return self._run_private(plan, stmt)
+        if plan.aggregate_only and stmt.aggregated and stmt.columns != ("exists",):
+            # Exact counts with small cells suppressed on their true values can be differenced
+            # (ADR 0009): an aggregate-only purpose's counts are released with noise or not at all.
+            raise PlanRefused(
+                "an aggregate-only plan of counts must carry its privacy mechanism (epsilon)"
+            )
         with self.engine.connect() as conn:
             rows = conn.execute(stmt.select).all()
         suppressed = 0
         if stmt.aggregated and stmt.columns != ("exists",):
             rows, suppressed = suppress_small_cells(rows, stmt.min_cell_count, stmt.max_rows)  # type: ignore[assignment]
         return encode_rows(stmt.columns, rows, suppressed), len(rows)
-
-    def _check_isolation(self, plan: QueryPlan, table: Table, dataset: Dataset) -> None:
-        """Refuse an aggregate plan whose category list names a category with 1 to k - 1
-        selected incidents here.
-
-        Two releases whose category lists differ by such a category would differ by fewer
-        than k incidents: their difference would isolate them, whatever k does to each
-        cell. The refusal itself says only that some listed category is that rare in the
-        window and areas asked about.
-        """
-        k = plan.min_cell_count
-        listed = [f for f in plan.filters if f.field == "category" and f.op in (Op.IN, Op.EQ)]
-        if plan.aggregation is None or k <= 1 or not listed or "category" not in dataset.fields:
-            return
-        by_category = dataclasses.replace(
-            plan, fields=(), aggregation=Aggregation((GroupBy("category"),)), epsilon=None
-        )
-        stmt = compile_plan(by_category, table, dataset, self.engine.dialect.name)
-        with self.engine.connect() as conn:
-            counts = {str(c): int(n) for c, n in conn.execute(stmt.select)}
-        names = sorted({str(v) for f in listed for v in f.values})
-        # None at all isolates nobody: an adapter holding other areas answers zeros.
-        rare = [c for c in names if 0 < counts.get(c, 0) < k]
-        if rare:
-            raise Isolating(
-                f"the category list would isolate fewer than k = {k} incidents: "
-                f"{', '.join(rare)} has 1 to {k - 1} incidents in this window and area; "
-                "widen the window or areas, or leave it out"
-            )
 
     def _areas(self) -> dict[str, str]:
         """This adapter's kecamatan and their kota: public geography, not incident data."""
@@ -208,6 +178,30 @@ class SqlAdapter(adapter_pb2_grpc.AdapterServiceServicer):
         rows = [(*key, n) for key, n in kept]
         return encode_rows(stmt.columns, rows, len(release.suppressed)), len(rows)
 
+    def answer(self, plan: QueryPlan, now: dt.datetime) -> tuple[bytes, int]:
+        """The serialised ResultSet for `plan`: held, or run (blocking; in a worker thread).
+
+        A noisy plan names its release: held here, it is answered with the held bytes; else
+        it is run only if the gateway charged it (`release_fresh`), and then held.
+        """
+        if plan.epsilon is None:
+            result, count = self.run(plan)
+            return result.SerializeToString(), count
+        if not plan.release_id or plan.release_until is None or self._held is None:
+            raise PlanRefused("a plan with noise must name its release and where it is held")
+        held = self._held.get(plan.release_id, now)
+        if held is None:
+            if not plan.release_fresh:
+                raise PlanRefused(
+                    "the plan asks for a held release this adapter does not hold; ask again"
+                )
+            result, _ = self.run(plan)
+            held = self._held.hold(
+                plan.release_id, result.SerializeToString(), plan.release_until, now
+            )
+        released = common_pb2.ResultSet.FromString(held)
+        return held, len(released.rows)
+
     async def Execute(
         self, request: adapter_pb2.ExecuteRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> adapter_pb2.ExecuteResponse:
@@ -219,11 +213,7 @@ class SqlAdapter(adapter_pb2_grpc.AdapterServiceServicer):
         try:
             now = dt.datetime.now(dt.UTC)
             plan = admit(signed, self.adapter_id, self.keys, self.seen, now)
-            result, count = await asyncio.to_thread(self.run, plan)
-        except Isolating as e:
-            log.warning("plan denied", reason=str(e))
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"adapter denied the plan: {e}")
-            raise
+            result, count = await asyncio.to_thread(self.answer, plan, now)
         except InvalidQuery as e:
             log.warning("plan refused", reason=str(e))
             await context.abort(
@@ -236,9 +226,7 @@ class SqlAdapter(adapter_pb2_grpc.AdapterServiceServicer):
             raise
         # Sealed to the caller, bound to this plan: the gateway forwards only ciphertext.
         plan_hash = sha256(signed.data)
-        sealed = seal_result(
-            result.SerializeToString(), x25519_public(plan.caller_hpke_public_key), plan_hash
-        )
+        sealed = seal_result(result, x25519_public(plan.caller_hpke_public_key), plan_hash)
         attested = attestation(self.adapter_id, plan_hash, sealed, count, dt.datetime.now(dt.UTC))
         log.info("plan executed", request_id=plan.request_id, rows=count, dataset=plan.dataset)
         return adapter_pb2.ExecuteResponse(
@@ -291,7 +279,8 @@ async def serve(
     keys = RegistryFile(keys_dir / "registry.json")
     signer = Signer.current(keys_dir, tls_name, adapter_id)
     seen = SeenPlans(state)
-    adapter = SqlAdapter(adapter_id, engine, keys, signer, seen)
+    held = HeldReleases(state.with_name(state.stem + "-releases.db"))
+    adapter = SqlAdapter(adapter_id, engine, keys, signer, seen, held)
     server = grpc.aio.server()
     adapter_pb2_grpc.add_AdapterServiceServicer_to_server(adapter, server)
     health_servicer = health.aio.HealthServicer()
@@ -317,3 +306,4 @@ async def serve(
         await server.stop(grace=2)
         engine.dispose()
         seen.close()
+        held.close()

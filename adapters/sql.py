@@ -257,12 +257,11 @@ def compile_plan(plan: QueryPlan, table: Table, dataset: Dataset, dialect: str) 
         bound = case_condition(table, plan.case_binding)
         if bound is not None:
             conditions.append(bound)
-    elif not plan.aggregate_only and table.name not in PUBLIC_TABLES:
-        # Only a case-bound purpose reads personal data beyond aggregates: a plan that is
-        # neither aggregate-only nor bound to a case lost its binding (fail closed).
+    elif plan.aggregation is None and table.name not in PUBLIC_TABLES:
+        # Only a case-bound purpose reads personal records: a record-level plan that is not
+        # bound to a case lost its binding (fail closed).
         raise PlanRefused(
-            "a plan that is not aggregate-only must carry a case binding (ADR 0013); "
-            "this one has none"
+            "a record-level plan must carry a case binding (ADR 0013); this one has none"
         )
     where = and_(*conditions) if conditions else None
     agg = plan.aggregation

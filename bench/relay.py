@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import signal
 import sys
@@ -41,6 +42,7 @@ from gateway.tls import TlsFiles, peer_identity
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, query_pb2, query_pb2_grpc
 
 ADAPTER_TIMEOUT: Final = 30.0
+RELAY_RELEASE: Final = sha256(b"gerbang bench relay release")
 
 
 class Relay(query_pb2_grpc.QueryServiceServicer):
@@ -76,7 +78,17 @@ class Relay(query_pb2_grpc.QueryServiceServicer):
                 request_hash=sha256(request.SerializeToString()),
                 caller=peer_identity(context.auth_context()) or "",
                 caller_hpke_public_key=request.auth.hpke_public_key,
+                epsilon=self.ob.epsilon,
             )
+            if plan.epsilon is not None:
+                # The same release every time, as the gateway's held release: the adapter does
+                # the same work on both paths (docs/adr/0009).
+                plan = dataclasses.replace(
+                    plan,
+                    release_id=RELAY_RELEASE,
+                    release_fresh=True,
+                    release_until=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+                )
         except InvalidQuery as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         blob = sign_blob(plan.to_proto().SerializeToString(), self.signer)

@@ -159,6 +159,7 @@ def measure_workload(city: City, query: Query, settings: Settings) -> tuple[repo
         adapter_id=adapter_id(ADAPTER),
         policy_revision="",
         now=WINDOW_END,
+        epsilon=ob.epsilon,
     )
     engine = make_engine(city.adapter.store)
     try:

@@ -46,6 +46,7 @@ class Obligations:
     aggregate_only: bool
     max_rows: int
     min_cell_count: int
+    epsilon: float | None  # the noise of every release (docs/adr/0009)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,10 @@ def legal_basis(policies: Path, purpose: str = PURPOSE) -> str:
 def obligations(policies: Path, purpose: str = PURPOSE) -> Obligations:
     """The obligations the policy attaches to this purpose, read from the registry."""
     p = json.loads((policies / "registry" / "purposes" / "data.json").read_text())[purpose]
-    return Obligations(bool(p["aggregate_only"]), int(p["max_rows"]), int(p["min_cell_count"]))
+    epsilon = None if p["epsilon"] is None else float(p["epsilon"])
+    return Obligations(
+        bool(p["aggregate_only"]), int(p["max_rows"]), int(p["min_cell_count"]), epsilon
+    )
 
 
 def bench_query(policies: Path, window_days: int = WINDOW_DAYS) -> Query:

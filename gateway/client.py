@@ -109,6 +109,61 @@ class CallerKeys:
 
 
 @dataclass(frozen=True)
+class Privacy:
+    """How an aggregate answer was released (docs/adr/0009): its mechanism, the noise's
+    epsilon and the minimum noisy count k; what it cost (nothing when `held`: the same
+    release as an earlier identical question); and the caller's account on the data periods
+    it read: the most spent on any, the limit per period, the least left."""
+
+    mechanism: str
+    epsilon: float
+    min_cell_count: int
+    epsilon_charged: float
+    held: bool
+    periods: str
+    spent: float
+    limit: float
+    remaining: float
+    held_until: dt.datetime | None
+
+    @classmethod
+    def from_proto(cls, p: query_pb2.PrivacyRelease) -> Privacy:
+        return cls(
+            p.mechanism,
+            p.epsilon,
+            p.min_cell_count,
+            p.epsilon_charged,
+            p.held,
+            p.periods,
+            p.spent,
+            p.limit,
+            p.remaining,
+            p.held_until.ToDatetime(tzinfo=dt.UTC) if p.HasField("held_until") else None,
+        )
+
+
+def check_mechanism(plans: Sequence[QueryPlan], response: query_pb2.QueryResponse) -> None:
+    """Counts for an aggregate-only purpose must have been released with noise: every signed
+    plan carries the same epsilon and release, and the gateway says so. Raises
+    `UntrustedInputError` otherwise: exact counts could be differenced."""
+    counted = [
+        p
+        for p in plans
+        if p.aggregate_only and p.aggregation is not None and p.aggregation.measure == "count"
+    ]
+    if not counted:
+        return
+    if len(counted) != len(plans) or any(p.epsilon is None or not p.release_id for p in plans):
+        raise UntrustedInputError(
+            "aggregate counts came without a privacy mechanism in their signed plans"
+        )
+    if len({(p.epsilon, p.release_id) for p in plans}) != 1:
+        raise UntrustedInputError("the parts of one answer name different releases")
+    if not response.HasField("privacy") or response.privacy.epsilon != plans[0].epsilon:
+        raise UntrustedInputError("the gateway did not report the release's mechanism")
+
+
+@dataclass(frozen=True)
 class QueryResult:
     rows: list[Row]
     columns: tuple[str, ...]
@@ -126,6 +181,8 @@ class QueryResult:
     privacy_budget_period: str = ""
     # The plans the adapters answered, as the gateway signed them (obligations included).
     plans: tuple[QueryPlan, ...] = ()
+    # How an aggregate answer was released, and the caller's privacy accounts after it.
+    privacy: Privacy | None = None
 
 
 def refusal(e: grpc.aio.AioRpcError) -> TransportError | QueryRefused:
@@ -308,6 +365,7 @@ class GerbangClient:
                     "ciphertext_sha256": b64(checked.ciphertext_sha256),
                 }
             )
+        check_mechanism(plans, response)
         columns, rows, suppressed = merge(parts)
         return QueryResult(
             rows=rows,
@@ -330,6 +388,7 @@ class GerbangClient:
             else None,
             privacy_budget_period=response.privacy_budget_period,
             plans=tuple(plans),
+            privacy=Privacy.from_proto(response.privacy) if response.HasField("privacy") else None,
         )
 
     async def evidence(self, result: QueryResult, wait: float = 10.0) -> dict[str, Any]:

@@ -167,9 +167,31 @@ def receipt(result: QueryResult) -> None:
     )
 
 
+def show_privacy(result: QueryResult) -> None:
+    """How the counts were released and what they cost (docs/adr/0009)."""
+    p = result.privacy
+    if p is None:
+        return
+    cost = (
+        "held release (asked before in its hold period): nothing charged"
+        if p.held
+        else f"charged epsilon {p.epsilon_charged:g} to each data period read"
+    )
+    until = (
+        ""
+        if p.held_until is None
+        else f", held until {p.held_until.astimezone(ops.WIB):%Y-%m-%d %H:%M} WIB"
+    )
+    print(
+        f"privacy / privasi: {p.mechanism}, epsilon {p.epsilon:g}, k = {p.min_cell_count} on noisy "
+        f"counts; {cost}; data periods {p.periods}: spent {p.spent:g} of {p.limit:g}, "
+        f"left {p.remaining:g}{until}"
+    )
+
+
 async def scripted_queries(address: str, pki: Path) -> Receipt:
-    month_start = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
-    month_end = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    month_start = dt.datetime(2026, 10, 1, tzinfo=ops.WIB)
+    month_end = dt.datetime(2026, 11, 1, tzinfo=ops.WIB)
 
     heading(
         "1. Dinas Perhubungan, traffic planning: incidents by kecamatan and hour, "
@@ -194,6 +216,7 @@ async def scripted_queries(address: str, pki: Path) -> Receipt:
         )
     print("ALLOWED (sealed by each adapter to the caller's key; verified and opened by the client)")
     show_hourly(result)
+    show_privacy(result)
     receipt(result)
     first = result.receipt
 
@@ -263,9 +286,9 @@ YEAR_END = dt.datetime(2026, 11, 1, tzinfo=ops.WIB)
 
 
 async def heatmap_picture(address: str, pki: Path) -> None:
-    """The planning agency's heatmap of one kota, drawn. One release spends the month's
-    epsilon; a rerun in the same month shows the release already held (post-processing of a
-    release costs no privacy), after showing the denial."""
+    """The planning agency's heatmap of one kota, drawn. The release is charged to the twelve
+    months of data it reads; a rerun in the same hold period gets the same release back,
+    charged nothing (docs/adr/0009)."""
     heading(
         f"4. Dinas Cipta Karya, spatial planning: heatmap of reported incidents, {HEATMAP_KOTA}, "
         "H3 resolution 8, the last 12 months (epsilon 1.0, k = 10)"
@@ -293,12 +316,11 @@ async def heatmap_picture(address: str, pki: Path) -> None:
             cells: dict[str, int] = release["cells"]
         else:
             cells = heat.value
-            remaining = heat.result.privacy_budget_remaining
             print(
                 f"ALLOWED: {len(cells)} cells released by {', '.join(heat.result.adapters)}, "
-                f"{heat.result.suppressed_groups} withheld below k after the noise; epsilon "
-                f"left for {heat.result.privacy_budget_period}: {remaining:g}"
+                f"{heat.result.suppressed_groups} withheld below k after the noise"
             )
+            show_privacy(heat.result)
             receipt(heat.result)
             kept.write_text(
                 json.dumps({"entry": heat.result.receipt.leaf_index, "cells": cells}, indent=1)
@@ -396,6 +418,7 @@ async def patrol_plan(address: str, pki: Path) -> None:
         f"expected coverage: {plan.expected_coverage:.1%} of the reported incidents expected "
         f"city-wide; units per kecamatan: {max(plan.per_area.values())} at most"
     )
+    show_privacy(answer.result)
     receipt(answer.result)
 
 

@@ -388,6 +388,11 @@ class QueryPlan:
     caller_hpke_public_key: bytes = b""
     # Differential privacy: noise of this epsilon on every count (None: exact counts).
     epsilon: float | None = None
+    # The release this plan answers, whether the gateway charged a new one, and until when
+    # it is held (docs/adr/0009); empty for plans without noise.
+    release_id: bytes = b""
+    release_fresh: bool = False
+    release_until: dt.datetime | None = None
     # Record-level access bound to one case (None: not bound; ADR 0013).
     case_binding: CaseBinding | None = None
 
@@ -419,12 +424,16 @@ class QueryPlan:
             caller=self.caller,
             caller_hpke_public_key=self.caller_hpke_public_key,
             epsilon=0.0 if self.epsilon is None else self.epsilon,
+            release_id=self.release_id,
+            release_fresh=self.release_fresh,
         )
         if self.aggregation is not None:
             p.aggregation.CopyFrom(self.aggregation.to_proto())
         if self.case_binding is not None:
             p.case_binding.CopyFrom(self.case_binding.to_proto())
         p.expires_at.FromDatetime(utc(self.expires_at))
+        if self.release_until is not None:
+            p.release_until.FromDatetime(utc(self.release_until))
         return p
 
     @classmethod
@@ -450,6 +459,11 @@ class QueryPlan:
             caller_hpke_public_key=p.caller_hpke_public_key,
             # proto3 has no null double: 0 (the default) means no noise.
             epsilon=p.epsilon if p.epsilon != 0 else None,
+            release_id=p.release_id,
+            release_fresh=p.release_fresh,
+            release_until=p.release_until.ToDatetime(tzinfo=dt.UTC)
+            if p.HasField("release_until")
+            else None,
             case_binding=CaseBinding.from_proto(p.case_binding)
             if p.HasField("case_binding")
             else None,

@@ -27,6 +27,41 @@ def _json_value(value: Scalar) -> Any:
     return value
 
 
+_WIB: Final = dt.timezone(dt.timedelta(hours=7))
+
+
+def grid_units(values: Sequence[Scalar]) -> list[str]:
+    """The time grids (WIB) every one of `values` falls on, finest first: "hour", "day",
+    "week" (a Monday), "month" (a first). The policy compares them with a purpose's time
+    generalisation; computed here because the month grid needs a calendar."""
+    units = ["hour", "day", "week", "month"]
+    for v in values:
+        if not isinstance(v, dt.datetime):
+            return []
+        local = utc(v).astimezone(_WIB)
+        if (local.minute, local.second, local.microsecond) != (0, 0, 0):
+            return []
+        if local.hour != 0:
+            units = ["hour"]
+            continue
+        if local.weekday() != 0 and "week" in units:
+            units.remove("week")
+        if local.day != 1 and "month" in units:
+            units.remove("month")
+    return units
+
+
+def _filter_input(f: Filter) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "field": f.field,
+        "op": str(f.op),
+        "values": [_json_value(v) for v in f.values],
+    }
+    if isinstance(f.values[0], dt.datetime):
+        doc["aligned"] = grid_units(f.values)
+    return doc
+
+
 def policy_input(caller: str, query: Query, now: dt.datetime) -> dict[str, Any]:
     now = utc(now)
     agg = query.aggregation
@@ -46,10 +81,7 @@ def policy_input(caller: str, query: Query, now: dt.datetime) -> dict[str, Any]:
         "request": {
             "dataset": query.dataset,
             "fields": list(query.fields),
-            "filters": [
-                {"field": f.field, "op": str(f.op), "values": [_json_value(v) for v in f.values]}
-                for f in query.filters
-            ],
+            "filters": [_filter_input(f) for f in query.filters],
             "aggregation": aggregation,
             "purpose": query.purpose,
             "legal_basis": query.legal_basis,

@@ -6,8 +6,9 @@ One query, in order (DESIGN.md, "One query, end to end"):
 3. the policy engine decides (errors, timeouts and malformed answers are denials);
 4. a denial is audited, then returned as PERMISSION_DENIED with its reasons;
 5. an allowed query becomes one plan per adapter serving the dataset (fan-out); with a
-   differential-privacy epsilon, the epsilon is first spent from the caller's budget for
-   the purpose and period (over budget: a denial, and no plan is signed or sent);
+   differential-privacy epsilon, the release is first charged to the privacy accounts of
+   the data periods it reads, or found held (`gateway.releasing`; over budget: a denial,
+   and no plan is signed or sent);
 6. the adapters' opaque payloads come back; the gateway records their digests;
 7. the audit entry is durably committed, and only then do the results leave.
 Every outcome after authentication, allowed, denied or failed, is one audit entry.
@@ -24,7 +25,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, NoReturn, TypeAlias, cast, get_args
+from typing import Any, Final, NoReturn, TypeAlias
 
 import grpc
 import structlog
@@ -34,22 +35,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway import model
-from gateway.analytics.privacy import (
-    BudgetCharge,
-    BudgetExhausted,
-    BudgetKey,
-    BudgetLedger,
-    BudgetPeriod,
-    budget_period,
-)
 from gateway.analytics.service import AnalyticsServicer
 from gateway.audit._checkpoint import parse_cosigner_key
 from gateway.audit._merkle import leaf_hash
-from gateway.audit.budget import AuditBudgetStore
 from gateway.audit.checkpoints import Checkpointer, LogKey
 from gateway.audit.details import load_public_key, seal_details
 from gateway.audit.entry import AuditRecord, ResultDigest, describe_query, query_details
 from gateway.audit.names import RegisteredNames, committed_unless
+from gateway.audit.releases import BudgetExhausted, ReleaseLedger
 from gateway.audit.service import AuditService
 from gateway.audit.store import AuditStore, AuditWriter
 from gateway.catalog import Catalog, Dataset
@@ -69,6 +62,7 @@ from gateway.observability import AUDIT_APPEND, LATENCY, POLICY_DECISION, REQUES
 from gateway.planning import narrow, policy_input, row_filters
 from gateway.policy import Decision, PolicyEngine
 from gateway.policy.bundle import load_bundle
+from gateway.releasing import PrivacyRegistry, charge_release, privacy_message
 from gateway.replay import ReplayGuard
 from gateway.tls import TlsFiles, peer_identity
 from gerbang.v1 import (
@@ -150,31 +144,6 @@ class Outcome:
         )
 
 
-@dataclass(frozen=True)
-class PrivacyBudget:
-    """A purpose's differential-privacy budget: `epsilon` per `period` per caller."""
-
-    epsilon: float
-    period: BudgetPeriod
-
-
-def privacy_budgets(policies_dir: Path) -> dict[str, PrivacyBudget]:
-    """Each purpose's budget, from the registry the policies read (`epsilon`,
-    `epsilon_period`); purposes without an epsilon have none."""
-    data = load_bundle(policies_dir).data
-    registry = data.get("registry", {})
-    purposes = registry.get("purposes", {}) if isinstance(registry, Mapping) else {}
-    out = {}
-    for name, p in purposes.items() if isinstance(purposes, Mapping) else ():
-        if not isinstance(p, Mapping) or p.get("epsilon") is None:
-            continue
-        period = p.get("epsilon_period")
-        if period not in get_args(BudgetPeriod):
-            raise ConfigurationError(f"purpose {name!r}: epsilon_period {period!r} is not known")
-        out[str(name)] = PrivacyBudget(float(p["epsilon"]), cast(BudgetPeriod, period))
-    return out
-
-
 class Refusal(Exception):
     """Ends a request with a gRPC status after it has been audited."""
 
@@ -212,17 +181,12 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         self.adapters = adapters
         self.commitment_key = commitment_key
         self.details_key = details_key
-        self.ledger = BudgetLedger(AuditBudgetStore(store))
+        self.ledger = ReleaseLedger(store)
         self.policies_dir = policies_dir
-        self.budgets: Mapping[str, PrivacyBudget] = (
-            {} if policies_dir is None else privacy_budgets(policies_dir)
-        )
+        data = {} if policies_dir is None else load_bundle(policies_dir).data
+        self.privacy = PrivacyRegistry.from_data(data)
         # The registry constants a leaf may name in clear; anything else is committed.
-        self.names = (
-            RegisteredNames()
-            if policies_dir is None
-            else RegisteredNames.from_data(load_bundle(policies_dir).data)
-        )
+        self.names = RegisteredNames.from_data(data)
 
     async def Query(
         self, request: query_pb2.QueryRequest, context: _Context
@@ -429,9 +393,13 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
             outcome.reasons = (f"cannot apply the policy's obligations: {e}",)
             raise Refusal(grpc.StatusCode.FAILED_PRECONDITION, outcome.reasons[0]) from e
         outcome.fields_granted = plans[0].fields if plans else ()
-        charge = None if ob.epsilon is None else await self._spend(ob.epsilon, query, outcome, now)
+        charge = None
+        if ob.epsilon is not None and plans:
+            plans, charge = await self._charge(plans, outcome, now)
         outcome.adapters = tuple(adapters)
         results = await self._fan_out(plans, outcome)
+        if charge is not None and not charge.held:
+            await asyncio.to_thread(self.ledger.complete, plans[0].release_id)
         response = query_pb2.QueryResponse(
             request_id=outcome.request_id,
             results=results,
@@ -440,28 +408,26 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         )
         if charge is not None:
             response.privacy_budget_remaining = charge.remaining
-            response.privacy_budget_period = charge.key.period
+            response.privacy_budget_period = charge.period_range
+            response.privacy.CopyFrom(privacy_message(plans[0], charge))
         return response
 
-    async def _spend(
-        self, epsilon: float, query: model.Query, outcome: Outcome, now: dt.datetime
-    ) -> BudgetCharge:
-        """Spend `epsilon` from the caller's budget for the purpose, before any plan is signed.
+    async def _charge(
+        self, plans: list[model.QueryPlan], outcome: Outcome, now: dt.datetime
+    ) -> tuple[list[model.QueryPlan], Any]:
+        """Charge the release to its privacy accounts before any plan is signed (ADR 0009).
 
-        Spent even if an adapter then fails: the budget errs on the side of the persons in
+        Charged even if an adapter then fails: the budget errs on the side of the persons in
         the data. Over budget is a denial, audited like any other.
         """
-        budget = self.budgets.get(query.purpose)
-        if budget is None:
-            outcome.decision = "error"
-            outcome.reasons = (
-                f"the policy asks for epsilon {epsilon:g} but purpose {query.purpose!r} has no "
-                "privacy budget (epsilon and epsilon_period) in the registry",
-            )
-            raise Refusal(grpc.StatusCode.FAILED_PRECONDITION, outcome.reasons[0])
-        key = BudgetKey(outcome.caller, query.purpose, budget_period(now, budget.period))
         try:
-            return await asyncio.to_thread(self.ledger.spend, key, epsilon, limit=budget.epsilon)
+            return await charge_release(
+                self.ledger, self.privacy, plans, caller=outcome.caller, now=now
+            )
+        except InvalidQuery as e:
+            outcome.decision = "error"
+            outcome.reasons = (f"cannot account for the release: {e}",)
+            raise Refusal(grpc.StatusCode.FAILED_PRECONDITION, outcome.reasons[0]) from e
         except BudgetExhausted as e:
             outcome.decision = "deny"
             outcome.fields_granted = ()
@@ -564,8 +530,9 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
             reasons = (f"{trigger}: revision {before} replaced by {after}",)
             if self.policies_dir is not None:
                 try:
-                    self.budgets = privacy_budgets(self.policies_dir)
-                    self.names = RegisteredNames.from_data(load_bundle(self.policies_dir).data)
+                    data = load_bundle(self.policies_dir).data
+                    self.privacy = PrivacyRegistry.from_data(data)
+                    self.names = RegisteredNames.from_data(data)
                 except GerbangError as e:  # the engine took it; keep the budgets in force
                     log.error("privacy budgets not reloaded", error=str(e))
         entry = await self.writer.append(

@@ -7,6 +7,7 @@ provide everything.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from gateway.model import Filter, Op
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -63,3 +66,15 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'store.db'}"
     url: str = request.getfixturevalue("pg_url")
     return url
+
+
+WIB = dt.timezone(dt.timedelta(hours=7))
+
+
+def month_window(year: int, month: int, months: int = 1) -> tuple[Filter, Filter]:
+    """`occurred_at` ge and lt whole local (WIB) months: the window every aggregate-only
+    purpose's counts need (on its time grid, docs/adr/0009)."""
+    index = year * 12 + month - 1 + months
+    end = dt.datetime(index // 12, index % 12 + 1, 1, tzinfo=WIB)
+    start = dt.datetime(year, month, 1, tzinfo=WIB)
+    return Filter("occurred_at", Op.GE, (start,)), Filter("occurred_at", Op.LT, (end,))

@@ -22,13 +22,14 @@ from gateway.client import GerbangClient, QueryRefused, Receipt
 from gateway.errors import TransportError
 from gateway.local import AdapterSpec, LocalFederation
 from gateway.model import Aggregation, GroupBy, Query
+from tests.conftest import month_window
 
 CRASHES = 10
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 QUERY = Query(
     dataset="incidents",
     fields=("kecamatan",),
-    filters=(),
+    filters=month_window(2026, 10),
     aggregation=Aggregation((GroupBy("kecamatan"),)),
     purpose="traffic_planning",
     legal_basis=PURPOSES["traffic_planning"]["legal_basis"],

@@ -367,3 +367,25 @@ def test_migrations_build_exactly_the_declared_schema(store_url: str) -> None:
         diffs = compare_metadata(MigrationContext.configure(conn), metadata)
     s.close()
     assert diffs == []
+
+
+def test_float_filter_values_are_recorded_not_crashed_on() -> None:
+    """Regression (issue 11's attack suite): a coordinate filter value (a float) in the sealed
+    details made canonical JSON refuse the record, so the refusal was answered "audit log
+    unavailable" and never audited."""
+    from gateway._canonical import canonical_json
+    from gateway.audit.entry import describe_query, query_details
+    from gateway.model import Aggregation, Filter, GroupBy, Op, Query
+
+    q = Query(
+        "incidents",
+        (),
+        (Filter("lat", Op.GE, (-6.3,)), Filter("lon", Op.IN, (106.8, 106.85))),
+        Aggregation((GroupBy("kecamatan"),)),
+        "disaster_response",
+        "basis",
+    )
+    details = query_details(q)
+    assert details["filters"][0]["values"] == ["-6.3"]
+    canonical_json(details)
+    canonical_json(describe_query(b"k" * 32, q))

@@ -25,6 +25,7 @@ from gateway.model import Aggregation, Bucket, Filter, GroupBy, Measure, Op, Que
 from gateway.pki import CertificateAuthority, init_pki, write_issued
 from gateway.tls import TlsFiles
 from gerbang.v1 import audit_pb2, audit_pb2_grpc, common_pb2, query_pb2, query_pb2_grpc
+from tests.conftest import month_window
 
 CASE = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
@@ -84,7 +85,8 @@ def traffic_query(**changes: object) -> Query:
     base: dict[str, object] = {
         "dataset": "incidents",
         "fields": ("kecamatan", "occurred_at"),
-        "filters": (),
+        # The whole seeded year: months of kecamatan-hours, most above k after the noise.
+        "filters": month_window(2025, 11, 12),
         "aggregation": Aggregation(
             (GroupBy("kecamatan"), GroupBy("occurred_at", Bucket.HOUR_OF_DAY))
         ),
@@ -219,10 +221,7 @@ async def test_rows_follow_the_callers_jurisdiction(client: GerbangClient) -> No
         Query(
             "incidents",
             ("kota",),
-            (
-                Filter("occurred_at", Op.GE, (dt.datetime(2026, 8, 1, tzinfo=dt.UTC),)),
-                Filter("occurred_at", Op.LT, (dt.datetime(2026, 11, 1, tzinfo=dt.UTC),)),
-            ),
+            (*month_window(2026, 8, 3),),
             Aggregation((GroupBy("kota"),)),
             "public_order_early_warning",
             basis("public_order_early_warning"),

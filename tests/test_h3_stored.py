@@ -35,10 +35,11 @@ def plan(resolution: int) -> QueryPlan:
         fields=(),
         filters=(),
         aggregation=Aggregation((GroupBy("location", Bucket.H3, resolution),)),
-        aggregate_only=True,
+        # Exact counts (a record-level purpose's aggregate), so the cells can be compared.
+        aggregate_only=False,
         max_rows=20000,
         min_cell_count=1,
-        purpose="spatial_planning",
+        purpose="criminal_investigation",
         expires_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
         policy_revision="0" * 64,
     )

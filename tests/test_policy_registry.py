@@ -87,9 +87,21 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         ),
         "purpose 'spatial_planning' dataset 'areas': grants unknown field 'weather'",
     ),
-    "epsilon-without-period": (
-        lambda r: r["purposes"]["spatial_planning"].update(epsilon_period=None),
-        "epsilon needs an epsilon_period",
+    "epsilon-without-budget": (
+        lambda r: r["purposes"]["spatial_planning"].update(privacy_budget=None),
+        "purpose 'spatial_planning': privacy_budget: a privacy budget needs an epsilon",
+    ),
+    "counts-without-noise": (
+        lambda r: r["purposes"]["traffic_planning"].update(epsilon=None, privacy_budget=None),
+        "an aggregate-only purpose that counts needs an epsilon",
+    ),
+    "budget-below-one-release": (
+        lambda r: r["purposes"]["traffic_planning"]["privacy_budget"].update(per_caller=0.5),
+        "epsilon <= per_caller <= per_purpose",
+    ),
+    "budget-unknown-period": (
+        lambda r: r["purposes"]["traffic_planning"]["privacy_budget"].update(period="year"),
+        "not a known period",
     ),
     "exists-without-lookup": (
         lambda r: r["purposes"]["stolen_vehicle_check"].update(lookup_field=None),

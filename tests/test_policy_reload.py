@@ -17,13 +17,14 @@ from gateway.client import GerbangClient, QueryRefused
 from gateway.local import AdapterSpec, LocalFederation
 from gateway.model import Aggregation, GroupBy, Query
 from gateway.pki import init_pki
+from tests.conftest import month_window
 
 ATCS = "spiffe://gerbang.jakarta.go.id/dishub/atcs"
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 QUERY = Query(
     "incidents",
     ("kecamatan",),
-    (),
+    month_window(2026, 10),
     Aggregation((GroupBy("kecamatan"),)),
     "traffic_planning",
     PURPOSES["traffic_planning"]["legal_basis"],

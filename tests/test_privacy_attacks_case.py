@@ -47,6 +47,7 @@ from gateway.planning import PLAN_LIFETIME
 from gateway.policy.bundle import load_bundle
 from gateway.tls import TlsFiles
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, query_pb2
+from tests.conftest import month_window
 
 CASE = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
@@ -389,10 +390,14 @@ async def test_other_case_references_are_denied_and_audited_once(
 
 
 def marked(**changes: object) -> Query:
+    """A traffic-planning count over the seeded year (on its grid), changed as given; the
+    filters given are added to the window."""
+    extra = changes.pop("filters", ())
+    assert isinstance(extra, tuple)
     base: dict[str, object] = {
         "dataset": "incidents",
         "fields": ("kecamatan",),
-        "filters": (),
+        "filters": (*month_window(2025, 11, 12), *extra),
         "aggregation": Aggregation((GroupBy("kecamatan"),)),
         "purpose": "traffic_planning",
         "legal_basis": str(PURPOSES["traffic_planning"]["legal_basis"]),
@@ -449,15 +454,33 @@ BATTERY: dict[str, tuple[str, str, Query]] = {
 }
 
 
+# The rule each one breaks, as its reason names it.
+RULES: dict[str, str] = {
+    "unknown purpose": "request.purpose names no registered purpose",
+    "legal basis text": "request.legal_basis does not match the registered basis",
+    "kecamatan outside": "a filter on 'kecamatan' names a kecamatan outside the jurisdiction",
+    "kota outside": "a filter on 'kota' names a kota outside the jurisdiction",
+    "unknown dataset": "request.dataset names no dataset the adapters serve",
+    "unknown field": "the request names a field that dataset 'incidents' does not have",
+    "unknown group-by": "the request names a field that dataset 'incidents' does not have",
+    "unknown filter field": "the request names a field that dataset 'incidents' does not have",
+    "unregistered case": "request.case_reference names no registered case",
+    "case under another purpose": "limit exceeds the maximum",
+    "ungranted field with marker value": "does not grant field 'modus_operandi'",
+}
+
+
 @pytest.mark.parametrize("name", sorted(BATTERY))
 async def test_no_typed_value_in_a_reason_or_a_leaf(federation: LocalFederation, name: str) -> None:
     identity, marker, query = BATTERY[name]
+    rule = RULES[name]
     before = log_size(federation)
     async with GerbangClient.connect(federation.address, federation.pki, identity) as c:
         with pytest.raises(QueryRefused) as refused:
             await c.query(query)
     needle = marker.lower()
     assert needle not in refused.value.message.lower(), refused.value.message
+    assert rule in refused.value.message  # the refusal names the rule that refused it
     assert refused.value.audit_index == before
     assert log_size(federation) == before + 1  # exactly one entry per refusal
     leaf, e = entry(federation, before)

@@ -2,12 +2,13 @@
 
 Real processes, as in test_gateway_e2e.py: two adapters over two regional SQLite
 databases, the gateway with the embedded policy engine. `spatial_planning` allows H3
-cells of resolution 8 at most, with epsilon 1.0 per caller per month and k = 10.
+cells of resolution 8 at most, epsilon 1.0 per release and k = 10; a caller may spend 2.0 on
+each month of data (docs/adr/0009), and an identical question in the same month is the held
+release, charged nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 from collections.abc import Iterator
@@ -15,13 +16,13 @@ from pathlib import Path
 
 import grpc
 import pytest
+from sqlalchemy import select
 
 from adapters.seed import seed_city
 from adapters.server import SqlAdapter, make_engine
 from adapters.sql import PlanRefused, compile_plan
 from gateway.analytics import _h3
-from gateway.analytics.privacy import BudgetKey, budget_period
-from gateway.audit.budget import AuditBudgetStore
+from gateway.audit.releases import accounts_table
 from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient, QueryRefused
 from gateway.local import AdapterSpec, LocalFederation
@@ -37,26 +38,24 @@ REGIONS = {
 }
 
 
-# The seeded year: spatial_planning allows windows of at most 366 days.
+WIB = dt.timezone(dt.timedelta(hours=7))
+# The seeded year, on the month grid (WIB): spatial_planning allows at most 366 days.
 YEAR = (
-    Filter("occurred_at", Op.GE, (dt.datetime(2025, 11, 1, tzinfo=dt.UTC),)),
-    Filter("occurred_at", Op.LT, (dt.datetime(2026, 11, 1, tzinfo=dt.UTC),)),
+    Filter("occurred_at", Op.GE, (dt.datetime(2025, 11, 1, tzinfo=WIB),)),
+    Filter("occurred_at", Op.LT, (dt.datetime(2026, 11, 1, tzinfo=WIB),)),
 )
+MONTHS = "2025-11..2026-10"
 
 
-def heatmap(resolution: int = 8) -> Query:
+def heatmap(resolution: int = 8, *extra: Filter) -> Query:
     return Query(
         "incidents",
         (),
-        YEAR,
+        (*YEAR, *extra),
         Aggregation((GroupBy("location", Bucket.H3, resolution),)),
         "spatial_planning",
         str(SPATIAL["legal_basis"]),
     )
-
-
-def period_now() -> str:
-    return budget_period(dt.datetime.now(dt.UTC), SPATIAL["epsilon_period"])
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +71,14 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFedera
         yield fed
 
 
-def spent(federation: LocalFederation) -> float:
+def spent(federation: LocalFederation, caller: str = CALLER) -> dict[str, float]:
+    """The caller's privacy accounts, by data period."""
     store = AuditStore(federation.audit_url)
+    a = accounts_table.c
     try:
-        return AuditBudgetStore(store).spent(BudgetKey(CALLER, "spatial_planning", period_now()))
+        with store.engine.connect() as conn:
+            rows = conn.execute(select(a.period, a.spent).where(a.caller == caller))
+            return {r.period: float(r.spent) for r in rows}
     finally:
         store.close()
 
@@ -93,11 +96,12 @@ async def ask(federation: LocalFederation, query: Query) -> object:
         return await c.query(query)
 
 
-async def test_heatmap_spends_the_monthly_budget_then_is_denied(
+async def test_heatmap_is_charged_to_the_months_it_reads_then_held_then_denied(
     federation: LocalFederation,
 ) -> None:
     k = int(SPATIAL["min_cell_count"])
-    limit = float(SPATIAL["epsilon"])
+    epsilon = float(SPATIAL["epsilon"])
+    per_caller = float(SPATIAL["privacy_budget"]["per_caller"])
     async with GerbangClient.connect(federation.address, federation.pki, "citata-spatial") as c:
         result = await c.query(heatmap())
         assert result.columns == ("location_h3", "count")
@@ -108,18 +112,36 @@ async def test_heatmap_spends_the_monthly_budget_then_is_denied(
         assert all(_h3.is_valid(cell) and _h3.resolution_of(cell) == 8 for cell in cells)
         # Noisy counts, each adapter's part at least k after the noise: merged sums are too.
         assert all(isinstance(r["count"], int) and r["count"] >= k for r in result.rows)
-        assert result.suppressed_groups > 0  # the public domain holds empty cells
-        assert result.privacy_budget_period == period_now()
-        assert result.privacy_budget_remaining == pytest.approx(0.0)
-        assert spent(federation) == pytest.approx(limit)
+        assert result.privacy is not None
+        assert result.privacy.mechanism == "discrete_laplace"
+        assert (result.privacy.epsilon, result.privacy.min_cell_count) == (epsilon, k)
+        assert (result.privacy.epsilon_charged, result.privacy.held) == (epsilon, False)
+        assert result.privacy.periods == MONTHS
+        assert result.privacy.remaining == pytest.approx(per_caller - epsilon)
+        assert all(p.epsilon == epsilon and p.release_id for p in result.plans)
+        # Charged to each of the twelve months the window reads, whenever it was asked.
+        accounts = spent(federation)
+        assert len(accounts) == 12
+        assert all(v == pytest.approx(epsilon) for v in accounts.values())
 
+        # The identical question again: the held release, the same noise, nothing charged.
+        again = await c.query(heatmap())
+        assert again.rows == result.rows
+        assert again.privacy is not None
+        assert (again.privacy.held, again.privacy.epsilon_charged) == (True, 0.0)
+        assert spent(federation) == accounts
+
+        # Another question over the same months spends from the same accounts...
+        other = Filter("category", Op.IN, ("motor_vehicle_theft", "theft"))
+        await c.query(heatmap(8, other))
+        assert all(v == pytest.approx(2 * epsilon) for v in spent(federation).values())
+        # ...and a third finds them spent.
         with pytest.raises(QueryRefused) as refused:
-            await c.query(heatmap())
+            await c.query(heatmap(8, Filter("category", Op.IN, ("assault",))))
     assert refused.value.code is grpc.StatusCode.PERMISSION_DENIED
     (reason,) = refused.value.reasons
-    assert "privacy budget exhausted" in reason
-    assert f"spent epsilon {limit:g} of {limit:g}" in reason
-    assert "0 remaining" in reason
+    assert "privacy budget spent" in reason
+    assert f"spent epsilon {2 * epsilon:g} of {per_caller:g}" in reason
     assert refused.value.audit_index is not None
     e = entry(federation, refused.value.audit_index)
     assert e["decision"] == "deny"
@@ -128,20 +150,25 @@ async def test_heatmap_spends_the_monthly_budget_then_is_denied(
     assert e["adapters"] == []
     assert e["row_count"] == 0
     assert tuple(e["reasons"]) == refused.value.reasons  # type: ignore[arg-type]
-    assert spent(federation) == pytest.approx(limit)  # a refused spend charges nothing
+    assert all(
+        v == pytest.approx(2 * epsilon) for v in spent(federation).values()
+    )  # charged nothing
 
 
-async def test_budget_survives_a_gateway_restart(federation: LocalFederation) -> None:
+async def test_budget_and_holds_survive_a_gateway_restart(federation: LocalFederation) -> None:
     async with GerbangClient.connect(federation.address, federation.pki, "citata-spatial") as c:
-        with contextlib.suppress(QueryRefused):
-            await c.query(heatmap())  # spend whatever is left this month
+        before = await c.query(heatmap())  # held by the test above (or made now)
     federation.kill_gateway()
     federation.start_gateway()
     async with GerbangClient.connect(federation.address, federation.pki, "citata-spatial") as c:
+        after = await c.query(heatmap())
+        assert after.rows == before.rows
+        assert after.privacy is not None
+        assert after.privacy.held
         with pytest.raises(QueryRefused) as refused:
-            await c.query(heatmap())
+            await c.query(heatmap(8, Filter("category", Op.IN, ("fraud",))))
     assert refused.value.code is grpc.StatusCode.PERMISSION_DENIED
-    assert "privacy budget exhausted" in refused.value.message
+    assert "privacy budget spent" in refused.value.message
 
 
 async def test_finer_cells_than_resolution_8_are_denied_by_policy(
@@ -158,6 +185,8 @@ async def test_finer_cells_than_resolution_8_are_denied_by_policy(
 
 
 def plan(resolution: int = 8, epsilon: float | None = 1.0) -> QueryPlan:
+    """Noisy counts for an aggregate-only purpose; exact ones (no epsilon) only for a
+    record-level purpose's aggregate, which the adapter would refuse otherwise."""
     return QueryPlan(
         plan_id="p/a",
         request_id="p",
@@ -166,10 +195,10 @@ def plan(resolution: int = 8, epsilon: float | None = 1.0) -> QueryPlan:
         fields=(),
         filters=(),
         aggregation=Aggregation((GroupBy("location", Bucket.H3, resolution),)),
-        aggregate_only=True,
+        aggregate_only=epsilon is not None,
         max_rows=20000,
         min_cell_count=10,
-        purpose="spatial_planning",
+        purpose="spatial_planning" if epsilon is not None else "criminal_investigation",
         expires_at=dt.datetime.now(dt.UTC),
         policy_revision="0" * 64,
         epsilon=epsilon,

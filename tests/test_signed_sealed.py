@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from gateway.model import Aggregation, Filter, GroupBy, Op, Query, QueryPlan
 from gateway.pki import init_pki
 from gateway.tls import TlsFiles
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, query_pb2
+from tests.conftest import month_window
 
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 CASE = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
@@ -47,7 +49,7 @@ def basis(purpose: str) -> str:
 TRAFFIC = Query(
     "incidents",
     ("kecamatan",),
-    (),
+    month_window(2026, 10),
     Aggregation((GroupBy("kecamatan"),)),
     "traffic_planning",
     basis("traffic_planning"),
@@ -249,6 +251,11 @@ def _plan(
         request_hash=b"\0" * 32,
         caller="spiffe://gerbang.jakarta.go.id/dishub/atcs",
         caller_hpke_public_key=hpke.public,
+        # Aggregate-only counts are noisy releases, charged by the gateway (ADR 0009).
+        epsilon=1.0,
+        release_id=os.urandom(32),
+        release_fresh=True,
+        release_until=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
     )
 
 

@@ -39,10 +39,12 @@ def plan(**changes: object) -> QueryPlan:
         "fields": ("kecamatan", "occurred_at"),
         "filters": (),
         "aggregation": Aggregation((GroupBy("kecamatan"),)),
-        "aggregate_only": True,
+        # Exact counts: a record-level purpose's aggregate. An aggregate-only purpose's counts
+        # are noisy (test_aggregate_only_counts_need_noise).
+        "aggregate_only": False,
         "max_rows": 100,
         "min_cell_count": 1,
-        "purpose": "traffic_planning",
+        "purpose": "criminal_investigation",
         "expires_at": dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
         "policy_revision": "rev",
     }
@@ -262,6 +264,13 @@ def test_unknown_field_is_refused(engine: Engine) -> None:
 def test_unknown_dataset_is_refused(engine: Engine) -> None:
     with pytest.raises(PlanRefused, match="does not serve dataset 'seed_truth'"):
         SqlAdapter("a", engine).run(plan(dataset="seed_truth"))
+
+
+def test_aggregate_only_counts_need_noise(engine: Engine) -> None:
+    """Regression (issue 11): exact counts with k applied to true values can be differenced,
+    so the adapter refuses an aggregate-only count plan that carries no epsilon."""
+    with pytest.raises(PlanRefused, match="must carry its privacy mechanism"):
+        SqlAdapter("a", engine).run(plan(aggregate_only=True, purpose="traffic_planning"))
 
 
 # --- case binding (ADR 0013) ----------------------------------------------------------------

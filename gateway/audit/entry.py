@@ -49,6 +49,9 @@ def describe_filters(key: bytes, filters: Sequence[Filter]) -> list[dict[str, An
 
 
 def _clear(value: Scalar) -> Any:
+    # Canonical JSON has no floats: a coordinate is kept as its shortest round-trip text.
+    if isinstance(value, float):
+        return repr(value)
     return time_text(value) if isinstance(value, dt.datetime) else value
 
 

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime as dt
 import random
 from collections.abc import Callable, Iterator
 from typing import Any, Final
+
+from gateway.planning import grid_units
 
 __all__ = ["NOW", "parity_corpus", "purpose_bases"]
 
 NOW: Final = 1764396000  # 2026-11-29T06:00:00Z
 NOW_RFC3339: Final = "2026-11-29T06:00:00Z"
 DAY: Final = 86400
+MIDNIGHT: Final = NOW - 46800  # 00:00 WIB on NOW's local day
 FEDERATION: Final = "spiffe://gerbang.jakarta.go.id/"
 CASE: Final = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
 EXPIRED_CASE: Final = "LP/B/0456/III/2025/SPKT/POLDA METRO JAYA"
@@ -79,6 +83,21 @@ def _f(field: str, op: str, *values: object) -> Doc:
     return {"field": field, "op": op, "values": list(values)}
 
 
+def _t(field: str, op: str, t: int) -> Doc:
+    """A time filter as the gateway sends it: with the grids its value falls on."""
+    aligned = grid_units([dt.datetime.fromtimestamp(t, dt.UTC)])
+    return {"field": field, "op": op, "values": [t], "aligned": aligned}
+
+
+def _between(lower: int, upper: int, field: str = "occurred_at") -> list[Doc]:
+    return [_t(field, "ge", lower), _t(field, "lt", upper)]
+
+
+def _month(year: int, month: int) -> int:
+    """00:00 WIB on the first of a month, in epoch seconds."""
+    return int(dt.datetime(year, month, 1, tzinfo=dt.timezone(dt.timedelta(hours=7))).timestamp())
+
+
 def _g(field: str, bucket: str = "none", h3: int | None = None) -> Doc:
     group: Doc = {"field": field, "bucket": bucket}
     if h3 is not None:
@@ -92,7 +111,8 @@ def _count(*groups: Doc) -> Doc:
 
 def purpose_bases() -> dict[str, Doc]:
     """Named input documents each purpose allows."""
-    recent = _f("occurred_at", "ge", NOW - 2 * DAY)
+    recent = _t("occurred_at", "ge", NOW - 2 * DAY)
+    year = _between(_month(2024, 11), _month(2025, 11))
     return {
         "traffic/hourly": _doc(
             "dishub/atcs",
@@ -100,7 +120,7 @@ def purpose_bases() -> dict[str, Doc]:
                 "fields": ["kecamatan", "occurred_at"],
                 "filters": [
                     _f("kota", "eq", "Jakarta Selatan"),
-                    _f("occurred_at", "ge", 1761955200),
+                    *_between(_month(2025, 11), MIDNIGHT),
                 ],
                 "aggregation": _count(_g("kecamatan"), _g("occurred_at", "hour_of_day")),
                 "purpose": "traffic_planning",
@@ -110,6 +130,7 @@ def purpose_bases() -> dict[str, Doc]:
             "dishub/atcs",
             {
                 "fields": ["category", "occurred_at"],
+                "filters": _between(_month(2025, 8), _month(2025, 11)),
                 "aggregation": _count(_g("category"), _g("occurred_at", "day_of_week")),
                 "purpose": "traffic_planning",
                 "limit": 500,
@@ -127,7 +148,7 @@ def purpose_bases() -> dict[str, Doc]:
             "citata/spatial",
             {
                 "fields": ["location", "occurred_at"],
-                "filters": [_f("occurred_at", "ge", NOW - 180 * DAY), _f("occurred_at", "lt", NOW)],
+                "filters": _between(_month(2025, 5), _month(2025, 11)),
                 "aggregation": _count(_g("location", "h3", 8), _g("occurred_at", "month")),
                 "purpose": "spatial_planning",
                 "operation": "heatmap",
@@ -139,8 +160,7 @@ def purpose_bases() -> dict[str, Doc]:
                 "fields": ["category", "location"],
                 "filters": [
                     _f("category", "in", "theft", "robbery"),
-                    _f("occurred_at", "gt", NOW - 30 * DAY),
-                    _f("occurred_at", "le", NOW),
+                    *_between(_month(2025, 10), _month(2025, 11)),
                 ],
                 "aggregation": _count(_g("location", "h3", 5), _g("category")),
                 "purpose": "spatial_planning",
@@ -150,7 +170,7 @@ def purpose_bases() -> dict[str, Doc]:
             "bpbd/pusdalops",
             {
                 "fields": ["category", "location"],
-                "filters": [recent, _f("lat", "ge", -6.3), _f("lat", "le", -6.2)],
+                "filters": _between(NOW - 2 * DAY, NOW),
                 "aggregation": _count(_g("category"), _g("location", "h3", 9)),
                 "purpose": "disaster_response",
             },
@@ -159,7 +179,7 @@ def purpose_bases() -> dict[str, Doc]:
             "bpbd/pusdalops",
             {
                 "fields": ["kelurahan", "status"],
-                "filters": [_f("occurred_at", "gt", NOW - 7 * DAY)],
+                "filters": _between(NOW - 7 * DAY, NOW),
                 "aggregation": _count(_g("kelurahan"), _g("status")),
                 "purpose": "disaster_response",
             },
@@ -168,7 +188,7 @@ def purpose_bases() -> dict[str, Doc]:
             "jsc/command-centre",
             {
                 "fields": ["category", "kecamatan", "occurred_at"],
-                "filters": [_f("occurred_at", "ge", NOW - 59 * DAY), _f("occurred_at", "lt", NOW)],
+                "filters": _between(MIDNIGHT - 59 * DAY, MIDNIGHT),
                 "aggregation": _count(_g("kecamatan"), _g("occurred_at", "day"), _g("category")),
                 "purpose": "public_order_early_warning",
                 "operation": "early_warning",
@@ -180,8 +200,7 @@ def purpose_bases() -> dict[str, Doc]:
                 "fields": ["kecamatan", "occurred_at"],
                 "filters": [
                     _f("kecamatan", "in", "Tebet", "Setiabudi"),
-                    _f("occurred_at", "ge", NOW - 120 * DAY),
-                    _f("occurred_at", "lt", NOW),
+                    *_between(MIDNIGHT - 120 * DAY, MIDNIGHT),
                 ],
                 "aggregation": _count(_g("kecamatan"), _g("occurred_at", "week")),
                 "purpose": "public_order_early_warning",
@@ -241,6 +260,7 @@ def purpose_bases() -> dict[str, Doc]:
             "dprd/komisi-a",
             {
                 "fields": ["category", "kota", "occurred_at", "status"],
+                "filters": year,
                 "aggregation": _count(
                     _g("kota"), _g("occurred_at", "month"), _g("category"), _g("status")
                 ),
@@ -252,7 +272,7 @@ def purpose_bases() -> dict[str, Doc]:
             {
                 "dataset": "cases",
                 "fields": ["status", "unit"],
-                "filters": [_f("opened_at", "ge", NOW - 365 * DAY)],
+                "filters": _between(_month(2024, 11), _month(2025, 11), "opened_at"),
                 "aggregation": _count(_g("status"), _g("unit")),
                 "purpose": "oversight_statistics",
             },
@@ -268,7 +288,7 @@ def purpose_bases() -> dict[str, Doc]:
         "patrol/risk-cells": _doc(
             "polda-metro-jaya/samapta",
             {
-                "filters": [_f("occurred_at", "ge", NOW - 364 * DAY), _f("occurred_at", "lt", NOW)],
+                "filters": _between(MIDNIGHT - 364 * DAY, MIDNIGHT),
                 "aggregation": _count(_g("location", "h3", 8), _g("occurred_at", "week")),
                 "purpose": "patrol_planning",
                 "operation": "risk_scores",
@@ -278,8 +298,7 @@ def purpose_bases() -> dict[str, Doc]:
             "polda-metro-jaya/samapta",
             {
                 "filters": [
-                    _f("occurred_at", "ge", NOW - 90 * DAY),
-                    _f("occurred_at", "lt", NOW),
+                    *_between(MIDNIGHT - 90 * DAY, MIDNIGHT),
                     _f("kota", "in", "Jakarta Timur"),
                 ],
                 "aggregation": _count(
@@ -294,7 +313,7 @@ def purpose_bases() -> dict[str, Doc]:
         "indicators/index": _doc(
             "dprd/komisi-a",
             {
-                "filters": [_f("occurred_at", "ge", NOW - 364 * DAY), _f("occurred_at", "lt", NOW)],
+                "filters": year,
                 "aggregation": _count(_g("kecamatan"), _g("status"), _g("occurred_at", "month")),
                 "purpose": "security_indicators",
                 "operation": "security_index",

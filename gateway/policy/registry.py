@@ -20,6 +20,7 @@ from typing import Final
 
 from gateway.errors import ConfigurationError
 from gateway.model import OPERATIONS
+from gateway.release import PrivacyBudget
 
 __all__ = ["check_registry"]
 
@@ -29,7 +30,6 @@ TYPES: Final = ("string", "time", "integer", "coordinate", "boolean")
 MEASURES: Final = ("count", "exists")
 PLACES: Final = ("none", "kelurahan", "kecamatan", "kota", "h3")
 TIMES: Final = ("none", "hour", "day", "week", "month")
-PERIODS: Final = ("day", "week", "month", "year")
 OPS: Final = ("eq", "ne", "lt", "le", "gt", "ge", "in", "not_in")
 SINGLE_VALUE_OPS: Final = ("eq", "ne", "lt", "le", "gt", "ge")
 PDP_LAW: Final = "UU 27/2022"
@@ -54,7 +54,7 @@ _PURPOSE_KEYS: Final = frozenset(
         "min_cell_count",
         "generalisation",
         "epsilon",
-        "epsilon_period",
+        "privacy_budget",
         "max_rows",
         "max_window_days",
         "max_span_days",
@@ -224,20 +224,33 @@ def _purpose(name: str, spec: object, datasets: Mapping[str, object]) -> Iterato
     if ("exists" in measures) != (lookup is not None):
         yield f"{where}: a lookup_field is needed exactly when the 'exists' measure is allowed"
     yield from _generalisation(where, p["generalisation"])
-    epsilon, period = p["epsilon"], p["epsilon_period"]
-    if epsilon is None:
-        if period is not None:
-            yield f"{where}: epsilon_period without epsilon"
-    elif isinstance(epsilon, bool) or not isinstance(epsilon, int | float) or epsilon <= 0:
-        yield f"{where}: epsilon must be null or a positive number"
-    elif period not in PERIODS:
-        yield f"{where}: epsilon needs an epsilon_period (one of {', '.join(PERIODS)})"
+    yield from _privacy(where, p)
     grants = _object(p["datasets"])
     if grants is None or not grants:
         yield f"{where}: covers no dataset"
         return
     for ds_name, grant in grants.items():
         yield from _grant(where, p, ds_name, grant, datasets, measures, lookup)
+
+
+def _privacy(where: str, p: Mapping[str, object]) -> Iterator[str]:
+    """Every aggregate (count) purpose releases through differential privacy (ADR 0009)."""
+    epsilon, budget = p["epsilon"], p["privacy_budget"]
+    measures = p.get("measures")
+    counts = p["aggregate_only"] is True and isinstance(measures, list) and "count" in measures
+    if epsilon is None:
+        if budget is not None:
+            yield f"{where}: privacy_budget without epsilon"
+        if counts:
+            yield f"{where}: an aggregate-only purpose that counts needs an epsilon"
+        return
+    if isinstance(epsilon, bool) or not isinstance(epsilon, int | float) or epsilon <= 0:
+        yield f"{where}: epsilon must be null or a positive number"
+        return
+    try:
+        PrivacyBudget.from_registry(epsilon, budget)
+    except ConfigurationError as e:
+        yield f"{where}: privacy_budget: {e}"
 
 
 def _legal_basis(where: str, basis: object, detail: object) -> Iterator[str]:

@@ -67,6 +67,9 @@ class QueryPlan(_message.Message):
     CALLER_FIELD_NUMBER: _builtins.int
     CALLER_HPKE_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     EPSILON_FIELD_NUMBER: _builtins.int
+    RELEASE_ID_FIELD_NUMBER: _builtins.int
+    RELEASE_FRESH_FIELD_NUMBER: _builtins.int
+    RELEASE_UNTIL_FIELD_NUMBER: _builtins.int
     CASE_BINDING_FIELD_NUMBER: _builtins.int
     plan_id: _builtins.str
     request_id: _builtins.str
@@ -88,6 +91,13 @@ class QueryPlan(_message.Message):
     every count over a domain fixed from public geography (then k after the noise).
     0 means no noise.
     """
+    release_id: _builtins.bytes
+    """The release this plan answers (docs/adr/0009): SHA-256 of what determines its answer
+    and noise, and of its hold period. An adapter that holds the release answers with it,
+    unchanged; otherwise it draws a new one only when `release_fresh` (the gateway charged
+    it to the privacy accounts) and holds it until `release_until`, and refuses when not.
+    """
+    release_fresh: _builtins.bool
     @_builtins.property
     def fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Granted fields only."""
@@ -101,10 +111,12 @@ class QueryPlan(_message.Message):
     @_builtins.property
     def expires_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
+    def release_until(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
     def case_binding(self) -> Global___CaseBinding:
         """Record-level access under a case (ADR 0013): the adapter returns only the rows linked to
         the case's incidents. Set on every plan of a purpose that needs a case reference; an
-        adapter refuses a plan that is not aggregate-only and carries no binding.
+        adapter refuses a record-level plan that carries no binding.
         """
 
     def __init__(
@@ -127,11 +139,14 @@ class QueryPlan(_message.Message):
         caller: _builtins.str = ...,
         caller_hpke_public_key: _builtins.bytes = ...,
         epsilon: _builtins.float = ...,
+        release_id: _builtins.bytes = ...,
+        release_fresh: _builtins.bool = ...,
+        release_until: _timestamp_pb2.Timestamp | None = ...,
         case_binding: Global___CaseBinding | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["aggregation", b"aggregation", "case_binding", b"case_binding", "expires_at", b"expires_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["aggregation", b"aggregation", "case_binding", b"case_binding", "expires_at", b"expires_at", "release_until", b"release_until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adapter_id", b"adapter_id", "aggregate_only", b"aggregate_only", "aggregation", b"aggregation", "caller", b"caller", "caller_hpke_public_key", b"caller_hpke_public_key", "case_binding", b"case_binding", "dataset", b"dataset", "epsilon", b"epsilon", "expires_at", b"expires_at", "fields", b"fields", "filters", b"filters", "max_rows", b"max_rows", "min_cell_count", b"min_cell_count", "plan_id", b"plan_id", "policy_revision", b"policy_revision", "purpose", b"purpose", "request_hash", b"request_hash", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adapter_id", b"adapter_id", "aggregate_only", b"aggregate_only", "aggregation", b"aggregation", "caller", b"caller", "caller_hpke_public_key", b"caller_hpke_public_key", "case_binding", b"case_binding", "dataset", b"dataset", "epsilon", b"epsilon", "expires_at", b"expires_at", "fields", b"fields", "filters", b"filters", "max_rows", b"max_rows", "min_cell_count", b"min_cell_count", "plan_id", b"plan_id", "policy_revision", b"policy_revision", "purpose", b"purpose", "release_fresh", b"release_fresh", "release_id", b"release_id", "release_until", b"release_until", "request_hash", b"request_hash", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

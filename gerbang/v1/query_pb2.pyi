@@ -127,6 +127,7 @@ class QueryResponse(_message.Message):
     POLICY_REVISION_FIELD_NUMBER: _builtins.int
     PRIVACY_BUDGET_REMAINING_FIELD_NUMBER: _builtins.int
     PRIVACY_BUDGET_PERIOD_FIELD_NUMBER: _builtins.int
+    PRIVACY_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """The gateway's id for this request, also in its logs and audit entry."""
     policy_revision: _builtins.str
@@ -145,6 +146,10 @@ class QueryResponse(_message.Message):
     def granted_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Fields the policy granted."""
 
+    @_builtins.property
+    def privacy(self) -> Global___PrivacyRelease:
+        """How an aggregate answer was released, and what it cost (docs/adr/0009)."""
+
     def __init__(
         self,
         *,
@@ -155,14 +160,74 @@ class QueryResponse(_message.Message):
         policy_revision: _builtins.str = ...,
         privacy_budget_remaining: _builtins.float = ...,
         privacy_budget_period: _builtins.str = ...,
+        privacy: Global___PrivacyRelease | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["receipt", b"receipt"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["privacy", b"privacy", "receipt", b"receipt"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["granted_fields", b"granted_fields", "policy_revision", b"policy_revision", "privacy_budget_period", b"privacy_budget_period", "privacy_budget_remaining", b"privacy_budget_remaining", "receipt", b"receipt", "request_id", b"request_id", "results", b"results"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["granted_fields", b"granted_fields", "policy_revision", b"policy_revision", "privacy", b"privacy", "privacy_budget_period", b"privacy_budget_period", "privacy_budget_remaining", b"privacy_budget_remaining", "receipt", b"receipt", "request_id", b"request_id", "results", b"results"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___QueryResponse: _TypeAlias = QueryResponse  # noqa: Y015
+
+@_typing.final
+class PrivacyRelease(_message.Message):
+    """The release mechanism of an aggregate answer and the caller's privacy accounts after it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MECHANISM_FIELD_NUMBER: _builtins.int
+    EPSILON_FIELD_NUMBER: _builtins.int
+    MIN_CELL_COUNT_FIELD_NUMBER: _builtins.int
+    EPSILON_CHARGED_FIELD_NUMBER: _builtins.int
+    HELD_FIELD_NUMBER: _builtins.int
+    PERIODS_FIELD_NUMBER: _builtins.int
+    SPENT_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    REMAINING_FIELD_NUMBER: _builtins.int
+    HELD_UNTIL_FIELD_NUMBER: _builtins.int
+    mechanism: _builtins.str
+    """"discrete_laplace" (differential privacy on a public domain, then k on noisy counts)."""
+    epsilon: _builtins.float
+    """The epsilon of the noise, and the minimum (noisy) cell count released."""
+    min_cell_count: _builtins.int
+    epsilon_charged: _builtins.float
+    """Epsilon charged by this answer: 0 when it is a held release (asked before in the hold
+    period, answered with the same noise).
+    """
+    held: _builtins.bool
+    periods: _builtins.str
+    """The data periods charged ("2026-09..2026-10"), and the caller's account on them: the
+    most spent on any, the limit per period, and the least left (caller or purpose).
+    """
+    spent: _builtins.float
+    limit: _builtins.float
+    remaining: _builtins.float
+    @_builtins.property
+    def held_until(self) -> _timestamp_pb2.Timestamp:
+        """The end of the hold period, until which the same question gets this same release."""
+
+    def __init__(
+        self,
+        *,
+        mechanism: _builtins.str = ...,
+        epsilon: _builtins.float = ...,
+        min_cell_count: _builtins.int = ...,
+        epsilon_charged: _builtins.float = ...,
+        held: _builtins.bool = ...,
+        periods: _builtins.str = ...,
+        spent: _builtins.float = ...,
+        limit: _builtins.float = ...,
+        remaining: _builtins.float = ...,
+        held_until: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["held_until", b"held_until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epsilon", b"epsilon", "epsilon_charged", b"epsilon_charged", "held", b"held", "held_until", b"held_until", "limit", b"limit", "mechanism", b"mechanism", "min_cell_count", b"min_cell_count", "periods", b"periods", "remaining", b"remaining", "spent", b"spent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PrivacyRelease: _TypeAlias = PrivacyRelease  # noqa: Y015
 
 @_typing.final
 class AdapterResult(_message.Message):

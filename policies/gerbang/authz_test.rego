@@ -48,11 +48,38 @@ no_reason_quotes(d, typed) if {
 
 counts(group_by) := {"group_by": group_by, "measure": "count"}
 
-# A window of the last `days` days, bounded on both sides (purposes with max_span_days).
-last_days(days) := [
-	{"field": "occurred_at", "op": "ge", "values": [now - (days * day)]},
-	{"field": "occurred_at", "op": "lt", "values": [now]},
-]
+# 2025-11-29T00:00:00+07:00: `now` is 13:00 WIB that day.
+midnight := now - 46800
+
+# The grids (WIB) a time falls on, as the gateway annotates each time filter
+# (gateway/planning.py: grid_units): the policy cannot compute the month grid itself.
+on_grid("hour", t) if t % 3600 == 0
+
+on_grid("day", t) if local_midnight(t)
+
+on_grid("week", t) if {
+	local_midnight(t)
+	time.weekday((t + 25200) * 1000000000) == "Monday"
+}
+
+on_grid("month", t) if {
+	local_midnight(t)
+	time.date((t + 25200) * 1000000000)[2] == 1
+}
+
+local_midnight(t) if (t + 25200) % 86400 == 0
+
+grids(t) := [u | some u in ["hour", "day", "week", "month"]; on_grid(u, t)]
+
+bound(op, t) := {"field": "occurred_at", "op": op, "values": [t], "aligned": grids(t)}
+
+window(lo, hi) := [bound("ge", lo), bound("lt", hi)]
+
+# 00:00 WIB on the first of a month.
+month(y, m) := time.parse_rfc3339_ns(sprintf("%04d-%02d-01T00:00:00+07:00", [y, m])) / 1000000000
+
+# A window of the `days` whole local days before today, bounded on both sides.
+last_days(days) := window(midnight - (days * day), midnight)
 
 reported_only := {"field": "source", "op": "in", "values": ["citizen_report", "emergency_call"]}
 
@@ -63,7 +90,8 @@ traffic := {
 	"fields": ["kecamatan", "occurred_at"],
 	"filters": [
 		{"field": "kota", "op": "eq", "values": ["Jakarta Selatan"]},
-		{"field": "occurred_at", "op": "ge", "values": [1761955200]},
+		bound("ge", month(2025, 11)),
+		bound("lt", midnight),
 	],
 	"aggregation": counts([
 		{"field": "kecamatan", "bucket": "none"},
@@ -82,7 +110,7 @@ test_traffic_planning_allowed_with_obligations if {
 		"aggregate_only": true,
 		"min_cell_count": 10,
 		"max_rows": 5000,
-		"epsilon": null,
+		"epsilon": 1,
 		"generalisation": {"place": "kecamatan", "time": "hour", "h3_max_resolution": null},
 		"pseudonymised_fields": [],
 		"retention_days": 30,
@@ -127,7 +155,7 @@ test_reference_geography_readable_record_by_record if {
 heatmap := {
 	"dataset": "incidents",
 	"fields": ["location", "occurred_at"],
-	"filters": last_days(180),
+	"filters": window(month(2025, 5), month(2025, 11)),
 	"aggregation": counts([
 		{"field": "location", "bucket": "h3", "h3_resolution": 8},
 		{"field": "occurred_at", "bucket": "month"},
@@ -146,9 +174,11 @@ test_spatial_planning_heatmap_allowed_with_noise if {
 }
 
 test_spatial_planning_denies_window_beyond_its_span if {
-	d := decide("citata/spatial", object.union(heatmap, {"filters": last_days(367)}))
+	d := decide("citata/spatial", object.union(heatmap, {"filters": window(month(2024, 11), month(2025, 12))}))
 	denied_because(d, "purpose 'spatial_planning' allows a time window of at most 366 days: bound 'occurred_at' by ge and lt filters at most that far apart")
-	allowed(decide("citata/spatial", object.union(heatmap, {"filters": last_days(366)})))
+
+	# 2023-12-01 to 2024-12-01: 366 days (2024 is a leap year).
+	allowed(decide("citata/spatial", object.union(heatmap, {"filters": window(month(2023, 12), month(2024, 12))})))
 }
 
 test_spatial_planning_denies_open_window if {
@@ -189,7 +219,7 @@ test_patrol_planning_risk_scores_allowed_reported_only if {
 	allowed(d)
 	reported_only in d.obligations.row_filters
 	d.obligations.min_cell_count == 5
-	d.obligations.epsilon == null
+	d.obligations.epsilon == 1
 }
 
 test_patrol_planning_not_for_city_systems if {
@@ -204,12 +234,12 @@ test_patrol_planning_denies_security_index_operation if {
 
 index_request := {
 	"dataset": "incidents",
-	"filters": last_days(364),
 	"aggregation": counts([
 		{"field": "kecamatan", "bucket": "none"},
 		{"field": "status", "bucket": "none"},
 		{"field": "occurred_at", "bucket": "month"},
 	]),
+	"filters": window(month(2024, 11), month(2025, 11)),
 	"purpose": "security_indicators",
 	"legal_basis": basis.security_indicators,
 	"operation": "security_index",
@@ -267,11 +297,7 @@ test_spatial_planning_denies_location_outside_group_by if {
 nearby := {
 	"dataset": "incidents",
 	"fields": ["category", "location"],
-	"filters": [
-		{"field": "occurred_at", "op": "ge", "values": [now - (2 * day)]},
-		{"field": "lat", "op": "ge", "values": [-6.3]},
-		{"field": "lat", "op": "le", "values": [-6.2]},
-	],
+	"filters": window(now - (2 * day), now),
 	"aggregation": counts([
 		{"field": "category", "bucket": "none"},
 		{"field": "location", "bucket": "h3", "h3_resolution": 9},
@@ -291,7 +317,7 @@ test_disaster_response_allowed_within_window if {
 }
 
 test_disaster_response_window_boundary_is_allowed if {
-	allowed(decide("bpbd/pusdalops", object.union(nearby, {"filters": [{"field": "occurred_at", "op": "ge", "values": [now - (7 * day)]}]})))
+	allowed(decide("bpbd/pusdalops", object.union(nearby, {"filters": window(now - (7 * day), now)})))
 }
 
 test_disaster_response_denies_older_window if {
@@ -556,6 +582,7 @@ indicators := {
 		{"field": "category", "bucket": "none"},
 		{"field": "status", "bucket": "none"},
 	]),
+	"filters": window(month(2024, 11), month(2025, 11)),
 	"purpose": "oversight_statistics",
 	"legal_basis": basis.oversight_statistics,
 }
@@ -563,7 +590,8 @@ indicators := {
 test_oversight_statistics_allowed_for_both_bodies if {
 	allowed(decide("dprd/komisi-a", indicators))
 	allowed(decide("kompolnas/oversight", indicators))
-	allowed(decide("kompolnas/oversight", {"dataset": "cases", "fields": ["status", "unit"], "aggregation": counts([{"field": "status", "bucket": "none"}, {"field": "unit", "bucket": "none"}]), "purpose": "oversight_statistics", "legal_basis": basis.oversight_statistics}))
+	opened := [object.union(b, {"field": "opened_at"}) | some b in window(month(2024, 11), month(2025, 11))]
+	allowed(decide("kompolnas/oversight", {"dataset": "cases", "fields": ["status", "unit"], "filters": opened, "aggregation": counts([{"field": "status", "bucket": "none"}, {"field": "unit", "bucket": "none"}]), "purpose": "oversight_statistics", "legal_basis": basis.oversight_statistics}))
 }
 
 test_oversight_statistics_denies_kelurahan if {
@@ -732,4 +760,79 @@ test_duplicate_fields_granted_once if {
 test_no_reason_but_nothing_to_allow_is_still_denied if {
 	d := authz.decision with input as {} with authz.reasons as set()
 	d == {"allow": false, "reasons": ["the policy reached no decision for this request"], "obligations": {}}
+}
+
+# --- counts that cannot be differenced (ADR 0009) -------------------------------------
+
+test_counts_window_moved_by_a_second_is_refused if {
+	d := decide("dishub/atcs", object.union(traffic, {"filters": window(month(2025, 11), midnight + 1)}))
+	denied_because(d, "purpose 'traffic_planning' releases counts on the 'hour' grid (WIB): the bound on 'occurred_at' must fall on it")
+}
+
+test_counts_window_must_fall_on_the_purpose_grid if {
+	# An hour boundary is not a day boundary for a purpose generalised to days.
+	d := decide("jsc/command-centre", object.union(alerts, {"filters": window(midnight - (30 * day), now)}))
+	denied_because(d, "purpose 'public_order_early_warning' releases counts on the 'day' grid (WIB): the bound on 'occurred_at' must fall on it")
+
+	# A day boundary is not a month boundary.
+	d2 := decide("citata/spatial", object.union(heatmap, {"filters": window(month(2025, 5), midnight)}))
+	denied_because(d2, "purpose 'spatial_planning' releases counts on the 'month' grid (WIB): the bound on 'occurred_at' must fall on it")
+
+	# A filter without the gateway's grid annotation is on no grid.
+	d3 := decide("dishub/atcs", object.union(traffic, {"filters": [
+		{"field": "occurred_at", "op": "ge", "values": [month(2025, 11)]},
+		bound("lt", midnight),
+	]}))
+	not d3.allow
+}
+
+test_counts_time_only_as_a_window if {
+	every op in ["gt", "le", "eq", "in"] {
+		d := decide("dishub/atcs", object.union(traffic, {"filters": array.concat(window(month(2025, 11), midnight), [{"field": "occurred_at", "op": op, "values": [midnight - day], "aligned": grids(midnight - day)}])}))
+		denied_because(d, sprintf("purpose 'traffic_planning' releases counts: time field 'occurred_at' may only be bounded by 'ge' and 'lt' (a window)", []))
+	}
+}
+
+test_counts_need_a_bounded_window if {
+	d := decide("dishub/atcs", object.union(traffic, {"filters": [bound("ge", month(2025, 11))]}))
+	denied_because(d, "purpose 'traffic_planning' releases counts only over a window: bound 'occurred_at' by a 'ge' and an 'lt' filter")
+}
+
+test_counts_refuse_coordinate_boxes if {
+	d := decide("bpbd/pusdalops", object.union(nearby, {"filters": array.concat(window(now - (2 * day), now), [
+		{"field": "lat", "op": "ge", "values": [-6.3]},
+		{"field": "lat", "op": "lt", "values": [-6.2]},
+	])}))
+	denied_because(d, "purpose 'disaster_response' releases counts: filter on published areas (kota, kecamatan, kelurahan), not on coordinate 'lat'")
+}
+
+test_counts_refuse_complements if {
+	every op in ["ne", "not_in"] {
+		d := decide("dishub/atcs", object.union(traffic, {"filters": array.concat(window(month(2025, 11), midnight), [{"field": "category", "op": op, "values": ["pencurian"]}])}))
+		denied_because(d, sprintf("purpose 'traffic_planning' releases counts: op '%s' on 'category' is refused (a complement differs from the whole by what it leaves out)", [op]))
+	}
+}
+
+test_counts_refuse_ranges_on_other_fields if {
+	d := decide("dishub/atcs", object.union(traffic, {"filters": array.concat(window(month(2025, 11), midnight), [{"field": "kecamatan", "op": "ge", "values": ["Tebet"]}])}))
+	not d.allow
+}
+
+test_counts_obligations_carry_noise_for_every_aggregate_purpose if {
+	counting := [name |
+		some name, p in data.registry.purposes
+		p.aggregate_only == true
+		"count" in p.measures
+	]
+	count(counting) >= 6
+	every name in counting {
+		is_number(data.registry.purposes[name].epsilon)
+	}
+}
+
+test_disaster_window_start_rounded_up_to_the_hour if {
+	q := object.union(query("bpbd/pusdalops", object.union(nearby, {"filters": window(now - (2 * day), now)})), {"time": {"now": now + 59, "now_rfc3339": "2025-11-29T06:00:59Z"}})
+	d := authz.decision with input as q
+	d.allow
+	{"field": "occurred_at", "op": "ge", "values": [(now - (7 * day)) + 3600]} in d.obligations.row_filters
 }

@@ -419,9 +419,12 @@ window_field := f if {
 
 default window_start := null
 
-window_start := now - (purpose.max_window_days * 86400) if {
+# Rounded up to a whole hour: a window that moved with every second would make each request a
+# new release, and two of them a second apart a difference of one second of incidents.
+window_start := start + ((3600 - (start % 3600)) % 3600) if {
 	now != null
 	is_number(purpose.max_window_days)
+	start := now - (purpose.max_window_days * 86400)
 }
 
 default window_respected := false
@@ -486,4 +489,75 @@ reasons contains sprintf("limit exceeds the maximum of %v rows for purpose '%s'"
 	limit != null
 	is_object(purpose)
 	limit > purpose.max_rows
+}
+
+# --- counts that cannot be differenced (docs/adr/0009) ---------------------------------
+# Counts released to an aggregate-only purpose are differentially private at the adapter.
+# These rules keep what the caller can vary on the purpose's grid, so that no two allowed
+# requests differ by a second of time, a coordinate box or a complement: a window moved by
+# one second, `ne` against the whole, or lat/lon ranges would otherwise single out incidents.
+
+default counts_released := false
+
+counts_released if {
+	aggregate_only_applies
+	aggregated
+	measure == "count"
+}
+
+time_field(name) if dataset_fields[name].type == "time"
+
+default grid_aligned(_) := false
+
+grid_aligned(f) if time_generalisation in f.aligned
+
+reasons contains sprintf("purpose '%s' releases counts: time field '%s' may only be bounded by 'ge' and 'lt' (a window)", [purpose_name, f.field]) if {
+	counts_released
+	some f in valid_filters
+	time_field(f.field)
+	not f.op in ["ge", "lt"]
+}
+
+reasons contains sprintf("purpose '%s' releases counts on the '%s' grid (WIB): the bound on '%s' must fall on it", [purpose_name, time_generalisation, f.field]) if {
+	counts_released
+	some f in valid_filters
+	time_field(f.field)
+	f.op in ["ge", "lt"]
+	not grid_aligned(f)
+}
+
+default window_bounded := false
+
+window_bounded if {
+	some lo in valid_filters
+	lo.field == window_field
+	lo.op == "ge"
+	some hi in valid_filters
+	hi.field == window_field
+	hi.op == "lt"
+}
+
+reasons contains sprintf("purpose '%s' releases counts only over a window: bound '%s' by a 'ge' and an 'lt' filter", [purpose_name, window_field]) if {
+	counts_released
+	window_field != null
+	not window_bounded
+}
+
+reasons contains sprintf("purpose '%s' releases counts: filter on published areas (kota, kecamatan, kelurahan), not on coordinate '%s'", [purpose_name, f.field]) if {
+	counts_released
+	some f in valid_filters
+	dataset_fields[f.field].type == "coordinate"
+}
+
+reasons contains sprintf("purpose '%s' releases counts: op '%s' on %s is refused (a complement differs from the whole by what it leaves out)", [purpose_name, f.op, field_label(f.field)]) if {
+	counts_released
+	some f in valid_filters
+	f.op in ["ne", "not_in"]
+}
+
+reasons contains sprintf("purpose '%s' releases counts: op '%s' applies to time fields only, not %s", [purpose_name, f.op, field_label(f.field)]) if {
+	counts_released
+	some f in valid_filters
+	f.op in range_ops
+	not time_field(f.field)
 }

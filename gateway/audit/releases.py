@@ -1,0 +1,210 @@
+"""The release ledger: privacy accounts charged per data period, and the releases held.
+
+Tables `privacy_accounts` and `privacy_releases` (migration 0005) in the audit store's
+database, so every gateway process sharing the store shares them and they survive restarts.
+`ReleaseLedger.charge` is one transaction under the store's write lock (SQLite BEGIN IMMEDIATE,
+a PostgreSQL advisory lock): it answers "held" for a release already made in this hold period
+(nothing charged), or checks every account the release is charged to, the caller's and the
+purpose's for each data period it reads, and adds the epsilon to all of them, or to none
+(docs/adr/0009).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from sqlalchemy import Boolean, Column, Float, String, Table, insert, select, update
+
+from gateway.audit.store import AuditStore, metadata
+from gateway.errors import PolicyDenied
+from gateway.release import PrivacyBudget, iter_accounts
+
+__all__ = ["BudgetExhausted", "ReleaseCharge", "ReleaseLedger"]
+
+# Budget arithmetic is in floats; this much slack keeps ten spends of 0.1 within 1.
+SLACK: Final = 1e-9
+PURPOSE_ACCOUNT: Final = "*"
+_LOCK: Final = 727277
+
+accounts_table = Table(
+    "privacy_accounts",
+    metadata,
+    Column("caller", String(256), primary_key=True),
+    Column("purpose", String(128), primary_key=True),
+    Column("period", String(16), primary_key=True),
+    Column("spent", Float(precision=53), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
+
+releases_table = Table(
+    "privacy_releases",
+    metadata,
+    Column("release_id", String(64), primary_key=True),
+    Column("purpose", String(128), nullable=False),
+    Column("first_caller", String(256), nullable=False),
+    Column("epsilon", Float(precision=53), nullable=False),
+    Column("held_until", String(32), nullable=False),
+    Column("complete", Boolean, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+
+def _text(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseCharge:
+    """What one release cost, and what its caller has left on the periods it reads."""
+
+    held: bool  # answered from the release already made: nothing charged
+    epsilon: float  # charged now (0 when held)
+    periods: tuple[str, ...]
+    spent: float  # the most the caller has spent on any of those periods, this included
+    limit: float  # per caller and period
+    remaining: float  # the least left, for the caller or the purpose, on any of them
+
+    @property
+    def period_range(self) -> str:
+        """ "2026-09..2026-10", or the one period."""
+        if not self.periods:
+            return ""
+        first, last = self.periods[0], self.periods[-1]
+        return first if first == last else f"{first}..{last}"
+
+
+class BudgetExhausted(PolicyDenied):
+    """A release would spend more than an account allows. The reason names the account and
+    the rule, not the window (a caller's value)."""
+
+    def __init__(self, purpose: str, whose: str, spent: float, limit: float, epsilon: float):
+        self.remaining = max(0.0, limit - spent)
+        super().__init__(
+            [
+                f"privacy budget spent: {whose} has spent epsilon {spent:g} of {limit:g} for "
+                f"purpose '{purpose}' on a data period this window reads, and this release "
+                f"needs {epsilon:g}. The same question again within its hold period gets the "
+                "held release"
+            ]
+        )
+
+
+class ReleaseLedger:
+    """Charges releases to their accounts; remembers which releases are held."""
+
+    def __init__(self, store: AuditStore) -> None:
+        self._store = store
+
+    def charge(
+        self,
+        release: bytes,
+        *,
+        caller: str,
+        purpose: str,
+        periods: Sequence[str],
+        budget: PrivacyBudget,
+        now: dt.datetime,
+        held_until: dt.datetime,
+    ) -> ReleaseCharge:
+        """Held, or charged to every account of every period; raises `BudgetExhausted` and
+        charges nothing when any account would go over its limit."""
+        rid = release.hex()
+        a = accounts_table.c
+        stamp = _text(now)
+        with self._store.engine.begin() as conn:
+            if self._store.dialect == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK})")
+            row = conn.execute(
+                select(releases_table.c.complete, releases_table.c.held_until).where(
+                    releases_table.c.release_id == rid
+                )
+            ).first()
+            keys = list(iter_accounts(caller, purpose, periods))
+            spent = {
+                (r.caller, r.purpose, r.period): float(r.spent)
+                for r in conn.execute(
+                    select(a.caller, a.purpose, a.period, a.spent).where(
+                        a.purpose == purpose,
+                        a.caller.in_([caller, PURPOSE_ACCOUNT]),
+                        a.period.in_(list(periods)),
+                    )
+                )
+            }
+            if row is not None and row.complete and row.held_until > stamp:
+                return self._result(True, 0.0, periods, caller, spent, budget)
+            for key in keys:
+                limit = budget.per_purpose if key[0] == PURPOSE_ACCOUNT else budget.per_caller
+                if spent.get(key, 0.0) + budget.epsilon > limit + SLACK:
+                    whose = "the purpose (all callers)" if key[0] == PURPOSE_ACCOUNT else caller
+                    raise BudgetExhausted(
+                        purpose, whose, spent.get(key, 0.0), limit, budget.epsilon
+                    )
+            for key in keys:
+                total = spent.get(key, 0.0) + budget.epsilon
+                if key in spent:
+                    conn.execute(
+                        update(accounts_table)
+                        .where(a.caller == key[0], a.purpose == key[1], a.period == key[2])
+                        .values(spent=total, updated_at=stamp)
+                    )
+                else:
+                    conn.execute(
+                        insert(accounts_table).values(
+                            caller=key[0],
+                            purpose=key[1],
+                            period=key[2],
+                            spent=total,
+                            updated_at=stamp,
+                        )
+                    )
+                spent[key] = total
+            values = {
+                "purpose": purpose,
+                "first_caller": caller,
+                "epsilon": budget.epsilon,
+                "held_until": _text(held_until),
+                "complete": False,
+                "created_at": stamp,
+            }
+            if row is None:
+                conn.execute(insert(releases_table).values(release_id=rid, **values))
+            else:
+                conn.execute(
+                    update(releases_table)
+                    .where(releases_table.c.release_id == rid)
+                    .values(**values)
+                )
+        return self._result(False, budget.epsilon, periods, caller, spent, budget)
+
+    def complete(self, release: bytes) -> None:
+        """Mark a charged release as made by every adapter: from now on it is held."""
+        with self._store.engine.begin() as conn:
+            conn.execute(
+                update(releases_table)
+                .where(releases_table.c.release_id == release.hex())
+                .values(complete=True)
+            )
+
+    @staticmethod
+    def _result(
+        held: bool,
+        epsilon: float,
+        periods: Sequence[str],
+        caller: str,
+        spent: dict[tuple[str, str, str], float],
+        budget: PrivacyBudget,
+    ) -> ReleaseCharge:
+        mine = [v for (c, _, _), v in spent.items() if c == caller]
+        theirs = [v for (c, _, _), v in spent.items() if c == PURPOSE_ACCOUNT]
+        left = [budget.per_caller - v for v in mine] + [budget.per_purpose - v for v in theirs]
+        return ReleaseCharge(
+            held,
+            epsilon,
+            tuple(periods),
+            max(mine, default=0.0),
+            budget.per_caller,
+            max(0.0, min(left, default=budget.per_caller)),
+        )
