@@ -8,17 +8,26 @@ tell which cells hold no rows at all. `public_domain` builds it, per group-by di
 - H3 cells of `location`: every cell that can hold part of one of this adapter's kecamatan (its
   `areas` table, placed by the public reference geography as a disc of the kecamatan's area
   around its centroid);
-- kecamatan and kota: the adapter's `areas`;
-- categories, statuses and sources: the schema's closed lists;
+- kecamatan and kota: the adapter's `areas`; kelurahan: the reference geography's kelurahan of
+  those kecamatan;
+- categories, statuses and sources: the schema's closed lists; modus operandi: the schema's
+  published codes of each category (`MODUS_OPERANDI`);
 - hour of day (0-23) and day of week (1-7): the calendar;
 - local days, weeks and months: the calendar between a lower and an upper bound that the plan's
   own filters put on the same time field.
 
-The plan's own `eq`/`in` filters on kecamatan, kota and the closed lists narrow the domain: they
-are part of the signed plan, not of the data.
+The plan's own `in`/`eq` filters narrow the lists (a plan for one kota releases no group of
+another): they are part of the signed plan, not of the data.
 
-Any other dimension has no public domain and the plan is refused. The domain of several
-dimensions is their product, capped at `MAX_DOMAIN` cells.
+Any other dimension (a free-text or numeric field) has no public domain and the plan is refused.
+
+Dimensions that the geography or the code list ties together are enumerated jointly, as the
+pairs that can occur, not as their product: (H3 cell, kecamatan) are the cells near each
+kecamatan, (kecamatan, kota) and (kecamatan, kelurahan) the administrative hierarchy, and
+(category, modus operandi) each category's codes. A patrol plan's cell x kecamatan x week is
+then about 1 900 pairs x 53 weeks over the whole city, not 1 180 x 42 x 53 cells. Unrelated
+dimensions multiply, and the whole domain is capped at `MAX_DOMAIN` groups, counted before it
+is built. All of it is a function of the plan and the public geography: never of the data.
 """
 
 from __future__ import annotations
@@ -27,11 +36,17 @@ import datetime as dt
 import functools
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 from adapters.geography import KECAMATAN
-from adapters.schema import INCIDENT_CATEGORIES, INCIDENT_SOURCES, INCIDENT_STATUSES, WIB_OFFSET
+from adapters.schema import (
+    INCIDENT_CATEGORIES,
+    INCIDENT_SOURCES,
+    INCIDENT_STATUSES,
+    MODUS_OPERANDI,
+    WIB_OFFSET,
+)
 from adapters.sql import PlanRefused
 from gateway.analytics import _h3
 from gateway.catalog import LOCATION
@@ -42,13 +57,18 @@ __all__ = ["MAX_DOMAIN", "public_domain"]
 # A noisy release spends noise on every cell of its domain; past this, refuse rather than
 # build (and send) a table of mostly noise.
 MAX_DOMAIN: Final = 200_000
-# Public, closed lists of values (the reference schema's CHECK constraints).
+# Public, closed lists of values (the reference schema's CHECK constraints and code lists).
 _ENUMERATIONS: Final[Mapping[str, tuple[str, ...]]] = {
     "category": INCIDENT_CATEGORIES,
     "status": INCIDENT_STATUSES,
     "source": INCIDENT_SOURCES,
+    "modus_operandi": tuple(sorted({m for codes in MODUS_OPERANDI.values() for m in codes})),
 }
 _GEOGRAPHY: Final = {k.name: k for k in KECAMATAN}
+# The dimensions that the geography or a code list relate: what a group-by dimension is.
+_CELL: Final = "cell"
+_PLACES: Final = ("kota", "kecamatan", "kelurahan")
+_Compatible = Callable[[Scalar, Scalar], bool]
 
 
 def public_domain(
@@ -59,8 +79,6 @@ def public_domain(
     `areas` maps this adapter's kecamatan to their kota. Raises `PlanRefused` naming the
     dimension that has no public domain, or when the domain is too large.
     """
-    # The plan's own positive filters on places and closed lists are public knowledge too:
-    # a caller limited to one kota is not sent noise for the others.
     areas = {
         k: kota
         for k, kota in areas.items()
@@ -74,18 +92,128 @@ def public_domain(
         ]
         for g in dimensions
     ]
-    size = math.prod(len(v) for v in values)
+    kinds = [_kind(g) for g in dimensions]
+    blocks = _blocks(kinds, areas, dimensions)
+    joint = [_joint(block, values, kinds, areas, dimensions) for block in blocks]
+    size = math.prod(len(j) for j in joint)
     if size > MAX_DOMAIN:
         raise PlanRefused(
             f"a differentially private answer over {size} groups is refused (at most "
             f"{MAX_DOMAIN}): ask for coarser cells or a shorter time window"
         )
-    return list(itertools.product(*values))
+    # Blocks hold their dimensions out of order: put each value back in its column.
+    flat = [i for block in blocks for i in block]
+    column = [flat.index(i) for i in range(len(dimensions))]
+    return [
+        tuple(values[c] for c in column)
+        for values in (tuple(itertools.chain(*parts)) for parts in itertools.product(*joint))
+    ]
 
 
-def _admits(filters: Sequence[Filter], field: str, value: Scalar) -> bool:
-    """Whether every `eq`/`in` filter on `field` lets `value` through."""
-    return all(value in f.values for f in filters if f.field == field and f.op in (Op.EQ, Op.IN))
+def _admits(filters: Sequence[Filter], name: str, value: Scalar) -> bool:
+    """Whether the plan's own `in`/`eq` filters on `name` let `value` through: a group the
+    plan excludes is not released (the filters are the plan's, so public)."""
+    return all(value in f.values for f in filters if f.field == name and f.op in (Op.IN, Op.EQ))
+
+
+def _kind(g: GroupBy) -> str | None:
+    if g.bucket is Bucket.H3 and g.field == LOCATION:
+        return _CELL
+    if g.bucket is Bucket.NONE and g.field in (*_PLACES, "category", "modus_operandi"):
+        return g.field
+    return None
+
+
+def _relation(a: GroupBy, b: GroupBy, areas: Mapping[str, str]) -> _Compatible | None:
+    """Which pairs of values of `a` and `b` can occur together, if the public geography or a
+    code list says (None: any pair can)."""
+    ka, kb = _kind(a), _kind(b)
+    if ka is None or kb is None or ka == kb:
+        return None
+    if {ka, kb} == {"category", "modus_operandi"}:
+
+        def modus(x: Scalar, y: Scalar) -> bool:
+            category, code = (x, y) if ka == "category" else (y, x)
+            return code in MODUS_OPERANDI.get(str(category), ())
+
+        return modus
+    if ka in (_CELL, *_PLACES) and kb in (_CELL, *_PLACES):
+        resolution = a.h3_resolution if ka == _CELL else b.h3_resolution
+        places = _places(tuple(sorted(areas.items())), resolution)
+
+        def place(x: Scalar, y: Scalar) -> bool:
+            return bool(places[ka].get(x, frozenset()) & places[kb].get(y, frozenset()))
+
+        return place
+    return None
+
+
+@functools.lru_cache(maxsize=32)
+def _places(
+    areas: tuple[tuple[str, str], ...], resolution: int
+) -> dict[str, dict[Scalar, frozenset[str]]]:
+    """For each place dimension, each value's kecamatan (of this adapter): two values can
+    occur together when they share one. A cell's are the kecamatan it may hold part of."""
+    by: dict[str, dict[Scalar, set[str]]] = {kind: {} for kind in (_CELL, *_PLACES)}
+    for kecamatan, kota in areas:
+        by["kecamatan"].setdefault(kecamatan, set()).add(kecamatan)
+        by["kota"].setdefault(kota, set()).add(kecamatan)
+        k = _GEOGRAPHY.get(kecamatan)
+        if k is None:
+            continue
+        for kelurahan in k.kelurahan:
+            by["kelurahan"].setdefault(kelurahan, set()).add(kecamatan)
+        if resolution:
+            for cell in _h3.cells_near([_disc(kecamatan)], resolution):
+                by[_CELL].setdefault(cell, set()).add(kecamatan)
+    return {kind: {v: frozenset(s) for v, s in d.items()} for kind, d in by.items()}
+
+
+def _blocks(
+    kinds: Sequence[str | None], areas: Mapping[str, str], dimensions: Sequence[GroupBy]
+) -> list[list[int]]:
+    """The dimensions in groups that are enumerated jointly (connected by a relation)."""
+    blocks: list[list[int]] = []
+    for i in range(len(dimensions)):
+        linked = [
+            b
+            for b in blocks
+            if any(_relation(dimensions[j], dimensions[i], areas) is not None for j in b)
+        ]
+        merged = [j for b in linked for j in b] + [i]
+        blocks = [b for b in blocks if b not in linked] + [sorted(merged)]
+    # Enumerate the narrower place first, so each step prunes (kecamatan before its cells).
+    order = {"kecamatan": 0, "kelurahan": 1, "kota": 2, "category": 0}
+    return [sorted(b, key=lambda j: (order.get(kinds[j] or "", 3), j)) for b in blocks]
+
+
+def _joint(
+    block: Sequence[int],
+    values: Sequence[Sequence[Scalar]],
+    kinds: Sequence[str | None],
+    areas: Mapping[str, str],
+    dimensions: Sequence[GroupBy],
+) -> list[tuple[Scalar, ...]]:
+    """The value tuples of one block that the relations between its dimensions allow."""
+    partial: list[tuple[Scalar, ...]] = [()]
+    for step, i in enumerate(block):
+        relations = [
+            (position, r)
+            for position, j in enumerate(block[:step])
+            if (r := _relation(dimensions[j], dimensions[i], areas)) is not None
+        ]
+        partial = [
+            (*p, v)
+            for p in partial
+            for v in values[i]
+            if all(r(p[position], v) for position, r in relations)
+        ]
+        if len(partial) > MAX_DOMAIN:
+            raise PlanRefused(
+                f"a differentially private answer over more than {MAX_DOMAIN} groups is "
+                "refused: ask for coarser cells or fewer dimensions"
+            )
+    return partial
 
 
 def _values(g: GroupBy, filters: Sequence[Filter], areas: Mapping[str, str]) -> Sequence[Scalar]:
@@ -97,6 +225,8 @@ def _values(g: GroupBy, filters: Sequence[Filter], areas: Mapping[str, str]) -> 
                 return sorted(areas)
             if g.field == "kota":
                 return sorted(set(areas.values()))
+            if g.field == "kelurahan":
+                return _kelurahan(tuple(sorted(areas)))
             if g.field in _ENUMERATIONS:
                 return _ENUMERATIONS[g.field]
         case Bucket.HOUR_OF_DAY:
@@ -109,6 +239,16 @@ def _values(g: GroupBy, filters: Sequence[Filter], areas: Mapping[str, str]) -> 
         f"no public domain for a differentially private group-by on {g.field!r} "
         f"(bucket {g.bucket}): the groups would have to be read from the data"
     )
+
+
+def _kelurahan(kecamatan: tuple[str, ...]) -> list[Scalar]:
+    unknown = [k for k in kecamatan if k not in _GEOGRAPHY]
+    if unknown:
+        raise PlanRefused(
+            f"no public geography for kecamatan {', '.join(unknown[:3])}: cannot fix the "
+            "kelurahan of a differentially private answer"
+        )
+    return sorted({kel for k in kecamatan for kel in _GEOGRAPHY[k].kelurahan})
 
 
 @functools.lru_cache(maxsize=32)
@@ -147,7 +287,10 @@ def _calendar(g: GroupBy, filters: Sequence[Filter]) -> list[Scalar]:
         if f.op in (Op.GE, Op.GT):
             lower = t if lower is None else max(lower, t)
         elif f.op in (Op.LT, Op.LE):
-            upper = t if upper is None else min(upper, t)
+            # The last instant the window holds: `lt` excludes its bound, so a window ending
+            # at a local midnight has no bucket for the day that starts there.
+            last_instant = t - dt.timedelta(microseconds=1) if f.op is Op.LT else t
+            upper = last_instant if upper is None else min(upper, last_instant)
     if lower is None or upper is None:
         raise PlanRefused(
             f"a differentially private group-by on {g.field!r} by {g.bucket} needs filters "

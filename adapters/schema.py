@@ -49,6 +49,79 @@ INCIDENT_CATEGORIES: tuple[str, ...] = (
     "public_disorder",
     "traffic_accident",
 )
+# The published modus operandi codes of each category: a closed list, so a count by modus has a
+# public domain (`adapters.privacy`). The generator draws from exactly these (test_seed).
+MODUS_OPERANDI: dict[str, tuple[str, ...]] = {
+    "theft": (
+        "pickpocketing",
+        "snatch_theft",
+        "theft_from_vehicle",
+        "shoplifting",
+        "unattended_property",
+        "distraction",
+        "employee_theft",
+    ),
+    "motor_vehicle_theft": (
+        "broken_ignition_lock",
+        "duplicate_key",
+        "towing",
+        "keys_left_in_ignition",
+        "rental_embezzlement",
+        "fake_buyer_test_ride",
+    ),
+    "burglary": (
+        "forced_door",
+        "forced_window",
+        "roof_entry",
+        "unlocked_entry",
+        "duplicate_key",
+        "insider",
+    ),
+    "robbery": (
+        "motorcycle_robbery",
+        "snatch_with_violence",
+        "armed_street_robbery",
+        "public_transport_robbery",
+        "atm_follow",
+        "home_invasion",
+    ),
+    "assault": ("fight", "group_beating", "domestic", "sharp_weapon", "road_rage"),
+    "fraud": (
+        "online_marketplace",
+        "phishing",
+        "investment_scam",
+        "hypnosis_gendam",
+        "fake_transfer_proof",
+        "online_loan_scam",
+        "impersonation",
+        "job_offer_scam",
+    ),
+    "narcotics": ("possession", "street_dealing", "courier", "consumption", "online_ordering"),
+    "vandalism": (
+        "property_damage",
+        "vehicle_damage",
+        "graffiti",
+        "public_facility_damage",
+        "minor_arson",
+    ),
+    "public_disorder": (
+        "tawuran",
+        "drunkenness",
+        "illegal_racing",
+        "extortion_premanism",
+        "noise",
+        "mob_unrest",
+    ),
+    "traffic_accident": (
+        "rear_end",
+        "motorcycle_skid",
+        "side_swipe",
+        "pedestrian_struck",
+        "hit_and_run",
+        "wrong_way",
+        "red_light_violation",
+    ),
+}
 INCIDENT_STATUSES: tuple[str, ...] = ("reported", "under_investigation", "solved", "closed")
 INCIDENT_SOURCES: tuple[str, ...] = ("citizen_report", "emergency_call", "police_initiated")
 # Analytics count what the public reported; police-initiated records measure patrol effort.

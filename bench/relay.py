@@ -126,6 +126,12 @@ class Relay(query_pb2_grpc.QueryServiceServicer):
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the relay keeps no audit log")
         raise AssertionError("unreachable: abort raises")
 
+    async def Capabilities(
+        self, request: query_pb2.CapabilitiesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> query_pb2.CapabilitiesResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the relay has no policy")
+        raise AssertionError("unreachable: abort raises")
+
 
 async def serve(
     listen: str, pki: Path, keys: Path, adapter_id: str, address: str, ob: Obligations

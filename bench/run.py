@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.server import SqlAdapter, make_engine
-from bench import components, heatmap, report, stages
+from bench import agent, components, heatmap, report, stages
 from bench.ghz import GhzFailed, find_ghz, ghz_version, run_ghz
 from bench.load import LoadResult, drive
 from bench.procs import (
@@ -89,6 +89,7 @@ class Settings:
     engine: str = ""  # the gateway's policy engine on path B; "" for the gateway's default
     heatmap_incidents: int = 1_000_000  # issue 7: the heatmap end to end (bench/heatmap.py)
     heatmap_runs: int = 9
+    agent_requests: int = 200  # issue 14: the agent against the client library, sequential
 
 
 QUICK = Settings(
@@ -107,6 +108,7 @@ QUICK = Settings(
     seal_sizes=(1_000,),
     heatmap_incidents=3_000,
     heatmap_runs=2,
+    agent_requests=10,
 )
 
 
@@ -540,6 +542,20 @@ def component_runs(
         )
 
 
+def agent_run(
+    run: report.RunResult, city: City, query: Query, s: Settings, opa: str | None
+) -> None:
+    """Issue 14: the agent's added latency per request, against the client library."""
+    try:
+        with federation(city, s, opa) as fed:
+            comp = agent.agent_component(fed, query, s.agent_requests)
+    except Exception as e:  # reported as missing, like a broken policy engine
+        run.missing.append(f"agent component: {type(e).__name__}: {e}")
+        return
+    run.components.append(comp)
+    say(f"component {comp.name}: {comp.note}")
+
+
 def heatmap_run(run: report.RunResult, s: Settings, work: Path) -> None:
     """Issue 7's heatmap over two adapters, end to end; full-size databases are cached."""
     full = s.heatmap_incidents >= 100_000
@@ -673,6 +689,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         end_to_end(run, city, query, s, ghz, opa)
         workers(run, city, query, s, ghz, opa)
         component_runs(run, city, s, opa, payload)
+        agent_run(run, city, query, s, opa)
         heatmap_run(run, s, work)
     finally:
         if args.keep:

@@ -239,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.analytics.cli import add_analytics_commands
 
     add_analytics_commands(sub)
+    from gateway.agent.server import add_agent_commands
+
+    add_agent_commands(sub)
 
     p = sub.add_parser("demo", help="run the demonstration (what `make run` does)")
     p.set_defaults(func=lambda _args: __import__("gateway.demo", fromlist=["main"]).main())

@@ -28,6 +28,7 @@ from typing import Any
 import grpc
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from gateway.capabilities import Capabilities
 from gateway.errors import GerbangError, TransportError, UntrustedInputError
 from gateway.evidence import (
     BUNDLE_VERSION,
@@ -71,6 +72,15 @@ class QueryRefused(GerbangError):
         _, sep, tail = self.message.rpartition(", audit entry ")
         digits = tail.rstrip("]")
         return int(digits) if sep and digits.isdigit() else None
+
+
+class PartRefused(UntrustedInputError):
+    """One adapter's part of an answer does not verify or open; nothing of the answer is
+    released. `adapter` is the adapter the gateway named for the part."""
+
+    def __init__(self, adapter: str, message: str) -> None:
+        super().__init__(message)
+        self.adapter = adapter
 
 
 @dataclass(frozen=True)
@@ -289,10 +299,16 @@ class GerbangClient:
         return response
 
     def sign(
-        self, query: Query, now: dt.datetime | None = None, nonce: bytes | None = None
+        self,
+        query: Query,
+        now: dt.datetime | None = None,
+        nonce: bytes | None = None,
+        *,
+        user: bytes | None = None,
     ) -> tuple[query_pb2.RequestAuth, bytes]:
         """This caller's signature over `query`, as the request's auth, and the canonical
-        bytes it signed."""
+        bytes it signed. `user` is the end user's 32-byte commitment
+        (`gateway.evidence.user_commitment`), or None when no user is named."""
         auth, canonical = sign_request(
             self.keys.identity,
             query,
@@ -300,31 +316,51 @@ class GerbangClient:
             self.keys.current_hpke,
             now or dt.datetime.now(dt.UTC),
             nonce or os.urandom(NONCE_BYTES),
+            user or b"",
         )
         out = query_pb2.RequestAuth(
             nonce=auth.nonce,
             hpke_public_key=auth.hpke_public_key,
             key_id=auth.key_id,
             signature=auth.signature,
+            user_commitment=auth.user_commitment,
         )
         out.issued_at.FromDatetime(auth.issued_at)
         return out, canonical
 
     def signed_request(
-        self, query: Query, now: dt.datetime | None = None, nonce: bytes | None = None
+        self,
+        query: Query,
+        now: dt.datetime | None = None,
+        nonce: bytes | None = None,
+        *,
+        user: bytes | None = None,
     ) -> tuple[query_pb2.QueryRequest, bytes, bytes]:
         """The request proto signed by this caller, its canonical bytes and its signature."""
-        auth, canonical = self.sign(query, now, nonce)
+        auth, canonical = self.sign(query, now, nonce, user=user)
         request = query.to_proto()
         request.auth.CopyFrom(auth)
         return request, canonical, auth.signature
 
-    async def query(self, query: Query, timeout: float = 60.0) -> QueryResult:
-        request, canonical, signature = self.signed_request(query)
+    async def query(
+        self, query: Query, timeout: float = 60.0, *, user: bytes | None = None
+    ) -> QueryResult:
+        """Sign, send, verify, open and merge. `user`: the end user's commitment."""
+        request, canonical, signature = self.signed_request(query, user=user)
         response = await self.query_raw(request, timeout)
         result = self.open_response(response, canonical, signature)
         check_case_binding(query, result.plans)
         return result
+
+    async def capabilities(self, timeout: float = 30.0) -> Capabilities:
+        """What this caller may ask, read from the policy in force (and audited)."""
+        try:
+            response: query_pb2.CapabilitiesResponse = await self._stub.Capabilities(
+                query_pb2.CapabilitiesRequest(), timeout=timeout
+            )
+        except grpc.aio.AioRpcError as e:
+            raise refusal(e) from e
+        return Capabilities.from_proto(response)
 
     def open_response(
         self, response: query_pb2.QueryResponse, canonical: bytes, signature: bytes
@@ -339,23 +375,27 @@ class GerbangClient:
         for r in response.results:
             plan = SignedBlob(r.plan.data, r.plan.key_id, r.plan.signature)
             attested = SignedBlob(r.attestation.data, r.attestation.key_id, r.attestation.signature)
-            checked = check_result(
-                plan=plan,
-                attested=attested,
-                ciphertext_sha256=sha256(r.payload),
-                registry=registry,
-                gateway_id=GATEWAY_ID,
-                request_hash=request_hash,
-                caller=self.keys.identity,
-                hpke_public_key=None,
-                now=now,
-            )
-            key = self.keys.hpke.get(bytes(checked.plan.caller_hpke_public_key))
-            if key is None:
-                raise UntrustedInputError(
-                    f"result of {checked.adapter_id} is sealed to a key this caller does not hold"
+            try:
+                checked = check_result(
+                    plan=plan,
+                    attested=attested,
+                    ciphertext_sha256=sha256(r.payload),
+                    registry=registry,
+                    gateway_id=GATEWAY_ID,
+                    request_hash=request_hash,
+                    caller=self.keys.identity,
+                    hpke_public_key=None,
+                    now=now,
                 )
-            clear = open_result(r.payload, key, checked.plan_hash)
+                key = self.keys.hpke.get(bytes(checked.plan.caller_hpke_public_key))
+                if key is None:
+                    raise UntrustedInputError(
+                        f"result of {checked.adapter_id} is sealed to a key this caller does not "
+                        "hold"
+                    )
+                clear = open_result(r.payload, key, checked.plan_hash)
+            except UntrustedInputError as e:
+                raise PartRefused(r.adapter_id, str(e)) from e
             plans.append(QueryPlan.from_proto(checked.plan))
             parts.append(common_pb2.ResultSet.FromString(clear))
             evidence_parts.append(

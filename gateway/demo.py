@@ -11,14 +11,18 @@
      `.gerbang/` and in the terminal;
    - the city command centre: the early-warning stream over a planted surge, to its alert;
    - the police patrol directorate: a patrol plan capped per kecamatan;
+   - the same over HTTP: the transport agency's agent asked with curl (JSON, CSV, a denial),
+     and the command centre's warning stream as Server-Sent Events;
 4. verifies the audit log, prints its size and head hash, and stops everything.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
 import sqlite3
@@ -32,6 +36,7 @@ import grpc
 from adapters.geography import KECAMATAN
 from adapters.privacy import public_domain
 from gateway._canonical import canonical_json
+from gateway.agent.demo import show_agent
 from gateway.analytics import operations as ops
 from gateway.analytics.client import AnalyticsClient
 from gateway.analytics.render import render_png, render_terminal
@@ -43,7 +48,7 @@ from gateway.audit.commands import b64, witness_via_gateway
 from gateway.audit.store import AuditStore
 from gateway.audit.verify import CheckpointClaim, verify_log
 from gateway.client import GerbangClient, QueryRefused, QueryResult, Receipt
-from gateway.evidence import verify_bundle
+from gateway.evidence import user_commitment, verify_bundle
 from gateway.keys import KeyRegistry
 from gateway.local import AdapterSpec, LocalFederation
 from gateway.model import Aggregation, Bucket, Filter, GroupBy, Op, Query
@@ -51,6 +56,7 @@ from gateway.tls import TlsFiles
 from gerbang.v1 import audit_pb2, audit_pb2_grpc
 
 WORKDIR = Path(".gerbang")
+AGENT_PURPOSES = ("traffic_planning", "public_order_early_warning")
 POLICIES = Path("policies")
 # Two regional police databases, each serving part of the city.
 REGIONS = {
@@ -59,6 +65,10 @@ REGIONS = {
 }
 SEED = 20261101
 CASE = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
+# The investigator behind query 3, as the organisation's identity provider names them, and
+# the organisation's own commitment key (a demo constant; a real one is a kept secret).
+INVESTIGATOR = ("https://sso.polri.go.id/realms/metro", "penyidik-0042")
+DEMO_ORG_KEY = hashlib.sha256(b"gerbang demo: Polda Metro Jaya user commitment key").digest()
 SPARK = " ▁▂▃▄▅▆▇█"
 HEATMAP_GROUP = GroupBy("location", Bucket.H3, 8)
 
@@ -189,6 +199,17 @@ def show_privacy(result: QueryResult) -> None:
     )
 
 
+def committed_user(bundle: dict[str, Any]) -> None:
+    """The person behind the request, as its audit entry records them: a commitment only,
+    which the organisation (holding the key) opens for oversight."""
+    leaf = json.loads(base64.b64decode(bundle["audit"]["leaf"]))
+    committed = str(leaf.get("user_commitment", ""))
+    print(f"audit entry {leaf['index']} names its user only as commitment {committed[:16]}…")
+    if committed != user_commitment(DEMO_ORG_KEY, *INVESTIGATOR).hex():
+        raise SystemExit("the audit entry does not commit to the investigator who asked")
+    print(f"the organisation opens it with its key: {INVESTIGATOR[1]} at {INVESTIGATOR[0]}")
+
+
 async def scripted_queries(address: str, pki: Path) -> Receipt:
     month_start = dt.datetime(2026, 10, 1, tzinfo=ops.WIB)
     month_end = dt.datetime(2026, 11, 1, tzinfo=ops.WIB)
@@ -266,13 +287,15 @@ async def scripted_queries(address: str, pki: Path) -> Receipt:
                 legal_basis=legal_basis("criminal_investigation"),
                 case_reference=CASE,
                 limit=50,
-            )
+            ),
+            user=user_commitment(DEMO_ORG_KEY, *INVESTIGATOR),
         )
         print("ALLOWED")
         show_records(result)
         receipt(result)
         bundle = await client.evidence(result)
     write_evidence(bundle, result.request_id)
+    committed_user(bundle)
 
     await heatmap_picture(address, pki)
     await early_warning(address, pki)
@@ -452,6 +475,8 @@ def main() -> int:
     with federation:
         print(f"gateway listening on {federation.address} (mTLS)")
         first = asyncio.run(scripted_queries(federation.address, federation.pki))
+        heading("7. The same over HTTP: the transport agency's agent (gerbang agent serve), curl")
+        show_agent(federation, {p: legal_basis(p) for p in AGENT_PURPOSES})
         heading("Oversight: Kompolnas witnesses the audit log")
         oversee(federation, first)
     heading("Audit log, verified offline")

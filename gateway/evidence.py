@@ -1,8 +1,9 @@
 """Signed requests, signed plans, sealed and attested results, and the evidence bundle (pure).
 
 The protocol (docs/adr/0005):
-- the caller signs the canonical request (its query, a nonce, the time, and the
-  X25519 key results must be sealed to) with its registered Ed25519 key;
+- the caller signs the canonical request (its query, a nonce, the time, the
+  X25519 key results must be sealed to and, when it names one, its end user's
+  keyed commitment) with its registered Ed25519 key;
 - the gateway signs each plan (serialised QueryPlan bytes: the request hash,
   the obligations, the expiry and the adapter it is addressed to);
 - the adapter seals its ResultSet to the caller's key with HPKE (RFC 9180:
@@ -39,6 +40,8 @@ REQUEST_VERSION: Final = 1
 # A request is fresh within this much of the gateway's clock (both directions).
 FRESHNESS: Final = dt.timedelta(seconds=120)
 NONCE_BYTES: Final = 16
+# An end user's commitment: HMAC-SHA256 under the organisation's key (docs/protocol.md).
+USER_COMMITMENT_BYTES: Final = 32
 SUITE: Final = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 RESULT_INFO: Final = b"gerbang/result/v1\n"
 
@@ -65,12 +68,39 @@ class RequestAuth:
     hpke_public_key: bytes
     key_id: str
     signature: bytes
+    # The end user's commitment, or b"" when the request names no user.
+    user_commitment: bytes = b""
+
+
+def user_commitment(org_key: bytes, issuer: str, subject: str) -> bytes:
+    """The organisation's keyed commitment to one end user (docs/protocol.md).
+
+    HMAC-SHA256 under `org_key` over the canonical JSON array [issuer, subject]: the
+    organisation, holding the key and its users, can open it; nobody else can.
+    """
+    if len(org_key) < 32:
+        raise ValueError("the organisation's user commitment key must be at least 32 bytes")
+    return hmac.new(org_key, canonical_json([issuer, subject]), hashlib.sha256).digest()
+
+
+def check_user_commitment(commitment: bytes) -> None:
+    if commitment and len(commitment) != USER_COMMITMENT_BYTES:
+        raise UntrustedInputError(
+            f"user commitment must be {USER_COMMITMENT_BYTES} bytes, not {len(commitment)}"
+        )
 
 
 def canonical_request(
-    caller: str, query: Query, nonce: bytes, issued_at: dt.datetime, hpke_public_key: bytes
+    caller: str,
+    query: Query,
+    nonce: bytes,
+    issued_at: dt.datetime,
+    hpke_public_key: bytes,
+    user: bytes = b"",
 ) -> bytes:
-    """The bytes a caller signs: its identity, the whole query, nonce, time and sealing key."""
+    """The bytes a caller signs: its identity, the whole query, nonce, time, sealing key and,
+    when it names one, its end user's commitment."""
+    check_user_commitment(user)
     agg = query.aggregation
     return canonical_json(
         {
@@ -93,6 +123,8 @@ def canonical_request(
         }
         # Only analytics requests name an operation, so plain requests keep their encoding.
         | ({"operation": query.operation} if query.operation else {})
+        # Likewise the user: requests without one keep their bytes and signatures.
+        | ({"user": user.hex()} if user else {})
     )
 
 
@@ -103,9 +135,12 @@ def sign_request(
     hpke_public_key: bytes,
     now: dt.datetime,
     nonce: bytes,
+    user: bytes = b"",
 ) -> tuple[RequestAuth, bytes]:
-    canonical = canonical_request(caller, query, nonce, now, hpke_public_key)
-    auth = RequestAuth(nonce, utc(now), hpke_public_key, signer.key_id, signer.sign(canonical))
+    canonical = canonical_request(caller, query, nonce, now, hpke_public_key, user)
+    auth = RequestAuth(
+        nonce, utc(now), hpke_public_key, signer.key_id, signer.sign(canonical), user
+    )
     return auth, canonical
 
 
@@ -115,14 +150,17 @@ def verify_request(
     """Check a request's signature and freshness; return its canonical bytes.
 
     Steps: 1. the signing key is the mTLS identity's own registered key, valid now;
-    2. the signature verifies over the canonical request; 3. the request is fresh;
+    2. the signature verifies over the canonical request (the user commitment, if any,
+    included, and 32 bytes long); 3. the request is fresh;
     4. the sealing key is the caller's registered HPKE key. (The nonce's novelty
     is the replay cache's job.)
     """
     key = registry.ed25519(caller, auth.key_id, now)
     if len(auth.nonce) < NONCE_BYTES:
         raise UntrustedInputError(f"request nonce must be at least {NONCE_BYTES} bytes")
-    canonical = canonical_request(caller, query, auth.nonce, auth.issued_at, auth.hpke_public_key)
+    canonical = canonical_request(
+        caller, query, auth.nonce, auth.issued_at, auth.hpke_public_key, auth.user_commitment
+    )
     try:
         key.verify(auth.signature, canonical)
     except InvalidSignature:
@@ -300,6 +338,8 @@ class EvidenceSummary:
     rows: int
     leaf_index: int
     checkpoint_size: int
+    # The end user's commitment (hex) the request and its audit entry name, or "".
+    user_commitment: str = ""
 
 
 def verify_bundle(
@@ -310,8 +350,9 @@ def verify_bundle(
     Steps: 1. the caller signed the request; 2. for each adapter, the gateway signed
     the plan for this request and the adapter attested its sealed answer to that plan;
     3. the log's key signed the checkpoint, and the audit entry is included in it;
-    4. the entry is this caller's allowed request, with this request hash and exactly
-    these sealed results. Keys are checked as of the time each signature was made.
+    4. the entry is this caller's allowed request, with this request hash, the same end
+    user commitment (or none) and exactly these sealed results. Keys are checked as of
+    the time each signature was made.
     """
     from gateway.audit._checkpoint import open_checkpoint
     from gateway.audit._merkle import leaf_hash, verify_inclusion
@@ -367,6 +408,8 @@ def verify_bundle(
         raise UntrustedInputError("the audit entry records another request")
     if entry.get("decision") != "allow" or entry.get("index") != index:
         raise UntrustedInputError("the audit entry is not this allowed request")
+    if entry.get("user_commitment", "") != doc.get("user", ""):
+        raise UntrustedInputError("the audit entry records another end user than the request")
     logged = sorted(str(r.get("sha256")) for r in entry.get("results", []))
     if logged != sorted(r.ciphertext_sha256.hex() for r in checked):
         raise UntrustedInputError("the audit entry records other results than the bundle's")
@@ -379,4 +422,5 @@ def verify_bundle(
         rows=sum(r.rows for r in checked),
         leaf_index=index,
         checkpoint_size=checkpoint.size,
+        user_commitment=str(doc.get("user", "")),
     )

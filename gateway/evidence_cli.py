@@ -29,8 +29,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
         raise UntrustedInputError(f"malformed evidence bundle: {type(e).__name__} {e}") from e
     case = f", case {summary.case_reference}" if summary.case_reference else ""
+    user = f" (end user committed as {summary.user_commitment})" if summary.user_commitment else ""
     print(
-        f"evidence OK: {summary.caller} asked {summary.dataset} for {summary.purpose}{case}; "
+        f"evidence OK: {summary.caller}{user} asked {summary.dataset} for {summary.purpose}{case}; "
         f"{summary.rows} rows from {len(summary.adapters)} adapters "
         f"({', '.join(summary.adapters)}), each signed and bound to the gateway-signed plan; "
         f"audit entry {summary.leaf_index} is in the signed checkpoint of size "

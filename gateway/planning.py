@@ -62,7 +62,10 @@ def _filter_input(f: Filter) -> dict[str, Any]:
     return doc
 
 
-def policy_input(caller: str, query: Query, now: dt.datetime) -> dict[str, Any]:
+def policy_input(
+    caller: str, query: Query, now: dt.datetime, *, user_committed: bool = False
+) -> dict[str, Any]:
+    """The input document; `user_committed`: the signed request names its end user."""
     now = utc(now)
     agg = query.aggregation
     aggregation: dict[str, Any] | None = None
@@ -78,6 +81,7 @@ def policy_input(caller: str, query: Query, now: dt.datetime) -> dict[str, Any]:
     return {
         "time": {"now": int(now.timestamp()), "now_rfc3339": now.strftime("%Y-%m-%dT%H:%M:%SZ")},
         "caller": {"id": caller},
+        "user_committed": user_committed,
         "request": {
             "dataset": query.dataset,
             "fields": list(query.fields),

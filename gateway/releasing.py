@@ -97,8 +97,10 @@ async def charge_release(
         now=now,
         held_until=until,
     )
+    # Charged, now or earlier in its hold period: an adapter that does not hold it yet (a
+    # concurrent first request, or a failure before it kept its answer) may make it.
     marked = [
-        dataclasses.replace(p, release_id=rid, release_fresh=not charge.held, release_until=until)
+        dataclasses.replace(p, release_id=rid, release_fresh=True, release_until=until)
         for p in plans
     ]
     return marked, charge

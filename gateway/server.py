@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, NoReturn, TypeAlias
+from typing import Any, Final, NoReturn, TypeAlias, TypeVar
 
 import grpc
 import structlog
@@ -45,6 +45,7 @@ from gateway.audit.names import RegisteredNames, committed_unless
 from gateway.audit.releases import BudgetExhausted, ReleaseLedger
 from gateway.audit.service import AuditService
 from gateway.audit.store import AuditStore, AuditWriter
+from gateway.capabilities import describe
 from gateway.catalog import Catalog, Dataset
 from gateway.errors import ConfigurationError, GerbangError, PolicyDenied, UntrustedInputError
 from gateway.evidence import (
@@ -61,7 +62,8 @@ from gateway.model import MAX_REQUEST_BYTES, InvalidQuery, Query
 from gateway.observability import AUDIT_APPEND, LATENCY, POLICY_DECISION, REQUESTS
 from gateway.planning import narrow, policy_input, row_filters
 from gateway.policy import Decision, PolicyEngine
-from gateway.policy.bundle import load_bundle
+from gateway.policy.bundle import PolicyBundle, load_bundle
+from gateway.release import PrivacyBudget, data_periods
 from gateway.releasing import PrivacyRegistry, charge_release, privacy_message
 from gateway.replay import ReplayGuard
 from gateway.tls import TlsFiles, peer_identity
@@ -86,6 +88,8 @@ DENIAL_RETENTION_DAYS: Final = 365
 # and this, the handler refuses it and the refusal is audited.
 GRPC_MAX_RECEIVE: Final = 1024 * 1024
 _Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+# The answers that carry an audit receipt.
+_Answer = TypeVar("_Answer", query_pb2.QueryResponse, query_pb2.CapabilitiesResponse)
 
 
 @dataclass(frozen=True)
@@ -117,11 +121,14 @@ class Outcome:
     details: dict[str, Any] | None = None
     retention_days: int = DENIAL_RETENTION_DAYS
     request_hash: bytes = b""
+    # The end user's commitment, once the request's signature over it verified.
+    user_commitment: bytes = b""
+    kind: str = "query"
 
     def record(self, details_key: X25519PublicKey | None) -> AuditRecord:
         return AuditRecord(
             time=dt.datetime.now(dt.UTC),
-            kind="query",
+            kind=self.kind,
             request_id=self.request_id,
             caller=self.caller,
             decision=self.decision,
@@ -141,6 +148,7 @@ class Outcome:
             else seal_details(self.details, details_key),
             retention_days=self.retention_days,
             request_hash=self.request_hash.hex(),
+            user_commitment=self.user_commitment.hex(),
         )
 
 
@@ -187,6 +195,8 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         self.privacy = PrivacyRegistry.from_data(data)
         # The registry constants a leaf may name in clear; anything else is committed.
         self.names = RegisteredNames.from_data(data)
+        # The bundle the engine evaluates, read again whenever the engine's revision moves.
+        self._bundle: PolicyBundle | None = None
 
     async def Query(
         self, request: query_pb2.QueryRequest, context: _Context
@@ -243,12 +253,12 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
     async def finish(
         self,
         outcome: Outcome,
-        response: query_pb2.QueryResponse | None,
+        response: _Answer | None,
         message: str,
         context: _Context,
         service: str,
         method: str,
-    ) -> query_pb2.QueryResponse:
+    ) -> _Answer:
         """Append the request's audit entry; only once it is durable does anything leave."""
         bound = log.bind(request_id=outcome.request_id, caller=outcome.caller)
         t0 = time.perf_counter()
@@ -355,7 +365,10 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
     ) -> query_pb2.QueryResponse:
         """Decide, spend any privacy budget, fan the plans out and collect sealed answers."""
         t0 = time.perf_counter()
-        decision: Decision = await self.engine.decide(policy_input(outcome.caller, query, now))
+        outcome.user_commitment = auth.user_commitment
+        decision: Decision = await self.engine.decide(
+            policy_input(outcome.caller, query, now, user_committed=bool(auth.user_commitment))
+        )
         POLICY_DECISION.labels(self.engine_name).observe(time.perf_counter() - t0)
         outcome.revision = decision.revision
         outcome.reasons = tuple(decision.reasons)
@@ -566,6 +579,7 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
             bytes(a.hpke_public_key),
             a.key_id,
             bytes(a.signature),
+            bytes(a.user_commitment),
         )
         try:
             canonical = verify_request(outcome.caller, query, auth, self.keys.get(), now)
@@ -575,6 +589,66 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
             outcome.reasons = (f"request refused: {e}",)
             raise Refusal(grpc.StatusCode.UNAUTHENTICATED, outcome.reasons[0]) from e
         return auth
+
+    async def Capabilities(
+        self, request: query_pb2.CapabilitiesRequest, context: _Context
+    ) -> query_pb2.CapabilitiesResponse:
+        """What the caller may ask, from the registry in force; one audit entry, as every call."""
+        method = "Capabilities"
+        started = time.perf_counter()
+        outcome = Outcome(
+            uuid.uuid4().hex, await self.identify(context, "QueryService", method), kind=method
+        )
+        response = None
+        message = ""
+        try:
+            response = await self._capabilities(outcome)
+        except Refusal as r:
+            outcome.code = r.code
+            message = r.message
+        response = await self.finish(outcome, response, message, context, "QueryService", method)
+        LATENCY.labels("QueryService", method).observe(time.perf_counter() - started)
+        return response
+
+    async def _capabilities(self, outcome: Outcome) -> query_pb2.CapabilitiesResponse:
+        bundle = await self._bundle_in_force()
+        outcome.revision = bundle.revision
+        now = dt.datetime.now(dt.UTC)
+
+        def left(purpose: str, budget: PrivacyBudget) -> tuple[str, float]:
+            (current,) = data_periods(now, now + dt.timedelta(seconds=1), budget.period)
+            return current, self.ledger.remaining(outcome.caller, purpose, current, budget)
+
+        registry = bundle.data.get("registry")
+        try:
+            response = await asyncio.to_thread(
+                describe, registry if isinstance(registry, Mapping) else {}, outcome.caller, left
+            )
+        except PolicyDenied as e:
+            outcome.reasons = e.reasons
+            raise Refusal(grpc.StatusCode.PERMISSION_DENIED, f"denied by policy: {e}") from e
+        outcome.decision = "allow"
+        response.request_id = outcome.request_id
+        response.policy_revision = bundle.revision
+        return response
+
+    async def _bundle_in_force(self) -> PolicyBundle:
+        """The registry data of the engine's own revision: never a copy that could differ."""
+        revision = self.engine.revision
+        bundle = self._bundle
+        if self.policies_dir is not None and (bundle is None or bundle.revision != revision):
+            try:
+                bundle = await asyncio.to_thread(load_bundle, self.policies_dir)
+            except ConfigurationError as e:
+                bundle = None
+                log.error("policy bundle unreadable for capabilities", error=str(e))
+            self._bundle = bundle
+        if bundle is None or bundle.revision != revision:
+            raise Refusal(
+                grpc.StatusCode.UNAVAILABLE,
+                "kebijakan sedang dimuat ulang; coba lagi / the policy is being reloaded; retry",
+            )
+        return bundle
 
     async def ProveReceipt(
         self, request: query_pb2.ProveReceiptRequest, context: _Context

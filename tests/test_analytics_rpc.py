@@ -9,6 +9,7 @@ so that its early warning is certain at this small size.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import math
@@ -25,6 +26,7 @@ from adapters.seed import seed_city
 from gateway.analytics import _h3
 from gateway.analytics import operations as ops
 from gateway.analytics.client import AnalyticsClient
+from gateway.analytics.stream import released_days
 from gateway.analytics.tally import InvalidTally
 from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient, QueryRefused
@@ -140,7 +142,12 @@ async def test_heatmap_is_private_federated_and_reported_only(
         assert len(heat.value) > 50
         assert all(_h3.resolution_of(cell) == 8 for cell in heat.value)
         assert all(n >= k for n in heat.value.values())  # k after the noise, per part
-        assert heat.result.privacy_budget_remaining == pytest.approx(0.0)
+        privacy = heat.result.privacy
+        assert privacy is not None
+        budget = PURPOSES["spatial_planning"]["privacy_budget"]
+        epsilon = PURPOSES["spatial_planning"]["epsilon"]
+        assert (privacy.epsilon, privacy.epsilon_charged, privacy.held) == (epsilon, epsilon, False)
+        assert privacy.remaining == pytest.approx(budget["per_caller"] - epsilon)
         # Reported incidents only: every signed plan carries the policy's source filter.
         reported = Filter("source", Op.IN, ("citizen_report", "emergency_call"))
         assert all(reported in p.filters for p in heat.result.plans)
@@ -151,12 +158,26 @@ async def test_heatmap_is_private_federated_and_reported_only(
         e = entry(federation, heat.result.receipt.leaf_index)
         assert (e["decision"], e["request"]["operation"]) == ("allow", "heatmap")
 
-        # The month's budget is spent: the next heatmap is denied, and says so.
+        # The identical question again is the held release: the same noise, nothing charged.
+        again = await AnalyticsClient(c).heatmap(
+            scope("spatial_planning", start=YEAR_START, end=END), resolution=8
+        )
+        assert again.value == heat.value
+        assert again.result.privacy is not None
+        assert (again.result.privacy.held, again.result.privacy.epsilon_charged) == (True, 0.0)
+        # Other questions over the same months spend from the same accounts until they are
+        # spent; then the next is denied, and says so.
+        assert budget["per_caller"] == 2 * epsilon  # room for exactly one more
+        coarser = await AnalyticsClient(c).heatmap(
+            scope("spatial_planning", start=YEAR_START, end=END), resolution=7
+        )
+        assert coarser.result.privacy is not None
+        assert coarser.result.privacy.remaining == pytest.approx(0.0)
         with pytest.raises(QueryRefused) as spent:
             await AnalyticsClient(c).heatmap(
-                scope("spatial_planning", start=YEAR_START, end=END), resolution=8
+                scope("spatial_planning", start=YEAR_START, end=END), resolution=6
             )
-        assert_audited_denial(federation, spent.value, "privacy budget exhausted", "heatmap")
+        assert_audited_denial(federation, spent.value, "privacy budget spent", "heatmap")
 
 
 # --- patterns ------------------------------------------------------------------------------
@@ -199,10 +220,12 @@ async def test_modus_patterns(federation: LocalFederation) -> None:
         assert sum(s.share for s in shares) == pytest.approx(1.0)
 
 
-async def test_a_category_list_isolating_fewer_than_k_is_denied(
+async def test_a_category_list_naming_a_rare_category_is_answered_with_noise(
     federation: LocalFederation,
 ) -> None:
-    """Two lists differing by a category of 1..k-1 incidents would isolate them."""
+    """A category of 1..k-1 incidents is no longer refused: a refusal that reads the true
+    counts would itself tell that they exist. The answer is noisy over the public domain,
+    like any other, so two lists differing by it differ by noise."""
     k = PURPOSES["patrol_planning"]["min_cell_count"]
     with db(federation, "a2") as conn:
         row = conn.execute(
@@ -222,12 +245,12 @@ async def test_a_category_list_isolating_fewer_than_k_is_denied(
         categories=("theft", category) if category != "theft" else ("theft",),
     )
     async with connect(federation, "samapta") as c:
-        with pytest.raises(QueryRefused) as refused:
-            await AnalyticsClient(c).modus_patterns(rare)
-    assert_audited_denial(
-        federation, refused.value, f"would isolate fewer than k = {k} incidents", "patterns"
-    )
-    assert category in refused.value.message
+        answer = await AnalyticsClient(c).modus_patterns(rare)
+    assert answer.result.privacy is not None
+    assert answer.result.privacy.epsilon == PURPOSES["patrol_planning"]["epsilon"]
+    assert {KOTA_OF[a] for a in answer.value} <= {"Jakarta Selatan"}
+    e = entry(federation, answer.result.receipt.leaf_index)
+    assert (e["decision"], e["request"]["operation"]) == ("allow", "patterns")
 
 
 # --- risk and patrols ----------------------------------------------------------------------
@@ -322,7 +345,8 @@ async def test_warning_stream_raises_the_planted_surge(federation: LocalFederati
         for i in range(len(days))
     ]
     assert len(days) >= 4
-    surge_alerts = [a for d in days for a in d.alerts if a.area == kecamatan]
+    surge_alerts = [a for d in days for a in d.alerts or () if a.area == kecamatan]
+    assert all(d.alerts is not None for d in days)
     assert surge_alerts, f"no alert for the planted surge in {kecamatan}"
     alert = surge_alerts[0]
     assert alert.day >= ops.local_day(first)
@@ -338,23 +362,28 @@ async def test_warning_stream_raises_the_planted_surge(federation: LocalFederati
 async def test_warning_stream_follows_the_present_until_cancelled(
     federation: LocalFederation,
 ) -> None:
-    """Without an end the stream catches up to today, then re-reads today every interval."""
+    """Without an end the stream catches up to yesterday, then waits for today to end: a
+    running day is never released (each release of it would be charged again)."""
     today = ops.local_day(dt.datetime.now(dt.UTC))
     watch = scope(
         "public_order_early_warning",
-        start=ops.local_midnight(today - dt.timedelta(days=1)),
+        start=ops.local_midnight(today - dt.timedelta(days=2)),
     )
     days = []
     async with connect(federation, "jsc-command-centre") as c:
         stream = AnalyticsClient(c).watch_warnings(watch, dt.timedelta(seconds=1))
-        async for day in stream:
-            days.append(day)
-            if len(days) == 3:
-                break
+        days.append(await anext(stream))
+        days.append(await anext(stream))
+        if ops.local_day(dt.datetime.now(dt.UTC)) == today:  # not across a local midnight
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(anext(stream), timeout=3.0)
         await stream.aclose()  # type: ignore[attr-defined]
-    assert [d.day for d in days][:2] == [today - dt.timedelta(days=1), today]
-    assert days[2].day >= today  # today again (or tomorrow, at midnight)
-    assert len({d.result.receipt.leaf_index for d in days}) == 3
+    assert [d.day for d in days] == [today - dt.timedelta(days=2), today - dt.timedelta(days=1)]
+    assert len({d.result.receipt.leaf_index for d in days}) == 2
+    # The first answer read the lookback and its day; the second only its own day.
+    assert len(released_days(days[0].result.plans)) == ops.WARNING_LOOKBACK_DAYS + 1
+    assert released_days(days[1].result.plans) == [today - dt.timedelta(days=1)]
+    assert all(d.alerts is not None for d in days)
 
 
 async def test_warning_stream_refuses_a_bad_interval(federation: LocalFederation) -> None:
@@ -399,3 +428,10 @@ def test_counts_from_plans_without_the_reported_filter_are_refused() -> None:
         ops.reported_sources([plan])
     with pytest.raises(InvalidTally, match="no source filter"):
         ops.reported_sources([QueryPlan(**{**plan.__dict__, "filters": ()})])
+    # The noise is checked on the signed plans too: every part carries one epsilon.
+    with pytest.raises(InvalidTally, match="carries no differential-privacy epsilon"):
+        ops.private_epsilon([plan])
+    noisy = QueryPlan(**{**plan.__dict__, "epsilon": 1.0})
+    assert ops.private_epsilon([noisy, noisy]) == 1.0
+    with pytest.raises(InvalidTally, match="disagree on epsilon"):
+        ops.private_epsilon([noisy, QueryPlan(**{**plan.__dict__, "epsilon": 0.5})])

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from gateway.analytics.stream import WarningHistory
 from gateway.analytics.tally import REPORTED, InvalidTally, Tally
 from gateway.analytics.warning import alert_episodes, early_warnings, poisson_sf
 
@@ -91,3 +92,51 @@ def test_episodes_split_on_a_quiet_day() -> None:
     episodes = alert_episodes(early_warnings(counts))
     assert len(episodes) == 2
     assert episodes[0].last_day < episodes[1].first_day
+
+
+# --- the stream: each tick releases only what is new, the caller keeps the history ----------
+
+
+def test_each_tick_reads_only_its_new_days() -> None:
+    from gateway.analytics import operations as ops
+
+    scope = ops.Scope("public_order_early_warning", "basis", start=ops.local_midnight(START))
+
+    def bounds(day: date) -> tuple[date, date]:
+        q = ops.warning_tick(scope, day)
+        ge = next(f.values[0] for f in q.filters if f.op.value == "ge")
+        lt = next(f.values[0] for f in q.filters if f.op.value == "lt")
+        return ops.local_day(ge), ops.local_day(lt)  # type: ignore[arg-type]
+
+    lookback = timedelta(days=ops.WARNING_LOOKBACK_DAYS)
+    assert bounds(START) == (START - lookback, START + timedelta(days=1))
+    for later in (START + timedelta(days=1), START + timedelta(days=40)):
+        assert bounds(later) == (later, later + timedelta(days=1))
+
+
+def test_the_history_of_ticks_gives_the_alerts_of_the_whole_series() -> None:
+    from gateway.analytics import operations as ops
+
+    counts = series("Tebet", 120, (100, 6, 1.6)) + series("Gambir", 120)
+    first = START + timedelta(days=ops.WARNING_LOOKBACK_DAYS)
+    history = WarningHistory()
+    assert history.alerts(first) is None  # nothing opened yet: no baseline, no verdict
+    lookback = [first - timedelta(days=i) for i in range(ops.WARNING_LOOKBACK_DAYS, -1, -1)]
+    history.add(lookback, [t for t in counts if t.when in lookback], 5)
+    raised = []
+    day = first
+    while day < START + timedelta(days=120):
+        if day != first:
+            history.add([day], [t for t in counts if t.when == day], 5)
+        alerts = history.alerts(day)
+        assert alerts is not None
+        raised.extend(alerts)
+        day += timedelta(days=1)
+    whole = early_warnings(counts, start=START, end=day, min_count=5)
+    assert raised == [a for a in whole if a.day >= first]
+    assert {a.area for a in raised} == {"Tebet"}
+    with pytest.raises(InvalidTally, match="outside the days"):
+        history.add([day], [Tally(3, REPORTED, area="Tebet", when=day - timedelta(days=1))], 5)
+    gap = WarningHistory()
+    gap.add(lookback[1:], [t for t in counts if t.when in lookback[1:]], 5)
+    assert gap.alerts(first) is None  # a day of the lookback was never released

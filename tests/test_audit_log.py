@@ -358,8 +358,10 @@ def test_migrations_build_exactly_the_declared_schema(store_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    from gateway.audit import releases
     from gateway.audit.store import metadata
 
+    assert releases.accounts_table.metadata is metadata  # its tables are declared there too
     s = AuditStore(store_url)
     s.create()
     s.create()  # idempotent: a second gateway process starting changes nothing

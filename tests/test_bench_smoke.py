@@ -57,6 +57,8 @@ def test_quick_run_writes_report_and_ends_with_the_ratio_line(tmp_path: Path) ->
     assert "audit append (PostgreSQL)" in text
     assert "full-log verification" in text
     assert "| sealing a result | seal_result (HPKE)" in text
+    # Issue 14: the agent against the client library (bench/agent.py).
+    assert "| agent over HTTP/JSON | agent (HTTP/JSON)" in text
     # Issue 7's heatmap, at the quick run's 3,000 incidents (bench/heatmap.py).
     assert "### Heatmap over 3,000 incidents, end to end (issue 7)" in text
     assert "heatmap over 3,000 incidents, end to end: p50 " in first.stdout

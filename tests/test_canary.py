@@ -17,12 +17,15 @@ from sqlalchemy import create_engine, text
 
 from adapters.seed import seed_city
 from gateway.client import GerbangClient
+from gateway.evidence import user_commitment
 from gateway.local import AdapterSpec, LocalFederation
 from gateway.model import Filter, Op, Query
 from gateway.pki import init_pki
 
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 CASE = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
+# The investigator behind the record-level requests: a keyed commitment by the organisation.
+INVESTIGATOR = user_commitment(b"\x42" * 32, "https://idp.polda-metro-jaya.test", "penyidik-0042")
 
 
 def plant(url: str, marker: str) -> None:
@@ -73,7 +76,8 @@ async def test_markers_reach_the_caller_and_nothing_else(tmp_path: Path) -> None
                     PURPOSES["criminal_investigation"]["legal_basis"],
                     case_reference=CASE,
                     limit=500,
-                )
+                ),
+                user=INVESTIGATOR,
             )
             await c.evidence(result)
     opened = {str(r["modus_operandi"]) for r in result.rows}

@@ -20,6 +20,7 @@ from adapters.seed import seed_city
 from gateway.audit.store import AuditStore
 from gateway.audit.verify import verify_log
 from gateway.client import GerbangClient, QueryRefused
+from gateway.evidence import user_commitment
 from gateway.local import AdapterSpec, LocalFederation
 from gateway.model import Aggregation, Bucket, Filter, GroupBy, Measure, Op, Query
 from gateway.pki import CertificateAuthority, init_pki, write_issued
@@ -28,6 +29,8 @@ from gerbang.v1 import audit_pb2, audit_pb2_grpc, common_pb2, query_pb2, query_p
 from tests.conftest import month_window
 
 CASE = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
+# The investigator behind the record-level requests: a keyed commitment by the organisation.
+INVESTIGATOR = user_commitment(b"\x42" * 32, "https://idp.polda-metro-jaya.test", "penyidik-0042")
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 REGIONS = {
     "t1": ("Jakarta Pusat", "Jakarta Barat", "Jakarta Utara"),
@@ -157,7 +160,8 @@ async def test_investigation_with_case_reference_gets_records(client: GerbangCli
             basis("criminal_investigation"),
             case_reference=CASE,
             limit=20,
-        )
+        ),
+        user=INVESTIGATOR,
     )
     assert 0 < len(result.rows) <= 40  # each adapter applies the limit
     assert all(

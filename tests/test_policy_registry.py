@@ -44,6 +44,14 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         lambda r: r["purposes"]["spatial_planning"].update(max_span_days=0),
         "purpose 'spatial_planning': max_span_days must be null or a whole number of days >= 1",
     ),
+    "record-level-without-user": (
+        lambda r: r["purposes"]["criminal_investigation"].pop("requires_user"),
+        "purpose 'criminal_investigation': a record-level purpose must set requires_user",
+    ),
+    "requires-user-not-bool": (
+        lambda r: r["purposes"]["traffic_planning"].update(requires_user="yes"),
+        "purpose 'traffic_planning': requires_user must be true or false",
+    ),
     "section-missing": (lambda r: r.pop("cases"), "registry section 'cases' is missing"),
     "section-unknown": (lambda r: r.update(secrets={"a": 1}), "registry section 'secrets'"),
     "caller-key-not-spiffe": (

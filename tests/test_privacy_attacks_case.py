@@ -35,9 +35,9 @@ from gateway.analytics.client import AnalyticsClient
 from gateway.audit.entry import commit_value
 from gateway.audit.names import COMMITTED, RegisteredNames, committed_unless
 from gateway.audit.store import AuditStore
-from gateway.client import GerbangClient, QueryRefused, check_case_binding
+from gateway.client import GerbangClient, QueryRefused, QueryResult, check_case_binding
 from gateway.errors import UntrustedInputError
-from gateway.evidence import sign_blob
+from gateway.evidence import sign_blob, user_commitment
 from gateway.identities import GATEWAY_ID, adapter_id
 from gateway.keys import Signer
 from gateway.local import AdapterSpec, LocalFederation
@@ -50,6 +50,8 @@ from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, query_pb2
 from tests.conftest import month_window
 
 CASE = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
+# The investigator behind the requests (record-level purposes name their end user).
+INVESTIGATOR = user_commitment(b"\x42" * 32, "https://idp.polda-metro-jaya.test", "penyidik-0042")
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 BASIS = str(PURPOSES["criminal_investigation"]["legal_basis"])
 REGIONS = {
@@ -139,6 +141,11 @@ def under_case(dataset: str, fields: tuple[str, ...], *filters: Filter, **kw: ob
     return Query(**(base | kw))  # type: ignore[arg-type]
 
 
+async def ask(client: GerbangClient, query: Query) -> QueryResult:
+    """The query, signed naming the investigator as its end user."""
+    return await client.query(query, user=INVESTIGATOR)
+
+
 def investigator(federation: LocalFederation) -> GerbangClient:
     return GerbangClient.connect(federation.address, federation.pki, "reskrim")
 
@@ -163,7 +170,7 @@ async def test_incidents_are_the_cases_only_whatever_the_window(
     everything = truth(federation, "SELECT incident_id FROM incidents")
     assert len(everything) > 100 * len(case)
     async with investigator(federation) as c:
-        result = await c.query(under_case("incidents", ("incident_id", "kecamatan", "category")))
+        result = await ask(c, under_case("incidents", ("incident_id", "kecamatan", "category")))
         assert {(r["incident_id"],) for r in result.rows} == case
         assert {(r["kecamatan"], r["category"]) for r in result.rows} == {
             ("Tebet", "motor_vehicle_theft")
@@ -176,7 +183,7 @@ async def test_incidents_are_the_cases_only_whatever_the_window(
                 Filter("occurred_at", Op.GE, (start,)),
                 Filter("occurred_at", Op.LT, (start + dt.timedelta(days=31),)),
             )
-            part = await c.query(under_case("incidents", ("incident_id",), *window))
+            part = await ask(c, under_case("incidents", ("incident_id",), *window))
             seen |= {r["incident_id"] for r in part.rows}
         assert {(i,) for i in seen} <= case
 
@@ -195,7 +202,7 @@ async def test_persons_are_the_cases_only_whatever_the_birth_date_window(
                 Filter("birth_date", Op.GE, (at(decade),)),
                 Filter("birth_date", Op.LT, (at(decade + 10),)),
             )
-            result = await c.query(under_case("persons", ("nik", "name", "birth_date"), *window))
+            result = await ask(c, under_case("persons", ("nik", "name", "birth_date"), *window))
             seen |= {r["nik"] for r in result.rows}
     assert seen == case_nik
 
@@ -233,7 +240,7 @@ async def test_filters_pointing_outside_the_case_find_nothing(
             under_case("persons", ("nik",), Filter("nik", Op.EQ, (outsider_nik,))),
             under_case("vehicles", ("plate",), Filter("stolen", Op.EQ, (False,))),
         ):
-            result = await c.query(query)
+            result = await ask(c, query)
             # Nothing outside: the non-stolen vehicles asked for are the case persons' only.
             if query.dataset == "vehicles":
                 owners = {r["plate"] for r in result.rows}
@@ -260,18 +267,19 @@ async def test_other_datasets_reach_only_the_case(federation: LocalFederation) -
     }
     assert plates  # the seeder gives the case's victims their stolen vehicles
     async with investigator(federation) as c:
-        vehicles = await c.query(under_case("vehicles", ("plate", "stolen")))
+        vehicles = await ask(c, under_case("vehicles", ("plate", "stolen")))
         assert {r["plate"] for r in vehicles.rows} == plates
-        links = await c.query(under_case("incident_persons", ("incident_id", "role")))
+        links = await ask(c, under_case("incident_persons", ("incident_id", "role")))
         case_ids = {i for _, i in truth(federation, CASE_INCIDENTS, CASE)}
         assert links.rows
         assert {r["incident_id"] for r in links.rows} <= case_ids
-        files = await c.query(under_case("cases", ("case_number", "status")))
+        files = await ask(c, under_case("cases", ("case_number", "status")))
         assert [r["case_number"] for r in files.rows] == [CASE]
-        counts = await c.query(
+        counts = await ask(
+            c,
             under_case(
                 "incidents", ("kecamatan",), aggregation=Aggregation((GroupBy("kecamatan"),))
-            )
+            ),
         )
         assert counts.rows == [{"kecamatan": "Tebet", "count": len(case_ids)}]
         # Every plan the adapters ran was signed with the binding to this case.
@@ -284,7 +292,7 @@ async def test_client_refuses_an_answer_whose_plans_lost_the_binding(
 ) -> None:
     query = under_case("incidents", ("incident_id",))
     async with investigator(federation) as c:
-        result = await c.query(query)
+        result = await ask(c, query)
     check_case_binding(query, result.plans)  # as signed: bound
     unbound = [dataclasses.replace(p, case_binding=None) for p in result.plans]
     with pytest.raises(UntrustedInputError, match="not bound to the case"):
@@ -363,7 +371,7 @@ async def test_other_case_references_are_denied_and_audited_once(
     if reference.startswith("LP/B/2001") and now >= dt.datetime(2026, 12, 1, tzinfo=dt.UTC):
         # Registered and current from December 2026: a different case, allowed, bound to it.
         async with investigator(federation) as c:
-            result = await c.query(under_case("persons", ("nik",), case_reference=reference))
+            result = await ask(c, under_case("persons", ("nik",), case_reference=reference))
         other = {
             n
             for _, n in truth(
@@ -377,7 +385,7 @@ async def test_other_case_references_are_denied_and_audited_once(
     before = log_size(federation)
     async with investigator(federation) as c:
         with pytest.raises(QueryRefused) as refused:
-            await c.query(under_case("persons", ("nik",), case_reference=reference))
+            await ask(c, under_case("persons", ("nik",), case_reference=reference))
     assert refused.value.code is grpc.StatusCode.PERMISSION_DENIED
     assert refused.value.audit_index == before
     assert log_size(federation) == before + 1
@@ -477,7 +485,7 @@ async def test_no_typed_value_in_a_reason_or_a_leaf(federation: LocalFederation,
     before = log_size(federation)
     async with GerbangClient.connect(federation.address, federation.pki, identity) as c:
         with pytest.raises(QueryRefused) as refused:
-            await c.query(query)
+            await ask(c, query)
     needle = marker.lower()
     assert needle not in refused.value.message.lower(), refused.value.message
     assert rule in refused.value.message  # the refusal names the rule that refused it
@@ -544,7 +552,9 @@ async def test_unknown_key_id_is_not_echoed(federation: LocalFederation) -> None
     marker = "zzkeyid5566"
     before = log_size(federation)
     async with investigator(federation) as c:
-        request, _, _ = c.signed_request(under_case("incidents", ("incident_id",)))
+        request, _, _ = c.signed_request(
+            under_case("incidents", ("incident_id",)), user=INVESTIGATOR
+        )
         request.auth.key_id = marker
         with pytest.raises(QueryRefused) as refused:
             await c.query_raw(request)
@@ -562,8 +572,8 @@ async def test_typed_texts_are_committed_and_registered_ones_stay_clear(
     before = log_size(federation)
     async with GerbangClient.connect(federation.address, federation.pki, "dishub-atcs") as c:
         with pytest.raises(QueryRefused):
-            await c.query(marked(purpose="zzpurpose1", legal_basis="ZZ basis text"))
-        allowed = await c.query(marked())
+            await ask(c, marked(purpose="zzpurpose1", legal_basis="ZZ basis text"))
+        allowed = await ask(c, marked())
     _, denied = entry(federation, before)
     # The log can later prove what was typed, with the commitment key, without showing it.
     assert denied["purpose"] == COMMITTED + commit_value(key, "purpose", "zzpurpose1")
@@ -573,7 +583,7 @@ async def test_typed_texts_are_committed_and_registered_ones_stay_clear(
     assert ok["purpose"] == "traffic_planning"
     assert ok["legal_basis"] == PURPOSES["traffic_planning"]["legal_basis"]
     async with investigator(federation) as c:
-        bound = await c.query(under_case("cases", ("case_number",)))
+        bound = await ask(c, under_case("cases", ("case_number",)))
     _, case_leaf = entry(federation, bound.receipt.leaf_index)
     assert case_leaf["case_reference"] == CASE  # a registered case reference stays in clear
 

@@ -147,19 +147,24 @@ def test_the_calendar_does_not_renew_an_account(ledger: ReleaseLedger) -> None:
             charge(ledger, b"3" * 32, later)
 
 
-def test_a_held_release_is_charged_once_and_a_pending_one_again(ledger: ReleaseLedger) -> None:
+def test_a_release_is_charged_once_per_hold_period(ledger: ReleaseLedger) -> None:
     now = dt.datetime(2026, 11, 15, tzinfo=dt.UTC)
     first = charge(ledger, b"1" * 32, now)
     assert not first.held
-    # Not yet complete (an adapter may have failed): charged again.
-    assert not charge(ledger, b"1" * 32, now).held
+    # Charged once even before every adapter answered: concurrent identical requests share
+    # the one answer each adapter keeps first (adapters/held.py).
+    assert charge(ledger, b"1" * 32, now).held
     ledger.complete(b"1" * 32)
     held = charge(ledger, b"1" * 32, now)
     assert held.held
     assert held.epsilon == 0.0
-    # After its hold period it is a new release again, and the account is spent.
+    assert held.spent == 1.0
+    # After its hold period it is charged again, on the same data's account.
+    later = charge(ledger, b"1" * 32, now + dt.timedelta(days=31))
+    assert not later.held
+    assert later.spent == 2.0
     with pytest.raises(BudgetExhausted):
-        charge(ledger, b"1" * 32, now + dt.timedelta(days=31))
+        charge(ledger, b"1" * 32, now + dt.timedelta(days=62))
 
 
 def test_the_purpose_cap_binds_across_callers(ledger: ReleaseLedger) -> None:

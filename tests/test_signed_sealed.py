@@ -26,6 +26,7 @@ from gateway.evidence import (
     seal_result,
     sha256,
     sign_blob,
+    user_commitment,
     verify_bundle,
 )
 from gateway.identities import GATEWAY_ID, adapter_id
@@ -39,6 +40,8 @@ from tests.conftest import month_window
 
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 CASE = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
+# The investigator behind the record-level requests: a keyed commitment by the organisation.
+INVESTIGATOR = user_commitment(b"\x42" * 32, "https://idp.polda-metro-jaya.test", "penyidik-0042")
 REGIONS = {"s1": ("Jakarta Pusat",), "s2": ("Jakarta Selatan",)}
 
 
@@ -317,7 +320,8 @@ async def test_evidence_bundle_verifies_offline_and_rejects_any_changed_byte(
             basis("criminal_investigation"),
             case_reference=CASE,
             limit=5,
-        )
+        ),
+        user=INVESTIGATOR,
     )
     bundle = await reskrim.evidence(result)
     data = canonical_json(bundle)
@@ -325,6 +329,7 @@ async def test_evidence_bundle_verifies_offline_and_rejects_any_changed_byte(
     log_key = federation.log_key_path.with_suffix(".pub").read_text().strip()
     summary = verify_bundle(json.loads(data), registry, log_key)
     assert summary.case_reference == CASE
+    assert summary.user_commitment == INVESTIGATOR.hex()
     assert summary.rows == len(result.rows)
     accepted = []
     for i in range(len(data)):

@@ -23,9 +23,11 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _epsilon(text: str) -> float | None:
+def _epsilon(text: str) -> float | str | None:
     if text.lower() in {"none", "off"}:
         return None
+    if text.lower() == "policy":
+        return "policy"
     value = float(text)
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"epsilon must be positive, or 'none', not {text}")
@@ -45,8 +47,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             args.seed,
             incidents=args.incidents,
             epsilon=args.epsilon,
+            warning_epsilon=args.warning_epsilon,
             alpha=args.alpha,
             hotspot_unit=args.hotspot_unit,
+            kota=args.kota,
         )
     )
     return 0
@@ -69,6 +73,7 @@ def cmd_bias_report(args: argparse.Namespace) -> int:
 
 def add_analytics_commands(sub: Any) -> None:
     """Add `analytics evaluate` and `analytics bias-report` to a subparsers object."""
+    from adapters.geography import KOTA_NAMES
     from gateway.analytics.evaluate import DEFAULT_INCIDENTS
     from gateway.analytics.warning import DEFAULT_ALPHA
 
@@ -91,8 +96,16 @@ def add_analytics_commands(sub: Any) -> None:
     p.add_argument(
         "--epsilon",
         type=_epsilon,
-        default=1.0,
-        help="heatmap epsilon per month, or 'none' for no noise (default 1.0, as the policy)",
+        default="policy",
+        help="epsilon of each monthly heatmap, 'none' for no noise, or 'policy' (default: "
+        "as spatial_planning registers it)",
+    )
+    p.add_argument(
+        "--warning-epsilon",
+        type=_epsilon,
+        default="policy",
+        help="epsilon of each release of daily warning counts, 'none' for no noise, or "
+        "'policy' (default: as public_order_early_warning registers it)",
     )
     p.add_argument(
         "--alpha",
@@ -106,6 +119,13 @@ def add_analytics_commands(sub: Any) -> None:
         default="cell",
         help="cell (default, the issue's city): a hotspot's resolution-8 cell has 2-4 times "
         "its neighbours' rate; disc: only its small disc does (a harder city)",
+    )
+    p.add_argument(
+        "--kota",
+        action="append",
+        choices=KOTA_NAMES,
+        help="seed only this kota (repeatable; default the whole city): a smaller city at the "
+        "same density",
     )
     p.set_defaults(func=cmd_evaluate)
 

@@ -7,10 +7,14 @@
    ending on `adapters.seed.DEFAULT_END`); only the number of incidents is chosen here;
 2. reads aggregated counts with SQL GROUP BY (`gateway.analytics._sql`): reported incidents per
    H3 cell (resolution 8) and local month, and per kecamatan and local day;
-3. applies the privacy obligations of the default policies: `spatial_planning` (epsilon 1.0
-   per caller per month, spent through a `BudgetLedger`, minimum cell count 10 after the noise,
-   over a cell domain fixed from the public geography) to the monthly heatmaps, and
-   `public_order_early_warning` (minimum cell count 5, no noise) to the daily counts;
+3. releases them as the adapters would, with the obligations registered in
+   `policies/registry/purposes/data.json` (epsilon per release, minimum cell count k after the
+   noise, each over a domain fixed from the public geography and the calendar): one heatmap
+   per month for `spatial_planning`, and the daily counts per kecamatan for
+   `public_order_early_warning` as the warning stream releases them (the first day scanned
+   with its 58-day lookback, then each day alone). Every release is charged epsilon on each
+   data period it reads (`privacy_budget.period`), and a period over the purpose's
+   `per_caller` budget fails the evaluation;
 4. runs the methods and scores them against the planted truth, then again with no privacy at
    all (`no_privacy`), so the cost of privacy shows.
 
@@ -21,6 +25,10 @@ Scoring.
   planted disc is found when a top cell contains its centre or comes within its radius (the
   cell contains or touches the disc). `hotspot_recall` = found discs / planted discs;
   `hotspot_precision` = top cells touching some disc / top cells.
+- Release error: for every released cell (a cell-month of a heatmap, a kecamatan-day of the
+  warning counts) the released value (a withheld cell as the imputed (k - 1) // 2) against
+  the true count, as the median true count and the median and 90th percentile of the absolute
+  error (`release_error`).
 - Warnings: alerts are grouped into episodes (consecutive days of one kecamatan). A surge is
   detected when its kecamatan alerts on one of its days; `warning_delay_days` is the mean over
   detected surges of (first alert day - first surge day), 0 meaning an alert on the first day.
@@ -34,24 +42,22 @@ between runs of the same seed; the city and the figures without privacy do not.
 
 from __future__ import annotations
 
+import json
+import statistics
 import tempfile
 import time
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from gateway.analytics import _h3, _sql
 from gateway.analytics.heatmap import Hotspot, hotspots, sum_releases
-from gateway.analytics.privacy import (
-    BudgetKey,
-    BudgetLedger,
-    InMemoryBudgetStore,
-    Release,
-    privatise,
-)
+from gateway.analytics.operations import WARNING_LOOKBACK_DAYS
+from gateway.analytics.privacy import BUDGET_SLACK, Release, privatise
 from gateway.analytics.tally import REPORTED, Tally
 from gateway.analytics.warning import (
     DEFAULT_ALPHA,
@@ -61,57 +67,122 @@ from gateway.analytics.warning import (
     alert_episodes,
     early_warnings,
 )
+from gateway.errors import ConfigurationError
 
-__all__ = [
-    "DEFAULT_INCIDENTS",
-    "PUBLIC_ORDER_EARLY_WARNING",
-    "SPATIAL_PLANNING",
-    "Obligations",
-    "evaluate",
-]
+__all__ = ["DEFAULT_INCIDENTS", "POLICY", "REGISTRY", "Obligations", "evaluate"]
 
 DEFAULT_INCIDENTS = 500_000
 HEATMAP_RESOLUTION = 8
 _DAYS = 365
 _AREA_MONTH_DAYS = 30.4375
 _PERSONS = 1_000
+K = TypeVar("K")
+# The stream's first release reads the lookback before its first day.
+_LOOKBACK = WARNING_LOOKBACK_DAYS
+
+
+REGISTRY = Path(__file__).parents[2] / "policies" / "registry" / "purposes" / "data.json"
+# What `evaluate` takes for an epsilon that follows the registry.
+POLICY: Final = "policy"
 
 
 @dataclass(frozen=True, slots=True)
 class Obligations:
-    """The privacy obligations of a purpose, as `policies/registry/purposes/data.json` sets."""
+    """The privacy obligations of a purpose, as `policies/registry/purposes/data.json` sets:
+    epsilon per release, the data period a release is charged to, the budget per caller and
+    period, and the minimum cell count k after the noise."""
 
     purpose: str
     epsilon: float | None
-    epsilon_period: str | None
+    period: str | None
+    per_caller: float | None
     min_cell_count: int
 
+    @classmethod
+    def registered(cls, purpose: str, registry: Path = REGISTRY) -> Obligations:
+        entry = json.loads(registry.read_text())[purpose]
+        budget = entry.get("privacy_budget") or {}
+        epsilon = entry.get("epsilon")
+        per_caller = budget.get("per_caller")
+        return cls(
+            purpose,
+            None if epsilon is None else float(epsilon),
+            budget.get("period"),
+            None if per_caller is None else float(per_caller),
+            int(entry["min_cell_count"]),
+        )
 
-SPATIAL_PLANNING = Obligations("spatial_planning", 1.0, "month", 10)
-PUBLIC_ORDER_EARLY_WARNING = Obligations("public_order_early_warning", None, None, 5)
-_NONE = Obligations("none", None, None, 0)  # no privacy at all, for the comparison
+    def with_epsilon(self, epsilon: float | str | None) -> Obligations:
+        """These obligations with another epsilon (None: no noise), for comparisons."""
+        if epsilon == POLICY:
+            return self
+        return replace(self, epsilon=None if epsilon is None else float(epsilon))
+
+
+_NONE = Obligations("none", None, None, None, 0)  # no privacy at all, for the comparison
+
+
+class _Budget:
+    """The epsilon charged per data period, checked against the purpose's budget per caller:
+    the evaluation is one caller asking what the policy lets it ask."""
+
+    def __init__(self, obligations: Obligations) -> None:
+        self.obligations = obligations
+        self.spent: dict[str, float] = defaultdict(float)
+
+    def charge(self, days: Sequence[date]) -> None:
+        ob = self.obligations
+        if ob.epsilon is None:
+            return
+        if ob.period is None or ob.per_caller is None:
+            raise ConfigurationError(f"purpose {ob.purpose!r} has an epsilon but no budget")
+        for period in sorted({_period(d, ob.period) for d in days}):
+            self.spent[period] += ob.epsilon
+            if self.spent[period] > ob.per_caller + BUDGET_SLACK:
+                raise ConfigurationError(
+                    f"{ob.purpose}: the evaluation's releases spend epsilon "
+                    f"{self.spent[period]:g} on {period}, over the budget of {ob.per_caller:g}"
+                )
+
+
+def _period(day: date, period: str) -> str:
+    if period == "day":
+        return day.isoformat()
+    if period == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    if period == "month":
+        return day.strftime("%Y-%m")
+    raise ConfigurationError(f"unknown budget period {period!r}")
 
 
 def evaluate(
     seed: int,
     *,
     incidents: int = DEFAULT_INCIDENTS,
-    epsilon: float | None = SPATIAL_PLANNING.epsilon,
-    heatmap: Obligations = SPATIAL_PLANNING,
-    warning: Obligations = PUBLIC_ORDER_EARLY_WARNING,
+    epsilon: float | str | None = POLICY,
+    warning_epsilon: float | str | None = POLICY,
     alpha: float = DEFAULT_ALPHA,
     workdir: Path | None = None,
     hotspot_unit: Literal["cell", "disc"] = "cell",
+    registry: Path = REGISTRY,
+    kota: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Seed a city, run the methods with and without privacy, and score them (see the module).
 
-    `epsilon` is the heatmap's budget per month (None: no noise, the minimum cell counts still
-    apply); `workdir` keeps the seeded database there instead of in a temporary directory;
-    `hotspot_unit="disc"` seeds the harder city whose hotspot discs, not cells, have the
-    planted rate ratio (`adapters.seed`).
+    `epsilon` and `warning_epsilon` replace the registered epsilon of the heatmaps and of the
+    warning counts (None: no noise, the minimum cell counts still apply; `POLICY`: as
+    registered); `workdir` keeps the seeded database there instead of in a temporary
+    directory; `hotspot_unit="disc"` seeds the harder city whose hotspot discs, not cells, have
+    the planted rate ratio (`adapters.seed`); `kota` seeds only those kota (the whole city by
+    default), which keeps a test small at the whole city's density.
     """
     from adapters.seed import DEFAULT_END, seed_city
 
+    heatmap = Obligations.registered("spatial_planning", registry).with_epsilon(epsilon)
+    warning = Obligations.registered("public_order_early_warning", registry).with_epsilon(
+        warning_epsilon
+    )
     clock = time.perf_counter()
     timings: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="gerbang-eval-") as tmp:
@@ -126,6 +197,7 @@ def evaluate(
             persons=_PERSONS,
             replace=True,
             hotspot_unit=hotspot_unit,
+            kota=kota,
         )
         timings["seed"] = time.perf_counter() - clock
         end = DEFAULT_END
@@ -141,15 +213,14 @@ def evaluate(
     months = _month_starts(start, end)
     area_names = sorted(areas)
     days = [start + timedelta(days=i) for i in range(_DAYS)]
-    ledger = BudgetLedger(InMemoryBudgetStore())
 
-    private_heat = _monthly_releases(
-        cells, months, domain, epsilon, heatmap, ledger, caller=f"evaluation-{seed}"
-    )
-    plain_heat = _monthly_releases(cells, months, domain, None, _NONE, ledger, caller="-")
-    private_daily = _daily_release(daily, area_names, days, warning.min_cell_count)
-    plain_daily = _daily_release(daily, area_names, days, 0)
+    private_heat = _monthly_releases(cells, months, domain, heatmap)
+    plain_heat = _monthly_releases(cells, months, domain, _NONE)
+    private_daily = _daily_releases(daily, area_names, days, warning)
+    plain_daily = _daily_releases(daily, area_names, days, _NONE)
 
+    true_cells = {(t.cell, t.when): t.count for t in cells}
+    true_days = {(t.area, t.when): t.count for t in daily}
     context = _Truth(planted_hotspots, planted_surges, area_names, start, end)
     private = context.score(private_heat, private_daily, warning.min_cell_count, alpha)
     plain = context.score(plain_heat, plain_daily, 0, alpha)
@@ -157,6 +228,7 @@ def evaluate(
     return {
         "seed": seed,
         "incidents": incidents,
+        "kota": sorted({k for k, _ in areas.values()}),
         "reported_incidents": sum(t.count for t in daily),
         "period": {"start": start.isoformat(), "end": end.isoformat()},
         "areas": len(area_names),
@@ -166,19 +238,27 @@ def evaluate(
             "hotspot_unit": hotspot_unit,
         },
         "privacy": {
-            "heatmap": {
-                "purpose": heatmap.purpose,
-                "epsilon_per_month": epsilon,
-                "min_cell_count": heatmap.min_cell_count,
-                "mechanism": "OpenDP discrete Laplace, sensitivity 1, k applied after noise",
-                "months": len(months),
-                "cells_in_domain": len(domain),
-            },
-            "warning": {
-                "purpose": warning.purpose,
-                "epsilon": warning.epsilon,
-                "min_cell_count": warning.min_cell_count,
-            },
+            "mechanism": "OpenDP discrete Laplace, sensitivity 1, k applied after noise",
+            "heatmap": _describe(heatmap) | {"months": len(months), "cells_in_domain": len(domain)},
+            "warning": _describe(warning) | {"releases": 1 + _DAYS - _LOOKBACK - 1},
+        },
+        "release_error": {
+            "heatmap_cell_month": _error(
+                [
+                    (true_cells.get((c, first), 0), _released(r, c))
+                    for r, (first, _) in zip(private_heat, months, strict=True)
+                    for c in domain
+                ],
+                heatmap.min_cell_count,
+            ),
+            "kecamatan_day": _error(
+                [
+                    (true_days.get((a, d), 0), _released(private_daily, (a, d)))
+                    for a in area_names
+                    for d in days
+                ],
+                warning.min_cell_count,
+            ),
         },
         "method": {
             "h3_resolution": HEATMAP_RESOLUTION,
@@ -193,45 +273,90 @@ def evaluate(
     }
 
 
+def _describe(ob: Obligations) -> dict[str, Any]:
+    return {
+        "purpose": ob.purpose,
+        "epsilon_per_release": ob.epsilon,
+        "budget_period": ob.period,
+        "budget_per_caller": ob.per_caller,
+        "min_cell_count": ob.min_cell_count,
+    }
+
+
+def _released(release: Release[K], key: K) -> int:
+    """What a method reads for a cell: its released value, or the imputed one if withheld."""
+    return release.counts.get(key, release.imputed)
+
+
+def _error(pairs: Sequence[tuple[int, int]], min_count: int) -> dict[str, Any]:
+    """The typical released cell against its true count, from (true, released) pairs (a
+    withheld cell as imputed): over the cells that hold incidents, and how often an empty
+    cell of the domain is released (its noise reached k)."""
+    occupied = sorted(pairs)
+    held = [(t, r) for t, r in occupied if t > 0]
+    errors = sorted(abs(r - t) for t, r in held)
+    empty = [r for t, r in occupied if t == 0]
+    return {
+        "cells": len(pairs),
+        "cells_with_incidents": len(held),
+        "median_true_count": statistics.median(t for t, _ in held) if held else 0,
+        "median_abs_error": statistics.median(errors) if errors else 0,
+        "p90_abs_error": errors[int(0.9 * (len(errors) - 1))] if errors else 0,
+        "median_relative_error": (
+            round(statistics.median(abs(r - t) / t for t, r in held), 4) if held else 0
+        ),
+        "empty_cells_released": (
+            round(sum(1 for r in empty if r >= max(1, min_count)) / len(empty), 4) if empty else 0
+        ),
+    }
+
+
 def _monthly_releases(
     cells: Sequence[Tally],
     months: Sequence[tuple[date, date]],
     domain: frozenset[str],
-    epsilon: float | None,
     obligations: Obligations,
-    ledger: BudgetLedger,
-    *,
-    caller: str,
 ) -> list[Release[str]]:
-    """One release per month, each spending that month's budget as the policy would."""
+    """One release per month, each charged to the month it reads, as the policy would."""
     ordered = sorted(domain)
+    budget = _Budget(obligations)
     releases = []
-    for first, _after in months:
+    for first, after in months:
         counts = {t.cell: t.count for t in cells if t.cell is not None and t.when == first}
-        if epsilon is not None and obligations.epsilon is not None:
-            ledger.spend(
-                BudgetKey(caller, obligations.purpose, first.strftime("%Y-%m")),
-                epsilon,
-                limit=obligations.epsilon,
-            )
+        budget.charge([first + timedelta(days=i) for i in range((after - first).days)])
         releases.append(
             privatise(
                 counts,
                 domain=ordered,
-                epsilon=epsilon if obligations.epsilon is not None else None,
+                epsilon=obligations.epsilon,
                 min_count=obligations.min_cell_count,
             )
         )
     return releases
 
 
-def _daily_release(
-    daily: Sequence[Tally], areas: Sequence[str], days: Sequence[date], min_count: int
-) -> list[Tally]:
-    counts = {(t.area, t.when): t.count for t in daily if t.area is not None}
-    domain = [(a, d) for a in areas for d in days]
-    release = privatise(counts, domain=domain, epsilon=None, min_count=min_count)
-    return [Tally(n, REPORTED, area=a, when=d) for (a, d), n in release.counts.items()]
+def _daily_releases(
+    daily: Sequence[Tally], areas: Sequence[str], days: Sequence[date], obligations: Obligations
+) -> Release[tuple[str, date]]:
+    """The daily counts per kecamatan as the warning stream releases them: the first day
+    scanned with its lookback, then each day alone, each charged to the days it reads. The
+    releases partition the cells, so they are returned as one table."""
+    counts = {(t.area, t.when): t.count for t in daily if t.area is not None and t.when is not None}
+    budget = _Budget(obligations)
+    ticks = [list(days[: _LOOKBACK + 1])] + [[d] for d in days[_LOOKBACK + 1 :]]
+    kept: dict[tuple[str, date], int] = {}
+    withheld: set[tuple[str, date]] = set()
+    for tick in ticks:
+        budget.charge(tick)
+        release = privatise(
+            counts,
+            domain=[(a, d) for a in areas for d in tick],
+            epsilon=obligations.epsilon,
+            min_count=obligations.min_cell_count,
+        )
+        kept.update(release.counts)
+        withheld.update(release.suppressed)
+    return Release(kept, frozenset(withheld), obligations.epsilon, obligations.min_cell_count)
 
 
 def _cell_domain(areas: dict[str, tuple[str, int]]) -> frozenset[str]:
@@ -267,19 +392,24 @@ class _Truth:
     def score(
         self,
         heat: Sequence[Release[str]],
-        daily: Sequence[Tally],
+        daily: Release[tuple[str, date]],
         min_count: int,
         alpha: float,
     ) -> dict[str, Any]:
+        """Scores of the released heatmaps and daily counts (the scan knows the daily
+        counts' epsilon, as the client reads it from the signed plans)."""
         result: dict[str, Any] = {}
         result.update(self._hotspot_scores(sum_releases(heat)))
+        # The scan of each day reads only its lookback, so one scan over the whole history is
+        # the stream's day-by-day scan (test_analytics_warning checks the two agree).
         alerts = early_warnings(
-            daily,
+            [Tally(n, REPORTED, area=a, when=d) for (a, d), n in daily.counts.items()],
             start=self.start,
             end=self.end,
             min_count=min_count,
             alpha=alpha,
             areas=self.areas,
+            noise_epsilon=daily.epsilon,
         )
         result.update(self._warning_scores(alerts))
         return result

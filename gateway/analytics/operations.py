@@ -27,7 +27,6 @@ from gateway.analytics.index import AreaIndex, security_index
 from gateway.analytics.patrol import PatrolPlan, plan_patrols
 from gateway.analytics.risk import RiskScore, risk_scores
 from gateway.analytics.tally import REPORTED, InvalidTally, Tally
-from gateway.analytics.warning import Alert, early_warnings
 from gateway.model import (
     Aggregation,
     Bucket,
@@ -53,11 +52,12 @@ __all__ = [
     "patrol",
     "patrol_query",
     "patterns_query",
+    "private_epsilon",
     "risk",
     "risk_query",
     "tallies",
     "warning_query",
-    "warnings",
+    "warning_tick",
     "week_start",
 ]
 
@@ -268,21 +268,32 @@ def index_query(scope: Scope) -> Query:
     )
 
 
-def warning_query(scope: Scope, day: dt.date | None = None) -> Query:
-    """Daily counts per kecamatan for scanning `day` (the lookback and the day itself).
+def warning_query(scope: Scope) -> Query:
+    """The whole stream the caller signs: daily counts per kecamatan from the lookback of
+    `scope.start` to `scope.end` (open-ended when the stream follows the present)."""
+    if scope.start is None:
+        raise InvalidQuery("the scope needs a start: the first day scanned")
+    start = local_midnight(local_day(scope.start) - dt.timedelta(days=WARNING_LOOKBACK_DAYS))
+    return _warning(scope, start, scope.end)
 
-    Without `day`: the whole stream the caller signs, from the lookback of `scope.start` to
-    `scope.end` (open-ended when the stream follows the present).
+
+def warning_tick(scope: Scope, day: dt.date) -> Query:
+    """What one tick of the stream releases: only what no earlier tick did.
+
+    The first day scanned reads its lookback and itself; every later day reads itself alone
+    (kecamatan x that day), so under differential privacy each day of data is released, and
+    charged, once per stream. The caller keeps the history (`WarningHistory`).
     """
     if scope.start is None:
         raise InvalidQuery("the scope needs a start: the first day scanned")
-    if day is None:
-        first = local_day(scope.start)
-        end = scope.end
-    else:
-        first = day
-        end = local_midnight(day + dt.timedelta(days=1))
-    start = local_midnight(first - dt.timedelta(days=WARNING_LOOKBACK_DAYS))
+    first = local_day(scope.start)
+    if day < first:
+        raise InvalidQuery("a tick cannot come before the stream's first day")
+    start = day - dt.timedelta(days=WARNING_LOOKBACK_DAYS) if day == first else day
+    return _warning(scope, local_midnight(start), local_midnight(day + dt.timedelta(days=1)))
+
+
+def _warning(scope: Scope, start: dt.datetime, end: dt.datetime | None) -> Query:
     return _query(
         scope,
         "early_warning",
@@ -316,6 +327,21 @@ def reported_sources(plans: Sequence[QueryPlan]) -> frozenset[str]:
     if not sources or not sources <= REPORTED:
         raise InvalidTally(f"the answer counts sources {sorted(sources)}, not reported only")
     return sources
+
+
+def private_epsilon(plans: Sequence[QueryPlan]) -> float:
+    """The epsilon every plan of an answer was released under: analytics purposes are
+    aggregate-only, so each part must carry the differential-privacy obligation, checked on
+    the signed plans like the reported-only filter (docs/adr/0014)."""
+    if not plans:
+        raise InvalidTally("the answer has no plans")
+    missing = [p.plan_id for p in plans if p.epsilon is None]
+    if missing:
+        raise InvalidTally(f"plan {missing[0]} carries no differential-privacy epsilon")
+    epsilons = sorted({p.epsilon for p in plans if p.epsilon is not None})
+    if len(epsilons) != 1:
+        raise InvalidTally(f"the answer's plans disagree on epsilon: {epsilons}")
+    return epsilons[0]
 
 
 def tallies(
@@ -440,16 +466,3 @@ def index(counts: Sequence[Tally], end: dt.datetime) -> list[AreaIndex]:
     return security_index(
         counts, population(), start=first, end=last, trend_windows=(previous_start, last_start)
     )
-
-
-def warnings(counts: Sequence[Tally], day: dt.date, min_count: int) -> list[Alert]:
-    """The alerts of one day, from the daily counts of its lookback and itself."""
-    first = day - dt.timedelta(days=WARNING_LOOKBACK_DAYS)
-    alerts = early_warnings(
-        counts,
-        start=first,
-        end=day + dt.timedelta(days=1),
-        min_count=min_count,
-        areas=sorted({t.area for t in counts if t.area is not None}),
-    )
-    return [a for a in alerts if a.day == day]

@@ -5,7 +5,8 @@ the client library signs with), then the query takes the one path every query ta
 (`Gateway.serve`): signature and nonce, policy (which sees the operation's name), privacy
 budget, signed plans to every adapter, sealed answers, and the audit entry before anything
 leaves. WatchWarnings is a stream: the signed request covers the days scanned, and each day
-is its own decision, release and audit entry.
+is its own decision, release and audit entry, releasing only what is new (the first day with
+its lookback, each later day alone) once the day has ended.
 """
 
 from __future__ import annotations
@@ -29,8 +30,7 @@ if TYPE_CHECKING:
 _Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 SERVICE: Final = "AnalyticsService"
-# Re-reading the present day more often than this gains nothing and costs an audit entry
-# and a release each time.
+# How often a stream that has caught up checks whether the present day has ended.
 MIN_LIVE_INTERVAL: Final = 1.0
 MAX_INTERVAL: Final = 86_400.0
 # Each day replayed is a release and an audit entry: a year at a time.
@@ -170,15 +170,16 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         )
         while last is None or day <= last:
             now = dt.datetime.now(dt.UTC)
-            today = ops.local_day(now)
-            if last is None and day > today:
+            if day >= ops.local_day(now):
+                # A day is released once it has ended: a running day re-read would be a new
+                # noisy release of the same incidents, charged again each time (docs/adr/0014).
                 await asyncio.sleep(max(interval, MIN_LIVE_INTERVAL))
                 continue
             outcome = Outcome(uuid.uuid4().hex, caller, request_hash=opened.request_hash)
             response = None
             message = ""
             try:
-                tick = ops.warning_query(scope, day)
+                tick = ops.warning_tick(scope, day)
                 g.describe(outcome, tick)
                 response = await g.release(tick, dataset, auth, outcome, now)
             except Refusal as r:
@@ -188,11 +189,6 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
             yield analytics_pb2.WatchWarningsResponse(
                 day=_timestamp(ops.local_midnight(day)), answer=answer
             )
-            if last is None and day >= today:
-                # Following the present: re-read today until the local date moves on.
-                await asyncio.sleep(max(interval, MIN_LIVE_INTERVAL))
-                day = max(day, ops.local_day(dt.datetime.now(dt.UTC)))
-                continue
             day += dt.timedelta(days=1)
             if interval > 0:
                 await asyncio.sleep(interval)

@@ -21,6 +21,13 @@ that a command-centre operator cannot check by hand; "31 incidents in 3 days whe
 expected, 30 needed to alert" can be. The 1-3 day windows catch a sharp jump on its first day
 and a sustained +50 % within about two.
 
+Noisy counts. Counts released with differential privacy carry discrete Laplace noise of scale
+1/epsilon on every day. With `noise_epsilon` the scan tests the observed sum against Poisson(E)
+plus the sum of the window's noise (the exact convolution of the two), so the noise does not
+raise false alerts; the baseline is a mean over 56 days, where the noise averages out. The
+clamping of noisy counts at zero and the withholding below k are not modelled: both touch only
+days far below any threshold.
+
 Assumptions and limits. Counts are Poisson around a level that changes slowly next to the
 8-week baseline: a fast seasonal change (Ramadan, Lebaran, the new year) raises false alerts and
 needs the holiday calendar, which this method does not have. Only rises are detected, never
@@ -30,6 +37,7 @@ for a small count (`min_count`) are taken as `(min_count - 1) // 2`.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
@@ -82,6 +90,7 @@ def early_warnings(
     alpha: float = DEFAULT_ALPHA,
     min_count: int = 0,
     areas: Collection[str] | None = None,
+    noise_epsilon: float | None = None,
 ) -> list[Alert]:
     """Alerts from daily counts per area (`Tally.area`, `Tally.when`, `days == 1`).
 
@@ -120,6 +129,7 @@ def early_warnings(
     city = [sum(column) for column in zip(*counts, strict=True)]
     widest = max(windows)
     per_window_alpha = alpha / len(windows)
+    tail = _Tail(noise_epsilon)
     alerts: list[Alert] = []
     for t in range(baseline_days + widest - 1, n_days):
         lo, hi = t - widest + 1 - baseline_days, t - widest + 1
@@ -134,9 +144,9 @@ def early_warnings(
                 observed = sum(counts[a][t - w + 1 : t + 1])
                 expected = level * sum(weights[weekday[d]] for d in range(t - w + 1, t + 1))
                 # Far below any threshold worth computing: skip the exact tail.
-                if observed <= expected + 2.0 * math.sqrt(expected) + 1.0:
+                if observed <= expected + 2.0 * math.sqrt(expected + w * tail.variance) + 1.0:
                     continue
-                p = poisson_sf(observed, expected)
+                p = tail.sf(observed, expected, w)
                 if p < per_window_alpha and (best is None or p < best.p_value):
                     best = Alert(
                         area=name,
@@ -144,7 +154,7 @@ def early_warnings(
                         window_days=w,
                         statistic=observed,
                         baseline=round(expected, 3),
-                        threshold=_threshold(expected, per_window_alpha),
+                        threshold=tail.threshold(expected, per_window_alpha, w),
                         p_value=p,
                     )
             if best is not None:
@@ -217,9 +227,60 @@ def _log_pmf(k: int, mean: float) -> float:
     return -mean + k * math.log(mean) - math.lgamma(k + 1)
 
 
-def _threshold(expected: float, alpha: float) -> int:
-    """The smallest count whose Poisson(expected) upper tail is below alpha."""
-    s = max(1, math.ceil(expected))
-    while poisson_sf(s, expected) >= alpha:
-        s += 1
-    return s
+class _Tail:
+    """P(S >= observed) for S a Poisson count plus, if `epsilon`, the discrete Laplace noise
+    of scale 1/epsilon on each of its days."""
+
+    def __init__(self, epsilon: float | None) -> None:
+        self.epsilon = epsilon
+        if epsilon is None:
+            self.variance = 0.0
+            return
+        if not (math.isfinite(epsilon) and epsilon > 0):
+            raise ValueError(f"the noise's epsilon must be positive, not {epsilon}")
+        a = math.exp(-epsilon)
+        self.variance = 2 * a / (1 - a) ** 2
+
+    def sf(self, observed: int, mean: float, days: int) -> float:
+        if self.epsilon is None:
+            return poisson_sf(observed, mean)
+        offset, noise = _noise_pmf(self.epsilon, days)
+        # Poisson tails from observed + offset down to observed - offset, then the mixture
+        # sum over the noise n of P(N = n) P(X >= observed - n).
+        top = observed + offset
+        tails = [0.0] * (2 * offset + 1)
+        tails[-1] = poisson_sf(top, mean)
+        for i in range(2 * offset - 1, -1, -1):
+            s = observed - offset + i
+            tails[i] = 1.0 if s <= 0 else min(1.0, tails[i + 1] + _pmf(s, mean))
+        return min(1.0, sum(q * tails[2 * offset - i] for i, q in enumerate(noise)))
+
+    def threshold(self, expected: float, alpha: float, days: int) -> int:
+        """The smallest count whose upper tail is below alpha."""
+        s = max(1, math.ceil(expected))
+        while self.sf(s, expected, days) >= alpha:
+            s += 1
+        return s
+
+
+def _pmf(k: int, mean: float) -> float:
+    if mean <= 0:
+        return 1.0 if k == 0 else 0.0
+    return math.exp(_log_pmf(k, mean))
+
+
+@functools.lru_cache(maxsize=16)
+def _noise_pmf(epsilon: float, days: int) -> tuple[int, tuple[float, ...]]:
+    """The sum of `days` discrete Laplace draws of scale 1/epsilon: (offset, pmf), the pmf's
+    index i being the value i - offset, truncated where one draw's tail is below 1e-15."""
+    a = math.exp(-epsilon)
+    m = math.ceil(math.log(1e15) / epsilon)
+    one = [(1 - a) / (1 + a) * a ** abs(n) for n in range(-m, m + 1)]
+    pmf = [1.0]
+    for _ in range(days):
+        out = [0.0] * (len(pmf) + len(one) - 1)
+        for i, p in enumerate(pmf):
+            for j, q in enumerate(one):
+                out[i + j] += p * q
+        pmf = out
+    return days * m, tuple(pmf)

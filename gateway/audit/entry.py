@@ -109,13 +109,15 @@ class AuditRecord:
     retention_days: int = 0
     # SHA-256 (hex) of the caller's signed canonical request, binding entry and evidence.
     request_hash: str = ""
+    # The end user's keyed commitment (hex), when the signed request named one.
+    user_commitment: str = ""
 
     @property
     def row_count(self) -> int:
         return sum(r.rows for r in self.results)
 
     def body(self) -> dict[str, Any]:
-        return {
+        body = {
             "time": time_text(self.time),
             "kind": self.kind,
             "request_id": self.request_id,
@@ -138,6 +140,10 @@ class AuditRecord:
             "details": None if self.sealed is None else self.sealed.leaf_view(),
             "request_hash": self.request_hash,
         }
+        if self.user_commitment:
+            # Only requests naming a user carry it, so every other leaf keeps its encoding.
+            body["user_commitment"] = self.user_commitment
+        return body
 
 
 @dataclass(frozen=True, slots=True)  # slots: a full verification builds one per entry

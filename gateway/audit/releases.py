@@ -3,10 +3,15 @@
 Tables `privacy_accounts` and `privacy_releases` (migration 0005) in the audit store's
 database, so every gateway process sharing the store shares them and they survive restarts.
 `ReleaseLedger.charge` is one transaction under the store's write lock (SQLite BEGIN IMMEDIATE,
-a PostgreSQL advisory lock): it answers "held" for a release already made in this hold period
-(nothing charged), or checks every account the release is charged to, the caller's and the
-purpose's for each data period it reads, and adds the epsilon to all of them, or to none
+a PostgreSQL advisory lock): it answers "held" for a release already charged in this hold period
+(nothing charged again), or checks every account the release is charged to, the caller's and
+the purpose's for each data period it reads, and adds the epsilon to all of them, or to none
 (docs/adr/0009).
+
+A release is charged once per hold period, even while its first answer is still being made:
+concurrent identical requests all reach the adapters, and each adapter keeps the first answer
+it made and gives that one to all of them (`adapters.held`), so one charge covers the one
+noisy answer anybody sees.
 """
 
 from __future__ import annotations
@@ -133,7 +138,7 @@ class ReleaseLedger:
                     )
                 )
             }
-            if row is not None and row.complete and row.held_until > stamp:
+            if row is not None and row.held_until > stamp:
                 return self._result(True, 0.0, periods, caller, spent, budget)
             for key in keys:
                 limit = budget.per_purpose if key[0] == PURPOSE_ACCOUNT else budget.per_caller
@@ -178,6 +183,29 @@ class ReleaseLedger:
                     .values(**values)
                 )
         return self._result(False, budget.epsilon, periods, caller, spent, budget)
+
+    def remaining(self, caller: str, purpose: str, period: str, budget: PrivacyBudget) -> float:
+        """The epsilon `caller` has left on one data period: the smaller of what its own
+        account and the purpose's allow."""
+        a = accounts_table.c
+        with self._store.engine.connect() as conn:
+            spent = {
+                r.caller: float(r.spent)
+                for r in conn.execute(
+                    select(a.caller, a.spent).where(
+                        a.purpose == purpose,
+                        a.period == period,
+                        a.caller.in_([caller, PURPOSE_ACCOUNT]),
+                    )
+                )
+            }
+        return max(
+            0.0,
+            min(
+                budget.per_caller - spent.get(caller, 0.0),
+                budget.per_purpose - spent.get(PURPOSE_ACCOUNT, 0.0),
+            ),
+        )
 
     def complete(self, release: bytes) -> None:
         """Mark a charged release as made by every adapter: from now on it is held."""

@@ -75,6 +75,8 @@ def _doc(caller: str, request: Doc) -> Doc:
     return {
         "time": {"now": NOW, "now_rfc3339": NOW_RFC3339},
         "caller": {"id": FEDERATION + caller},
+        # The signed request names its end user (rule requires_user); mutations drop it.
+        "user_committed": True,
         "request": full,
     }
 
@@ -409,6 +411,10 @@ def mutations() -> dict[str, Mutation]:
         "caller/id-missing": _delete("caller.id"),
         "caller/id-number": _set("caller.id", 42),
         "caller/id-null": _set("caller.id", None),
+        "user/absent": _delete("user_committed"),
+        "user/false": _set("user_committed", False),
+        "user/string": _set("user_committed", "true"),
+        "user/null": _set("user_committed", None),
         "operation/unregistered": _set("request.operation", "patrol_plan"),
         "operation/unknown": _set("request.operation", "predict_persons"),
         "operation/number": _set("request.operation", 7),

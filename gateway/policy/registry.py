@@ -7,8 +7,9 @@ that fails here is never loaded, so a reload keeps the previous revision in forc
 
 Besides shapes and cross-references it holds a few invariants the Rego relies on or that a
 reviewer should never have to check by eye: an aggregate-only purpose grants no direct
-identifier (unless its only measure is the hit/no-hit `exists`), and record-level access to
-identifiers or criminal-record data needs a case reference.
+identifier (unless its only measure is the hit/no-hit `exists`), record-level access to
+identifiers or criminal-record data needs a case reference, and a record-level purpose
+requires the end user behind each request (`requires_user`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ _PURPOSE_KEYS: Final = frozenset(
         "datasets",
     }
 )
+# Keys a purpose may leave out: `requires_user` (default false) asks for the end user
+# behind every request; record-level purposes must set it.
+_OPTIONAL_PURPOSE_KEYS: Final = frozenset({"requires_user"})
 
 
 def check_registry(data: Mapping[str, object]) -> None:
@@ -197,8 +201,13 @@ def _purpose(name: str, spec: object, datasets: Mapping[str, object]) -> Iterato
     if missing:
         yield f"{where}: missing {', '.join(missing)}"
         return
-    for extra in sorted(set(p) - _PURPOSE_KEYS):
+    for extra in sorted(set(p) - _PURPOSE_KEYS - _OPTIONAL_PURPOSE_KEYS):
         yield f"{where}: unknown key {extra!r}"
+    requires_user = p.get("requires_user", False)
+    if not isinstance(requires_user, bool):
+        yield f"{where}: requires_user must be true or false"
+    elif p["aggregate_only"] is False and not requires_user:
+        yield f"{where}: a record-level purpose must set requires_user (the person behind it)"
     yield from _legal_basis(where, p["legal_basis"], p["legal_basis_detail"])
     for key in ("case_reference_required", "aggregate_only"):
         if not isinstance(p[key], bool):

@@ -94,8 +94,9 @@ class QueryPlan(_message.Message):
     release_id: _builtins.bytes
     """The release this plan answers (docs/adr/0009): SHA-256 of what determines its answer
     and noise, and of its hold period. An adapter that holds the release answers with it,
-    unchanged; otherwise it draws a new one only when `release_fresh` (the gateway charged
-    it to the privacy accounts) and holds it until `release_until`, and refuses when not.
+    unchanged; otherwise it draws one only when `release_fresh` (the gateway charged it to
+    the privacy accounts in this hold period) and keeps the first it made until
+    `release_until`; a noisy plan without both is refused.
     """
     release_fresh: _builtins.bool
     @_builtins.property

@@ -26,7 +26,7 @@ from gerbang.v1 import common_pb2 as gerbang_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16gerbang/v1/query.proto\x12\ngerbang.v1\x1a\x17gerbang/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf6\x01\n\x0cQueryRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x0e\n\x06\x66ields\x18\x02 \x03(\t\x12#\n\x07\x66ilters\x18\x03 \x03(\x0b\x32\x12.gerbang.v1.Filter\x12,\n\x0b\x61ggregation\x18\x04 \x01(\x0b\x32\x17.gerbang.v1.Aggregation\x12\x0f\n\x07purpose\x18\x05 \x01(\t\x12\x13\n\x0blegal_basis\x18\x06 \x01(\t\x12\x16\n\x0e\x63\x61se_reference\x18\x07 \x01(\t\x12\r\n\x05limit\x18\x08 \x01(\r\x12%\n\x04\x61uth\x18\t \x01(\x0b\x32\x17.gerbang.v1.RequestAuth\"\x87\x01\n\x0bRequestAuth\x12\r\n\x05nonce\x18\x01 \x01(\x0c\x12-\n\tissued_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fhpke_public_key\x18\x03 \x01(\x0c\x12\x0e\n\x06key_id\x18\x04 \x01(\t\x12\x11\n\tsignature\x18\x05 \x01(\x0c\"\x99\x02\n\rQueryResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12*\n\x07results\x18\x02 \x03(\x0b\x32\x19.gerbang.v1.AdapterResult\x12)\n\x07receipt\x18\x03 \x01(\x0b\x32\x18.gerbang.v1.AuditReceipt\x12\x16\n\x0egranted_fields\x18\x04 \x03(\t\x12\x17\n\x0fpolicy_revision\x18\x05 \x01(\t\x12 \n\x18privacy_budget_remaining\x18\x06 \x01(\x01\x12\x1d\n\x15privacy_budget_period\x18\x07 \x01(\t\x12+\n\x07privacy\x18\x14 \x01(\x0b\x32\x1a.gerbang.v1.PrivacyRelease\"\xe5\x01\n\x0ePrivacyRelease\x12\x11\n\tmechanism\x18\x01 \x01(\t\x12\x0f\n\x07\x65psilon\x18\x02 \x01(\x01\x12\x16\n\x0emin_cell_count\x18\x03 \x01(\r\x12\x17\n\x0f\x65psilon_charged\x18\x04 \x01(\x01\x12\x0c\n\x04held\x18\x05 \x01(\x08\x12\x0f\n\x07periods\x18\x06 \x01(\t\x12\r\n\x05spent\x18\x07 \x01(\x01\x12\r\n\x05limit\x18\x08 \x01(\x01\x12\x11\n\tremaining\x18\t \x01(\x01\x12.\n\nheld_until\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb2\x01\n\rAdapterResult\x12\x12\n\nadapter_id\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12\x16\n\x0epayload_sha256\x18\x03 \x01(\x0c\x12\x11\n\trow_count\x18\x04 \x01(\x04\x12$\n\x04plan\x18\x05 \x01(\x0b\x32\x16.gerbang.v1.SignedBlob\x12+\n\x0b\x61ttestation\x18\x06 \x01(\x0b\x32\x16.gerbang.v1.SignedBlob\"=\n\nSignedBlob\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"I\n\x0c\x41uditReceipt\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x12\n\nentry_hash\x18\x02 \x01(\x0c\x12\x11\n\tleaf_hash\x18\x03 \x01(\x0c\")\n\x13ProveReceiptRequest\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\"Z\n\x14ProveReceiptResponse\x12\x0c\n\x04leaf\x18\x01 \x01(\x0c\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\r\n\x05proof\x18\x03 \x03(\x0c\x12\x12\n\ncheckpoint\x18\x04 \x01(\x0c\x32\x9f\x01\n\x0cQueryService\x12<\n\x05Query\x12\x18.gerbang.v1.QueryRequest\x1a\x19.gerbang.v1.QueryResponse\x12Q\n\x0cProveReceipt\x12\x1f.gerbang.v1.ProveReceiptRequest\x1a .gerbang.v1.ProveReceiptResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16gerbang/v1/query.proto\x12\ngerbang.v1\x1a\x17gerbang/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf6\x01\n\x0cQueryRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x0e\n\x06\x66ields\x18\x02 \x03(\t\x12#\n\x07\x66ilters\x18\x03 \x03(\x0b\x32\x12.gerbang.v1.Filter\x12,\n\x0b\x61ggregation\x18\x04 \x01(\x0b\x32\x17.gerbang.v1.Aggregation\x12\x0f\n\x07purpose\x18\x05 \x01(\t\x12\x13\n\x0blegal_basis\x18\x06 \x01(\t\x12\x16\n\x0e\x63\x61se_reference\x18\x07 \x01(\t\x12\r\n\x05limit\x18\x08 \x01(\r\x12%\n\x04\x61uth\x18\t \x01(\x0b\x32\x17.gerbang.v1.RequestAuth\"\xa0\x01\n\x0bRequestAuth\x12\r\n\x05nonce\x18\x01 \x01(\x0c\x12-\n\tissued_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fhpke_public_key\x18\x03 \x01(\x0c\x12\x0e\n\x06key_id\x18\x04 \x01(\t\x12\x11\n\tsignature\x18\x05 \x01(\x0c\x12\x17\n\x0fuser_commitment\x18\x06 \x01(\x0c\"\x99\x02\n\rQueryResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12*\n\x07results\x18\x02 \x03(\x0b\x32\x19.gerbang.v1.AdapterResult\x12)\n\x07receipt\x18\x03 \x01(\x0b\x32\x18.gerbang.v1.AuditReceipt\x12\x16\n\x0egranted_fields\x18\x04 \x03(\t\x12\x17\n\x0fpolicy_revision\x18\x05 \x01(\t\x12 \n\x18privacy_budget_remaining\x18\x06 \x01(\x01\x12\x1d\n\x15privacy_budget_period\x18\x07 \x01(\t\x12+\n\x07privacy\x18\x14 \x01(\x0b\x32\x1a.gerbang.v1.PrivacyRelease\"\xe5\x01\n\x0ePrivacyRelease\x12\x11\n\tmechanism\x18\x01 \x01(\t\x12\x0f\n\x07\x65psilon\x18\x02 \x01(\x01\x12\x16\n\x0emin_cell_count\x18\x03 \x01(\r\x12\x17\n\x0f\x65psilon_charged\x18\x04 \x01(\x01\x12\x0c\n\x04held\x18\x05 \x01(\x08\x12\x0f\n\x07periods\x18\x06 \x01(\t\x12\r\n\x05spent\x18\x07 \x01(\x01\x12\r\n\x05limit\x18\x08 \x01(\x01\x12\x11\n\tremaining\x18\t \x01(\x01\x12.\n\nheld_until\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb2\x01\n\rAdapterResult\x12\x12\n\nadapter_id\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12\x16\n\x0epayload_sha256\x18\x03 \x01(\x0c\x12\x11\n\trow_count\x18\x04 \x01(\x04\x12$\n\x04plan\x18\x05 \x01(\x0b\x32\x16.gerbang.v1.SignedBlob\x12+\n\x0b\x61ttestation\x18\x06 \x01(\x0b\x32\x16.gerbang.v1.SignedBlob\"=\n\nSignedBlob\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"I\n\x0c\x41uditReceipt\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x12\n\nentry_hash\x18\x02 \x01(\x0c\x12\x11\n\tleaf_hash\x18\x03 \x01(\x0c\")\n\x13ProveReceiptRequest\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\"Z\n\x14ProveReceiptResponse\x12\x0c\n\x04leaf\x18\x01 \x01(\x0c\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\r\n\x05proof\x18\x03 \x03(\x0c\x12\x12\n\ncheckpoint\x18\x04 \x01(\x0c\"\x15\n\x13\x43\x61pabilitiesRequest\"\x90\x02\n\x14\x43\x61pabilitiesResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06\x63\x61ller\x18\x02 \x01(\t\x12\x14\n\x0corganisation\x18\x03 \x01(\t\x12\x0e\n\x06system\x18\x04 \x01(\t\x12\x19\n\x11jurisdiction_kota\x18\x05 \x03(\t\x12\x1e\n\x16jurisdiction_kecamatan\x18\x06 \x03(\t\x12/\n\x08purposes\x18\x07 \x03(\x0b\x32\x1d.gerbang.v1.PurposeCapability\x12\x17\n\x0fpolicy_revision\x18\x08 \x01(\t\x12)\n\x07receipt\x18\t \x01(\x0b\x32\x18.gerbang.v1.AuditReceipt\"\x98\x03\n\x11PurposeCapability\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x13\n\x0blegal_basis\x18\x03 \x01(\t\x12\x16\n\x0e\x61ggregate_only\x18\x04 \x01(\x08\x12\x1f\n\x17\x63\x61se_reference_required\x18\x05 \x01(\x08\x12\x15\n\rrequires_user\x18\x06 \x01(\x08\x12\x10\n\x08measures\x18\x07 \x03(\t\x12\x12\n\noperations\x18\x08 \x03(\t\x12<\n\x0egeneralisation\x18\t \x01(\x0b\x32$.gerbang.v1.GeneralisationCapability\x12/\n\x08\x64\x61tasets\x18\n \x03(\x0b\x32\x1d.gerbang.v1.DatasetCapability\x12)\n\x06limits\x18\x0b \x01(\x0b\x32\x19.gerbang.v1.PurposeLimits\x12;\n\x0eprivacy_budget\x18\x0c \x01(\x0b\x32#.gerbang.v1.PrivacyBudgetCapability\"m\n\x18GeneralisationCapability\x12\r\n\x05place\x18\x01 \x01(\t\x12\x0c\n\x04time\x18\x02 \x01(\t\x12\x1e\n\x11h3_max_resolution\x18\x03 \x01(\rH\x00\x88\x01\x01\x42\x14\n\x12_h3_max_resolution\"x\n\x11\x44\x61tasetCapability\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66ields\x18\x02 \x03(\t\x12\x1c\n\x14pseudonymised_fields\x18\x03 \x03(\t\x12\'\n\x0brow_filters\x18\x04 \x03(\x0b\x32\x12.gerbang.v1.Filter\"\xb1\x01\n\rPurposeLimits\x12\x10\n\x08max_rows\x18\x01 \x01(\r\x12\x16\n\x0emin_cell_count\x18\x02 \x01(\r\x12\x16\n\x0eretention_days\x18\x03 \x01(\r\x12\x1c\n\x0fmax_window_days\x18\x04 \x01(\rH\x00\x88\x01\x01\x12\x1a\n\rmax_span_days\x18\x05 \x01(\rH\x01\x88\x01\x01\x42\x12\n\x10_max_window_daysB\x10\n\x0e_max_span_days\"\x9c\x01\n\x17PrivacyBudgetCapability\x12\x0f\n\x07\x65psilon\x18\x01 \x01(\x01\x12\x0e\n\x06period\x18\x02 \x01(\t\x12\x16\n\x0e\x63urrent_period\x18\x03 \x01(\t\x12\x11\n\tremaining\x18\x04 \x01(\x01\x12\x12\n\nper_caller\x18\x05 \x01(\x01\x12\x13\n\x0bper_purpose\x18\x06 \x01(\x01\x12\x0c\n\x04hold\x18\x07 \x01(\t2\xf2\x01\n\x0cQueryService\x12<\n\x05Query\x12\x18.gerbang.v1.QueryRequest\x1a\x19.gerbang.v1.QueryResponse\x12Q\n\x0cProveReceipt\x12\x1f.gerbang.v1.ProveReceiptRequest\x1a .gerbang.v1.ProveReceiptResponse\x12Q\n\x0c\x43\x61pabilities\x12\x1f.gerbang.v1.CapabilitiesRequest\x1a .gerbang.v1.CapabilitiesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,21 +36,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_QUERYREQUEST']._serialized_start=97
   _globals['_QUERYREQUEST']._serialized_end=343
   _globals['_REQUESTAUTH']._serialized_start=346
-  _globals['_REQUESTAUTH']._serialized_end=481
-  _globals['_QUERYRESPONSE']._serialized_start=484
-  _globals['_QUERYRESPONSE']._serialized_end=765
-  _globals['_PRIVACYRELEASE']._serialized_start=768
-  _globals['_PRIVACYRELEASE']._serialized_end=997
-  _globals['_ADAPTERRESULT']._serialized_start=1000
-  _globals['_ADAPTERRESULT']._serialized_end=1178
-  _globals['_SIGNEDBLOB']._serialized_start=1180
-  _globals['_SIGNEDBLOB']._serialized_end=1241
-  _globals['_AUDITRECEIPT']._serialized_start=1243
-  _globals['_AUDITRECEIPT']._serialized_end=1316
-  _globals['_PROVERECEIPTREQUEST']._serialized_start=1318
-  _globals['_PROVERECEIPTREQUEST']._serialized_end=1359
-  _globals['_PROVERECEIPTRESPONSE']._serialized_start=1361
-  _globals['_PROVERECEIPTRESPONSE']._serialized_end=1451
-  _globals['_QUERYSERVICE']._serialized_start=1454
-  _globals['_QUERYSERVICE']._serialized_end=1613
+  _globals['_REQUESTAUTH']._serialized_end=506
+  _globals['_QUERYRESPONSE']._serialized_start=509
+  _globals['_QUERYRESPONSE']._serialized_end=790
+  _globals['_PRIVACYRELEASE']._serialized_start=793
+  _globals['_PRIVACYRELEASE']._serialized_end=1022
+  _globals['_ADAPTERRESULT']._serialized_start=1025
+  _globals['_ADAPTERRESULT']._serialized_end=1203
+  _globals['_SIGNEDBLOB']._serialized_start=1205
+  _globals['_SIGNEDBLOB']._serialized_end=1266
+  _globals['_AUDITRECEIPT']._serialized_start=1268
+  _globals['_AUDITRECEIPT']._serialized_end=1341
+  _globals['_PROVERECEIPTREQUEST']._serialized_start=1343
+  _globals['_PROVERECEIPTREQUEST']._serialized_end=1384
+  _globals['_PROVERECEIPTRESPONSE']._serialized_start=1386
+  _globals['_PROVERECEIPTRESPONSE']._serialized_end=1476
+  _globals['_CAPABILITIESREQUEST']._serialized_start=1478
+  _globals['_CAPABILITIESREQUEST']._serialized_end=1499
+  _globals['_CAPABILITIESRESPONSE']._serialized_start=1502
+  _globals['_CAPABILITIESRESPONSE']._serialized_end=1774
+  _globals['_PURPOSECAPABILITY']._serialized_start=1777
+  _globals['_PURPOSECAPABILITY']._serialized_end=2185
+  _globals['_GENERALISATIONCAPABILITY']._serialized_start=2187
+  _globals['_GENERALISATIONCAPABILITY']._serialized_end=2296
+  _globals['_DATASETCAPABILITY']._serialized_start=2298
+  _globals['_DATASETCAPABILITY']._serialized_end=2418
+  _globals['_PURPOSELIMITS']._serialized_start=2421
+  _globals['_PURPOSELIMITS']._serialized_end=2598
+  _globals['_PRIVACYBUDGETCAPABILITY']._serialized_start=2601
+  _globals['_PRIVACYBUDGETCAPABILITY']._serialized_end=2757
+  _globals['_QUERYSERVICE']._serialized_start=2760
+  _globals['_QUERYSERVICE']._serialized_end=3002
 # @@protoc_insertion_point(module_scope)

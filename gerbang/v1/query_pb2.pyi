@@ -89,6 +89,7 @@ class RequestAuth(_message.Message):
     HPKE_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     KEY_ID_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
+    USER_COMMITMENT_FIELD_NUMBER: _builtins.int
     nonce: _builtins.bytes
     """16 or more random bytes, never reused."""
     hpke_public_key: _builtins.bytes
@@ -97,6 +98,12 @@ class RequestAuth(_message.Message):
     """Which of the caller's registered Ed25519 keys signed."""
     signature: _builtins.bytes
     """Ed25519 over the canonical request encoding."""
+    user_commitment: _builtins.bytes
+    """The end user behind the request, as a keyed commitment: 32 bytes, HMAC-SHA256
+    under a key the calling organisation holds, over the user's OIDC issuer and
+    subject (docs/protocol.md). Empty: no user named. Signed when set, and recorded
+    in the audit entry; the organisation alone can open it.
+    """
     @_builtins.property
     def issued_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -107,10 +114,11 @@ class RequestAuth(_message.Message):
         hpke_public_key: _builtins.bytes = ...,
         key_id: _builtins.str = ...,
         signature: _builtins.bytes = ...,
+        user_commitment: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["issued_at", b"issued_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["hpke_public_key", b"hpke_public_key", "issued_at", b"issued_at", "key_id", b"key_id", "nonce", b"nonce", "signature", b"signature"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hpke_public_key", b"hpke_public_key", "issued_at", b"issued_at", "key_id", b"key_id", "nonce", b"nonce", "signature", b"signature", "user_commitment", b"user_commitment"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -381,3 +389,294 @@ class ProveReceiptResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ProveReceiptResponse: _TypeAlias = ProveReceiptResponse  # noqa: Y015
+
+@_typing.final
+class CapabilitiesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CapabilitiesRequest: _TypeAlias = CapabilitiesRequest  # noqa: Y015
+
+@_typing.final
+class CapabilitiesResponse(_message.Message):
+    """What the calling identity may ask (docs/protocol.md, "Capabilities")."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CALLER_FIELD_NUMBER: _builtins.int
+    ORGANISATION_FIELD_NUMBER: _builtins.int
+    SYSTEM_FIELD_NUMBER: _builtins.int
+    JURISDICTION_KOTA_FIELD_NUMBER: _builtins.int
+    JURISDICTION_KECAMATAN_FIELD_NUMBER: _builtins.int
+    PURPOSES_FIELD_NUMBER: _builtins.int
+    POLICY_REVISION_FIELD_NUMBER: _builtins.int
+    RECEIPT_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    caller: _builtins.str
+    """The caller's SPIFFE identity, its organisation and system, as registered."""
+    organisation: _builtins.str
+    system: _builtins.str
+    policy_revision: _builtins.str
+    """Hash of the policy bundle these capabilities were read from."""
+    @_builtins.property
+    def jurisdiction_kota(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The caller's jurisdiction: rows outside it are never released."""
+
+    @_builtins.property
+    def jurisdiction_kecamatan(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def purposes(self) -> _containers.RepeatedCompositeFieldContainer[Global___PurposeCapability]: ...
+    @_builtins.property
+    def receipt(self) -> Global___AuditReceipt:
+        """The audit entry recording this call."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        caller: _builtins.str = ...,
+        organisation: _builtins.str = ...,
+        system: _builtins.str = ...,
+        jurisdiction_kota: _abc.Iterable[_builtins.str] | None = ...,
+        jurisdiction_kecamatan: _abc.Iterable[_builtins.str] | None = ...,
+        purposes: _abc.Iterable[Global___PurposeCapability] | None = ...,
+        policy_revision: _builtins.str = ...,
+        receipt: Global___AuditReceipt | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["receipt", b"receipt"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller", "jurisdiction_kecamatan", b"jurisdiction_kecamatan", "jurisdiction_kota", b"jurisdiction_kota", "organisation", b"organisation", "policy_revision", b"policy_revision", "purposes", b"purposes", "receipt", b"receipt", "request_id", b"request_id", "system", b"system"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CapabilitiesResponse: _TypeAlias = CapabilitiesResponse  # noqa: Y015
+
+@_typing.final
+class PurposeCapability(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    LEGAL_BASIS_FIELD_NUMBER: _builtins.int
+    AGGREGATE_ONLY_FIELD_NUMBER: _builtins.int
+    CASE_REFERENCE_REQUIRED_FIELD_NUMBER: _builtins.int
+    REQUIRES_USER_FIELD_NUMBER: _builtins.int
+    MEASURES_FIELD_NUMBER: _builtins.int
+    OPERATIONS_FIELD_NUMBER: _builtins.int
+    GENERALISATION_FIELD_NUMBER: _builtins.int
+    DATASETS_FIELD_NUMBER: _builtins.int
+    LIMITS_FIELD_NUMBER: _builtins.int
+    PRIVACY_BUDGET_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    description: _builtins.str
+    legal_basis: _builtins.str
+    """The legal basis exactly as a request must carry it."""
+    aggregate_only: _builtins.bool
+    case_reference_required: _builtins.bool
+    requires_user: _builtins.bool
+    """A request for this purpose must name its end user (RequestAuth.user_commitment)."""
+    @_builtins.property
+    def measures(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """"count", "exists"."""
+
+    @_builtins.property
+    def operations(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Analytics operations registered for the purpose (AnalyticsService)."""
+
+    @_builtins.property
+    def generalisation(self) -> Global___GeneralisationCapability: ...
+    @_builtins.property
+    def datasets(self) -> _containers.RepeatedCompositeFieldContainer[Global___DatasetCapability]: ...
+    @_builtins.property
+    def limits(self) -> Global___PurposeLimits: ...
+    @_builtins.property
+    def privacy_budget(self) -> Global___PrivacyBudgetCapability:
+        """Absent when the purpose spends no privacy budget."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        legal_basis: _builtins.str = ...,
+        aggregate_only: _builtins.bool = ...,
+        case_reference_required: _builtins.bool = ...,
+        requires_user: _builtins.bool = ...,
+        measures: _abc.Iterable[_builtins.str] | None = ...,
+        operations: _abc.Iterable[_builtins.str] | None = ...,
+        generalisation: Global___GeneralisationCapability | None = ...,
+        datasets: _abc.Iterable[Global___DatasetCapability] | None = ...,
+        limits: Global___PurposeLimits | None = ...,
+        privacy_budget: Global___PrivacyBudgetCapability | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["generalisation", b"generalisation", "limits", b"limits", "privacy_budget", b"privacy_budget"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregate_only", b"aggregate_only", "case_reference_required", b"case_reference_required", "datasets", b"datasets", "description", b"description", "generalisation", b"generalisation", "legal_basis", b"legal_basis", "limits", b"limits", "measures", b"measures", "name", b"name", "operations", b"operations", "privacy_budget", b"privacy_budget", "requires_user", b"requires_user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PurposeCapability: _TypeAlias = PurposeCapability  # noqa: Y015
+
+@_typing.final
+class GeneralisationCapability(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PLACE_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    H3_MAX_RESOLUTION_FIELD_NUMBER: _builtins.int
+    place: _builtins.str
+    """"none", "kelurahan", "kecamatan", "kota", "h3"."""
+    time: _builtins.str
+    """"none", "hour", "day", "week", "month"."""
+    h3_max_resolution: _builtins.int
+    """The finest H3 resolution allowed; absent when H3 cells are not allowed."""
+    def __init__(
+        self,
+        *,
+        place: _builtins.str = ...,
+        time: _builtins.str = ...,
+        h3_max_resolution: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_h3_max_resolution", b"_h3_max_resolution", "h3_max_resolution", b"h3_max_resolution"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_h3_max_resolution", b"_h3_max_resolution", "h3_max_resolution", b"h3_max_resolution", "place", b"place", "time", b"time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__h3_max_resolution: _TypeAlias = _typing.Literal["h3_max_resolution"]  # noqa: Y015
+    _WhichOneofArgType__h3_max_resolution: _TypeAlias = _typing.Literal["_h3_max_resolution", b"_h3_max_resolution"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__h3_max_resolution) -> _WhichOneofReturnType__h3_max_resolution | None: ...
+
+Global___GeneralisationCapability: _TypeAlias = GeneralisationCapability  # noqa: Y015
+
+@_typing.final
+class DatasetCapability(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
+    PSEUDONYMISED_FIELDS_FIELD_NUMBER: _builtins.int
+    ROW_FILTERS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    @_builtins.property
+    def fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Fields the purpose grants (returned, filtered on or grouped by)."""
+
+    @_builtins.property
+    def pseudonymised_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def row_filters(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Filter]:
+        """Row filters the policy adds to every plan (field, operator, values)."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        fields: _abc.Iterable[_builtins.str] | None = ...,
+        pseudonymised_fields: _abc.Iterable[_builtins.str] | None = ...,
+        row_filters: _abc.Iterable[_common_pb2.Filter] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields", "name", b"name", "pseudonymised_fields", b"pseudonymised_fields", "row_filters", b"row_filters"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DatasetCapability: _TypeAlias = DatasetCapability  # noqa: Y015
+
+@_typing.final
+class PurposeLimits(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MAX_ROWS_FIELD_NUMBER: _builtins.int
+    MIN_CELL_COUNT_FIELD_NUMBER: _builtins.int
+    RETENTION_DAYS_FIELD_NUMBER: _builtins.int
+    MAX_WINDOW_DAYS_FIELD_NUMBER: _builtins.int
+    MAX_SPAN_DAYS_FIELD_NUMBER: _builtins.int
+    max_rows: _builtins.int
+    min_cell_count: _builtins.int
+    """Groups with fewer rows than this are suppressed."""
+    retention_days: _builtins.int
+    """How long the caller may keep a result."""
+    max_window_days: _builtins.int
+    """Only the last this many days may be read; absent: no such limit."""
+    max_span_days: _builtins.int
+    """A request's time window may span at most this many days; absent: no such limit."""
+    def __init__(
+        self,
+        *,
+        max_rows: _builtins.int = ...,
+        min_cell_count: _builtins.int = ...,
+        retention_days: _builtins.int = ...,
+        max_window_days: _builtins.int | None = ...,
+        max_span_days: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_span_days", b"_max_span_days", "_max_window_days", b"_max_window_days", "max_span_days", b"max_span_days", "max_window_days", b"max_window_days"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_span_days", b"_max_span_days", "_max_window_days", b"_max_window_days", "max_rows", b"max_rows", "max_span_days", b"max_span_days", "max_window_days", b"max_window_days", "min_cell_count", b"min_cell_count", "retention_days", b"retention_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_span_days: _TypeAlias = _typing.Literal["max_span_days"]  # noqa: Y015
+    _WhichOneofArgType__max_span_days: _TypeAlias = _typing.Literal["_max_span_days", b"_max_span_days"]  # noqa: Y015
+    _WhichOneofReturnType__max_window_days: _TypeAlias = _typing.Literal["max_window_days"]  # noqa: Y015
+    _WhichOneofArgType__max_window_days: _TypeAlias = _typing.Literal["_max_window_days", b"_max_window_days"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_span_days) -> _WhichOneofReturnType__max_span_days | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_window_days) -> _WhichOneofReturnType__max_window_days | None: ...
+
+Global___PurposeLimits: _TypeAlias = PurposeLimits  # noqa: Y015
+
+@_typing.final
+class PrivacyBudgetCapability(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPSILON_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    CURRENT_PERIOD_FIELD_NUMBER: _builtins.int
+    REMAINING_FIELD_NUMBER: _builtins.int
+    PER_CALLER_FIELD_NUMBER: _builtins.int
+    PER_PURPOSE_FIELD_NUMBER: _builtins.int
+    HOLD_FIELD_NUMBER: _builtins.int
+    epsilon: _builtins.float
+    """The epsilon one release spends (docs/adr/0009)."""
+    period: _builtins.str
+    """The data period accounts are kept per: "day", "week" or "month". A release is charged
+    to every period of data its window reads, whenever it is asked.
+    """
+    current_period: _builtins.str
+    """The data period holding the present, e.g. "2026-12", and the epsilon this caller has
+    left on it (the smaller of its own account and the purpose's).
+    """
+    remaining: _builtins.float
+    per_caller: _builtins.float
+    """The limits per data period: per caller, and for all callers of the purpose together."""
+    per_purpose: _builtins.float
+    hold: _builtins.str
+    """How long an identical question is answered from the held release: "hour", "day",
+    "week" or "month".
+    """
+    def __init__(
+        self,
+        *,
+        epsilon: _builtins.float = ...,
+        period: _builtins.str = ...,
+        current_period: _builtins.str = ...,
+        remaining: _builtins.float = ...,
+        per_caller: _builtins.float = ...,
+        per_purpose: _builtins.float = ...,
+        hold: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_period", b"current_period", "epsilon", b"epsilon", "hold", b"hold", "per_caller", b"per_caller", "per_purpose", b"per_purpose", "period", b"period", "remaining", b"remaining"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PrivacyBudgetCapability: _TypeAlias = PrivacyBudgetCapability  # noqa: Y015

@@ -46,6 +46,11 @@ class QueryServiceStub:
                 request_serializer=gerbang_dot_v1_dot_query__pb2.ProveReceiptRequest.SerializeToString,
                 response_deserializer=gerbang_dot_v1_dot_query__pb2.ProveReceiptResponse.FromString,
                 _registered_method=True)
+        self.Capabilities = channel.unary_unary(
+                '/gerbang.v1.QueryService/Capabilities',
+                request_serializer=gerbang_dot_v1_dot_query__pb2.CapabilitiesRequest.SerializeToString,
+                response_deserializer=gerbang_dot_v1_dot_query__pb2.CapabilitiesResponse.FromString,
+                _registered_method=True)
 
 
 class QueryServiceServicer:
@@ -67,6 +72,15 @@ class QueryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Capabilities(self, request, context):
+        """What the calling identity may ask, from the policy registry in force: its purposes
+        with their exact legal basis, what each allows, the privacy budget left and the
+        limits. Authenticated by mTLS and audited like every other call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -79,6 +93,11 @@ def add_QueryServiceServicer_to_server(servicer, server):
                     servicer.ProveReceipt,
                     request_deserializer=gerbang_dot_v1_dot_query__pb2.ProveReceiptRequest.FromString,
                     response_serializer=gerbang_dot_v1_dot_query__pb2.ProveReceiptResponse.SerializeToString,
+            ),
+            'Capabilities': grpc.unary_unary_rpc_method_handler(
+                    servicer.Capabilities,
+                    request_deserializer=gerbang_dot_v1_dot_query__pb2.CapabilitiesRequest.FromString,
+                    response_serializer=gerbang_dot_v1_dot_query__pb2.CapabilitiesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -137,6 +156,33 @@ class QueryService:
             '/gerbang.v1.QueryService/ProveReceipt',
             gerbang_dot_v1_dot_query__pb2.ProveReceiptRequest.SerializeToString,
             gerbang_dot_v1_dot_query__pb2.ProveReceiptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Capabilities(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gerbang.v1.QueryService/Capabilities',
+            gerbang_dot_v1_dot_query__pb2.CapabilitiesRequest.SerializeToString,
+            gerbang_dot_v1_dot_query__pb2.CapabilitiesResponse.FromString,
             options,
             channel_credentials,
             insecure,

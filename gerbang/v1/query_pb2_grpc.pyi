@@ -40,6 +40,11 @@ class QueryServiceStub:
     """An inclusion proof of one of the caller's own audit entries against a signed
     checkpoint, for its evidence bundle.
     """
+    Capabilities: _grpc.UnaryUnaryMultiCallable[_query_pb2.CapabilitiesRequest, _query_pb2.CapabilitiesResponse]
+    """What the calling identity may ask, from the policy registry in force: its purposes
+    with their exact legal basis, what each allows, the privacy budget left and the
+    limits. Authenticated by mTLS and audited like every other call.
+    """
 
 @_typing.type_check_only
 class QueryServiceAsyncStub(QueryServiceStub):
@@ -52,6 +57,11 @@ class QueryServiceAsyncStub(QueryServiceStub):
     ProveReceipt: _aio.UnaryUnaryMultiCallable[_query_pb2.ProveReceiptRequest, _query_pb2.ProveReceiptResponse]  # type: ignore[assignment]
     """An inclusion proof of one of the caller's own audit entries against a signed
     checkpoint, for its evidence bundle.
+    """
+    Capabilities: _aio.UnaryUnaryMultiCallable[_query_pb2.CapabilitiesRequest, _query_pb2.CapabilitiesResponse]  # type: ignore[assignment]
+    """What the calling identity may ask, from the policy registry in force: its purposes
+    with their exact legal basis, what each allows, the privacy budget left and the
+    limits. Authenticated by mTLS and audited like every other call.
     """
 
 class QueryServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -74,6 +84,17 @@ class QueryServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_query_pb2.ProveReceiptResponse, _abc.Awaitable[_query_pb2.ProveReceiptResponse]]:
         """An inclusion proof of one of the caller's own audit entries against a signed
         checkpoint, for its evidence bundle.
+        """
+
+    @_abc_1.abstractmethod
+    def Capabilities(
+        self,
+        request: _query_pb2.CapabilitiesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_query_pb2.CapabilitiesResponse, _abc.Awaitable[_query_pb2.CapabilitiesResponse]]:
+        """What the calling identity may ask, from the policy registry in force: its purposes
+        with their exact legal basis, what each allows, the privacy budget left and the
+        limits. Authenticated by mTLS and audited like every other call.
         """
 
 def add_QueryServiceServicer_to_server(servicer: QueryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

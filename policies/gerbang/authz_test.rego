@@ -15,9 +15,11 @@ all_kota := ["Jakarta Barat", "Jakarta Pusat", "Jakarta Selatan", "Jakarta Timur
 
 basis := {name: p.legal_basis | some name, p in data.registry.purposes}
 
+# Requests name their end user unless a test says otherwise (rule requires_user).
 query(caller, request) := {
 	"time": {"now": now, "now_rfc3339": "2026-11-29T06:00:00Z"},
 	"caller": {"id": concat("", [federation, caller])},
+	"user_committed": true,
 	"request": object.union(
 		{"fields": [], "filters": [], "aggregation": null, "case_reference": "", "limit": 0},
 		request,
@@ -569,6 +571,43 @@ test_criminal_investigation_needs_rfc3339_clock if {
 	q := object.union(query(reskrim, investigation), {"time": {"now": now, "now_rfc3339": "2026-11-29 06:00:00"}})
 	d := authz.decision with input as q
 	denied_because(d, "input.time.now_rfc3339 must be a UTC time written YYYY-MM-DDTHH:MM:SSZ")
+}
+
+# --- the end user (rule requires_user) ---------------------------------------------------
+
+no_user_reason := "purpose 'criminal_investigation' requires the end user behind the request (rule requires_user): sign the request with the user's commitment"
+
+test_criminal_investigation_denies_request_without_user if {
+	d := authz.decision with input as object.union(query(reskrim, investigation), {"user_committed": false})
+	denied_because(d, no_user_reason)
+}
+
+test_criminal_investigation_denies_input_missing_user if {
+	d := authz.decision with input as object.remove(query(reskrim, investigation), ["user_committed"])
+	denied_because(d, no_user_reason)
+}
+
+test_user_committed_must_be_boolean if {
+	d := authz.decision with input as object.union(query(reskrim, investigation), {"user_committed": "yes"})
+	denied_because(d, "input.user_committed must be true or false")
+	denied_because(d, no_user_reason)
+}
+
+test_aggregate_purpose_needs_no_user if {
+	d := authz.decision with input as object.union(query("dishub/atcs", traffic), {"user_committed": false})
+	allowed(d)
+}
+
+test_any_purpose_may_require_a_user if {
+	purposes := object.union(data.registry.purposes, {"traffic_planning": object.union(
+		data.registry.purposes.traffic_planning,
+		{"requires_user": true},
+	)})
+	q := object.union(query("dishub/atcs", traffic), {"user_committed": false})
+	d := authz.decision with input as q with data.registry.purposes as purposes
+	denied_because(d, "purpose 'traffic_planning' requires the end user behind the request (rule requires_user): sign the request with the user's commitment")
+	d2 := authz.decision with input as query("dishub/atcs", traffic) with data.registry.purposes as purposes
+	allowed(d2)
 }
 
 # --- oversight_statistics -------------------------------------------------------------

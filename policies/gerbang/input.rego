@@ -92,6 +92,19 @@ caller_id := c if {
 
 reasons contains "input.caller.id must be a string (the SAN URI of the caller's certificate)" if caller_id == null
 
+# --- the end user ---------------------------------------------------------------------
+
+# Whether the signed request names its end user (a verified keyed commitment; the policy
+# never sees the commitment itself). Missing means no user.
+default user_committed := false
+
+user_committed if input.user_committed == true
+
+reasons contains "input.user_committed must be true or false" if {
+	v := input.user_committed
+	not is_boolean(v)
+}
+
 # --- request --------------------------------------------------------------------------
 
 default request := null

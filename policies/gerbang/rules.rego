@@ -408,6 +408,19 @@ reasons contains sprintf("purpose '%s' reads dataset '%s' only within a case, an
 	not dataset_name in case_bound_datasets
 }
 
+# --- the end user ---------------------------------------------------------------------
+
+# Rule requires_user: a purpose may require the person behind each request (every
+# record-level purpose does; the registry checks that).
+default user_required := false
+
+user_required if purpose.requires_user == true
+
+reasons contains sprintf("purpose '%s' requires the end user behind the request (rule requires_user): sign the request with the user's commitment", [purpose_name]) if {
+	user_required
+	not user_committed
+}
+
 # --- time window ----------------------------------------------------------------------
 
 default window_field := null

@@ -1,0 +1,249 @@
+"""The agent's configuration: one TOML file, each setting overridable by an environment variable.
+
+    [agent]
+    identity = "dishub-atcs"            # the organisation's certificate and keystore name
+    pki = ".gerbang/pki"                # certificates (the federation CA, the agent's own)
+    keys = ".gerbang/keys"              # the federation registry and the keystores
+    gateway = "127.0.0.1:7443"
+    listen = "127.0.0.1:8480"           # loopback unless told otherwise
+    state = ".gerbang/agent-dishub-atcs"  # journal, evidence, the user-commitment key
+
+    [[clients]]                         # who may call the agent: API tokens, stored hashed
+    name = "sip-dishub"
+    token_sha256 = "9f86d0..."          # `gerbang agent token` makes a token and its hash
+
+    [tls]                               # optional: serve HTTPS and require client certificates
+    cert = "agent.pem"
+    key = "agent.key"
+    client_ca = "org-ca.pem"
+
+    [[issuers]]                         # whose ID tokens name the end user
+    issuer = "https://sso.dishub.jakarta.go.id"
+    audience = "gerbang-agent"
+    jwks = "sso-jwks.json"
+
+    [users]
+    required = true                     # every request names a person (the default)
+
+Environment variables override the file, each `GERBANG_AGENT_<KEY>` for a key of `[agent]`
+(e.g. `GERBANG_AGENT_GATEWAY`), plus `GERBANG_AGENT_TOKENS` (comma-separated `name:sha256`
+pairs, replacing `[[clients]]`), `GERBANG_AGENT_ISSUERS` (comma-separated
+`issuer|audience|jwks` triples, replacing `[[issuers]]`), `GERBANG_AGENT_USERS_REQUIRED` and
+`GERBANG_AGENT_TLS_CERT`, `_TLS_KEY`, `_TLS_CLIENT_CA`.
+Relative paths are taken from the file's folder. Anything missing or unknown is refused at
+start: the agent never runs half-configured.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import ConfigurationError
+
+ENV_PREFIX = "GERBANG_AGENT_"
+_AGENT_KEYS = ("identity", "pki", "keys", "gateway", "listen", "state")
+_PATHS = ("pki", "keys", "state")
+_SECTIONS = {"agent", "clients", "tls", "issuers", "users"}
+
+
+@dataclass(frozen=True)
+class ClientToken:
+    name: str
+    token_sha256: bytes
+
+
+@dataclass(frozen=True)
+class Issuer:
+    issuer: str
+    audience: str
+    jwks: Path
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    cert: Path
+    key: Path
+    client_ca: Path | None
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    identity: str
+    pki: Path
+    keys: Path
+    gateway: str
+    host: str
+    port: int
+    state: Path
+    clients: tuple[ClientToken, ...]
+    tls: ServerTls | None
+    issuers: tuple[Issuer, ...]
+    users_required: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.clients and (self.tls is None or self.tls.client_ca is None):
+            raise ConfigurationError(
+                "no client may call the agent: configure [[clients]] API tokens or a [tls] "
+                "client_ca for client certificates"
+            )
+        if self.users_required and not self.issuers:
+            raise ConfigurationError(
+                "users are required but no [[issuers]] is configured to verify their ID tokens"
+            )
+        if not _loopback(self.host) and self.tls is None:
+            raise ConfigurationError(
+                f"listening on {self.host} beyond loopback needs [tls]: API tokens must not "
+                "cross a network in clear"
+            )
+
+    @property
+    def journal_path(self) -> Path:
+        return self.state / "journal.jsonl"
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.state / "evidence"
+
+    @property
+    def commitment_key_path(self) -> Path:
+        return self.keys / self.identity / "user-commitment.key"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _split_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigurationError(f"listen address {text!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _table(doc: Mapping[str, Any], name: str) -> dict[str, Any]:
+    value = doc.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"[{name}] must be a table")
+    return value
+
+
+def _tables(doc: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
+    value = doc.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigurationError(f"[[{name}]] must be an array of tables")
+    return value
+
+
+def _text(table: Mapping[str, Any], key: str, where: str) -> str:
+    value = table.get(key)
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"{where}: {key} is missing or not a string")
+    return value
+
+
+def _token(name: str, digest: str) -> ClientToken:
+    try:
+        raw = bytes.fromhex(digest)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32 or not name:
+        raise ConfigurationError(
+            f"client {name!r}: token_sha256 must be 64 hex digits (see `gerbang agent token`)"
+        )
+    return ClientToken(name, raw)
+
+
+def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> AgentConfig:
+    """The configuration in `path` (optional if the environment says everything), overridden
+    by `GERBANG_AGENT_*` variables."""
+    env = os.environ if env is None else env
+    doc: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        try:
+            doc = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ConfigurationError(f"cannot read the agent configuration {path}: {e}") from e
+        base = path.parent
+    unknown = set(doc) - _SECTIONS
+    if unknown:
+        raise ConfigurationError(f"unknown section(s) in {path}: {', '.join(sorted(unknown))}")
+    agent = _table(doc, "agent")
+    if unknown := set(agent) - set(_AGENT_KEYS):
+        raise ConfigurationError(f"unknown key(s) in [agent]: {', '.join(sorted(unknown))}")
+    agent = {"listen": "127.0.0.1:8480", **agent}
+    for key in _AGENT_KEYS:
+        if (value := env.get(ENV_PREFIX + key.upper())) is not None:
+            agent[key] = value
+    identity = _text(agent, "identity", "[agent]")
+    agent.setdefault("state", f".gerbang/agent-{identity}")
+    paths = {k: base / _text(agent, k, "[agent]") for k in _PATHS}
+    host, port = _split_listen(_text(agent, "listen", "[agent]"))
+
+    if (tokens := env.get(ENV_PREFIX + "TOKENS")) is not None:
+        clients = [t.partition(":") for t in tokens.split(",") if t.strip()]
+        client_tokens = tuple(_token(n.strip(), d.strip()) for n, _, d in clients)
+    else:
+        client_tokens = tuple(
+            _token(_text(c, "name", "[[clients]]"), _text(c, "token_sha256", "[[clients]]"))
+            for c in _tables(doc, "clients")
+        )
+
+    tls_doc = _table(doc, "tls")
+    for key in ("cert", "key", "client_ca"):
+        if (value := env.get(f"{ENV_PREFIX}TLS_{key.upper()}")) is not None:
+            tls_doc[key] = value
+    tls = None
+    if tls_doc:
+        ca = tls_doc.get("client_ca")
+        tls = ServerTls(
+            base / _text(tls_doc, "cert", "[tls]"),
+            base / _text(tls_doc, "key", "[tls]"),
+            base / ca if isinstance(ca, str) and ca else None,
+        )
+
+    issuer_tables = _tables(doc, "issuers")
+    if (text := env.get(ENV_PREFIX + "ISSUERS")) is not None:
+        parts = [i.split("|") for i in text.split(",") if i.strip()]
+        if any(len(p) != 3 for p in parts):
+            raise ConfigurationError(
+                f"{ENV_PREFIX}ISSUERS: expected ISSUER|AUDIENCE|JWKS_PATH, comma-separated"
+            )
+        issuer_tables = [{"issuer": i, "audience": a, "jwks": j} for i, a, j in parts]
+    issuers = tuple(
+        Issuer(
+            _text(i, "issuer", "[[issuers]]"),
+            _text(i, "audience", "[[issuers]]"),
+            base / _text(i, "jwks", "[[issuers]]"),
+        )
+        for i in issuer_tables
+    )
+    required = _table(doc, "users").get("required", True)
+    if (value := env.get(ENV_PREFIX + "USERS_REQUIRED")) is not None:
+        required = value.strip().lower() not in ("0", "false", "no")
+    if not isinstance(required, bool):
+        raise ConfigurationError("[users] required must be true or false")
+    return AgentConfig(
+        identity=identity,
+        pki=paths["pki"],
+        keys=paths["keys"],
+        gateway=_text(agent, "gateway", "[agent]"),
+        host=host,
+        port=port,
+        state=paths["state"],
+        clients=client_tokens,
+        tls=tls,
+        issuers=issuers,
+        users_required=required,
+    )
