@@ -7,6 +7,8 @@ OPA_VERSION := v1.22.3
 # The local buf plugins for the Go stubs (proto/buf.gen.yaml; docs/protocol.md section 10).
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+# C2SP tlog-witness interop (tests/test_tlog_witness.py): torchwood's litewitness.
+TORCHWOOD_VERSION := v0.6.1
 PROTOS := $(wildcard proto/gerbang/v1/*.proto)
 
 .PHONY: run test lint proto proto-check stubs-check stub-plugins policy-test policy-wasm policy-wasm-check bench profile clean tools
@@ -29,6 +31,10 @@ clients/typescript/node_modules/.bin/tsc: clients/typescript/package.json client
 $(GOBIN)/opa:
 	go install github.com/open-policy-agent/opa@$(OPA_VERSION)
 
+$(GOBIN)/litewitness $(GOBIN)/witnessctl:
+	go install filippo.io/torchwood/cmd/litewitness@$(TORCHWOOD_VERSION) \
+	  filippo.io/torchwood/cmd/witnessctl@$(TORCHWOOD_VERSION)
+
 # Installed (again) whenever the installed one is not the pinned version.
 stub-plugins:
 	@go version -m $(GOBIN)/protoc-gen-go 2>/dev/null | grep -q 'google.golang.org/protobuf[[:space:]]*$(PROTOC_GEN_GO_VERSION)' \
@@ -36,7 +42,8 @@ stub-plugins:
 	@go version -m $(GOBIN)/protoc-gen-go-grpc 2>/dev/null | grep -q 'protoc-gen-go-grpc[[:space:]]*$(PROTOC_GEN_GO_GRPC_VERSION)' \
 	  || go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
-tools: $(VENV_STAMP) node_modules/.bin/buf clients/typescript/node_modules/.bin/tsc $(GOBIN)/opa stub-plugins
+tools: $(VENV_STAMP) node_modules/.bin/buf clients/typescript/node_modules/.bin/tsc $(GOBIN)/opa \
+  stub-plugins $(GOBIN)/litewitness $(GOBIN)/witnessctl
 	cd tests/interop && go mod download
 	cd tests/stubs/go && go mod download
 
@@ -51,7 +58,11 @@ proto-check: $(VENV_STAMP)
 stubs-check: $(VENV_STAMP) node_modules/.bin/buf stub-plugins
 	$(PY) -m tools.stubs
 
+# The demo shows a standard C2SP witness (litewitness) beside Kompolnas's when it can be built.
 run: $(VENV_STAMP)
+	@test -x $(GOBIN)/litewitness -a -x $(GOBIN)/witnessctl \
+	  || $(MAKE) --no-print-directory $(GOBIN)/litewitness $(GOBIN)/witnessctl \
+	  || echo "run: litewitness could not be built; the demo runs without a standard witness"
 	$(PY) -m gateway.demo
 
 test: $(VENV_STAMP)

@@ -112,6 +112,7 @@ def gateway_config(args: argparse.Namespace) -> GatewayConfig:
         audit_readers=readers,
         log_key=Path(args.log_key),
         witnesses=tuple(_read_key(k) for k in args.witness_key),
+        tlog_witnesses=tuple(args.tlog_witness),
         details_key=args.details_key,
         keys_dir=Path(args.keys),
     )
@@ -210,6 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--witness-key", action="append", default=[], help="a witness's cosigner key (repeatable)"
     )
+    p.add_argument(
+        "--tlog-witness",
+        action="append",
+        default=[],
+        metavar="URL,VKEY",
+        help="a C2SP tlog-witness to submit every checkpoint to: its URL, a comma, its "
+        "verifier key (0x04 cosignature or 0x01 Ed25519 form); repeatable",
+    )
     p.add_argument("--details-key", help="oversight X25519 public key for sealed audit details")
     p.add_argument("--keys", default=".gerbang/keys", help="key registry and the plan key")
     p.add_argument(
@@ -236,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.evidence_cli import add_evidence_commands
 
     add_evidence_commands(sub)
+    from gateway.monitor import add_monitor_command
+
+    add_monitor_command(sub)
     from gateway.analytics.cli import add_analytics_commands
 
     add_analytics_commands(sub)

@@ -431,16 +431,28 @@ class GerbangClient:
             privacy=Privacy.from_proto(response.privacy) if response.HasField("privacy") else None,
         )
 
-    async def evidence(self, result: QueryResult, wait: float = 10.0) -> dict[str, Any]:
+    async def evidence(
+        self, result: QueryResult, wait: float = 10.0, cosignatures: int = 0
+    ) -> dict[str, Any]:
         """The full evidence bundle: `result.evidence` plus the audit entry and its
-        inclusion proof against a signed checkpoint (waits for the next checkpoint)."""
+        inclusion proof against a signed checkpoint (waits for the next checkpoint, and
+        for one carrying at least `cosignatures` witness cosignatures)."""
         deadline = asyncio.get_running_loop().time() + wait
         while True:
             try:
                 proof = await self._stub.ProveReceipt(
                     query_pb2.ProveReceiptRequest(leaf_index=result.receipt.leaf_index), timeout=5
                 )
-                break
+                # The log's signature line plus one line per cosignature (C2SP signed-note).
+                if proof.checkpoint.count("\n\u2014 ".encode()) - 1 >= cosignatures:
+                    break
+                if asyncio.get_running_loop().time() > deadline:
+                    raise QueryRefused(
+                        grpc.StatusCode.DEADLINE_EXCEEDED,
+                        f"no checkpoint with {cosignatures} cosignatures within {wait} s",
+                    )
+                await asyncio.sleep(0.25)
+                continue
             except grpc.aio.AioRpcError as e:
                 if (
                     e.code() != grpc.StatusCode.UNAVAILABLE

@@ -43,13 +43,15 @@ from gateway.analytics.render import render_png, render_terminal
 from gateway.audit._checkpoint import open_checkpoint
 from gateway.audit._merkle import verify_inclusion
 from gateway.audit._note import parse_verifier_key
-from gateway.audit.checkpoints import ORIGIN
+from gateway.audit._policy import WitnessPolicy
+from gateway.audit.checkpoints import ORIGIN, LogKey
 from gateway.audit.commands import b64, witness_via_gateway
 from gateway.audit.store import AuditStore
 from gateway.audit.verify import CheckpointClaim, verify_log
 from gateway.client import GerbangClient, QueryRefused, QueryResult, Receipt
 from gateway.evidence import user_commitment, verify_bundle
 from gateway.keys import KeyRegistry
+from gateway.litewitness import find_tools, litewitness
 from gateway.local import AdapterSpec, LocalFederation
 from gateway.model import Aggregation, Bucket, Filter, GroupBy, Op, Query
 from gateway.tls import TlsFiles
@@ -210,7 +212,7 @@ def committed_user(bundle: dict[str, Any]) -> None:
     print(f"the organisation opens it with its key: {INVESTIGATOR[1]} at {INVESTIGATOR[0]}")
 
 
-async def scripted_queries(address: str, pki: Path) -> Receipt:
+async def scripted_queries(address: str, pki: Path, cosignatures: int = 0) -> Receipt:
     month_start = dt.datetime(2026, 10, 1, tzinfo=ops.WIB)
     month_end = dt.datetime(2026, 11, 1, tzinfo=ops.WIB)
 
@@ -293,7 +295,8 @@ async def scripted_queries(address: str, pki: Path) -> Receipt:
         print("ALLOWED")
         show_records(result)
         receipt(result)
-        bundle = await client.evidence(result)
+        # With a standard witness configured, the bundle waits for its cosignature.
+        bundle = await client.evidence(result, wait=15, cosignatures=cosignatures)
     write_evidence(bundle, result.request_id)
     committed_user(bundle)
 
@@ -452,10 +455,13 @@ def write_evidence(bundle: dict[str, Any], request_id: str) -> None:
     path = directory / f"{request_id}.json"
     path.write_bytes(canonical_json(bundle))
     keys = WORKDIR / "keys"
+    policy_path = WORKDIR / "oversight.policy"
+    policy = WitnessPolicy.parse(policy_path.read_text()) if policy_path.exists() else None
     summary = verify_bundle(
         bundle,
         KeyRegistry.load(keys / "registry.json"),
         (keys / "audit-log.pub").read_text().strip(),
+        policy,
     )
     print(
         f"evidence bundle {path}: request signed by the caller, {len(summary.adapters)} plans "
@@ -463,22 +469,32 @@ def write_evidence(bundle: dict[str, Any], request_id: str) -> None:
         f"audit entry {summary.leaf_index} proven in the signed checkpoint of size "
         f"{summary.checkpoint_size}"
     )
-    print(f"check it yourself: .venv/bin/gerbang evidence verify {path}")
+    if policy is not None:
+        print(f"its checkpoint is cosigned by {', '.join(summary.witnesses)}: quorum met")
+        print(f"check it yourself: .venv/bin/gerbang evidence verify {path} --policy {policy_path}")
+    else:
+        print(f"check it yourself: .venv/bin/gerbang evidence verify {path}")
 
 
 def main() -> int:
     incidents = int(os.environ.get("GERBANG_DEMO_INCIDENTS", "200000"))
     WORKDIR.mkdir(exist_ok=True)
     specs = prepare(WORKDIR, incidents)
-    federation = LocalFederation(WORKDIR, specs, policies=POLICIES)
-    heading(f"Starting {len(specs)} adapters and the gateway (logs in {WORKDIR / 'logs'})")
-    with federation:
-        print(f"gateway listening on {federation.address} (mTLS)")
-        first = asyncio.run(scripted_queries(federation.address, federation.pki))
-        heading("7. The same over HTTP: the transport agency's agent (gerbang agent serve), curl")
-        show_agent(federation, {p: legal_basis(p) for p in AGENT_PURPOSES})
-        heading("Oversight: Kompolnas witnesses the audit log")
-        oversee(federation, first)
+    with contextlib.ExitStack() as stack:
+        args = standard_witness(stack)
+        federation = LocalFederation(WORKDIR, specs, policies=POLICIES, extra_gateway_args=args)
+        heading(f"Starting {len(specs)} adapters and the gateway (logs in {WORKDIR / 'logs'})")
+        with federation:
+            print(f"gateway listening on {federation.address} (mTLS)")
+            first = asyncio.run(
+                scripted_queries(federation.address, federation.pki, 1 if args else 0)
+            )
+            heading(
+                "7. The same over HTTP: the transport agency's agent (gerbang agent serve), curl"
+            )
+            show_agent(federation, {p: legal_basis(p) for p in AGENT_PURPOSES})
+            heading("Oversight: Kompolnas witnesses the audit log")
+            oversee(federation, first)
     heading("Audit log, verified offline")
     store = AuditStore(federation.audit_url)
     try:
@@ -498,10 +514,33 @@ def main() -> int:
         f"Merkle root {b64(verified.root_hash)}, {verified.checkpoints_checked} signed checkpoints"
     )
     if latest is not None:
-        print("latest checkpoint, with its cosignature:")
+        print("latest checkpoint, with its cosignatures (standard witness, Kompolnas):")
         print("  " + latest.cosigned_note().decode().rstrip("\n").replace("\n", "\n  "))
     print(f"check it yourself: .venv/bin/gerbang audit verify --store {federation.audit_url}")
     return 0
+
+
+def standard_witness(stack: contextlib.ExitStack) -> list[str]:
+    """Start torchwood's litewitness (a standard C2SP tlog-witness) for the log, if installed
+    (`make tools`); return the gateway arguments that submit every checkpoint to it."""
+    tools = find_tools()
+    heading("A standard witness: torchwood's litewitness (C2SP tlog-witness)")
+    policy_path = WORKDIR / "oversight.policy"
+    policy_path.unlink(missing_ok=True)
+    if tools is None:
+        print("litewitness is not installed (run `make tools`): the log is witnessed by Kompolnas")
+        return []
+    log_vkey = LogKey.load_or_create(WORKDIR / "keys" / "audit-log.key").verifier_key
+    name = "litewitness.example/w1"
+    running = stack.enter_context(
+        litewitness(WORKDIR / "litewitness", name, ORIGIN, log_vkey, tools)
+    )
+    print(f"litewitness {name} on {running.url}; every checkpoint goes to it (add-checkpoint)")
+    # The oversight body's tlog-policy: this log, the standard witness, its quorum.
+    policy_path.write_text(
+        f"log {log_vkey}\nwitness litewitness {running.vkey} {running.url}\nquorum litewitness\n"
+    )
+    return ["--tlog-witness", f"{running.url},{running.vkey}"]
 
 
 def oversee(federation: LocalFederation, receipt: Receipt) -> None:

@@ -24,7 +24,7 @@ import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hpke
@@ -35,6 +35,10 @@ from gateway.errors import SignatureError, UntrustedInputError
 from gateway.keys import KeyRegistry, Signer
 from gateway.model import Query, time_text, typed_value, utc
 from gerbang.v1 import adapter_pb2
+
+if TYPE_CHECKING:
+    from gateway.audit._policy import WitnessPolicy
+    from gateway.audit._tlog_proof import TlogProof
 
 REQUEST_VERSION: Final = 1
 # A request is fresh within this much of the gateway's clock (both directions).
@@ -338,12 +342,16 @@ class EvidenceSummary:
     rows: int
     leaf_index: int
     checkpoint_size: int
+    witnesses: tuple[str, ...] = ()
     # The end user's commitment (hex) the request and its audit entry name, or "".
     user_commitment: str = ""
 
 
 def verify_bundle(
-    bundle: Mapping[str, Any], registry: KeyRegistry, log_key: str
+    bundle: Mapping[str, Any],
+    registry: KeyRegistry,
+    log_key: str,
+    policy: WitnessPolicy | None = None,
 ) -> EvidenceSummary:
     """Check an evidence bundle offline: only public keys and the log's checkpoint key needed.
 
@@ -351,8 +359,10 @@ def verify_bundle(
     the plan for this request and the adapter attested its sealed answer to that plan;
     3. the log's key signed the checkpoint, and the audit entry is included in it;
     4. the entry is this caller's allowed request, with this request hash, the same end
-    user commitment (or none) and exactly these sealed results. Keys are checked as of
-    the time each signature was made.
+    user commitment (or none) and exactly these sealed results; 5. with a witness
+    `policy` (C2SP tlog-policy), the checkpoint's cosignatures meet its quorum, so the
+    log cannot have shown this entry in a history the witnesses never saw. Keys are
+    checked as of the time each signature was made.
     """
     from gateway.audit._checkpoint import open_checkpoint
     from gateway.audit._merkle import leaf_hash, verify_inclusion
@@ -413,7 +423,11 @@ def verify_bundle(
     logged = sorted(str(r.get("sha256")) for r in entry.get("results", []))
     if logged != sorted(r.ciphertext_sha256.hex() for r in checked):
         raise UntrustedInputError("the audit entry records other results than the bundle's")
+    witnesses: tuple[str, ...] = ()
+    if policy is not None:  # 5.
+        witnesses = policy.check(str(audit["checkpoint"]).encode(), [verifier]).cosigners
     return EvidenceSummary(
+        witnesses=witnesses,
         caller=caller,
         purpose=str(doc.get("purpose")),
         dataset=str(doc.get("dataset")),
@@ -423,4 +437,19 @@ def verify_bundle(
         leaf_index=index,
         checkpoint_size=checkpoint.size,
         user_commitment=str(doc.get("user", "")),
+    )
+
+
+def bundle_tlog_proof(bundle: Mapping[str, Any]) -> TlogProof:
+    """The bundle's audit proof as C2SP tlog-proof@v1, the audit leaf as its extra data."""
+    from gateway.audit._tlog_proof import TlogProof
+
+    audit = bundle.get("audit")
+    if not isinstance(audit, Mapping):
+        raise UntrustedInputError("evidence bundle has no audit proof")
+    return TlogProof(
+        index=int(audit["leaf_index"]),
+        proof=tuple(unb64(h, "proof hash") for h in audit["proof"]),
+        checkpoint=str(audit["checkpoint"]).encode(),
+        extra=unb64(audit["leaf"], "audit leaf"),
     )

@@ -37,6 +37,7 @@ __all__ = [
     "data_periods",
     "hold_label",
     "hold_until",
+    "iter_accounts",
     "release_id",
     "release_window",
 ]
@@ -44,8 +45,10 @@ __all__ = [
 DataPeriod = Literal["day", "week", "month"]
 HoldPeriod = Literal["hour", "day", "week", "month"]
 WIB: Final = dt.timezone(dt.timedelta(hours=7), "WIB")
-# A window may name at most this many data periods (a decade of days); past that, refuse.
+# A window may name at most this many data periods (a decade of days), and span at most a
+# century; past that, refuse rather than charge every period of the data.
 MAX_PERIODS: Final = 3660
+MAX_DAYS: Final = 36_600
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +135,7 @@ def data_periods(lower: dt.datetime, upper: dt.datetime, period: DataPeriod) -> 
         return []
     first = _local_day(lower)
     last = _local_day(upper - dt.timedelta(microseconds=1))
-    if (last - first).days > MAX_PERIODS * (31 if period == "month" else 7):
+    if (last - first).days > MAX_DAYS:
         raise ValueError("the window covers too many data periods to be charged")
     out: dict[str, None] = {}
     day = first

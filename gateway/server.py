@@ -45,6 +45,7 @@ from gateway.audit.names import RegisteredNames, committed_unless
 from gateway.audit.releases import BudgetExhausted, ReleaseLedger
 from gateway.audit.service import AuditService
 from gateway.audit.store import AuditStore, AuditWriter
+from gateway.audit.witnessing import TlogWitness
 from gateway.capabilities import describe
 from gateway.catalog import Catalog, Dataset
 from gateway.errors import ConfigurationError, GerbangError, PolicyDenied, UntrustedInputError
@@ -707,6 +708,7 @@ class GatewayConfig:
     audit_readers: frozenset[str] = frozenset()
     log_key: Path = Path(".gerbang/keys/audit-log.key")
     witnesses: tuple[str, ...] = ()  # cosigner verifier keys (C2SP tlog-cosignature)
+    tlog_witnesses: tuple[str, ...] = ()  # "URL,VKEY": submitted to (C2SP tlog-witness)
     details_key: str | None = None  # oversight's X25519 key for sealed details
     keys_dir: Path = Path(".gerbang/keys")  # registry.json and the gateway's keystore
     startup_timeout: float = 20.0
@@ -764,7 +766,10 @@ async def serve(
     replay.start()
     keys = RegistryFile(config.keys_dir / "registry.json")
     plan_signer = Signer.current(config.keys_dir, "gateway", GATEWAY_ID)
-    checkpointer = Checkpointer(store, LogKey.load_or_create(config.log_key))
+    tlog_witnesses = [TlogWitness.parse(w) for w in config.tlog_witnesses]
+    checkpointer = Checkpointer(
+        store, LogKey.load_or_create(config.log_key), witnesses=tlog_witnesses
+    )
     checkpoints = asyncio.get_running_loop().create_task(checkpointer.run(), name="checkpointer")
     witnesses = {w.name: w for w in (parse_cosigner_key(k) for k in config.witnesses)}
     links, catalog = await connect_adapters(

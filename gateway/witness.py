@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA44PrivateKey
 
 from gateway.audit._checkpoint import Checkpoint, cosign, format_cosigner_key, open_checkpoint
 from gateway.audit._merkle import verify_consistency
+from gateway.audit._mldsa import cosign_mldsa, format_mldsa_key
 from gateway.audit._note import parse_verifier_key
 from gateway.errors import AuditIntegrityError, ConfigurationError, ProofError
 
@@ -77,28 +79,61 @@ class WitnessState:
 
 @dataclass(frozen=True)
 class WitnessKey:
+    """A witness's cosigning keys: Ed25519 (cosignature/v1), and ML-DSA-44 (subtree/v1),
+    which tlog-cosignature recommends for new deployments. Key files made before ML-DSA
+    have only the Ed25519 key; new ones have both."""
+
     name: str
     private_key: Ed25519PrivateKey
+    mldsa_key: MLDSA44PrivateKey | None = None
 
     @property
     def verifier_key(self) -> str:
         return format_cosigner_key(self.name, self.private_key.public_key())
+
+    @property
+    def mldsa_verifier_key(self) -> str | None:
+        if self.mldsa_key is None:
+            return None
+        return format_mldsa_key(self.name, self.mldsa_key.public_key())
+
+    def cosign(self, checkpoint: Checkpoint, now: int) -> list[str]:
+        """Every cosignature line this witness makes for `checkpoint` (the caller checked it)."""
+        text = checkpoint.to_text()
+        lines = [cosign(text, self.private_key, self.name, now)]
+        if self.mldsa_key is not None:
+            lines.append(cosign_mldsa(text, self.mldsa_key, self.name, now))
+        return lines
 
     @classmethod
     def load_or_create(cls, path: Path, name: str) -> WitnessKey:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             key = Ed25519PrivateKey.generate()
+            mldsa_seed = os.urandom(32)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(
                     json.dumps(
-                        {"name": name, "seed": base64.b64encode(key.private_bytes_raw()).decode()}
+                        {
+                            "name": name,
+                            "seed": base64.b64encode(key.private_bytes_raw()).decode(),
+                            "mldsa_seed": base64.b64encode(mldsa_seed).decode(),
+                        }
                     )
                 )
             path.with_suffix(".pub").write_text(format_cosigner_key(name, key.public_key()) + "\n")
+            mldsa = MLDSA44PrivateKey.from_seed_bytes(mldsa_seed)
+            path.with_suffix(".mldsa.pub").write_text(
+                format_mldsa_key(name, mldsa.public_key()) + "\n"
+            )
         doc = json.loads(path.read_text())
-        return cls(doc["name"], Ed25519PrivateKey.from_private_bytes(base64.b64decode(doc["seed"])))
+        seed = doc.get("mldsa_seed")
+        return cls(
+            doc["name"],
+            Ed25519PrivateKey.from_private_bytes(base64.b64decode(doc["seed"])),
+            MLDSA44PrivateKey.from_seed_bytes(base64.b64decode(seed)) if seed else None,
+        )
 
 
 def check_advance(state: WitnessState, new: Checkpoint, proof: list[bytes] | None) -> WitnessState:

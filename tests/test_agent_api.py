@@ -38,6 +38,7 @@ from tests.agent_support import (
     END,
     NOV,
     OPENAPI,
+    PURPOSES,
     TRAFFIC,
     audit_entry,
     basis,
@@ -152,6 +153,9 @@ def test_query_as_json_and_csv_with_the_user_committed(
     }
     assert (line["client"], line["operation"], line["status"]) == ("sip", "query", 200)
     assert line["audit_entry"] == doc["audit_receipt"]["leaf_index"]
+    # The gateway's audit entry records that same commitment, and nothing more of the person.
+    assert entry["user_commitment"] == line["user"]["commitment"]
+    assert "nip-198501012010011001" not in json.dumps(entry)
     # The organisation opens the commitment from its journal (oversight).
     opened = subprocess.run(
         [
@@ -176,7 +180,7 @@ def test_query_as_json_and_csv_with_the_user_committed(
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert rows[0].keys() == {"kecamatan", "count"}
     assert {x["kecamatan"] for x in rows} == {x["kecamatan"] for x in doc["result"]}
-    assert r.headers["gerbang-mechanism"] == "exact"
+    assert r.headers["gerbang-mechanism"] == "discrete_laplace"
     assert r.headers["gerbang-k"] == "10"
     assert r.headers["gerbang-period"] == f"{AUG}/{NOV}"
     receipt = int(r.headers["gerbang-audit-receipt"].split(";")[0])
@@ -220,15 +224,16 @@ def test_heatmap_as_geojson_polygons(agents: dict[str, LocalAgent]) -> None:
         assert len(ring) >= 7
         assert all(106 < lon < 107.2 and -6.5 < lat < -5.9 for lon, lat in ring)
         p = f["properties"]
-        assert p["low"] == p["count"] == p["high"] >= 5  # exact counts: k = 5, no noise
-    assert fc["gerbang"]["privacy"] == {
-        "mechanism": "exact",
-        "epsilon": None,
-        "k": 5,
-        "interval_level": None,
-        "budget_period": None,
-        "budget_remaining": None,
-    }
+        assert p["low"] <= p["count"] <= p["high"]
+        assert p["count"] >= 5  # k = 5 on the noisy counts
+    privacy = fc["gerbang"]["privacy"]
+    epsilon = PURPOSES["patrol_planning"]["epsilon"]
+    assert (privacy["mechanism"], privacy["epsilon"], privacy["k"]) == (
+        "discrete_laplace",
+        epsilon,
+        5,
+    )
+    assert privacy["epsilon_charged"] in (0.0, epsilon)
 
     r = post(a, "/v1/heatmap?format=csv", scope | {"resolution": 8})
     assert r.text.splitlines()[0] == "cell,count,low,high"
@@ -251,8 +256,10 @@ def test_private_heatmap_names_epsilon_and_intervals_then_spent_budget_is_403(
     privacy = fc["gerbang"]["privacy"]
     assert (privacy["mechanism"], privacy["epsilon"], privacy["k"]) == ("discrete_laplace", 1.0, 10)
     assert privacy["interval_level"] == 0.9
-    assert privacy["budget_remaining"] == pytest.approx(0.0)
-    assert privacy["budget_period"]
+    budget = PURPOSES["spatial_planning"]["privacy_budget"]
+    assert privacy["budget_remaining"] == pytest.approx(budget["per_caller"] - 1.0)
+    assert privacy["budget_period"] == "2025-11..2026-10"
+    assert (privacy["epsilon_charged"], privacy["held"]) == (1.0, False)
     # Two parts of scale 1/epsilon: each within ln(2/0.1) with probability 1 - 0.1/2.
     margin = 2 * math.log(2 / 0.1)
     for f in fc["features"]:
@@ -260,11 +267,17 @@ def test_private_heatmap_names_epsilon_and_intervals_then_spent_budget_is_403(
         assert p["low"] == max(0, math.floor(p["count"] - margin))
         assert p["high"] == math.ceil(p["count"] + margin)
 
+    # The same question again: the held release, charged nothing.
     r = post(a, "/v1/heatmap", scope | {"resolution": 8})
+    assert r.status_code == 200, r.text
+    assert r.json()["privacy"]["held"] is True
+    # Other questions over the same months: the months' accounts run out.
+    for resolution in (7, 6):
+        r = post(a, "/v1/heatmap", scope | {"resolution": resolution})
     assert r.status_code == 403, r.text
     conforms("/v1/heatmap", r)
     problem = r.json()
-    assert any("privacy budget exhausted" in reason for reason in problem["reasons"])
+    assert any("privacy budget spent" in reason for reason in problem["reasons"])
     entry = audit_entry(federation, problem["audit_receipt"]["leaf_index"])
     assert (entry["decision"], entry["request"]["operation"]) == ("deny", "heatmap")
 

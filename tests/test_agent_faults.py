@@ -38,6 +38,10 @@ REGIONS = {"t1": ("Jakarta Pusat",), "t2": ("Jakarta Selatan",)}
 TRAFFIC = {
     "dataset": "incidents",
     "fields": ["kecamatan"],
+    "filters": [
+        {"field": "occurred_at", "op": "ge", "values": [{"time": "2026-08-01T00:00:00Z"}]},
+        {"field": "occurred_at", "op": "lt", "values": [{"time": "2026-11-01T00:00:00Z"}]},
+    ],
     "aggregation": {"group_by": [{"field": "kecamatan"}]},
     "purpose": "traffic_planning",
     "legal_basis": PURPOSES["traffic_planning"]["legal_basis"],

@@ -221,6 +221,10 @@ class CosignatureVerifier:
     def __post_init__(self) -> None:
         object.__setattr__(self, "key_id", cosignature_key_id(self.name, self.public_key))
 
+    @property
+    def raw_public_key(self) -> bytes:
+        return raw_public_key(self.public_key)
+
     def verify(self, text: bytes, signature: bytes) -> None:
         self.check(text, signature)
 

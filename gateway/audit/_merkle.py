@@ -635,3 +635,21 @@ class CompactRange:
         if not self._hashes:
             return EMPTY_ROOT
         return _fold(self._hashes)
+
+    @property
+    def edge(self) -> tuple[bytes, ...]:
+        """The complete-subtree hashes of the right edge, largest first: the whole state."""
+        return tuple(self._hashes)
+
+    @classmethod
+    def resume(cls, size: int, edge: Sequence[bytes]) -> CompactRange:
+        """A range at `size` from its `edge` (one hash per set bit of the size)."""
+        if size < 0 or len(edge) != bin(size).count("1") or any(len(h) != HASH_SIZE for h in edge):
+            raise AuditIntegrityError(
+                f"a compact range of size {size} has {bin(max(size, 0)).count('1')} hashes of "
+                f"{HASH_SIZE} bytes, not {len(edge)}"
+            )
+        r = cls()
+        r._hashes = list(edge)
+        r.size = size
+        return r

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from gateway.audit._note import (
     parse_verifier_key,
 )
 from gateway.audit.store import AuditStore, StoredCheckpoint
+from gateway.audit.witnessing import TlogWitness, WitnessSubmitter
 from gateway.errors import ConfigurationError
 from gateway.identities import FEDERATION
 
@@ -66,9 +68,16 @@ class LogKey:
 
 class Checkpointer:
     def __init__(
-        self, store: AuditStore, key: LogKey, origin: str = ORIGIN, interval: float = 0.5
+        self,
+        store: AuditStore,
+        key: LogKey,
+        origin: str = ORIGIN,
+        interval: float = 0.5,
+        witnesses: Sequence[TlogWitness] = (),
     ) -> None:
         self.store = store
+        # C2SP tlog-witness: each new checkpoint goes to every configured witness.
+        self.submitter = WitnessSubmitter(store, witnesses) if witnesses else None
         self.key = key
         self.origin = origin
         self.interval = interval
@@ -102,6 +111,8 @@ class Checkpointer:
                 made = await asyncio.to_thread(self.checkpoint_once)
                 if made is not None:
                     log.debug("checkpoint signed", size=made.size)
+                    if self.submitter is not None:
+                        await asyncio.to_thread(self.submitter.submit_all, made)
             except Exception as e:  # keep signing later; the log itself is unaffected
                 log.error("checkpoint failed", error=str(e))
             await asyncio.sleep(self.interval)

@@ -181,6 +181,10 @@ def _progress(total: int) -> Any:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    if args.remote:
+        from gateway.audit.tiles_cli import cmd_verify_remote
+
+        return cmd_verify_remote(args)
     extra = [Path(p).read_bytes() for p in args.checkpoint or []]
     claims: list[CheckpointClaim] = []
     if args.export:
@@ -264,8 +268,15 @@ def cmd_witness(args: argparse.Namespace) -> int:
     if args.print_key:
         print(key.verifier_key)
         return 0
+    if args.print_mldsa_key:
+        if key.mldsa_verifier_key is None:
+            raise ConfigurationError(f"{args.key} predates ML-DSA-44 and holds no such key")
+        print(key.mldsa_verifier_key)
+        return 0
     vkey_arg = Path(args.log_key)
     log_key = vkey_arg.read_text().strip() if vkey_arg.exists() else args.log_key
+    if args.listen:
+        return _serve_witness(args, key, args.witness_log or [log_key])
     rounds = 0
     while True:
         cp = witness_via_gateway(
@@ -276,6 +287,28 @@ def cmd_witness(args: argparse.Namespace) -> int:
         if not args.every or (args.rounds and rounds >= args.rounds):
             return 0
         time.sleep(args.every)
+
+
+def _serve_witness(args: argparse.Namespace, key: Any, log_keys: list[str]) -> int:
+    """Push mode: a C2SP tlog-witness HTTP server until interrupted."""
+    from gateway.witness_server import WitnessedLogs, WitnessState, make_server
+
+    host, _, port = args.listen.rpartition(":")
+    vkeys = [Path(k).read_text().strip() if Path(k).exists() else k for k in log_keys]
+    logs = WitnessedLogs.from_vkeys(vkeys)
+    server = make_server((host, int(port)), WitnessState(Path(args.state_db)), logs, key)
+    print(
+        f"tlog-witness {key.name} on http://{args.listen}/ for {', '.join(logs.keys)}\n"
+        f"cosigner key: {key.verifier_key}",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
 
 
 def cmd_details(args: argparse.Namespace) -> int:
@@ -323,7 +356,14 @@ def add_audit_commands(audit: Any, witness: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--store", default=default_store, help="SQLAlchemy URL of the audit log")
     src.add_argument("--export", help="a file written by `gerbang audit export`")
+    src.add_argument(
+        "--remote", metavar="URL", help="a tlog-tiles prefix: mirror and verify, no database"
+    )
     p.add_argument("--pubkey", help="the log's verifier key (or a file with it); pin it")
+    p.add_argument("--pki", default=".gerbang/pki", help="with an https --remote: the CA")
+    p.add_argument(
+        "--identity", default="kompolnas-oversight", help="with an https --remote: client cert"
+    )
     p.add_argument("--checkpoint", action="append", help="a checkpoint note seen elsewhere (file)")
     p.set_defaults(func=cmd_verify)
     p = audit.add_parser("checkpoint", help="print the latest signed checkpoint note")
@@ -355,6 +395,9 @@ def add_audit_commands(audit: Any, witness: argparse.ArgumentParser) -> None:
     p.add_argument("--store", default=default_store)
     p.add_argument("--now", help="ISO time to apply retention at (default: now)")
     p.set_defaults(func=cmd_retention)
+    from gateway.audit.tiles_cli import add_tiles_commands
+
+    add_tiles_commands(audit, default_store)
 
     witness.add_argument("--gateway", default="127.0.0.1:7443")
     witness.add_argument("--pki", default=".gerbang/pki")
@@ -372,4 +415,24 @@ def add_audit_commands(audit: Any, witness: argparse.ArgumentParser) -> None:
     witness.add_argument("--every", type=float, default=0, help="repeat every N seconds")
     witness.add_argument("--rounds", type=int, default=0, help="stop after N rounds (with --every)")
     witness.add_argument("--print-key", action="store_true", help="print the cosigner key and exit")
+    witness.add_argument(
+        "--print-mldsa-key", action="store_true", help="print the ML-DSA-44 cosigner key and exit"
+    )
+    witness.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="push mode: serve C2SP tlog-witness (POST /add-checkpoint) instead of pulling",
+    )
+    witness.add_argument(
+        "--witness-log",
+        action="append",
+        metavar="VKEY",
+        help="with --listen: a log to witness, by its verifier key (or a file); repeatable; "
+        "default: --log-key",
+    )
+    witness.add_argument(
+        "--state-db",
+        default=".gerbang/witness-kompolnas.db",
+        help="with --listen: the per-log state (SQLite)",
+    )
     witness.set_defaults(func=cmd_witness)

@@ -23,11 +23,17 @@ import orjson
 
 from gateway._canonical import canonical_json
 from gateway.audit.details import SealedDetails
-from gateway.errors import AuditIntegrityError
+from gateway.errors import AuditIntegrityError, GerbangError
 from gateway.model import Filter, Query, Scalar, time_text, typed_value
 
 LEAF_VERSION: Final = 1
 GENESIS: Final = bytes(32)
+MAX_LEAF_BYTES: Final = 0xFFFF
+"""C2SP tlog-tiles §Log entries: an entry bundle's length prefix is a uint16."""
+
+
+class AuditEntryTooLarge(GerbangError):
+    """A record's leaf would exceed 65,535 bytes: it cannot be logged, so nothing is released."""
 
 
 def commit_value(key: bytes, field_name: str, value: Scalar) -> str:
@@ -170,4 +176,9 @@ class Entry:
 def seal_body(body: Mapping[str, Any], index: int, prev_hash: bytes) -> Entry:
     """Sequence a record's body as entry `index` after the entry whose hash is `prev_hash`."""
     leaf = canonical_json({"v": LEAF_VERSION, "index": index, "prev": prev_hash.hex(), **body})
+    if len(leaf) > MAX_LEAF_BYTES:
+        raise AuditEntryTooLarge(
+            f"audit entry {index} would be {len(leaf)} bytes; a tlog-tiles entry holds at most "
+            f"{MAX_LEAF_BYTES}, so it cannot be logged and the request fails"
+        )
     return Entry(index, leaf, hashlib.sha256(leaf).digest())

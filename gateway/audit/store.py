@@ -33,6 +33,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     TypeDecorator,
     and_,
     create_engine,
@@ -141,8 +142,9 @@ cosignatures_table = Table(
     metadata,
     Column("size", BigInteger, primary_key=True, autoincrement=False),
     Column("witness", String(256), primary_key=True),
-    # One C2SP tlog-cosignature/v1 signature line, newline-terminated.
-    Column("line", String(512), nullable=False),
+    # A witness's C2SP tlog-cosignature lines, newline-terminated: Ed25519 (about 150
+    # characters) and/or ML-DSA-44 (about 3,300).
+    Column("line", Text, nullable=False),
 )
 
 head_table = Table(
@@ -464,6 +466,17 @@ class AuditStore:
                 .order_by(entries_table.c.idx)
             ).all()
         return [Entry(int(r.idx), bytes(r.leaf), bytes(r.entry_hash)) for r in rows]
+
+    def node_run(self, level: int, start: int, end: int) -> list[bytes]:
+        """The stored hashes of nodes (level, start..end-1), in order: one tlog-tiles tile.
+
+        One range scan on the primary key; fewer hashes than asked means the store lacks some."""
+        c = tree_table.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(c.hash).where(c.level == level, c.idx >= start, c.idx < end).order_by(c.idx)
+            ).scalars()
+            return [bytes(h) for h in rows]
 
     def details(self, index: int) -> bytes | None:
         with self.engine.connect() as conn:
