@@ -31,7 +31,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from typing import Any, Literal
@@ -966,6 +966,48 @@ class _Cases:
     status: list[str]
     unit: list[str]
     number: list[str]
+    # Further incidents filed under a case (a merged case file): incident, case position.
+    linked: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    linked_case: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+@dataclass(frozen=True, slots=True)
+class _DemoCase:
+    """A case the demo registry names (policies/registry/cases): the seeder files a handful
+    of incidents under its number, so a query under it finds the case's rows and no others."""
+
+    number: str
+    unit: str
+    category: str
+    kecamatan: str
+    incidents: int
+
+
+# The registered demo cases (policies/registry/cases/data.json, `police_cases`).
+DEMO_CASES: tuple[_DemoCase, ...] = (
+    _DemoCase(
+        "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA",
+        "Subdit Jatanras, Ditreskrimum Polda Metro Jaya",
+        "motor_vehicle_theft",
+        "Tebet",
+        5,
+    ),
+    _DemoCase(
+        "LP/B/0456/III/2025/SPKT/POLDA METRO JAYA",
+        "Subdit Resmob, Ditreskrimum Polda Metro Jaya",
+        "robbery",
+        "Kebayoran Baru",
+        4,
+    ),
+    _DemoCase(
+        "LP/B/2001/XII/2026/SPKT/POLDA METRO JAYA",
+        "Subdit Ranmor, Ditreskrimum Polda Metro Jaya",
+        "motor_vehicle_theft",
+        "Tambora",
+        4,
+    ),
+)
+_DEMO_NUMBERS = frozenset(c.number for c in DEMO_CASES)
 
 
 def _cases(rng: Generator, p: _Params, inc: _Incidents) -> _Cases:
@@ -1027,11 +1069,67 @@ def _cases(rng: Generator, p: _Params, inc: _Incidents) -> _Cases:
         strict=True,
     ):
         units.append(_unit(lv, c, k))
-        numbers.append(
-            f"LP/{'A' if a else 'B'}/{seq}/{_ROMAN_MONTHS[mo]}/{yr}/SPKT/{_office(lv, k)}"
-        )
+        number = f"LP/{'A' if a else 'B'}/{seq}/{_ROMAN_MONTHS[mo]}/{yr}/SPKT/{_office(lv, k)}"
+        while number in _DEMO_NUMBERS:  # the demo cases keep their registered numbers
+            seq += 10_000
+            number = f"LP/{'A' if a else 'B'}/{seq}/{_ROMAN_MONTHS[mo]}/{yr}/SPKT/{_office(lv, k)}"
+        numbers.append(number)
     return _Cases(
         incident=which, opened=opened, status=case_status.tolist(), unit=units, number=numbers
+    )
+
+
+def _file_demo_cases(
+    p: _Params, inc: _Incidents, victim_of: I64, vehicles: _Vehicles, cases: _Cases
+) -> _Cases:
+    """File a handful of investigated incidents under each demo case's registered number.
+
+    For each demo case whose kecamatan is seeded: the latest investigated incidents of its
+    category there, two of them ones whose victim owns a vehicle reported stolen (so the case
+    has persons and vehicles). The first one's generated case becomes the demo case; the others'
+    generated cases are dropped and their incidents linked to it (a merged case file).
+    """
+    position = {int(i): n for n, i in enumerate(cases.incident.tolist())}
+    stolen_owners = np.unique(vehicles.owner[vehicles.stolen])
+    with_vehicle = np.isin(victim_of, stolen_owners) & (victim_of >= 0)
+    seeded = {KECAMATAN[k].name: k for k in p.kecamatan.tolist()}
+    number, unit, status = list(cases.number), list(cases.unit), list(cases.status)
+    opened = cases.opened.copy()
+    drop: list[int] = []
+    linked: list[int] = []
+    linked_case: list[int] = []
+    for demo in DEMO_CASES:
+        if demo.kecamatan not in seeded:
+            continue
+        candidates = np.flatnonzero(
+            inc.investigated
+            & (inc.category == _CATEGORIES.index(demo.category))
+            & (inc.kec == seeded[demo.kecamatan])
+        )
+        if len(candidates) == 0:
+            continue
+        latest = candidates[np.argsort(-inc.occurred[candidates], kind="stable")].tolist()
+        stolen = [i for i in latest if with_vehicle[i]][:2]
+        rest = [i for i in latest if not with_vehicle[i]][: demo.incidents - len(stolen)]
+        chosen = sorted(stolen + rest, key=lambda i: -int(inc.occurred[i]))
+        keep = position[chosen[0]]
+        number[keep], unit[keep], status[keep] = demo.number, demo.unit, "open"
+        opened[keep] = min(int(inc.reported[chosen].max()) + _DAY, p.snapshot_utc - 60)
+        for i in chosen[1:]:
+            drop.append(position[i])
+            linked.append(i)
+            linked_case.append(keep)
+    kept = np.setdiff1d(np.arange(len(number)), np.array(drop, dtype=np.int64))
+    new_position = np.full(len(number), -1, dtype=np.int64)
+    new_position[kept] = np.arange(len(kept))
+    return _Cases(
+        incident=cases.incident[kept],
+        opened=opened[kept],
+        status=[status[k] for k in kept.tolist()],
+        unit=[unit[k] for k in kept.tolist()],
+        number=[number[k] for k in kept.tolist()],
+        linked=np.array(linked, dtype=np.int64),
+        linked_case=new_position[np.array(linked_case, dtype=np.int64)],
     )
 
 
@@ -1141,6 +1239,7 @@ def _write(
     tables = Base.metadata.sorted_tables
     case_of = np.full(len(inc.category), -1, dtype=np.int64)
     case_of[cases.incident] = np.arange(1, len(cases.incident) + 1)
+    case_of[cases.linked] = cases.linked_case + 1
     kec_names = [k.name for k in KECAMATAN]
     with engine.begin() as conn:
         Base.metadata.drop_all(conn)
@@ -1360,7 +1459,7 @@ def seed_city(
         people = _persons(rng, p)
         inv = _involvements(rng, inc, people)
         vehicles = _vehicles(rng, inc, people, inv.victim_of)
-        cases = _cases(rng, p, inc)
+        cases = _file_demo_cases(p, inc, inv.victim_of, vehicles, _cases(rng, p, inc))
         truth = _truth_rows(p, planted_hotspots, planted_surges)
         _write(engine, p, inc, people, inv, vehicles, cases, truth)
     finally:

@@ -45,6 +45,7 @@ from gateway.analytics._h3 import cell_of
 from gateway.catalog import LOCATION, Dataset, FieldType
 from gateway.model import (
     Bucket,
+    CaseBinding,
     Filter,
     GroupBy,
     InvalidQuery,
@@ -55,6 +56,8 @@ from gateway.model import (
 )
 
 COUNT: Final = "count"
+# Reference geography: public, read under any purpose without a case (no personal field).
+PUBLIC_TABLES: Final = frozenset({"areas"})
 # Time buckets are in Jakarta local time (WIB, UTC+7, no daylight saving): an
 # "hour of day" a city planner reads is a local hour. Stored times are UTC.
 LOCAL_OFFSET_HOURS: Final = 7
@@ -206,6 +209,42 @@ class Statement:
     dimensions: tuple[GroupBy, ...] = ()
 
 
+def _case_incidents(tables: Any, binding: CaseBinding) -> Select[Any]:
+    """The IDs of the incidents filed under the binding's police case numbers."""
+    incidents, cases = tables["incidents"], tables["cases"]
+    return (
+        select(incidents.c.incident_id)
+        .join(cases, incidents.c.case_id == cases.c.case_id)
+        .where(cases.c.case_number.in_(list(binding.police_cases)))
+    )
+
+
+def case_condition(table: Table, binding: CaseBinding) -> ColumnElement[bool] | None:
+    """The row filter that keeps `table` to the case's rows (ADR 0013), None for public
+    geography; a table with no link to a case's incidents is refused.
+
+    The case's incidents are those filed under its police case numbers; its persons are those
+    linked to them (`incident_persons`), its vehicles those those persons own. Everything is a
+    subquery with bound parameters: nothing of the case leaves the database to be filtered.
+    """
+    if table.name in PUBLIC_TABLES:
+        return None
+    tables = table.metadata.tables
+    incidents = _case_incidents(tables, binding)
+    links = tables["incident_persons"]
+    persons = select(links.c.person_id).where(links.c.incident_id.in_(incidents))
+    match table.name:
+        case "incidents" | "incident_persons":
+            return table.c.incident_id.in_(incidents)
+        case "persons":
+            return table.c.person_id.in_(persons)
+        case "vehicles":
+            return table.c.owner_person_id.in_(persons)
+        case "cases":
+            return table.c.case_number.in_(list(binding.police_cases))
+    raise PlanRefused(f"dataset {table.name!r} cannot be bound to a case's incidents")
+
+
 def compile_plan(plan: QueryPlan, table: Table, dataset: Dataset, dialect: str) -> Statement:
     """Build the one statement that answers `plan`, or refuse it."""
     if plan.dataset != table.name:
@@ -213,7 +252,18 @@ def compile_plan(plan: QueryPlan, table: Table, dataset: Dataset, dialect: str) 
     for name in (*plan.fields, *(f.field for f in plan.filters)):
         if name not in dataset.fields:
             raise PlanRefused(f"dataset {table.name!r} has no field {name!r}")
-    where = and_(*(_condition(table, f) for f in plan.filters)) if plan.filters else None
+    conditions = [_condition(table, f) for f in plan.filters]
+    if plan.case_binding is not None:
+        bound = case_condition(table, plan.case_binding)
+        if bound is not None:
+            conditions.append(bound)
+    elif plan.aggregation is None and table.name not in PUBLIC_TABLES:
+        # Only a case-bound purpose reads personal records: a record-level plan that is not
+        # bound to a case lost its binding (fail closed).
+        raise PlanRefused(
+            "a record-level plan must carry a case binding (ADR 0013); this one has none"
+        )
+    where = and_(*conditions) if conditions else None
     agg = plan.aggregation
     if agg is None:
         if plan.aggregate_only:

@@ -67,7 +67,8 @@ class Dataset:
     fields: Mapping[str, FieldType]
 
     def check(self, query: Query) -> None:
-        """Raise `InvalidQuery` naming the first field or value the dataset cannot answer."""
+        """Raise `InvalidQuery` for the first field or value the dataset cannot answer; an
+        unknown name is not quoted (the message is logged)."""
         for name in query.fields:
             self._field(name)
         for f in query.filters:
@@ -93,7 +94,10 @@ class Dataset:
     def _field(self, name: str) -> FieldType:
         kind = self.fields.get(name)
         if kind is None:
-            raise InvalidQuery(f"dataset {self.name!r} has no field {name!r}")
+            raise InvalidQuery(
+                f"the request names a field that dataset {self.name!r} does not have "
+                "(in fields, a filter or a group-by)"
+            )
         return kind
 
     def to_proto(self) -> adapter_pb2.DatasetDescription:
@@ -120,8 +124,10 @@ class Catalog:
     def dataset(self, name: str) -> Dataset:
         found = self.datasets.get(name)
         if found is None:
+            # Never the name asked for: it is what the caller typed (ADR 0013).
             raise InvalidQuery(
-                f"unknown dataset {name!r}; served: {', '.join(sorted(self.datasets))}"
+                "request.dataset names no dataset the adapters serve; served: "
+                + ", ".join(sorted(self.datasets))
             )
         return found
 

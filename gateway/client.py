@@ -10,7 +10,8 @@ caller's registered Ed25519 key (a fresh nonce, the time, and the X25519 key
 results must be sealed to). For every adapter's part it checks the gateway's
 plan signature and the plan's binding to this request, the adapter's signed
 attestation of the sealed result, and only then opens the HPKE ciphertext.
-Record-level rows are concatenated, group counts summed.
+Record-level rows are concatenated, group counts summed. A request under a case reference
+is accepted only if every plan carried the binding to that case (`check_case_binding`).
 """
 
 from __future__ import annotations
@@ -238,6 +239,21 @@ def merge(parts: Sequence[common_pb2.ResultSet]) -> tuple[tuple[str, ...], list[
     return columns, [r for rows in decoded for r in rows], suppressed
 
 
+def check_case_binding(query: Query, plans: Sequence[QueryPlan]) -> None:
+    """A request under a case reference must have been answered within that case: every plan
+    the adapters ran carries the binding to it (ADR 0013). Checked on the signed plans, as the
+    reported-only filter of analytics is, never assumed."""
+    if not query.case_reference:
+        return
+    for plan in plans:
+        binding = plan.case_binding
+        if binding is None or binding.reference != query.case_reference:
+            raise UntrustedInputError(
+                f"plan {plan.plan_id} is not bound to the case the request was made under; "
+                "its rows may come from outside the case"
+            )
+
+
 def _sort_key(item: tuple[tuple[Any, ...], int]) -> tuple[str, ...]:
     return tuple("" if v is None else str(v) for v in item[0])
 
@@ -332,7 +348,9 @@ class GerbangClient:
         """Sign, send, verify, open and merge. `user`: the end user's commitment."""
         request, canonical, signature = self.signed_request(query, user=user)
         response = await self.query_raw(request, timeout)
-        return self.open_response(response, canonical, signature)
+        result = self.open_response(response, canonical, signature)
+        check_case_binding(query, result.plans)
+        return result
 
     async def capabilities(self, timeout: float = 30.0) -> Capabilities:
         """What this caller may ask, read from the policy in force (and audited)."""

@@ -97,6 +97,9 @@ def prepare(workdir: Path, incidents: int) -> list[AdapterSpec]:
         if path.exists() and not _has_stored_cells(path):
             print(f"{path} predates the stored H3 cells; seeding it again")
             path.unlink()
+        if path.exists() and not _has_demo_case(path):
+            print(f"{path} predates the demo case files (ADR 0013); seeding it again")
+            path.unlink()
         if not path.exists():
             summary = seed_city(url, incidents=incidents // len(REGIONS), seed=SEED + i, kota=kota)
             print(
@@ -111,6 +114,17 @@ def _has_stored_cells(path: Path) -> bool:
     with contextlib.closing(sqlite3.connect(path)) as conn:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(incidents)")}
     return "h3_r8" in columns
+
+
+def _has_demo_case(path: Path) -> bool:
+    """The database files one of the demo cases (seeded since ADR 0013)."""
+    from adapters.seed import DEMO_CASES
+
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return any(
+            conn.execute("SELECT 1 FROM cases WHERE case_number = ?", (c.number,)).fetchone()
+            for c in DEMO_CASES
+        )
 
 
 def heading(text: str) -> None:

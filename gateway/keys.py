@@ -128,7 +128,8 @@ class KeyRegistry:
         """The registered key, if it is `owner`'s key of `kind` and valid at `at`; else raise."""
         key = self.find(key_id_)
         if key is None:
-            raise SignatureError(f"key {key_id_} is not in the federation's key registry")
+            # Not the ID asked for: it is what the caller sent, and the reason is logged.
+            raise SignatureError(f"the {kind} key named is not in the federation's key registry")
         if key.owner != owner:
             raise SignatureError(f"key {key_id_} belongs to {key.owner}, not to {owner}")
         if key.kind != kind:

@@ -101,10 +101,14 @@ _MEASURE_TO_PROTO: Final = {
 
 
 def _name(kind: str, value: str) -> str:
+    # The message never quotes the name: it is what the caller typed, and refusals are
+    # logged (ADR 0013).
     if not value:
         raise InvalidQuery(f"{kind} is missing")
     if len(value) > MAX_STRING or not value.replace("_", "").isalnum():
-        raise InvalidQuery(f"{kind} {value[:40]!r} is not a valid name")
+        raise InvalidQuery(
+            f"{kind} is not a valid name: letters, digits and _ only, at most {MAX_STRING}"
+        )
     return value
 
 
@@ -189,22 +193,19 @@ class Filter:
         if self.op in (Op.IN, Op.NOT_IN):
             if not 1 <= n <= MAX_VALUES:
                 raise InvalidQuery(
-                    f"filter on {self.field!r}: operator {self.op} takes 1 to {MAX_VALUES} values, "
-                    f"got {n}"
+                    f"a filter with operator {self.op} takes 1 to {MAX_VALUES} values, got {n}"
                 )
         elif n != 1:
-            raise InvalidQuery(
-                f"filter on {self.field!r}: operator {self.op} takes exactly one value, got {n}"
-            )
+            raise InvalidQuery(f"a filter with operator {self.op} takes exactly one value, got {n}")
         kinds = {type(v) for v in self.values}
         if len(kinds) > 1:
-            raise InvalidQuery(f"filter on {self.field!r} mixes value types")
+            raise InvalidQuery("a filter mixes value types")
 
     @classmethod
     def from_proto(cls, f: common_pb2.Filter) -> Filter:
         op = _OP_FROM_PROTO.get(f.op)
         if op is None:
-            raise InvalidQuery(f"filter on {f.field!r}: unknown operator {f.op}")
+            raise InvalidQuery(f"a filter has unknown operator {int(f.op)}")
         return cls(f.field, op, tuple(value_from_proto(v) for v in f.values))
 
     def to_proto(self) -> common_pb2.Filter:
@@ -252,7 +253,7 @@ class Aggregation:
         for g in a.group_by:
             bucket = _BUCKET_FROM_PROTO.get(g.bucket)
             if bucket is None:
-                raise InvalidQuery(f"group by {g.field!r}: unknown bucket {g.bucket}")
+                raise InvalidQuery(f"a group-by has unknown bucket {int(g.bucket)}")
             groups.append(GroupBy(g.field, bucket, g.h3_resolution))
         return cls(tuple(groups), measure)
 
@@ -288,7 +289,7 @@ class Query:
         _name("dataset", self.dataset)
         _name("purpose", self.purpose)
         if self.operation and self.operation not in OPERATIONS:
-            raise InvalidQuery(f"unknown analytics operation {self.operation[:40]!r}")
+            raise InvalidQuery("request.operation is not a known analytics operation")
         if len(self.fields) > MAX_FIELDS:
             raise InvalidQuery(f"at most {MAX_FIELDS} fields")
         if len(set(self.fields)) != len(self.fields):
@@ -340,6 +341,32 @@ class Query:
 
 
 @dataclass(frozen=True)
+class CaseBinding:
+    """The case a plan is bound to (ADR 0013): the adapter returns only the rows linked to the
+    incidents whose police case number is one of `police_cases`."""
+
+    reference: str
+    police_cases: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.reference or len(self.reference) > MAX_STRING:
+            raise InvalidQuery("a case binding needs its case reference")
+        if not 1 <= len(self.police_cases) <= MAX_VALUES:
+            raise InvalidQuery(f"a case binding names 1 to {MAX_VALUES} police cases")
+        if not all(isinstance(c, str) and 0 < len(c) <= MAX_STRING for c in self.police_cases):
+            raise InvalidQuery("a case binding's police cases must be non-empty case numbers")
+
+    def to_proto(self) -> adapter_pb2.CaseBinding:
+        return adapter_pb2.CaseBinding(
+            reference=self.reference, police_cases=list(self.police_cases)
+        )
+
+    @classmethod
+    def from_proto(cls, b: adapter_pb2.CaseBinding) -> CaseBinding:
+        return cls(b.reference, tuple(b.police_cases))
+
+
+@dataclass(frozen=True)
 class QueryPlan:
     """A query narrowed by the policy's obligations, addressed to one adapter."""
 
@@ -366,6 +393,8 @@ class QueryPlan:
     release_id: bytes = b""
     release_fresh: bool = False
     release_until: dt.datetime | None = None
+    # Record-level access bound to one case (None: not bound; ADR 0013).
+    case_binding: CaseBinding | None = None
 
     def __post_init__(self) -> None:
         if self.aggregate_only and self.aggregation is None:
@@ -400,6 +429,8 @@ class QueryPlan:
         )
         if self.aggregation is not None:
             p.aggregation.CopyFrom(self.aggregation.to_proto())
+        if self.case_binding is not None:
+            p.case_binding.CopyFrom(self.case_binding.to_proto())
         p.expires_at.FromDatetime(utc(self.expires_at))
         if self.release_until is not None:
             p.release_until.FromDatetime(utc(self.release_until))
@@ -432,6 +463,9 @@ class QueryPlan:
             release_fresh=p.release_fresh,
             release_until=p.release_until.ToDatetime(tzinfo=dt.UTC)
             if p.HasField("release_until")
+            else None,
+            case_binding=CaseBinding.from_proto(p.case_binding)
+            if p.HasField("case_binding")
             else None,
         )
 

@@ -5,7 +5,8 @@ time-typed values become epoch seconds so that both engines can do arithmetic
 on them. `narrow` applies the decision's obligations to the query and
 addresses the result to one adapter: granted fields only, the policy's row
 filters appended to the caller's, aggregate-only, the row limit, the
-minimum cell count and the differential-privacy epsilon.
+minimum cell count, the differential-privacy epsilon and the case binding of a
+record-level purpose (ADR 0013).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from gateway.catalog import Dataset, FieldType
-from gateway.model import Filter, InvalidQuery, Op, Query, QueryPlan, Scalar, utc
+from gateway.model import CaseBinding, Filter, InvalidQuery, Op, Query, QueryPlan, Scalar, utc
 
 PLAN_LIFETIME: Final = dt.timedelta(seconds=30)
 
@@ -138,6 +139,7 @@ def narrow(
     caller: str = "",
     caller_hpke_public_key: bytes = b"",
     epsilon: float | None = None,
+    case_binding: CaseBinding | None = None,
 ) -> QueryPlan:
     """The plan for one adapter: the query narrowed by the decision's obligations."""
     granted = set(fields)
@@ -163,4 +165,5 @@ def narrow(
         caller=caller,
         caller_hpke_public_key=caller_hpke_public_key,
         epsilon=epsilon,
+        case_binding=case_binding,
     )

@@ -41,6 +41,7 @@ from gateway.audit._merkle import leaf_hash
 from gateway.audit.checkpoints import Checkpointer, LogKey
 from gateway.audit.details import load_public_key, seal_details
 from gateway.audit.entry import AuditRecord, ResultDigest, describe_query, query_details
+from gateway.audit.names import RegisteredNames, committed_unless
 from gateway.audit.releases import BudgetExhausted, ReleaseLedger
 from gateway.audit.service import AuditService
 from gateway.audit.store import AuditStore, AuditWriter
@@ -191,9 +192,10 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         self.details_key = details_key
         self.ledger = ReleaseLedger(store)
         self.policies_dir = policies_dir
-        self.privacy = PrivacyRegistry.from_data(
-            {} if policies_dir is None else load_bundle(policies_dir).data
-        )
+        data = {} if policies_dir is None else load_bundle(policies_dir).data
+        self.privacy = PrivacyRegistry.from_data(data)
+        # The registry constants a leaf may name in clear; anything else is committed.
+        self.names = RegisteredNames.from_data(data)
         # The bundle the engine evaluates, read again whenever the engine's revision moves.
         self._bundle: PolicyBundle | None = None
 
@@ -302,10 +304,11 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         now: dt.datetime,
     ) -> tuple[model.Query, Dataset, RequestAuth]:
         """Size, shape, catalogue and signature: the request as a valid, signed, new query."""
-        # What the log may say about a request that failed to parse: names only, truncated.
+        # What the log may say about a request that failed to parse: registered names only,
+        # anything else as a keyed commitment (ADR 0013).
         scope = getattr(request, "scope", request)
-        outcome.purpose = str(getattr(scope, "purpose", ""))[:128]
-        outcome.dataset = str(getattr(request, "dataset", "incidents"))[:128]
+        outcome.purpose = self._named("purpose", str(getattr(scope, "purpose", "")))
+        outcome.dataset = self._named("dataset", str(getattr(request, "dataset", "incidents")))
         size = request.ByteSize()
         if size > MAX_REQUEST_BYTES:
             outcome.reasons = (f"request of {size} bytes exceeds the limit of {MAX_REQUEST_BYTES}",)
@@ -321,16 +324,37 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         signed = await self._authenticate(auth, query, outcome, now)
         return query, dataset, signed
 
+    def _named(self, slot: str, text: str) -> str:
+        """`text` as a leaf may hold it: in clear if a registry constant, else committed."""
+        registered = {
+            "purpose": self.names.purposes,
+            "dataset": self.names.datasets | self.catalog.datasets.keys(),
+            "legal_basis": self.names.legal_bases,
+            "case_reference": self.names.cases,
+        }[slot]
+        return committed_unless(self.commitment_key, slot, text, registered)
+
     def describe(self, outcome: Outcome, query: model.Query) -> None:
-        """What the audit entry says about the query (filter values only as commitments)."""
-        outcome.purpose = query.purpose
-        outcome.dataset = query.dataset
+        """What the audit entry says about the query: filter values only as commitments, and
+        the purpose, legal basis and case reference in clear only when registered (the typed
+        text then goes only into the sealed details)."""
         outcome.request = describe_query(self.commitment_key, query)
         if query.operation:
             outcome.request["operation"] = query.operation
         outcome.details = query_details(query)
-        outcome.legal_basis = query.legal_basis
-        outcome.case_reference = query.case_reference
+        outcome.dataset = query.dataset  # in the catalogue: the adapters serve it
+        typed = {
+            "purpose": query.purpose,
+            "legal_basis": query.legal_basis,
+            "case_reference": query.case_reference,
+        }
+        named = {slot: self._named(slot, text) for slot, text in typed.items()}
+        outcome.purpose = named["purpose"]
+        outcome.legal_basis = named["legal_basis"]
+        outcome.case_reference = named["case_reference"]
+        committed = {slot: typed[slot] for slot in typed if named[slot] != typed[slot]}
+        if committed:
+            outcome.details["typed"] = committed
 
     async def release(
         self,
@@ -374,6 +398,7 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
                     caller=outcome.caller,
                     caller_hpke_public_key=auth.hpke_public_key,
                     epsilon=ob.epsilon,
+                    case_binding=ob.case_binding,
                 )
                 for a in adapters
             ]
@@ -519,7 +544,9 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
             reasons = (f"{trigger}: revision {before} replaced by {after}",)
             if self.policies_dir is not None:
                 try:
-                    self.privacy = PrivacyRegistry.from_data(load_bundle(self.policies_dir).data)
+                    data = load_bundle(self.policies_dir).data
+                    self.privacy = PrivacyRegistry.from_data(data)
+                    self.names = RegisteredNames.from_data(data)
                 except GerbangError as e:  # the engine took it; keep the budgets in force
                     log.error("privacy budgets not reloaded", error=str(e))
         entry = await self.writer.append(

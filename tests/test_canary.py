@@ -29,16 +29,25 @@ INVESTIGATOR = user_commitment(b"\x42" * 32, "https://idp.polda-metro-jaya.test"
 
 
 def plant(url: str, marker: str) -> None:
-    """Give the newest robberies a unique modus operandi (the data the caller will read)."""
+    """Give the newest robberies a unique modus operandi and file them under the case (the
+    data the caller will read: under a case, only the case's rows come back, ADR 0013)."""
     engine = create_engine(url)
     with engine.begin() as conn:
+        case_id = conn.execute(
+            text(
+                "INSERT INTO cases (case_id, case_number, opened_at, status, unit) "
+                "SELECT max(case_id) + 1, :c, '2026-11-02 00:00:00', 'open', 'Jatanras' "
+                "FROM cases RETURNING case_id"
+            ),
+            {"c": CASE},
+        ).scalar_one()
         conn.execute(
             text(
-                "UPDATE incidents SET modus_operandi = :m WHERE incident_id IN "
+                "UPDATE incidents SET modus_operandi = :m, case_id = :case WHERE incident_id IN "
                 "(SELECT incident_id FROM incidents WHERE category = 'robbery' "
                 "ORDER BY incident_id DESC LIMIT 3)"
             ),
-            {"m": marker},
+            {"m": marker, "case": case_id},
         )
     engine.dispose()
 

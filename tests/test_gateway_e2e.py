@@ -258,14 +258,14 @@ async def test_stolen_vehicle_check_is_hit_or_no_hit(client: GerbangClient) -> N
         (
             query_pb2.QueryRequest(dataset="weather", fields=["x"], purpose="traffic_planning"),
             grpc.StatusCode.INVALID_ARGUMENT,
-            "unknown dataset 'weather'",
+            "request.dataset names no dataset the adapters serve",
         ),
         (
             query_pb2.QueryRequest(
                 dataset="incidents", fields=["shoe_size"], purpose="traffic_planning"
             ),
             grpc.StatusCode.INVALID_ARGUMENT,
-            "no field 'shoe_size'",
+            "a field that dataset 'incidents' does not have",
         ),
         (
             query_pb2.QueryRequest(

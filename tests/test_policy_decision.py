@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.errors import PolicyDenied
+from gateway.model import CaseBinding
 from gateway.policy import Decision, MalformedDecision, Obligations, RowFilter
 
 REVISION = "ab" * 32
@@ -32,6 +33,7 @@ ALLOWED: dict[str, Any] = {
         "pseudonymised_fields": [],
         "retention_days": 30,
         "max_window_days": None,
+        "case_binding": None,
     },
 }
 
@@ -49,6 +51,14 @@ def test_allowed_document_reads_as_typed_obligations() -> None:
     assert isinstance(ob.epsilon, float)
     assert ob.generalisation.h3_max_resolution == 8
     assert ob.max_window_days is None
+    assert ob.case_binding is None
+
+
+def test_case_binding_reads_as_typed_obligation() -> None:
+    case = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
+    doc = _with("obligations.case_binding", {"reference": case, "police_cases": [case]})
+    binding = Decision.from_document(doc, revision=REVISION).obligations.case_binding
+    assert binding == CaseBinding(case, (case,))
 
 
 def test_row_filter_reads_as_the_documents_mapping() -> None:
@@ -124,6 +134,17 @@ MALFORMED: dict[str, object] = {
     "row-filter-null": _with("obligations.row_filters.0.values", [None]),
     "row-filter-arity": _with("obligations.row_filters.1.values", [1, 2]),
     "row-filter-extra": _with("obligations.row_filters.0.negate", True),
+    "case-binding-missing": _with("obligations.case_binding", KeyError),
+    "case-binding-string": _with("obligations.case_binding", "LP/B/1"),
+    "case-binding-no-cases": _with(
+        "obligations.case_binding", {"reference": "LP/B/1", "police_cases": []}
+    ),
+    "case-binding-no-reference": _with(
+        "obligations.case_binding", {"reference": "", "police_cases": ["LP/B/1"]}
+    ),
+    "case-binding-extra": _with(
+        "obligations.case_binding", {"reference": "LP/B/1", "police_cases": ["LP/B/1"], "x": 1}
+    ),
 }
 
 

@@ -99,6 +99,21 @@ def violations(doc: dict[str, Any], obligations: dict[str, Any]) -> list[str]:
             out.append("no current case")
         elif doc["caller"]["id"] not in case["authorised_callers"]:
             out.append("case not authorised for caller")
+        elif obligations["case_binding"] != {
+            "reference": req["case_reference"],
+            "police_cases": sorted(case["police_cases"]),
+        }:
+            out.append("no binding to the case (ADR 0013)")
+        if personal and req["dataset"] not in (
+            "incidents",
+            "incident_persons",
+            "persons",
+            "vehicles",
+            "cases",
+        ):
+            out.append("case-bound purpose reads a dataset that cannot be bound")
+    elif obligations["case_binding"] is not None:
+        out.append("case binding on a purpose without cases")
     window = purpose["max_window_days"]
     event = dataset["event_time_field"]
     if window is not None and event is not None:

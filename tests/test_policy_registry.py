@@ -169,6 +169,14 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         lambda r: r["cases"][CASE].update(valid_until="2027-02-30T00:00:00Z"),
         "valid_from and valid_until must be UTC times",
     ),
+    "case-without-police-cases": (
+        lambda r: r["cases"][CASE].pop("police_cases"),
+        "police_cases must list the case numbers",
+    ),
+    "case-with-empty-police-cases": (
+        lambda r: r["cases"][CASE].update(police_cases=[]),
+        "police_cases must list the case numbers",
+    ),
 }
 
 

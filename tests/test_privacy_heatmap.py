@@ -178,7 +178,10 @@ async def test_finer_cells_than_resolution_8_are_denied_by_policy(
         with pytest.raises(QueryRefused) as refused:
             await c.query(heatmap(9))
     assert refused.value.code is grpc.StatusCode.PERMISSION_DENIED
-    assert any("h3 resolution 9 is finer than the maximum 8" in r for r in refused.value.reasons)
+    assert any(
+        "h3 resolution of a group-by is finer than the maximum 8" in r
+        for r in refused.value.reasons
+    )
 
 
 def plan(resolution: int = 8, epsilon: float | None = 1.0) -> QueryPlan:

@@ -33,6 +33,7 @@ from adapters.schema import (
 )
 from adapters.seed import (
     DEFAULT_END,
+    DEMO_CASES,
     HOTSPOT_CELL_M2,
     DatabaseNotEmptyError,
     add_seed_arguments,
@@ -342,3 +343,27 @@ def test_seeds_two_hundred_thousand_incidents(tmp_path: Path) -> None:
     elapsed = time.perf_counter() - started
     assert summary.incidents == 200_000
     print(f"seeded {summary.incidents:,} incidents in {elapsed:.1f} s: {200_000 / elapsed:,.0f}/s")
+
+
+def test_demo_case_files_a_handful_of_incidents_with_persons_and_vehicles(
+    tmp_path: Path,
+) -> None:
+    # The registered demo case (policies/registry/cases) is a police case in the seeded
+    # database: a query bound to it (ADR 0013) finds its incidents, persons and vehicles.
+    url = f"sqlite:///{tmp_path / 'police.db'}"
+    seed_city(url, incidents=20_000, seed=11, kota=["Jakarta Selatan"], days=120)
+    number = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
+    cases = [c for c in rows(url, Case) if c.case_number == number]
+    assert len(cases) == 1
+    filed = [i for i in rows(url, Incident) if i.case_id == cases[0].case_id]
+    assert 2 <= len(filed) <= 5
+    assert {(i.kecamatan, i.category) for i in filed} == {("Tebet", "motor_vehicle_theft")}
+    ids = {i.incident_id for i in filed}
+    persons = {p.person_id for p in rows(url, IncidentPerson) if p.incident_id in ids}
+    assert persons
+    assert any(v.owner_person_id in persons and v.stolen for v in rows(url, Vehicle))
+    # Every case but the demo ones still files exactly the incident it was opened for.
+    demo = {c.case_id for c in rows(url, Case) if c.case_number in {d.number for d in DEMO_CASES}}
+    per_case = Counter(i.case_id for i in rows(url, Incident) if i.case_id is not None)
+    assert all(n == 1 for c, n in per_case.items() if c not in demo)
+    assert len(demo) == 2  # Tebet and Kebayoran Baru are in Jakarta Selatan, Tambora is not

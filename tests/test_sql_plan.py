@@ -12,9 +12,22 @@ from sqlalchemy import Engine, create_engine, insert
 from adapters.schema import Base, create_schema
 from adapters.server import SqlAdapter
 from adapters.sql import PlanRefused, compile_plan
-from gateway.model import Aggregation, Bucket, Filter, GroupBy, InvalidQuery, Measure, Op, QueryPlan
+from gateway.model import (
+    Aggregation,
+    Bucket,
+    CaseBinding,
+    Filter,
+    GroupBy,
+    InvalidQuery,
+    Measure,
+    Op,
+    QueryPlan,
+)
 
 T0 = dt.datetime(2026, 10, 5, 0, 0)  # a Monday
+CASE = "LP/B/7/X/2026/SPKT/POLDA METRO JAYA"
+OTHER_CASE = "LP/B/8/X/2026/SPKT/POLDA METRO JAYA"
+BOUND = CaseBinding(CASE, (CASE,))
 
 
 def plan(**changes: object) -> QueryPlan:
@@ -65,7 +78,8 @@ def _incidents() -> list[dict[str, object]]:
                     "modus_operandi": "pickpocketing",
                     "status": "reported",
                     "source": "citizen_report",
-                    "case_id": None,
+                    # incidents 1-3 are filed under CASE, 4 under OTHER_CASE
+                    "case_id": 1 if n <= 3 else 2 if n == 4 else None,
                 }
             )
     return rows
@@ -80,8 +94,63 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     )
     eng = create_engine(url)
     create_schema(eng)
+    t = Base.metadata.tables
     with eng.begin() as conn:
-        conn.execute(insert(Base.metadata.tables["incidents"]), _incidents())
+        conn.execute(
+            insert(t["cases"]),
+            [
+                {"case_id": 1, "case_number": CASE, "opened_at": T0, "status": "open", "unit": "U"},
+                {
+                    "case_id": 2,
+                    "case_number": OTHER_CASE,
+                    "opened_at": T0,
+                    "status": "open",
+                    "unit": "U",
+                },
+            ],
+        )
+        conn.execute(insert(t["incidents"]), _incidents())
+        conn.execute(
+            insert(t["persons"]),
+            [
+                {
+                    "person_id": i,
+                    "nik": f"317401000000000{i}",
+                    "name": f"P{i}",
+                    "birth_date": dt.date(1990, 1, i),
+                    "sex": "L",
+                    "address": "A",
+                    "kecamatan": "Tebet",
+                    "kota": "Jakarta Selatan",
+                }
+                for i in range(1, 5)
+            ],
+        )
+        # persons 1 and 2 are in CASE's incidents, 3 only in OTHER_CASE's, 4 in none
+        conn.execute(
+            insert(t["incident_persons"]),
+            [
+                {"incident_id": 1, "person_id": 1, "role": "victim"},
+                {"incident_id": 2, "person_id": 2, "role": "suspect"},
+                {"incident_id": 4, "person_id": 3, "role": "victim"},
+            ],
+        )
+        conn.execute(
+            insert(t["vehicles"]),
+            [
+                {
+                    "vehicle_id": v,
+                    "plate": f"B {v} XX",
+                    "owner_person_id": owner,
+                    "make": "Honda",
+                    "model": "Beat",
+                    "colour": "Hitam",
+                    "stolen": False,
+                    "stolen_reported_at": None,
+                }
+                for v, owner in ((1, 1), (2, 3), (3, 4))
+            ],
+        )
     yield eng
     eng.dispose()
 
@@ -158,10 +227,14 @@ def test_time_buckets_are_local_and_agree_across_databases(
 
 def test_record_level_returns_granted_fields_only_and_limits(engine: Engine) -> None:
     p = plan(
-        aggregation=None, aggregate_only=False, fields=("incident_id", "kecamatan"), max_rows=4
+        aggregation=None,
+        aggregate_only=False,
+        fields=("incident_id", "kecamatan"),
+        max_rows=2,
+        case_binding=BOUND,
     )
     rows = run(engine, p)
-    assert len(rows) == 4
+    assert len(rows) == 2
     assert all(set(r) == {"incident_id", "kecamatan"} for r in rows)
 
 
@@ -169,7 +242,7 @@ def test_record_level_refused_when_aggregate_only(engine: Engine) -> None:
     with pytest.raises(InvalidQuery, match="aggregate-only"):
         plan(aggregation=None, aggregate_only=True)
     adapter = SqlAdapter("a", engine)
-    p = plan(aggregation=None, aggregate_only=False)
+    p = plan(aggregation=None, aggregate_only=False, case_binding=BOUND)
     object.__setattr__(p, "aggregate_only", True)  # a plan that bypassed its own validation
     with pytest.raises(PlanRefused, match="aggregate-only"):
         adapter.run(p)
@@ -198,3 +271,87 @@ def test_aggregate_only_counts_need_noise(engine: Engine) -> None:
     so the adapter refuses an aggregate-only count plan that carries no epsilon."""
     with pytest.raises(PlanRefused, match="must carry its privacy mechanism"):
         SqlAdapter("a", engine).run(plan(aggregate_only=True, purpose="traffic_planning"))
+
+
+# --- case binding (ADR 0013) ----------------------------------------------------------------
+
+
+def record(dataset: str, fields: tuple[str, ...], **changes: object) -> QueryPlan:
+    base: dict[str, object] = {
+        "dataset": dataset,
+        "fields": fields,
+        "aggregation": None,
+        "aggregate_only": False,
+        "purpose": "criminal_investigation",
+        "case_binding": BOUND,
+    }
+    return plan(**(base | changes))
+
+
+@pytest.mark.parametrize(
+    ("dataset", "key", "expected"),
+    [
+        ("incidents", "incident_id", [1, 2, 3]),
+        ("incident_persons", "incident_id", [1, 2]),
+        ("persons", "person_id", [1, 2]),
+        ("vehicles", "vehicle_id", [1]),
+        ("cases", "case_number", [CASE]),
+    ],
+)
+def test_case_binding_keeps_only_the_cases_rows(
+    engine: Engine, dataset: str, key: str, expected: list[object]
+) -> None:
+    assert [r[key] for r in run(engine, record(dataset, (key,)))] == expected
+
+
+def test_case_binding_holds_whatever_the_callers_filters_say(engine: Engine) -> None:
+    # Filters can narrow within the case, never widen it: the other case's incident and
+    # person stay out, whatever window or identifier is asked for.
+    wide = Filter("occurred_at", Op.GE, (dt.datetime(2000, 1, 1, tzinfo=dt.UTC),))
+    assert [
+        r["incident_id"]
+        for r in run(engine, record("incidents", ("incident_id",), filters=(wide,)))
+    ] == [1, 2, 3]
+    other = Filter("incident_id", Op.EQ, (4,))
+    assert run(engine, record("incidents", ("incident_id",), filters=(other,))) == []
+    nik = Filter("nik", Op.EQ, ("3174010000000003",))
+    assert run(engine, record("persons", ("person_id",), filters=(nik,))) == []
+    born = Filter("birth_date", Op.GE, (dt.datetime(1900, 1, 1, tzinfo=dt.UTC),))
+    assert [
+        r["person_id"] for r in run(engine, record("persons", ("person_id",), filters=(born,)))
+    ] == [1, 2]
+
+
+def test_case_binding_applies_to_aggregates_too(engine: Engine) -> None:
+    p = record("incidents", (), aggregation=Aggregation((GroupBy("kecamatan"),)))
+    assert run(engine, p) == [{"kecamatan": "Tebet", "count": 3}]
+
+
+def test_case_numbers_are_bound_parameters(engine: Engine) -> None:
+    adapter = SqlAdapter("a", engine)
+    stmt = compile_plan(
+        record("persons", ("person_id",)),
+        adapter.tables["persons"],
+        adapter.datasets["persons"],
+        engine.dialect.name,
+    )
+    assert CASE not in str(stmt.select)
+
+
+def test_record_level_plan_without_case_binding_is_refused(engine: Engine) -> None:
+    for dataset, field in (("incidents", "incident_id"), ("persons", "nik"), ("vehicles", "plate")):
+        with pytest.raises(PlanRefused, match="case binding"):
+            run(engine, record(dataset, (field,), case_binding=None))
+    # Public geography needs none.
+    assert run(engine, record("areas", ("kecamatan",), case_binding=None)) == []
+
+
+def test_unknown_case_number_returns_nothing(engine: Engine) -> None:
+    unknown = CaseBinding(CASE, ("LP/B/9/X/2026/SPKT/POLDA METRO JAYA",))
+    assert run(engine, record("persons", ("person_id",), case_binding=unknown)) == []
+
+
+def test_case_binding_survives_the_signed_plan_bytes() -> None:
+    p = record("persons", ("person_id",))
+    assert QueryPlan.from_proto(p.to_proto()) == p
+    assert QueryPlan.from_proto(plan().to_proto()).case_binding is None

@@ -48,7 +48,8 @@ RULE = (
 INVESTIGATION = Query(
     "incidents",
     ("incident_id", "kecamatan", "category"),
-    (Filter("category", Op.EQ, ("robbery",)),),
+    # The case's own incidents: under a case only its rows come back (ADR 0013).
+    (Filter("category", Op.EQ, ("motor_vehicle_theft",)),),
     None,
     "criminal_investigation",
     PURPOSES["criminal_investigation"]["legal_basis"],

@@ -197,7 +197,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
 def _check_stream(scope: ops.Scope, interval: dt.timedelta) -> Query:
     seconds = interval.total_seconds()
     if not 0 <= seconds <= MAX_INTERVAL:
-        raise InvalidQuery(f"interval must be 0 to {MAX_INTERVAL:.0f} seconds, not {seconds}")
+        raise InvalidQuery(f"the interval must be 0 to {MAX_INTERVAL:.0f} seconds")
     query = ops.warning_query(scope)  # refuses a scope without a start
     assert scope.start is not None
     if scope.end is not None:

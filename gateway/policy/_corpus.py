@@ -652,6 +652,19 @@ def _targeted(bases: dict[str, Doc]) -> Iterator[tuple[str, Doc]]:
     doc = copy.deepcopy(plate)
     doc["request"]["aggregation"] = {"group_by": [_g("colour")], "measure": "exists"}
     yield "stolen-vehicle/group-by", doc
+    # The case binding on every dataset the case-bound purpose reads, and on one it cannot.
+    for dataset, field in {
+        "incidents": "incident_id",
+        "persons": "birth_date",
+        "incident_persons": "role",
+        "vehicles": "plate",
+        "cases": "case_number",
+        "areas": "population",
+        "seed_truth": "label",
+    }.items():
+        doc = copy.deepcopy(bases["investigation/person"])
+        doc["request"].update(dataset=dataset, fields=[field], filters=[])
+        yield f"investigation/bound/{dataset}", doc
     yield "input/empty", {}
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from gateway.errors import GerbangError, PolicyDenied
+from gateway.model import CaseBinding, InvalidQuery
 
 __all__ = [
     "Decision",
@@ -165,8 +166,23 @@ _OBLIGATION_KEYS: Final = frozenset(
         "pseudonymised_fields",
         "retention_days",
         "max_window_days",
+        "case_binding",
     }
 )
+
+
+def _case_binding(value: object) -> CaseBinding | None:
+    """The decision's `case_binding`: null, or {"reference", "police_cases"} (ADR 0013)."""
+    if value is None:
+        return None
+    d = _mapping(value, "case_binding", frozenset({"reference", "police_cases"}))
+    reference = d["reference"]
+    if not isinstance(reference, str):
+        raise _fail("case_binding reference must be a string")
+    try:
+        return CaseBinding(reference, _names(d["police_cases"], "case_binding police_cases"))
+    except InvalidQuery as e:
+        raise _fail(f"case_binding: {e}") from e
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +199,8 @@ class Obligations:
     pseudonymised_fields: tuple[str, ...]
     retention_days: int
     max_window_days: int | None
+    # Record-level access bound to one case: the rows of its incidents only (ADR 0013).
+    case_binding: CaseBinding | None = None
 
     def __post_init__(self) -> None:
         _names(self.fields, "fields")
@@ -201,6 +219,8 @@ class Obligations:
             raise _fail(f"epsilon must be a positive number or null, not {self.epsilon!r}")
         if not isinstance(self.generalisation, Generalisation):
             raise _fail("generalisation must be a Generalisation")
+        if self.case_binding is not None and not isinstance(self.case_binding, CaseBinding):
+            raise _fail("case_binding must be a CaseBinding or None")
 
     @classmethod
     def from_document(cls, doc: object) -> Obligations:
@@ -227,6 +247,7 @@ class Obligations:
             pseudonymised_fields=_names(d["pseudonymised_fields"], "pseudonymised_fields"),
             retention_days=_int(d["retention_days"], "retention_days", 0),
             max_window_days=_optional_int(d["max_window_days"], "max_window_days", 1),
+            case_binding=_case_binding(d["case_binding"]),
         )
 
 

@@ -429,6 +429,12 @@ def _case(
             permitted = caller.get("purposes")
             if not isinstance(permitted, list) or purpose not in permitted:
                 yield f"{where}: caller {sid!r} is not permitted purpose {purpose!r}"
+    police_cases = c.get("police_cases")
+    if not _plain_list(police_cases) or not police_cases:
+        yield (
+            f"{where}: police_cases must list the case numbers of the police databases it "
+            "covers (plain strings), at least one"
+        )
     start, end = _instant(c.get("valid_from")), _instant(c.get("valid_until"))
     if start is None or end is None:
         yield f"{where}: valid_from and valid_until must be UTC times written YYYY-MM-DDTHH:MM:SSZ"

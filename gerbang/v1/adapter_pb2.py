@@ -26,7 +26,7 @@ from gerbang.v1 import common_pb2 as gerbang_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18gerbang/v1/adapter.proto\x12\ngerbang.v1\x1a\x17gerbang/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x89\x04\n\tQueryPlan\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x12\n\nadapter_id\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x04 \x01(\t\x12\x0e\n\x06\x66ields\x18\x05 \x03(\t\x12#\n\x07\x66ilters\x18\x06 \x03(\x0b\x32\x12.gerbang.v1.Filter\x12,\n\x0b\x61ggregation\x18\x07 \x01(\x0b\x32\x17.gerbang.v1.Aggregation\x12\x16\n\x0e\x61ggregate_only\x18\x08 \x01(\x08\x12\x10\n\x08max_rows\x18\t \x01(\r\x12\x16\n\x0emin_cell_count\x18\n \x01(\r\x12\x0f\n\x07purpose\x18\x0b \x01(\t\x12.\n\nexpires_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fpolicy_revision\x18\r \x01(\t\x12\x14\n\x0crequest_hash\x18\x0e \x01(\x0c\x12\x0e\n\x06\x63\x61ller\x18\x0f \x01(\t\x12\x1e\n\x16\x63\x61ller_hpke_public_key\x18\x10 \x01(\x0c\x12\x0f\n\x07\x65psilon\x18\x11 \x01(\x01\x12\x12\n\nrelease_id\x18\x12 \x01(\x0c\x12\x15\n\rrelease_fresh\x18\x13 \x01(\x08\x12\x31\n\rrelease_until\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"A\n\x0e\x45xecuteRequest\x12\x0c\n\x04plan\x18\x01 \x01(\x0c\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"\x99\x01\n\x0f\x45xecuteResponse\x12\x12\n\nadapter_id\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12\x16\n\x0epayload_sha256\x18\x03 \x01(\x0c\x12\x11\n\trow_count\x18\x04 \x01(\x04\x12\x13\n\x0b\x61ttestation\x18\x05 \x01(\x0c\x12\x0e\n\x06key_id\x18\x06 \x01(\t\x12\x11\n\tsignature\x18\x07 \x01(\x0c\"\x11\n\x0f\x44\x65scribeRequest\"X\n\x10\x44\x65scribeResponse\x12\x12\n\nadapter_id\x18\x01 \x01(\t\x12\x30\n\x08\x64\x61tasets\x18\x02 \x03(\x0b\x32\x1e.gerbang.v1.DatasetDescription\"P\n\x12\x44\x61tasetDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x06\x66ields\x18\x02 \x03(\x0b\x32\x1c.gerbang.v1.FieldDescription\"E\n\x10\x46ieldDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.gerbang.v1.FieldType\"\x0f\n\rHealthRequest\"\xac\x01\n\x0eHealthResponse\x12\x12\n\nadapter_id\x18\x01 \x01(\t\x12\x0f\n\x07serving\x18\x02 \x01(\x08\x12\x41\n\x0c\x64\x61taset_rows\x18\x03 \x03(\x0b\x32+.gerbang.v1.HealthResponse.DatasetRowsEntry\x1a\x32\n\x10\x44\x61tasetRowsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01*\x93\x01\n\tFieldType\x12\x1a\n\x16\x46IELD_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x46IELD_TYPE_STRING\x10\x01\x12\x12\n\x0e\x46IELD_TYPE_INT\x10\x02\x12\x15\n\x11\x46IELD_TYPE_DOUBLE\x10\x03\x12\x13\n\x0f\x46IELD_TYPE_BOOL\x10\x04\x12\x13\n\x0f\x46IELD_TYPE_TIME\x10\x05\x32\xdc\x01\n\x0e\x41\x64\x61pterService\x12\x42\n\x07\x45xecute\x12\x1a.gerbang.v1.ExecuteRequest\x1a\x1b.gerbang.v1.ExecuteResponse\x12\x45\n\x08\x44\x65scribe\x12\x1b.gerbang.v1.DescribeRequest\x1a\x1c.gerbang.v1.DescribeResponse\x12?\n\x06Health\x12\x19.gerbang.v1.HealthRequest\x1a\x1a.gerbang.v1.HealthResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18gerbang/v1/adapter.proto\x12\ngerbang.v1\x1a\x17gerbang/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb8\x04\n\tQueryPlan\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x12\n\nadapter_id\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x04 \x01(\t\x12\x0e\n\x06\x66ields\x18\x05 \x03(\t\x12#\n\x07\x66ilters\x18\x06 \x03(\x0b\x32\x12.gerbang.v1.Filter\x12,\n\x0b\x61ggregation\x18\x07 \x01(\x0b\x32\x17.gerbang.v1.Aggregation\x12\x16\n\x0e\x61ggregate_only\x18\x08 \x01(\x08\x12\x10\n\x08max_rows\x18\t \x01(\r\x12\x16\n\x0emin_cell_count\x18\n \x01(\r\x12\x0f\n\x07purpose\x18\x0b \x01(\t\x12.\n\nexpires_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fpolicy_revision\x18\r \x01(\t\x12\x14\n\x0crequest_hash\x18\x0e \x01(\x0c\x12\x0e\n\x06\x63\x61ller\x18\x0f \x01(\t\x12\x1e\n\x16\x63\x61ller_hpke_public_key\x18\x10 \x01(\x0c\x12\x0f\n\x07\x65psilon\x18\x11 \x01(\x01\x12\x12\n\nrelease_id\x18\x12 \x01(\x0c\x12\x15\n\rrelease_fresh\x18\x13 \x01(\x08\x12\x31\n\rrelease_until\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x0c\x63\x61se_binding\x18( \x01(\x0b\x32\x17.gerbang.v1.CaseBinding\"6\n\x0b\x43\x61seBinding\x12\x11\n\treference\x18\x01 \x01(\t\x12\x14\n\x0cpolice_cases\x18\x02 \x03(\t\"A\n\x0e\x45xecuteRequest\x12\x0c\n\x04plan\x18\x01 \x01(\x0c\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"\x99\x01\n\x0f\x45xecuteResponse\x12\x12\n\nadapter_id\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12\x16\n\x0epayload_sha256\x18\x03 \x01(\x0c\x12\x11\n\trow_count\x18\x04 \x01(\x04\x12\x13\n\x0b\x61ttestation\x18\x05 \x01(\x0c\x12\x0e\n\x06key_id\x18\x06 \x01(\t\x12\x11\n\tsignature\x18\x07 \x01(\x0c\"\x11\n\x0f\x44\x65scribeRequest\"X\n\x10\x44\x65scribeResponse\x12\x12\n\nadapter_id\x18\x01 \x01(\t\x12\x30\n\x08\x64\x61tasets\x18\x02 \x03(\x0b\x32\x1e.gerbang.v1.DatasetDescription\"P\n\x12\x44\x61tasetDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x06\x66ields\x18\x02 \x03(\x0b\x32\x1c.gerbang.v1.FieldDescription\"E\n\x10\x46ieldDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.gerbang.v1.FieldType\"\x0f\n\rHealthRequest\"\xac\x01\n\x0eHealthResponse\x12\x12\n\nadapter_id\x18\x01 \x01(\t\x12\x0f\n\x07serving\x18\x02 \x01(\x08\x12\x41\n\x0c\x64\x61taset_rows\x18\x03 \x03(\x0b\x32+.gerbang.v1.HealthResponse.DatasetRowsEntry\x1a\x32\n\x10\x44\x61tasetRowsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01*\x93\x01\n\tFieldType\x12\x1a\n\x16\x46IELD_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x46IELD_TYPE_STRING\x10\x01\x12\x12\n\x0e\x46IELD_TYPE_INT\x10\x02\x12\x15\n\x11\x46IELD_TYPE_DOUBLE\x10\x03\x12\x13\n\x0f\x46IELD_TYPE_BOOL\x10\x04\x12\x13\n\x0f\x46IELD_TYPE_TIME\x10\x05\x32\xdc\x01\n\x0e\x41\x64\x61pterService\x12\x42\n\x07\x45xecute\x12\x1a.gerbang.v1.ExecuteRequest\x1a\x1b.gerbang.v1.ExecuteResponse\x12\x45\n\x08\x44\x65scribe\x12\x1b.gerbang.v1.DescribeRequest\x1a\x1c.gerbang.v1.DescribeResponse\x12?\n\x06Health\x12\x19.gerbang.v1.HealthRequest\x1a\x1a.gerbang.v1.HealthResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,28 +35,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_HEALTHRESPONSE_DATASETROWSENTRY']._loaded_options = None
   _globals['_HEALTHRESPONSE_DATASETROWSENTRY']._serialized_options = b'8\001'
-  _globals['_FIELDTYPE']._serialized_start=1300
-  _globals['_FIELDTYPE']._serialized_end=1447
+  _globals['_FIELDTYPE']._serialized_start=1403
+  _globals['_FIELDTYPE']._serialized_end=1550
   _globals['_QUERYPLAN']._serialized_start=99
-  _globals['_QUERYPLAN']._serialized_end=620
-  _globals['_EXECUTEREQUEST']._serialized_start=622
-  _globals['_EXECUTEREQUEST']._serialized_end=687
-  _globals['_EXECUTERESPONSE']._serialized_start=690
-  _globals['_EXECUTERESPONSE']._serialized_end=843
-  _globals['_DESCRIBEREQUEST']._serialized_start=845
-  _globals['_DESCRIBEREQUEST']._serialized_end=862
-  _globals['_DESCRIBERESPONSE']._serialized_start=864
-  _globals['_DESCRIBERESPONSE']._serialized_end=952
-  _globals['_DATASETDESCRIPTION']._serialized_start=954
-  _globals['_DATASETDESCRIPTION']._serialized_end=1034
-  _globals['_FIELDDESCRIPTION']._serialized_start=1036
-  _globals['_FIELDDESCRIPTION']._serialized_end=1105
-  _globals['_HEALTHREQUEST']._serialized_start=1107
-  _globals['_HEALTHREQUEST']._serialized_end=1122
-  _globals['_HEALTHRESPONSE']._serialized_start=1125
-  _globals['_HEALTHRESPONSE']._serialized_end=1297
-  _globals['_HEALTHRESPONSE_DATASETROWSENTRY']._serialized_start=1247
-  _globals['_HEALTHRESPONSE_DATASETROWSENTRY']._serialized_end=1297
-  _globals['_ADAPTERSERVICE']._serialized_start=1450
-  _globals['_ADAPTERSERVICE']._serialized_end=1670
+  _globals['_QUERYPLAN']._serialized_end=667
+  _globals['_CASEBINDING']._serialized_start=669
+  _globals['_CASEBINDING']._serialized_end=723
+  _globals['_EXECUTEREQUEST']._serialized_start=725
+  _globals['_EXECUTEREQUEST']._serialized_end=790
+  _globals['_EXECUTERESPONSE']._serialized_start=793
+  _globals['_EXECUTERESPONSE']._serialized_end=946
+  _globals['_DESCRIBEREQUEST']._serialized_start=948
+  _globals['_DESCRIBEREQUEST']._serialized_end=965
+  _globals['_DESCRIBERESPONSE']._serialized_start=967
+  _globals['_DESCRIBERESPONSE']._serialized_end=1055
+  _globals['_DATASETDESCRIPTION']._serialized_start=1057
+  _globals['_DATASETDESCRIPTION']._serialized_end=1137
+  _globals['_FIELDDESCRIPTION']._serialized_start=1139
+  _globals['_FIELDDESCRIPTION']._serialized_end=1208
+  _globals['_HEALTHREQUEST']._serialized_start=1210
+  _globals['_HEALTHREQUEST']._serialized_end=1225
+  _globals['_HEALTHRESPONSE']._serialized_start=1228
+  _globals['_HEALTHRESPONSE']._serialized_end=1400
+  _globals['_HEALTHRESPONSE_DATASETROWSENTRY']._serialized_start=1350
+  _globals['_HEALTHRESPONSE_DATASETROWSENTRY']._serialized_end=1400
+  _globals['_ADAPTERSERVICE']._serialized_start=1553
+  _globals['_ADAPTERSERVICE']._serialized_end=1773
 # @@protoc_insertion_point(module_scope)

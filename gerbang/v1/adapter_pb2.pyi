@@ -70,6 +70,7 @@ class QueryPlan(_message.Message):
     RELEASE_ID_FIELD_NUMBER: _builtins.int
     RELEASE_FRESH_FIELD_NUMBER: _builtins.int
     RELEASE_UNTIL_FIELD_NUMBER: _builtins.int
+    CASE_BINDING_FIELD_NUMBER: _builtins.int
     plan_id: _builtins.str
     request_id: _builtins.str
     adapter_id: _builtins.str
@@ -112,6 +113,13 @@ class QueryPlan(_message.Message):
     def expires_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def release_until(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def case_binding(self) -> Global___CaseBinding:
+        """Record-level access under a case (ADR 0013): the adapter returns only the rows linked to
+        the case's incidents. Set on every plan of a purpose that needs a case reference; an
+        adapter refuses a record-level plan that carries no binding.
+        """
+
     def __init__(
         self,
         *,
@@ -135,14 +143,46 @@ class QueryPlan(_message.Message):
         release_id: _builtins.bytes = ...,
         release_fresh: _builtins.bool = ...,
         release_until: _timestamp_pb2.Timestamp | None = ...,
+        case_binding: Global___CaseBinding | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["aggregation", b"aggregation", "expires_at", b"expires_at", "release_until", b"release_until"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["aggregation", b"aggregation", "case_binding", b"case_binding", "expires_at", b"expires_at", "release_until", b"release_until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adapter_id", b"adapter_id", "aggregate_only", b"aggregate_only", "aggregation", b"aggregation", "caller", b"caller", "caller_hpke_public_key", b"caller_hpke_public_key", "dataset", b"dataset", "epsilon", b"epsilon", "expires_at", b"expires_at", "fields", b"fields", "filters", b"filters", "max_rows", b"max_rows", "min_cell_count", b"min_cell_count", "plan_id", b"plan_id", "policy_revision", b"policy_revision", "purpose", b"purpose", "release_fresh", b"release_fresh", "release_id", b"release_id", "release_until", b"release_until", "request_hash", b"request_hash", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adapter_id", b"adapter_id", "aggregate_only", b"aggregate_only", "aggregation", b"aggregation", "caller", b"caller", "caller_hpke_public_key", b"caller_hpke_public_key", "case_binding", b"case_binding", "dataset", b"dataset", "epsilon", b"epsilon", "expires_at", b"expires_at", "fields", b"fields", "filters", b"filters", "max_rows", b"max_rows", "min_cell_count", b"min_cell_count", "plan_id", b"plan_id", "policy_revision", b"policy_revision", "purpose", b"purpose", "release_fresh", b"release_fresh", "release_id", b"release_id", "release_until", b"release_until", "request_hash", b"request_hash", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___QueryPlan: _TypeAlias = QueryPlan  # noqa: Y015
+
+@_typing.final
+class CaseBinding(_message.Message):
+    """The case a plan is bound to: the rows an adapter returns are those of the incidents whose
+    case number (cases.case_number in the police database) is one of `police_cases`, the
+    persons and vehicles linked to those incidents, and those cases' files.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    POLICE_CASES_FIELD_NUMBER: _builtins.int
+    reference: _builtins.str
+    """The registered case reference the request was made under."""
+    @_builtins.property
+    def police_cases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The police case numbers the registration covers (at least one)."""
+
+    def __init__(
+        self,
+        *,
+        reference: _builtins.str = ...,
+        police_cases: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["police_cases", b"police_cases", "reference", b"reference"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaseBinding: _TypeAlias = CaseBinding  # noqa: Y015
 
 @_typing.final
 class ExecuteRequest(_message.Message):

@@ -22,7 +22,15 @@ decision := {"allow": true, "reasons": [], "obligations": obligations} if {
 	is_object(grant)
 	now != null
 	limit != null
+	case_bound
 }
+
+# A purpose that needs a case is allowed only with the case binding in its obligations.
+default case_bound := false
+
+case_bound if not case_required
+
+case_bound if is_object(case_binding)
 
 # What the adapters must enforce on an allowed request.
 obligations := {
@@ -36,6 +44,7 @@ obligations := {
 	"pseudonymised_fields": unique_sorted(grant.pseudonymised_fields),
 	"retention_days": purpose.retention_days,
 	"max_window_days": purpose.max_window_days,
+	"case_binding": case_binding,
 }
 
 unique_sorted(xs) := unique if {

@@ -41,6 +41,13 @@ denied_because(d, reason) if {
 	reason in d.reasons
 }
 
+# No reason quotes a value the caller typed: reasons go into the audit log (ADR 0013).
+no_reason_quotes(d, typed) if {
+	every r in d.reasons {
+		not contains(r, typed)
+	}
+}
+
 counts(group_by) := {"group_by": group_by, "measure": "count"}
 
 # 2025-11-29T00:00:00+07:00: `now` is 13:00 WIB that day.
@@ -110,6 +117,7 @@ test_traffic_planning_allowed_with_obligations if {
 		"pseudonymised_fields": [],
 		"retention_days": 30,
 		"max_window_days": null,
+		"case_binding": null,
 	}
 }
 
@@ -186,7 +194,7 @@ test_spatial_planning_heatmap_operation_allowed if {
 
 test_operation_must_be_registered_for_the_purpose if {
 	d := decide("citata/spatial", object.union(heatmap, {"operation": "patrol_plan"}))
-	denied_because(d, "operation 'patrol_plan' is not registered for purpose 'spatial_planning'")
+	denied_because(d, "request.operation is not an operation registered for purpose 'spatial_planning'")
 }
 
 test_operation_must_be_a_string if {
@@ -223,7 +231,7 @@ test_patrol_planning_not_for_city_systems if {
 
 test_patrol_planning_denies_security_index_operation if {
 	d := decide("polda-metro-jaya/samapta", object.union(weekly_cells, {"operation": "security_index"}))
-	denied_because(d, "operation 'security_index' is not registered for purpose 'patrol_planning'")
+	denied_because(d, "request.operation is not an operation registered for purpose 'patrol_planning'")
 }
 
 index_request := {
@@ -254,7 +262,7 @@ test_security_indicators_deny_persons_and_cells if {
 
 test_spatial_planning_denies_finer_cells if {
 	d := decide("citata/spatial", object.union(heatmap, {"aggregation": counts([{"field": "location", "bucket": "h3", "h3_resolution": 9}])}))
-	denied_because(d, "h3 resolution 9 is finer than the maximum 8 of purpose 'spatial_planning'")
+	denied_because(d, "the h3 resolution of a group-by is finer than the maximum 8 of purpose 'spatial_planning'")
 }
 
 # Regression: a resolution sent as a float (9.0) must be denied like 9 in every engine.
@@ -353,12 +361,14 @@ test_public_order_kota_caller_restricted_to_its_kota if {
 
 test_public_order_kota_caller_denied_other_kota if {
 	d := decide("pemkot-jaksel/command-centre", object.union(alerts, {"filters": array.concat(last_days(30), [{"field": "kota", "op": "in", "values": ["Jakarta Selatan", "Jakarta Utara"]}])}))
-	denied_because(d, "kota 'Jakarta Utara' is outside the jurisdiction of caller 'spiffe://gerbang.jakarta.go.id/pemkot-jaksel/command-centre'")
+	denied_because(d, "a filter on 'kota' names a kota outside the jurisdiction of caller 'spiffe://gerbang.jakarta.go.id/pemkot-jaksel/command-centre'")
+	no_reason_quotes(d, "Jakarta Utara")
 }
 
 test_public_order_kota_caller_denied_other_kecamatan if {
 	d := decide("pemkot-jaksel/command-centre", object.union(alerts, {"filters": array.concat(last_days(30), [{"field": "kecamatan", "op": "eq", "values": ["Koja"]}])}))
-	denied_because(d, "kecamatan 'Koja' is outside the jurisdiction of caller 'spiffe://gerbang.jakarta.go.id/pemkot-jaksel/command-centre'")
+	denied_because(d, "a filter on 'kecamatan' names a kecamatan outside the jurisdiction of caller 'spiffe://gerbang.jakarta.go.id/pemkot-jaksel/command-centre'")
+	no_reason_quotes(d, "Koja")
 }
 
 test_public_order_own_kecamatan_allowed if {
@@ -375,7 +385,7 @@ test_kecamatan_jurisdiction_adds_row_filter if {
 	d.obligations.row_filters[1] == {"field": "kecamatan", "op": "in", "values": ["Setiabudi", "Tebet"]}
 	d2 := authz.decision with input as query("pemkot-jaksel/command-centre", object.union(alerts, {"filters": array.concat(last_days(30), [{"field": "kecamatan", "op": "eq", "values": ["Cilandak"]}])}))
 		with data.registry.callers as callers
-	denied_because(d2, "kecamatan 'Cilandak' is outside the jurisdiction of caller 'spiffe://gerbang.jakarta.go.id/pemkot-jaksel/command-centre'")
+	denied_because(d2, "a filter on 'kecamatan' names a kecamatan outside the jurisdiction of caller 'spiffe://gerbang.jakarta.go.id/pemkot-jaksel/command-centre'")
 }
 
 test_public_order_denies_hourly_buckets if {
@@ -458,6 +468,45 @@ test_criminal_investigation_record_level_allowed if {
 
 	# persons are not scoped by the residence kota: investigations cross kota lines
 	d.obligations.row_filters == []
+
+	# ... but by the case: the adapters return only the persons linked to its incidents
+	d.obligations.case_binding == {
+		"reference": "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA",
+		"police_cases": ["LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"],
+	}
+}
+
+test_criminal_investigation_binds_every_dataset_it_reads if {
+	every name in ["incidents", "incident_persons", "vehicles", "cases"] {
+		fields := data.registry.purposes.criminal_investigation.datasets[name].fields
+		d := decide(reskrim, object.union(investigation, {"dataset": name, "fields": fields, "filters": []}))
+		allowed(d)
+		d.obligations.case_binding.reference == "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
+	}
+}
+
+test_case_without_police_cases_denied if {
+	ref := "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
+	cases := {ref: object.remove(data.registry.cases[ref], ["police_cases"])}
+	d := authz.decision with input as query(reskrim, investigation) with data.registry.cases as cases
+	denied_because(d, "case 'LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA' names no police case that it covers: register its police_cases")
+}
+
+test_case_bound_purpose_denies_dataset_without_case_link if {
+	cctv := {"event_time_field": null, "jurisdiction_scoped": false, "fields": {"face_id": {"class": "direct_identifier", "type": "string"}}}
+	grant := {"fields": ["face_id"], "pseudonymised_fields": [], "row_filters": []}
+	purposes := object.union(data.registry.purposes, {"criminal_investigation": object.union(
+		data.registry.purposes.criminal_investigation,
+		{"datasets": object.union(data.registry.purposes.criminal_investigation.datasets, {"cctv": grant})},
+	)})
+	q := query(reskrim, object.union(investigation, {"dataset": "cctv", "fields": ["face_id"], "filters": []}))
+	d := authz.decision with input as q with data.registry.purposes as purposes with data.registry.datasets.cctv as cctv
+	denied_because(d, "purpose 'criminal_investigation' reads dataset 'cctv' only within a case, and that dataset has no link to a case's incidents")
+}
+
+test_reference_geography_under_a_case_is_allowed if {
+	d := decide(reskrim, object.union(investigation, {"dataset": "areas", "fields": ["kecamatan", "population"], "filters": []}))
+	allowed(d)
 }
 
 test_criminal_investigation_requires_case if {
@@ -467,7 +516,8 @@ test_criminal_investigation_requires_case if {
 
 test_criminal_investigation_denies_unknown_case if {
 	d := decide(reskrim, object.union(investigation, {"case_reference": "LP/B/9999/XI/2026/SPKT/POLDA METRO JAYA"}))
-	denied_because(d, "case reference 'LP/B/9999/XI/2026/SPKT/POLDA METRO JAYA' is not registered")
+	denied_because(d, "request.case_reference names no registered case")
+	no_reason_quotes(d, "9999")
 }
 
 test_criminal_investigation_denies_expired_case if {
@@ -607,24 +657,27 @@ test_unknown_caller_denied if {
 
 test_unknown_purpose_denied if {
 	d := decide("dishub/atcs", object.union(traffic, {"purpose": "marketing"}))
-	denied_because(d, "purpose 'marketing' is not registered")
+	denied_because(d, "request.purpose names no registered purpose")
+	no_reason_quotes(d, "marketing")
 }
 
 test_legal_basis_must_match_exactly if {
 	d := decide("dishub/atcs", object.union(traffic, {"legal_basis": "UU 22/2009"}))
-	denied_because(d, "legal basis 'UU 22/2009' does not match the registered basis of purpose 'traffic_planning': 'UU 27/2022 Pasal 20 ayat (2) huruf e; UU 22/2009'")
+	denied_because(d, "request.legal_basis does not match the registered basis of purpose 'traffic_planning': 'UU 27/2022 Pasal 20 ayat (2) huruf e; UU 22/2009'")
 }
 
 test_unknown_dataset_and_field_denied if {
 	d := decide("dishub/atcs", object.union(traffic, {"dataset": "cctv"}))
-	denied_because(d, "dataset 'cctv' does not exist")
+	denied_because(d, "request.dataset names no registered dataset")
+	no_reason_quotes(d, "cctv")
 	d2 := decide("dishub/atcs", object.union(traffic, {"fields": ["kecamatan", "weather"]}))
-	denied_because(d2, "dataset 'incidents' has no field 'weather'")
+	denied_because(d2, "the request names a field that dataset 'incidents' does not have (in fields, a filter or a group-by)")
+	no_reason_quotes(d2, "weather")
 }
 
 test_unprintable_values_not_echoed if {
 	d := decide("dishub/atcs", object.union(traffic, {"dataset": "inc\"idents"}))
-	denied_because(d, "dataset '<unprintable>' does not exist")
+	denied_because(d, "request.dataset names no registered dataset")
 }
 
 test_limit_within_volume_narrows_max_rows if {

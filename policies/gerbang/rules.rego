@@ -75,7 +75,7 @@ reasons contains sprintf("caller '%s' is not registered", [shown(caller_id)]) if
 	is_null(caller)
 }
 
-reasons contains sprintf("purpose '%s' is not registered", [shown(purpose_name)]) if {
+reasons contains "request.purpose names no registered purpose" if {
 	purpose_name != null
 	is_null(purpose)
 }
@@ -86,7 +86,7 @@ reasons contains sprintf("caller '%s' is not permitted to use purpose '%s'", [ca
 	not purpose_name in caller.purposes
 }
 
-reasons contains sprintf("legal basis '%s' does not match the registered basis of purpose '%s': '%s'", [shown(legal_basis), purpose_name, purpose.legal_basis]) if {
+reasons contains sprintf("request.legal_basis does not match the registered basis of purpose '%s': '%s'", [purpose_name, purpose.legal_basis]) if {
 	is_object(purpose)
 	legal_basis != null
 	legal_basis != purpose.legal_basis
@@ -94,7 +94,7 @@ reasons contains sprintf("legal basis '%s' does not match the registered basis o
 
 # --- dataset and fields ---------------------------------------------------------------
 
-reasons contains sprintf("dataset '%s' does not exist", [shown(dataset_name)]) if {
+reasons contains "request.dataset names no registered dataset" if {
 	dataset_name != null
 	is_null(dataset)
 }
@@ -124,13 +124,19 @@ location_fields := ["lat", "lon"] if location_grouped
 
 known_field(f) if is_object(dataset_fields[f])
 
+# A field name as a reason may quote it: a field of the registered dataset, or no name at all
+# (a name the caller made up could carry anything, and reasons go into the audit log).
+field_label(f) := sprintf("'%s'", [f]) if known_field(f)
+
+else := "(a name the dataset does not have)"
+
 # Every dataset field the request reads: returned, filtered on or grouped by.
 referenced_fields := [f |
 	some f in array.concat(array.concat(requested_fields, filter_fields), array.concat(group_by_fields, location_fields))
 	f != "location"
 ]
 
-reasons contains sprintf("dataset '%s' has no field '%s'", [dataset_name, shown(f)]) if {
+reasons contains sprintf("the request names a field that dataset '%s' does not have (in fields, a filter or a group-by)", [dataset_name]) if {
 	is_object(dataset)
 	some f in referenced_fields
 	not known_field(f)
@@ -189,7 +195,7 @@ reasons contains sprintf("purpose '%s' does not allow measure '%s'", [purpose_na
 	not measure in purpose.measures
 }
 
-reasons contains sprintf("field '%s' is not a group-by field: an aggregated result carries only its group-by fields", [shown(f)]) if {
+reasons contains sprintf("field %s is not a group-by field: an aggregated result carries only its group-by fields", [field_label(f)]) if {
 	aggregated
 	some f in requested_fields
 	not f in group_by_fields
@@ -203,7 +209,7 @@ reasons contains "group-by 'location' needs bucket 'h3'" if {
 	g.bucket != "h3"
 }
 
-reasons contains sprintf("bucket 'h3' applies only to the field 'location', not '%s'", [shown(g.field)]) if {
+reasons contains sprintf("bucket 'h3' applies only to the field 'location', not %s", [field_label(g.field)]) if {
 	some g in valid_group_by
 	g.bucket == "h3"
 	g.field != "location"
@@ -217,7 +223,7 @@ reasons contains sprintf("purpose '%s' does not allow h3 cells", [purpose_name])
 
 # %v, not %d: rego-cpp formats a float such as 9.0 with %d as nothing, and a reason
 # that silently disappears would allow the request (regression: h3_resolution 9.0).
-reasons contains sprintf("h3 resolution %v is finer than the maximum %v of purpose '%s'", [g.h3_resolution, purpose.generalisation.h3_max_resolution, purpose_name]) if {
+reasons contains sprintf("the h3 resolution of a group-by is finer than the maximum %v of purpose '%s'", [purpose.generalisation.h3_max_resolution, purpose_name]) if {
 	some g in valid_group_by
 	g.bucket == "h3"
 	is_number(purpose.generalisation.h3_max_resolution)
@@ -302,7 +308,7 @@ jurisdiction_kecamatan := [k |
 	count(caller.jurisdiction.kecamatan) == 0
 }
 
-reasons contains sprintf("kota '%s' is outside the jurisdiction of caller '%s'", [shown(v), caller_id]) if {
+reasons contains sprintf("a filter on 'kota' names a kota outside the jurisdiction of caller '%s'", [caller_id]) if {
 	jurisdiction_scoped
 	is_object(caller)
 	some f in valid_filters
@@ -312,7 +318,7 @@ reasons contains sprintf("kota '%s' is outside the jurisdiction of caller '%s'",
 	not v in caller.jurisdiction.kota
 }
 
-reasons contains sprintf("kecamatan '%s' is outside the jurisdiction of caller '%s'", [shown(v), caller_id]) if {
+reasons contains sprintf("a filter on 'kecamatan' names a kecamatan outside the jurisdiction of caller '%s'", [caller_id]) if {
 	jurisdiction_scoped
 	is_object(caller)
 	some f in valid_filters
@@ -333,7 +339,7 @@ reasons contains sprintf("purpose '%s' requires a case reference", [purpose_name
 	case_reference == ""
 }
 
-reasons contains sprintf("case reference '%s' is not registered", [shown(case_reference)]) if {
+reasons contains "request.case_reference names no registered case" if {
 	case_required
 	case_reference != ""
 	case_reference != null
@@ -369,6 +375,37 @@ reasons contains sprintf("case '%s' does not cover purpose '%s'", [case_referenc
 	case_required
 	is_object(case_file)
 	case_file.purpose != purpose_name
+}
+
+# --- case binding ---------------------------------------------------------------------
+
+# Record-level access under a case reaches only the case's rows (ADR 0013): the incidents of
+# the police cases its registration names (`police_cases`, the case numbers of the police
+# databases), the persons and vehicles linked to those incidents, and the case files
+# themselves. The binding is an obligation the gateway signs into every plan of the request
+# and each adapter enforces as a row filter; these are the datasets it can bind.
+case_bound_datasets := ["incidents", "incident_persons", "persons", "vehicles", "cases"]
+
+default case_binding := null
+
+case_binding := {"reference": case_reference, "police_cases": sort(case_file.police_cases)} if {
+	case_required
+	is_object(case_file)
+	is_array(case_file.police_cases)
+	count(case_file.police_cases) > 0
+}
+
+reasons contains sprintf("case '%s' names no police case that it covers: register its police_cases", [case_reference]) if {
+	case_required
+	is_object(case_file)
+	is_null(case_binding)
+}
+
+reasons contains sprintf("purpose '%s' reads dataset '%s' only within a case, and that dataset has no link to a case's incidents", [purpose_name, dataset_name]) if {
+	case_required
+	is_object(dataset)
+	not dataset_non_personal
+	not dataset_name in case_bound_datasets
 }
 
 # --- the end user ---------------------------------------------------------------------
@@ -453,7 +490,7 @@ operation_registered if {
 	o == operation
 }
 
-reasons contains sprintf("operation '%s' is not registered for purpose '%s'", [shown(operation), purpose_name]) if {
+reasons contains sprintf("request.operation is not an operation registered for purpose '%s'", [purpose_name]) if {
 	operation != null
 	is_object(purpose)
 	not operation_registered
@@ -525,13 +562,13 @@ reasons contains sprintf("purpose '%s' releases counts: filter on published area
 	dataset_fields[f.field].type == "coordinate"
 }
 
-reasons contains sprintf("purpose '%s' releases counts: op '%s' on '%s' is refused (a complement differs from the whole by what it leaves out)", [purpose_name, f.op, f.field]) if {
+reasons contains sprintf("purpose '%s' releases counts: op '%s' on %s is refused (a complement differs from the whole by what it leaves out)", [purpose_name, f.op, field_label(f.field)]) if {
 	counts_released
 	some f in valid_filters
 	f.op in ["ne", "not_in"]
 }
 
-reasons contains sprintf("purpose '%s' releases counts: op '%s' applies to time fields only, not '%s'", [purpose_name, f.op, f.field]) if {
+reasons contains sprintf("purpose '%s' releases counts: op '%s' applies to time fields only, not %s", [purpose_name, f.op, field_label(f.field)]) if {
 	counts_released
 	some f in valid_filters
 	f.op in range_ops
