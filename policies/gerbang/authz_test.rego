@@ -221,7 +221,7 @@ test_patrol_planning_risk_scores_allowed_reported_only if {
 	allowed(d)
 	reported_only in d.obligations.row_filters
 	d.obligations.min_cell_count == 5
-	d.obligations.epsilon == 1
+	d.obligations.epsilon == data.registry.purposes.patrol_planning.epsilon
 }
 
 test_patrol_planning_not_for_city_systems if {
