@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass
@@ -188,4 +189,9 @@ def test_gateway_down_is_503_with_retry_after(
     assert r.status_code == 503, r.text
     assert int(r.headers["retry-after"]) > 0
     fed.start_gateway()
-    assert ask(agent).status_code == 200
+    # Back again: the agent's channel reconnects after its backoff; a client honouring the
+    # 503's Retry-After gets its answer (polled here, bounded).
+    deadline = time.monotonic() + 30
+    while (status := ask(agent).status_code) == 503 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert status == 200

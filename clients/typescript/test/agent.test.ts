@@ -42,7 +42,7 @@ describe("the Gerbang agent over HTTP", () => {
     const answer = await agent.query(traffic);
     assert.equal(answer.operation, "query");
     assert.deepEqual(answer.period, { start: "2026-08-01T00:00:00.000000Z", end: "2026-11-01T00:00:00.000000Z" });
-    assert.equal(answer.privacy.mechanism, "exact");
+    assert.equal(answer.privacy.mechanism, "discrete_laplace");
     assert.equal(answer.privacy.k, 10);
     assert.ok(answer.audit_receipt.leaf_index >= 0);
     assert.equal(answer.adapters.length, 2);
