@@ -43,6 +43,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 
 from gateway.audit._merkle import (
@@ -70,6 +72,10 @@ class Bytes(TypeDecorator[bytes]):
     def result_processor(self, dialect: Dialect, coltype: object) -> None:
         return None
 
+
+# Nonces per INSERT statement of a claim: 3 bound values each, well inside SQLite's
+# 32,766 bound variables and PostgreSQL's 65,535.
+_NONCE_PAGE = 1000
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -484,44 +490,39 @@ class AuditStore:
 
         One transaction under the write lock; a nonce repeated within the batch is
         new only the first time. Expired nonces are pruned in the same transaction.
+        The claim is `INSERT ... ON CONFLICT DO NOTHING RETURNING` (SQLite >= 3.35,
+        PostgreSQL), sent in pages of bound rows: the rows it returns are the new
+        nonces. (One OR-ed lookup per nonce went past SQLite's expression-depth limit
+        at 999 nonces and failed the whole batch.)
         """
         if not items:
             return []
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        first: dict[tuple[str, str], str] = {}
+        for caller, nonce, expires in items:
+            if (caller, nonce) not in first:
+                first[caller, nonce] = expires.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        insert_ = sqlite_insert if self.dialect == "sqlite" else pg_insert
+        c = nonces_table.c
+        claim = insert_(nonces_table).on_conflict_do_nothing().returning(c.caller, c.nonce)
+        keys = list(first.items())
+        new: set[tuple[str, str]] = set()
         with self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727275)")
-            conn.execute(delete(nonces_table).where(nonces_table.c.expires_at < now))
-            keys = list({(c, n) for c, n, _ in items})
-            seen = {
-                (r.caller, r.nonce)
-                for r in conn.execute(
-                    select(nonces_table.c.caller, nonces_table.c.nonce).where(
-                        or_(
-                            *(
-                                and_(nonces_table.c.caller == c, nonces_table.c.nonce == n)
-                                for c, n in keys
-                            )
-                        )
+            conn.execute(delete(nonces_table).where(c.expires_at < now))
+            for start in range(0, len(keys), _NONCE_PAGE):
+                page = keys[start : start + _NONCE_PAGE]
+                rows = conn.execute(
+                    claim.values(
+                        [{"caller": k[0], "nonce": k[1], "expires_at": e} for k, e in page]
                     )
                 )
-            }
-            fresh: list[bool] = []
-            rows = []
-            for caller, nonce, expires in items:
-                new = (caller, nonce) not in seen
-                fresh.append(new)
-                if new:
-                    seen.add((caller, nonce))
-                    rows.append(
-                        {
-                            "caller": caller,
-                            "nonce": nonce,
-                            "expires_at": expires.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        }
-                    )
-            if rows:
-                conn.execute(insert(nonces_table), rows)
+                new.update((r.caller, r.nonce) for r in rows)
+        fresh: list[bool] = []
+        for caller, nonce, _ in items:
+            fresh.append((caller, nonce) in new)
+            new.discard((caller, nonce))  # a repeat within the batch is not new
         return fresh
 
     def budget_spent(self, caller: str, purpose: str, period: str) -> float:
