@@ -546,9 +546,14 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         if a is None or not a.signature:
             outcome.reasons = ("request is not signed",)
             raise Refusal(grpc.StatusCode.UNAUTHENTICATED, outcome.reasons[0])
+        try:
+            issued_at = model.timestamp_from_proto(a.issued_at, "issued_at")
+        except InvalidQuery as e:
+            outcome.reasons = (str(e),)
+            raise Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"invalid request: {e}") from e
         auth = RequestAuth(
             bytes(a.nonce),
-            a.issued_at.ToDatetime(tzinfo=dt.UTC),
+            issued_at,
             bytes(a.hpke_public_key),
             a.key_id,
             bytes(a.signature),
