@@ -339,6 +339,12 @@ class GerbangClient:
         self, response: query_pb2.QueryResponse, canonical: bytes, signature: bytes
     ) -> QueryResult:
         """Verify every part of `response` against the request, then open and merge."""
+        if not response.results:
+            # An allowed answer always carries one signed part per adapter, even with no
+            # rows: an answer with none proves nothing and is not "no data".
+            raise UntrustedInputError(
+                "the gateway allowed the request but sent no adapter results; refusing it"
+            )
         request_hash = sha256(canonical)
         registry = self.keys.registry.get()
         now = dt.datetime.now(dt.UTC)
