@@ -8,6 +8,8 @@ OPA_VERSION := v1.22.3
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 PROTOS := $(wildcard proto/gerbang/v1/*.proto)
+# grpcurl checks the servers' reflection from outside (tests/test_reflection.py).
+GRPCURL_VERSION := v1.9.3
 
 .PHONY: run test lint proto proto-check stubs-check stub-plugins policy-test policy-wasm policy-wasm-check bench profile clean tools
 
@@ -31,7 +33,10 @@ stub-plugins:
 	@go version -m $(GOBIN)/protoc-gen-go-grpc 2>/dev/null | grep -q 'protoc-gen-go-grpc[[:space:]]*$(PROTOC_GEN_GO_GRPC_VERSION)' \
 	  || go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
-tools: $(VENV_STAMP) node_modules/.bin/buf $(GOBIN)/opa stub-plugins
+$(GOBIN)/grpcurl:
+	go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+tools: $(VENV_STAMP) node_modules/.bin/buf $(GOBIN)/opa $(GOBIN)/grpcurl stub-plugins
 	cd tests/interop && go mod download
 	cd tests/stubs/go && go mod download
 

@@ -23,7 +23,6 @@ from typing import Any
 import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine, create_engine, event, select
 
 from adapters.held import HeldReleases
@@ -49,6 +48,7 @@ from gateway.model import (
     utc,
     value_to_proto,
 )
+from gateway.reflection import enable_reflection
 from gateway.tls import TlsFiles, peer_identity
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
 
@@ -296,9 +296,8 @@ async def serve(
     names = (
         adapter_pb2.DESCRIPTOR.services_by_name["AdapterService"].full_name,
         health.SERVICE_NAME,
-        reflection.SERVICE_NAME,
     )
-    reflection.enable_server_reflection(names, server)
+    enable_reflection(names, server)
     port = server.add_secure_port(listen, TlsFiles.load(pki_dir, tls_name).server_credentials())
     if port == 0:
         raise OSError(f"cannot listen on {listen}")

@@ -32,7 +32,6 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from gateway import model
 from gateway.analytics.service import AnalyticsServicer
@@ -62,6 +61,7 @@ from gateway.observability import AUDIT_APPEND, LATENCY, POLICY_DECISION, REQUES
 from gateway.planning import narrow, policy_input, row_filters
 from gateway.policy import Decision, PolicyEngine
 from gateway.policy.bundle import PolicyBundle, load_bundle
+from gateway.reflection import enable_reflection
 from gateway.release import PrivacyBudget, data_periods
 from gateway.releasing import PrivacyRegistry, charge_release, privacy_message
 from gateway.replay import ReplayGuard
@@ -783,9 +783,7 @@ async def serve(
         analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name,
         audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
     )
-    reflection.enable_server_reflection(
-        (*services, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    enable_reflection((*services, health.SERVICE_NAME), server)
     if server.add_secure_port(config.listen, tls.server_credentials()) == 0:
         _fail(f"cannot listen on {config.listen}")
     await server.start()
