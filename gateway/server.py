@@ -731,8 +731,14 @@ async def serve(
     ready: asyncio.Event | None = None,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     adapter_interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+    reuse_port: bool = False,
 ) -> None:
-    """Run the gateway until cancelled. Interceptors are for tests that observe traffic."""
+    """Run the gateway until cancelled. Interceptors are for tests that observe traffic.
+
+    `reuse_port` is for the workers of one `--workers` set only (gateway/workers.py): a
+    lone gateway binds its port alone, so a second one on the same port fails to start
+    instead of silently sharing its connections.
+    """
     tls = TlsFiles.load(config.pki_dir, config.tls_name)
     store = AuditStore(config.audit_url)
     await asyncio.to_thread(store.create)
@@ -754,7 +760,7 @@ async def serve(
         interceptors=list(interceptors),
         options=[
             ("grpc.max_receive_message_length", GRPC_MAX_RECEIVE),
-            ("grpc.so_reuseport", 1),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
         ],
     )
     gateway = Gateway(
@@ -784,8 +790,12 @@ async def serve(
         audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
     )
     enable_reflection((*services, health.SERVICE_NAME), server)
-    if server.add_secure_port(config.listen, tls.server_credentials()) == 0:
-        _fail(f"cannot listen on {config.listen}")
+    try:
+        port = server.add_secure_port(config.listen, tls.server_credentials())
+    except RuntimeError:  # newer grpcio raises where older ones returned 0
+        port = 0
+    if port == 0:
+        _fail(f"cannot listen on {config.listen}: the address is in use or not local")
     await server.start()
     for name in ("", *services):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
