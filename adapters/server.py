@@ -50,6 +50,7 @@ from gateway.model import (
 )
 from gateway.reflection import enable_reflection
 from gateway.tls import TlsFiles, peer_identity
+from gateway.wire import MalformedRequests
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
 
 log = structlog.get_logger("gerbang.adapter")
@@ -289,7 +290,7 @@ async def serve(
     seen = SeenPlans(state)
     held = HeldReleases(state.with_name(state.stem + "-releases.db"))
     adapter = SqlAdapter(adapter_id, engine, keys, signer, seen, held)
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[MalformedRequests()])
     adapter_pb2_grpc.add_AdapterServiceServicer_to_server(adapter, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -66,6 +66,7 @@ from gateway.release import PrivacyBudget, data_periods
 from gateway.releasing import PrivacyRegistry, charge_release, privacy_message
 from gateway.replay import ReplayGuard
 from gateway.tls import TlsFiles, peer_identity
+from gateway.wire import MalformedRequests
 from gerbang.v1 import (
     adapter_pb2,
     adapter_pb2_grpc,
@@ -757,7 +758,7 @@ async def serve(
     if not links:
         _fail("no adapters configured")
     server = grpc.aio.server(
-        interceptors=list(interceptors),
+        interceptors=[MalformedRequests(), *interceptors],
         options=[
             ("grpc.max_receive_message_length", GRPC_MAX_RECEIVE),
             ("grpc.so_reuseport", 1 if reuse_port else 0),

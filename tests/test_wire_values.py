@@ -26,6 +26,7 @@ from gateway.local import AdapterSpec, LocalFederation
 from gateway.pki import init_pki
 from gateway.tls import TlsFiles
 from gerbang.v1 import (
+    adapter_pb2,
     analytics_pb2,
     analytics_pb2_grpc,
     audit_pb2,
@@ -204,3 +205,60 @@ def test_gateway_still_answers(federation: LocalFederation, tmp_path: Path) -> N
         assert verify_log(store.scan(), store.head()).size == store.head().size
     finally:
         store.close()
+
+
+def same(data: bytes) -> bytes:
+    """Bytes sent and received as they are."""
+    return data
+
+
+def invalid_utf8(message: Message) -> bytes:
+    """`message` serialised, with its marker string replaced by bytes that are not UTF-8."""
+    return message.SerializeToString().replace(b"MARK", b"\xff\xfe\xff\xfe")
+
+
+@pytest.mark.parametrize(
+    ("method", "raw"),
+    [
+        (
+            "/gerbang.v1.QueryService/Query",
+            invalid_utf8(query_pb2.QueryRequest(dataset="incidents", purpose="MARK")),
+        ),
+        (
+            "/gerbang.v1.AnalyticsService/WatchWarnings",
+            invalid_utf8(
+                analytics_pb2.WatchWarningsRequest(
+                    scope=analytics_pb2.AnalyticsScope(purpose="MARK")
+                )
+            ),
+        ),
+        ("/gerbang.v1.QueryService/Query", b"\x0a\xff"),  # a truncated field
+    ],
+    ids=["query-utf8", "stream-utf8", "truncated"],
+)
+def test_request_that_does_not_parse_is_invalid_argument(
+    federation: LocalFederation, method: str, raw: bytes
+) -> None:
+    """Regression: grpcio answered UNKNOWN with the text of a Python DecodeError."""
+
+    def call(ch: grpc.Channel) -> object:
+        if "Watch" in method:
+            return list(ch.unary_stream(method, same, same)(raw, timeout=10))
+        return ch.unary_unary(method, same, same)(raw, timeout=10)
+
+    with channel(federation, "dishub-atcs") as ch, pytest.raises(grpc.RpcError) as err:
+        call(ch)
+    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+    assert "not a valid protobuf message" in str(err.value.details())
+    assert "DecodeError" not in str(err.value.details())
+
+
+def test_adapter_refuses_a_plan_that_does_not_parse(federation: LocalFederation) -> None:
+    raw = invalid_utf8(adapter_pb2.ExecuteRequest(key_id="MARK"))
+    creds = TlsFiles.load(federation.pki, "gateway").channel_credentials()
+    with (
+        grpc.secure_channel(federation.adapter_addresses["t1"], creds) as ch,
+        pytest.raises(grpc.RpcError) as err,
+    ):
+        ch.unary_unary("/gerbang.v1.AdapterService/Execute", same, same)(raw, timeout=10)
+    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
