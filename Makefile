@@ -10,6 +10,8 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 # C2SP tlog-witness interop (tests/test_tlog_witness.py): torchwood's litewitness.
 TORCHWOOD_VERSION := v0.6.1
 PROTOS := $(wildcard proto/gerbang/v1/*.proto)
+# grpcurl checks the servers' reflection from outside (tests/test_reflection.py).
+GRPCURL_VERSION := v1.9.3
 
 .PHONY: run test lint proto proto-check stubs-check stub-plugins policy-test policy-wasm policy-wasm-check bench profile clean tools
 
@@ -42,8 +44,11 @@ stub-plugins:
 	@go version -m $(GOBIN)/protoc-gen-go-grpc 2>/dev/null | grep -q 'protoc-gen-go-grpc[[:space:]]*$(PROTOC_GEN_GO_GRPC_VERSION)' \
 	  || go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
+$(GOBIN)/grpcurl:
+	go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
 tools: $(VENV_STAMP) node_modules/.bin/buf clients/typescript/node_modules/.bin/tsc $(GOBIN)/opa \
-  stub-plugins $(GOBIN)/litewitness $(GOBIN)/witnessctl
+  $(GOBIN)/grpcurl stub-plugins $(GOBIN)/litewitness $(GOBIN)/witnessctl
 	cd tests/interop && go mod download
 	cd tests/stubs/go && go mod download
 

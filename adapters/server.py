@@ -23,8 +23,7 @@ from typing import Any
 import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, event, select
 
 from adapters.held import HeldReleases
 from adapters.plans import SeenPlans, admit
@@ -49,7 +48,9 @@ from gateway.model import (
     utc,
     value_to_proto,
 )
+from gateway.reflection import enable_reflection
 from gateway.tls import TlsFiles, peer_identity
+from gateway.wire import MalformedRequests
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
 
 log = structlog.get_logger("gerbang.adapter")
@@ -130,10 +131,17 @@ class SqlAdapter(adapter_pb2_grpc.AdapterServiceServicer):
             raise ConfigurationError("adapter has no plan replay cache")
         return self._seen
 
-    def _authorise(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    async def _authorise(self, context: grpc.aio.ServicerContext[Any, Any], method: str) -> str:
+        """Log the call with the caller's identity; abort unless the caller is the gateway."""
         peer = peer_identity(context.auth_context())
-        if peer != GATEWAY_ID:
-            raise PermissionError(f"caller {peer!r} is not the gateway")
+        allowed = peer == GATEWAY_ID
+        log.info("adapter call", method=method, caller=peer, authorised=allowed)
+        if not allowed:
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED, f"caller {peer!r} is not the gateway"
+            )
+        assert peer is not None
+        return peer
 
     def run(self, plan: QueryPlan) -> tuple[common_pb2.ResultSet, int]:
         """Compile and run one plan (blocking; called in a worker thread)."""
@@ -205,10 +213,7 @@ class SqlAdapter(adapter_pb2_grpc.AdapterServiceServicer):
     async def Execute(
         self, request: adapter_pb2.ExecuteRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> adapter_pb2.ExecuteResponse:
-        try:
-            self._authorise(context)
-        except PermissionError as e:
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(e))
+        await self._authorise(context, "Execute")
         signed = SignedBlob(request.plan, request.key_id, request.signature)
         try:
             now = dt.datetime.now(dt.UTC)
@@ -242,27 +247,31 @@ class SqlAdapter(adapter_pb2_grpc.AdapterServiceServicer):
     async def Describe(
         self, request: adapter_pb2.DescribeRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> adapter_pb2.DescribeResponse:
+        """The datasets and fields served: for the gateway only, like every plan."""
+        await self._authorise(context, "Describe")
         return adapter_pb2.DescribeResponse(
             adapter_id=self.adapter_id, datasets=[d.to_proto() for d in self.datasets.values()]
         )
 
-    def _row_counts(self) -> dict[str, int]:
+    def _database_answers(self) -> None:
         with self.engine.connect() as conn:
-            return {
-                name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
-                for name, t in self.tables.items()
-            }
+            conn.execute(select(1)).scalar_one()
 
     async def Health(
         self, request: adapter_pb2.HealthRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> adapter_pb2.HealthResponse:
+        """Serving or not, for operators with any federation certificate: nothing about the
+        data (the response's `dataset_rows` is never filled; row counts of police tables
+        are not for every certificate holder)."""
+        peer = peer_identity(context.auth_context())
         try:
-            counts = await asyncio.to_thread(self._row_counts)
-        except Exception:
-            return adapter_pb2.HealthResponse(adapter_id=self.adapter_id, serving=False)
-        return adapter_pb2.HealthResponse(
-            adapter_id=self.adapter_id, serving=True, dataset_rows=counts
-        )
+            await asyncio.to_thread(self._database_answers)
+            serving = True
+        except Exception as e:  # the database is down: say so, no details
+            log.error("health check failed", error_type=type(e).__name__)
+            serving = False
+        log.info("adapter call", method="Health", caller=peer, serving=serving)
+        return adapter_pb2.HealthResponse(adapter_id=self.adapter_id, serving=serving)
 
 
 async def serve(
@@ -281,16 +290,15 @@ async def serve(
     seen = SeenPlans(state)
     held = HeldReleases(state.with_name(state.stem + "-releases.db"))
     adapter = SqlAdapter(adapter_id, engine, keys, signer, seen, held)
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[MalformedRequests()])
     adapter_pb2_grpc.add_AdapterServiceServicer_to_server(adapter, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = (
         adapter_pb2.DESCRIPTOR.services_by_name["AdapterService"].full_name,
         health.SERVICE_NAME,
-        reflection.SERVICE_NAME,
     )
-    reflection.enable_server_reflection(names, server)
+    enable_reflection(names, server)
     port = server.add_secure_port(listen, TlsFiles.load(pki_dir, tls_name).server_credentials())
     if port == 0:
         raise OSError(f"cannot listen on {listen}")

@@ -128,18 +128,24 @@ def cmd_gateway_serve(args: argparse.Namespace) -> int:
     config = gateway_config(args)
     if args.workers < 1:
         raise GerbangError(f"--workers must be at least 1, got {args.workers}")
-    if args.workers > 1:
-        from gateway.workers import serve_workers
+    from gateway.workers import claim_port, serve_workers
 
-        return serve_workers(config, args.workers, metrics_port=args.metrics_port)
-    serve_metrics(args.metrics_port)
+    # Held while this process serves: a second gateway on this port refuses to start.
+    claim = claim_port(config.listen)
+    try:
+        if args.workers > 1:
+            return serve_workers(config, args.workers, metrics_port=args.metrics_port)
+        serve_metrics(args.metrics_port)
 
-    async def main() -> None:
-        engine = engine_from_config(config.engine, config.policies_dir, opa_url=config.opa_url)
-        await serve(config, engine)
+        async def main() -> None:
+            engine = engine_from_config(config.engine, config.policies_dir, opa_url=config.opa_url)
+            await serve(config, engine)
 
-    asyncio.run(_run_until_signal(main()))
-    return 0
+        asyncio.run(_run_until_signal(main()))
+        return 0
+    finally:
+        if claim is not None:
+            claim.close()
 
 
 def build_parser() -> argparse.ArgumentParser:

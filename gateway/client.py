@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 import grpc
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -195,14 +195,27 @@ class QueryResult:
     privacy: Privacy | None = None
 
 
+# gRPC's own text when no connection could be made; the gateway never says it.
+_NOT_CONNECTED: Final = "failed to connect to all addresses"
+# How a TLS handshake the gateway refused shows in it: with TLS 1.3 the server checks the
+# client's certificate after the client's side of the handshake is done, and closes.
+_TLS_REFUSED: Final = ("Socket closed", "handshake", "Handshake", "SSL", "certificate")
+
+
 def refusal(e: grpc.aio.AioRpcError) -> TransportError | QueryRefused:
     """What a failed call to the gateway means: unreachable, or refused with a reason."""
-    if (
-        e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-        and not e.details()
-    ):
+    details = e.details() or ""
+    if e.code() is grpc.StatusCode.UNAVAILABLE and _NOT_CONNECTED in details:
+        if any(word in details for word in _TLS_REFUSED):
+            return TransportError(
+                "TLS handshake with the gateway failed: it accepts only a client certificate "
+                "issued by the federation CA. Check this identity's certificate and key "
+                f"(gerbang pki). ({details})"
+            )
+        return TransportError(f"gateway unreachable ({details})")
+    if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and not details:
         return TransportError(f"gateway unreachable: {e.code().name}")
-    return QueryRefused(e.code(), e.details() or "")
+    return QueryRefused(e.code(), details)
 
 
 def merge(parts: Sequence[common_pb2.ResultSet]) -> tuple[tuple[str, ...], list[Row], int]:
@@ -366,6 +379,12 @@ class GerbangClient:
         self, response: query_pb2.QueryResponse, canonical: bytes, signature: bytes
     ) -> QueryResult:
         """Verify every part of `response` against the request, then open and merge."""
+        if not response.results:
+            # An allowed answer always carries one signed part per adapter, even with no
+            # rows: an answer with none proves nothing and is not "no data".
+            raise UntrustedInputError(
+                "the gateway allowed the request but sent no adapter results; refusing it"
+            )
         request_hash = sha256(canonical)
         registry = self.keys.registry.get()
         now = dt.datetime.now(dt.UTC)

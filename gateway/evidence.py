@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from gateway._canonical import canonical_json
-from gateway.errors import SignatureError, UntrustedInputError
+from gateway.errors import GerbangError, SignatureError, UntrustedInputError
 from gateway.keys import KeyRegistry, Signer
 from gateway.model import Query, time_text, typed_value, utc
 from gerbang.v1 import adapter_pb2
@@ -352,6 +352,30 @@ def verify_bundle(
     registry: KeyRegistry,
     log_key: str,
     policy: WitnessPolicy | None = None,
+) -> EvidenceSummary:
+    """Check an evidence bundle offline: only public keys and the log's checkpoint key needed.
+
+    Raises only `GerbangError`s: a bundle of the wrong shape (a missing key, a value of the
+    wrong type, text that is not JSON) is `UntrustedInputError`, like one that does not
+    verify. The steps are in `_verify_bundle`.
+    """
+    try:
+        return _verify_bundle(bundle, registry, log_key, policy)
+    except GerbangError:
+        raise
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, OverflowError) as e:
+        # ValueError covers json.JSONDecodeError and UnicodeDecodeError. The message names
+        # the kind of fault only: the bundle may hold values not to be repeated.
+        raise UntrustedInputError(
+            f"evidence bundle is malformed ({type(e).__name__}); it cannot be verified"
+        ) from e
+
+
+def _verify_bundle(
+    bundle: Mapping[str, Any],
+    registry: KeyRegistry,
+    log_key: str,
+    policy: WitnessPolicy | None,
 ) -> EvidenceSummary:
     """Check an evidence bundle offline: only public keys and the log's checkpoint key needed.
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.errors import UntrustedInputError
@@ -29,6 +30,11 @@ MAX_VALUES: Final = 256
 MAX_STRING: Final = 256
 MAX_GROUP_BY: Final = 8
 MAX_REQUEST_BYTES: Final = 64 * 1024
+# The times a request may name (filter values, analytics windows): every incident record,
+# with room to spare. Planning and release windows step by months, weeks and time zones
+# from them; far from datetime's limits (years 1 and 9999) those steps cannot overflow.
+EARLIEST_TIME: Final = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+LATEST_TIME: Final = dt.datetime(3000, 1, 1, tzinfo=dt.UTC)
 
 
 # The analytics operations of AnalyticsService (gateway/analytics/operations.py).
@@ -131,6 +137,45 @@ def time_text(t: dt.datetime) -> str:
     )
 
 
+# google.protobuf.Timestamp's range (timestamp.proto): 0001-01-01T00:00:00Z to
+# 9999-12-31T23:59:59.999999999Z, nanos in 0..999,999,999. Outside it the generated
+# ToDatetime raises ValueError or OverflowError, or yields a time that is not the one sent.
+_MIN_SECONDS: Final = -62_135_596_800
+_MAX_SECONDS: Final = 253_402_300_799
+_MAX_NANOS: Final = 999_999_999
+# google.protobuf.Duration's range (duration.proto): +-10,000 years.
+_MAX_DURATION_SECONDS: Final = 315_576_000_000
+
+
+def timestamp_from_proto(ts: Timestamp, what: str) -> dt.datetime:
+    """A Timestamp from the wire as a UTC datetime; `InvalidQuery` when out of its range."""
+    if not _MIN_SECONDS <= ts.seconds <= _MAX_SECONDS or not 0 <= ts.nanos <= _MAX_NANOS:
+        raise InvalidQuery(
+            f"{what} is not a valid timestamp (years 0001 to 9999, nanos 0 to {_MAX_NANOS})"
+        )
+    return ts.ToDatetime(tzinfo=dt.UTC)
+
+
+def check_time(t: dt.datetime, what: str) -> None:
+    """`InvalidQuery` unless `t` lies in [EARLIEST_TIME, LATEST_TIME)."""
+    if not EARLIEST_TIME <= utc(t) < LATEST_TIME:
+        raise InvalidQuery(
+            f"{what} must lie in the years {EARLIEST_TIME.year} to {LATEST_TIME.year - 1}"
+        )
+
+
+def duration_from_proto(d: Duration, what: str) -> dt.timedelta:
+    """A Duration from the wire; `InvalidQuery` when out of its range or its signs differ."""
+    if (
+        not -_MAX_DURATION_SECONDS <= d.seconds <= _MAX_DURATION_SECONDS
+        or not -_MAX_NANOS <= d.nanos <= _MAX_NANOS
+        or (d.seconds > 0 and d.nanos < 0)
+        or (d.seconds < 0 and d.nanos > 0)
+    ):
+        raise InvalidQuery(f"{what} is not a valid duration (at most 10,000 years, one sign)")
+    return d.ToTimedelta()
+
+
 def typed_value(value: Scalar) -> list[Any]:
     """A filter value with its type, for canonical JSON: floats as exact hex, times as text."""
     if isinstance(value, bool):
@@ -149,7 +194,7 @@ def value_from_proto(value: common_pb2.Value) -> Scalar:
     if kind is None:
         raise InvalidQuery("a filter value has no type (set one of string/int/double/bool/time)")
     if kind == "time_value":
-        return value.time_value.ToDatetime(tzinfo=dt.UTC)
+        return timestamp_from_proto(value.time_value, "a time filter value")
     scalar: Scalar = getattr(value, kind)
     if isinstance(scalar, str) and len(scalar) > MAX_STRING:
         raise InvalidQuery(f"a string value is longer than {MAX_STRING} characters")
@@ -200,6 +245,9 @@ class Filter:
         kinds = {type(v) for v in self.values}
         if len(kinds) > 1:
             raise InvalidQuery("a filter mixes value types")
+        for v in self.values:
+            if isinstance(v, dt.datetime):
+                check_time(v, "a filter's time value")
 
     @classmethod
     def from_proto(cls, f: common_pb2.Filter) -> Filter:
@@ -452,7 +500,7 @@ class QueryPlan:
             max_rows=p.max_rows,
             min_cell_count=p.min_cell_count,
             purpose=p.purpose,
-            expires_at=p.expires_at.ToDatetime(tzinfo=dt.UTC),
+            expires_at=timestamp_from_proto(p.expires_at, "plan expires_at"),
             policy_revision=p.policy_revision,
             request_hash=p.request_hash,
             caller=p.caller,
@@ -461,7 +509,7 @@ class QueryPlan:
             epsilon=p.epsilon if p.epsilon != 0 else None,
             release_id=p.release_id,
             release_fresh=p.release_fresh,
-            release_until=p.release_until.ToDatetime(tzinfo=dt.UTC)
+            release_until=timestamp_from_proto(p.release_until, "plan release_until")
             if p.HasField("release_until")
             else None,
             case_binding=CaseBinding.from_proto(p.case_binding)

@@ -32,7 +32,6 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from gateway import model
 from gateway.analytics.service import AnalyticsServicer
@@ -64,10 +63,12 @@ from gateway.observability import AUDIT_APPEND, LATENCY, POLICY_DECISION, REQUES
 from gateway.planning import narrow, policy_input, row_filters
 from gateway.policy import Decision, PolicyEngine
 from gateway.policy.bundle import PolicyBundle, load_bundle
+from gateway.reflection import enable_reflection
 from gateway.release import PrivacyBudget, data_periods
 from gateway.releasing import PrivacyRegistry, charge_release, privacy_message
 from gateway.replay import ReplayGuard
 from gateway.tls import TlsFiles, peer_identity
+from gateway.wire import MalformedRequests
 from gerbang.v1 import (
     adapter_pb2,
     adapter_pb2_grpc,
@@ -574,9 +575,14 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         if a is None or not a.signature:
             outcome.reasons = ("request is not signed",)
             raise Refusal(grpc.StatusCode.UNAUTHENTICATED, outcome.reasons[0])
+        try:
+            issued_at = model.timestamp_from_proto(a.issued_at, "issued_at")
+        except InvalidQuery as e:
+            outcome.reasons = (str(e),)
+            raise Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"invalid request: {e}") from e
         auth = RequestAuth(
             bytes(a.nonce),
-            a.issued_at.ToDatetime(tzinfo=dt.UTC),
+            issued_at,
             bytes(a.hpke_public_key),
             a.key_id,
             bytes(a.signature),
@@ -755,8 +761,14 @@ async def serve(
     ready: asyncio.Event | None = None,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     adapter_interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+    reuse_port: bool = False,
 ) -> None:
-    """Run the gateway until cancelled. Interceptors are for tests that observe traffic."""
+    """Run the gateway until cancelled. Interceptors are for tests that observe traffic.
+
+    `reuse_port` is for the workers of one `--workers` set only (gateway/workers.py): a
+    lone gateway binds its port alone, so a second one on the same port fails to start
+    instead of silently sharing its connections.
+    """
     tls = TlsFiles.load(config.pki_dir, config.tls_name)
     store = AuditStore(config.audit_url)
     await asyncio.to_thread(store.create)
@@ -778,10 +790,10 @@ async def serve(
     if not links:
         _fail("no adapters configured")
     server = grpc.aio.server(
-        interceptors=list(interceptors),
+        interceptors=[MalformedRequests(), *interceptors],
         options=[
             ("grpc.max_receive_message_length", GRPC_MAX_RECEIVE),
-            ("grpc.so_reuseport", 1),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
         ],
     )
     gateway = Gateway(
@@ -810,11 +822,13 @@ async def serve(
         analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name,
         audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
     )
-    reflection.enable_server_reflection(
-        (*services, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
-    if server.add_secure_port(config.listen, tls.server_credentials()) == 0:
-        _fail(f"cannot listen on {config.listen}")
+    enable_reflection((*services, health.SERVICE_NAME), server)
+    try:
+        port = server.add_secure_port(config.listen, tls.server_credentials())
+    except RuntimeError:  # newer grpcio raises where older ones returned 0
+        port = 0
+    if port == 0:
+        _fail(f"cannot listen on {config.listen}: the address is in use or not local")
     await server.start()
     for name in ("", *services):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

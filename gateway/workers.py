@@ -17,6 +17,11 @@ The supervisor, in order:
 4. when a worker exits on its own, stops the others and exits non-zero. Serving
    on with fewer workers would hide the failure; the service manager restarts
    the whole set, as it would restart a single gateway.
+
+Only the workers of one set share a port. Every `gerbang gateway serve` (a lone
+gateway, or the supervisor of a set) first claims the port with `claim_port`; a
+second one on the same port refuses to start instead of taking a share of the
+first one's connections through SO_REUSEPORT with another configuration.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -38,13 +44,38 @@ from typing import Final
 import structlog
 
 from gateway.audit.store import AuditStore
-from gateway.errors import GerbangError
+from gateway.errors import ConfigurationError, GerbangError
 from gateway.server import GatewayConfig
 
 log = structlog.get_logger("gerbang.workers")
 
 START_TIMEOUT: Final = 120.0
 STOP_TIMEOUT: Final = 15.0
+
+
+def claim_port(listen: str) -> socket.socket | None:
+    """This process's claim on the TCP port of `listen`, held until the socket is closed
+    (at the latest when the process exits); `ConfigurationError` if another gateway holds it.
+
+    The claim is a Unix socket bound in Linux's abstract namespace (no file to clean up
+    after a crash), named after the port: per host and network namespace, like the port.
+    Port 0 (any free port) needs no claim.
+    """
+    port = listen.rpartition(":")[2]
+    if not port.isdigit():
+        raise ConfigurationError(f"--listen {listen!r} names no port")
+    if int(port) == 0:
+        return None
+    claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        claim.bind(f"\0gerbang-gateway-port-{int(port)}")
+    except OSError as e:
+        claim.close()
+        raise ConfigurationError(
+            f"another gerbang gateway already serves port {port} on this host; stop it, or "
+            "run several processes as one set with --workers ({e.strerror})"
+        ) from e
+    return claim
 
 
 def _whole_line_stderr() -> None:
@@ -82,7 +113,7 @@ def _worker_main(
     async def main() -> None:
         serving_now = asyncio.Event()
         engine = engine_from_config(config.engine, config.policies_dir, opa_url=config.opa_url)
-        serving = asyncio.ensure_future(serve(config, engine, ready=serving_now))
+        serving = asyncio.ensure_future(serve(config, engine, ready=serving_now, reuse_port=True))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, serving.cancel)

@@ -36,6 +36,8 @@ from gateway.model import (
     Op,
     Query,
     QueryPlan,
+    check_time,
+    timestamp_from_proto,
     utc,
 )
 from gerbang.v1 import analytics_pb2
@@ -86,13 +88,20 @@ class Scope:
     kecamatan: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # The operations reach back up to a year before a window and round to local weeks
+        # and months: within these years those steps cannot overflow.
+        for name, t in (("start", self.start), ("end", self.end)):
+            if t is not None:
+                check_time(t, f"scope {name}")
+
     @classmethod
     def from_proto(cls, s: analytics_pb2.AnalyticsScope) -> Scope:
         return cls(
             purpose=s.purpose,
             legal_basis=s.legal_basis,
-            start=s.start.ToDatetime(tzinfo=dt.UTC) if s.HasField("start") else None,
-            end=s.end.ToDatetime(tzinfo=dt.UTC) if s.HasField("end") else None,
+            start=timestamp_from_proto(s.start, "scope start") if s.HasField("start") else None,
+            end=timestamp_from_proto(s.end, "scope end") if s.HasField("end") else None,
             kota=tuple(s.kota),
             kecamatan=tuple(s.kecamatan),
             categories=tuple(s.categories),

@@ -21,7 +21,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.analytics import operations as ops
-from gateway.model import InvalidQuery, Query
+from gateway.model import InvalidQuery, Query, duration_from_proto
 from gerbang.v1 import analytics_pb2, analytics_pb2_grpc, query_pb2
 
 if TYPE_CHECKING:
@@ -148,12 +148,11 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         method = "WatchWarnings"
         caller = await g.identify(context, SERVICE, method)
         opened = Outcome(uuid.uuid4().hex, caller)
-        scope = ops.Scope.from_proto(request.scope)
         try:
             now = dt.datetime.now(dt.UTC)
             _, dataset, auth = await g.admit(
                 request,
-                lambda: _check_stream(scope, request.interval.ToTimedelta()),
+                lambda: _check_stream(request),
                 _auth(request.scope),
                 opened,
                 now,
@@ -162,8 +161,9 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
             opened.code = r.code
             await g.finish(opened, None, r.message, context, SERVICE, method)
             return
-        assert scope.start is not None  # _check_stream
-        interval = request.interval.ToTimedelta().total_seconds()
+        scope = ops.Scope.from_proto(request.scope)  # decoded and checked by _check_stream
+        assert scope.start is not None
+        interval = duration_from_proto(request.interval, "interval").total_seconds()
         day = ops.local_day(scope.start)
         last = (
             None if scope.end is None else ops.local_day(scope.end - dt.timedelta(microseconds=1))
@@ -194,8 +194,9 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
                 await asyncio.sleep(interval)
 
 
-def _check_stream(scope: ops.Scope, interval: dt.timedelta) -> Query:
-    seconds = interval.total_seconds()
+def _check_stream(request: analytics_pb2.WatchWarningsRequest) -> Query:
+    scope = ops.Scope.from_proto(request.scope)
+    seconds = duration_from_proto(request.interval, "interval").total_seconds()
     if not 0 <= seconds <= MAX_INTERVAL:
         raise InvalidQuery(f"the interval must be 0 to {MAX_INTERVAL:.0f} seconds")
     query = ops.warning_query(scope)  # refuses a scope without a start

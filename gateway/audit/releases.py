@@ -117,7 +117,7 @@ class ReleaseLedger:
         rid = release.hex()
         a = accounts_table.c
         stamp = _text(now)
-        with self._store.engine.begin() as conn:
+        with self._store.write_engine.begin() as conn:
             if self._store.dialect == "postgresql":
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK})")
             row = conn.execute(
@@ -207,7 +207,7 @@ class ReleaseLedger:
 
     def complete(self, release: bytes) -> None:
         """Mark a charged release as made by every adapter: from now on it is held."""
-        with self._store.engine.begin() as conn:
+        with self._store.write_engine.begin() as conn:
             conn.execute(
                 update(releases_table)
                 .where(releases_table.c.release_id == release.hex())

@@ -21,6 +21,9 @@ from gateway.tls import peer_identity
 from gerbang.v1 import audit_pb2, audit_pb2_grpc
 
 MAX_ENTRIES_PER_CALL: Final = 1000
+# Indexes and sizes are uint64 on the wire and BIGINT in the store: a log never holds
+# 2^63 entries, and larger values would not bind to a database parameter.
+MAX_INDEX: Final = 2**63 - 1
 _Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 
@@ -44,10 +47,20 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         assert peer is not None
         return peer
 
+    @staticmethod
+    async def _check_indexes(context: _Context, **values: int) -> None:
+        """Refuse, as INVALID_ARGUMENT, an index or size no log can have."""
+        for name, value in values.items():
+            if value > MAX_INDEX:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"{name} {value} is beyond any log's size"
+                )
+
     async def GetEntries(
         self, request: audit_pb2.GetEntriesRequest, context: _Context
     ) -> audit_pb2.GetEntriesResponse:
         await self._authorise(context)
+        await self._check_indexes(context, start=request.start, end=request.end)
         if request.end <= request.start:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "end must be greater than start")
         end = min(request.end, request.start + MAX_ENTRIES_PER_CALL)
@@ -87,6 +100,7 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         self, request: audit_pb2.GetInclusionProofRequest, context: _Context
     ) -> audit_pb2.GetInclusionProofResponse:
         await self._authorise(context)
+        await self._check_indexes(context, leaf_index=request.index, tree_size=request.tree_size)
         size, note = await self._tree_size(request.tree_size, context)
         try:
             if request.WhichOneof("leaf") == "leaf_hash":
@@ -110,6 +124,7 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         self, request: audit_pb2.GetConsistencyProofRequest, context: _Context
     ) -> audit_pb2.GetConsistencyProofResponse:
         await self._authorise(context)
+        await self._check_indexes(context, from_size=request.from_size, to_size=request.to_size)
         size, note = await self._tree_size(request.to_size, context)
         try:
             proof, r1, r2 = await asyncio.to_thread(
@@ -131,6 +146,7 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         self, request: audit_pb2.AddCosignatureRequest, context: _Context
     ) -> audit_pb2.AddCosignatureResponse:
         await self._authorise(context)
+        await self._check_indexes(context, size=request.size)
         try:
             line = parse_signature_line(request.signature_line)
             witness = self.witnesses.get(line.name)

@@ -6,6 +6,8 @@ code. Appends take the log's write lock (SQLite `BEGIN IMMEDIATE`, PostgreSQL
 transaction, write the new entries and the new head, and commit: several
 gateway processes can append to one log and the chain stays linear. A batch of
 records is one transaction (group commit): one durable commit, many entries.
+Every write path takes the lock (`write_engine`); reads stay deferred, so a slow
+reader blocks no append.
 
 The head row (size and hash of the last entry) is written in the same
 transaction as the entries, so removing the last entries is detected.
@@ -43,6 +45,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 
 from gateway.audit._merkle import (
@@ -70,6 +74,10 @@ class Bytes(TypeDecorator[bytes]):
     def result_processor(self, dialect: Dialect, coltype: object) -> None:
         return None
 
+
+# Nonces per INSERT statement of a claim: 3 bound values each, well inside SQLite's
+# 32,766 bound variables and PostgreSQL's 65,535.
+_NONCE_PAGE = 1000
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -229,6 +237,11 @@ class StoredEntry:
     values: tuple[Any, ...] = ()
 
 
+# The execution option that marks a write transaction: on SQLite it begins with
+# BEGIN IMMEDIATE (the write lock); every other transaction is a deferred read.
+WRITE_LOCK = "gerbang_write_lock"
+
+
 def _sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
@@ -249,8 +262,13 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        # Take the write lock at BEGIN, so reading the head and appending are one step.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A write takes the write lock at BEGIN, so reading the head and appending are one
+        # step. A read stays deferred: in WAL mode it reads a snapshot and blocks no writer
+        # (BEGIN IMMEDIATE on every read made a slow reader hold up every append).
+        if conn.get_execution_options().get(WRITE_LOCK):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
 
 
 def _expiry(record: AuditRecord) -> str:
@@ -306,6 +324,9 @@ class AuditStore:
         )
         if sqlite:
             _sqlite_pragmas(self.engine)
+        # Every write goes through `write_engine` (same pool, same connections): on SQLite
+        # its transactions take the write lock at BEGIN. Reads use `engine` and stay deferred.
+        self.write_engine = self.engine.execution_options(**{WRITE_LOCK: True})
         self.dialect = self.engine.dialect.name
 
     def create(self) -> None:
@@ -319,7 +340,7 @@ class AuditStore:
 
         config = Config()
         config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-        with self.engine.begin() as conn:
+        with self.write_engine.begin() as conn:
             if self.dialect == "postgresql":
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
             config.attributes["connection"] = conn
@@ -334,7 +355,7 @@ class AuditStore:
 
     def publish(self, name: str, value: str) -> None:
         """Record a fact about the log once; a different value later is a configuration error."""
-        with self.engine.begin() as conn:
+        with self.write_engine.begin() as conn:
             row = conn.execute(select(meta_table.c.value).where(meta_table.c.name == name)).first()
             if row is None:
                 conn.execute(insert(meta_table).values(name=name, value=value))
@@ -361,7 +382,7 @@ class AuditStore:
         """Sequence and durably commit `records`, in order, as one transaction."""
         if not records:
             return []
-        with self.engine.begin() as conn:
+        with self.write_engine.begin() as conn:
             head = self._locked_head(conn)
             entries: list[Entry] = []
             leaf_hashes: list[bytes] = []
@@ -475,7 +496,7 @@ class AuditStore:
     def erase_expired_details(self, now: dt.datetime) -> int:
         """The retention job: erase sealed details whose retention has ended."""
         cutoff = now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        with self.engine.begin() as conn:
+        with self.write_engine.begin() as conn:
             result = conn.execute(delete(details_table).where(details_table.c.expires_at <= cutoff))
         return int(result.rowcount)
 
@@ -484,44 +505,39 @@ class AuditStore:
 
         One transaction under the write lock; a nonce repeated within the batch is
         new only the first time. Expired nonces are pruned in the same transaction.
+        The claim is `INSERT ... ON CONFLICT DO NOTHING RETURNING` (SQLite >= 3.35,
+        PostgreSQL), sent in pages of bound rows: the rows it returns are the new
+        nonces. (One OR-ed lookup per nonce went past SQLite's expression-depth limit
+        at 999 nonces and failed the whole batch.)
         """
         if not items:
             return []
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        with self.engine.begin() as conn:
+        first: dict[tuple[str, str], str] = {}
+        for caller, nonce, expires in items:
+            if (caller, nonce) not in first:
+                first[caller, nonce] = expires.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        insert_ = sqlite_insert if self.dialect == "sqlite" else pg_insert
+        c = nonces_table.c
+        claim = insert_(nonces_table).on_conflict_do_nothing().returning(c.caller, c.nonce)
+        keys = list(first.items())
+        new: set[tuple[str, str]] = set()
+        with self.write_engine.begin() as conn:
             if self.dialect == "postgresql":
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727275)")
-            conn.execute(delete(nonces_table).where(nonces_table.c.expires_at < now))
-            keys = list({(c, n) for c, n, _ in items})
-            seen = {
-                (r.caller, r.nonce)
-                for r in conn.execute(
-                    select(nonces_table.c.caller, nonces_table.c.nonce).where(
-                        or_(
-                            *(
-                                and_(nonces_table.c.caller == c, nonces_table.c.nonce == n)
-                                for c, n in keys
-                            )
-                        )
+            conn.execute(delete(nonces_table).where(c.expires_at < now))
+            for start in range(0, len(keys), _NONCE_PAGE):
+                page = keys[start : start + _NONCE_PAGE]
+                rows = conn.execute(
+                    claim.values(
+                        [{"caller": k[0], "nonce": k[1], "expires_at": e} for k, e in page]
                     )
                 )
-            }
-            fresh: list[bool] = []
-            rows = []
-            for caller, nonce, expires in items:
-                new = (caller, nonce) not in seen
-                fresh.append(new)
-                if new:
-                    seen.add((caller, nonce))
-                    rows.append(
-                        {
-                            "caller": caller,
-                            "nonce": nonce,
-                            "expires_at": expires.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        }
-                    )
-            if rows:
-                conn.execute(insert(nonces_table), rows)
+                new.update((r.caller, r.nonce) for r in rows)
+        fresh: list[bool] = []
+        for caller, nonce, _ in items:
+            fresh.append((caller, nonce) in new)
+            new.discard((caller, nonce))  # a repeat within the batch is not new
         return fresh
 
     def index_of(self, leaf_hash_: bytes) -> int:
@@ -556,7 +572,7 @@ class AuditStore:
     def index_leaves(self, limit: int = 200_000) -> int:
         """Add the leaf hashes of entries not yet in the leaf index (at most `limit`), sorted;
         return how many. Safe to run from several processes at once."""
-        with self.engine.begin() as conn:
+        with self.write_engine.begin() as conn:
             stmt = select(leaf_indexed_table.c.size).where(leaf_indexed_table.c.id == 1)
             if self.dialect == "postgresql":
                 stmt = stmt.with_for_update()
@@ -611,7 +627,7 @@ class AuditStore:
 
     def add_checkpoint(self, size: int, root_hash: bytes, note: bytes, created_at: str) -> bool:
         """Store a signed checkpoint; False if one of that size exists already."""
-        with self.engine.begin() as conn:
+        with self.write_engine.begin() as conn:
             exists = conn.execute(
                 select(checkpoints_table.c.size).where(checkpoints_table.c.size == size)
             ).first()
@@ -625,7 +641,7 @@ class AuditStore:
         return True
 
     def add_cosignature(self, size: int, witness: str, line: str) -> None:
-        with self.engine.begin() as conn:
+        with self.write_engine.begin() as conn:
             conn.execute(
                 delete(cosignatures_table).where(
                     cosignatures_table.c.size == size, cosignatures_table.c.witness == witness

@@ -1,0 +1,116 @@
+"""Adapters authorise every RPC (issue 12).
+
+Regression: `Describe` and `Health` skipped authorisation, and `Health` returned the row
+count of every police table to any federation certificate, unlogged. Now only the
+gateway may `Describe` (or `Execute`); `Health` says serving or not, nothing about the
+data; every call is logged with the caller's identity. A real adapter process over mTLS.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from adapters.seed import seed_city
+from gateway.identities import GATEWAY_ID
+from gateway.local import AdapterSpec, LocalFederation
+from gateway.pki import init_pki
+from gateway.tls import TlsFiles, peer_certificate_identity
+from gerbang.v1 import adapter_pb2, adapter_pb2_grpc
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
+    work = tmp_path_factory.mktemp("federation")
+    init_pki(work / "pki", adapters=("t1",))
+    url = f"sqlite:///{work / 't1.db'}"
+    seed_city(url, incidents=100, seed=7, kota=("Jakarta Pusat",))
+    fed = LocalFederation(work, [AdapterSpec("t1", url)])
+    from gateway.keys import init_keys
+    from gateway.keys_cli import development_identities
+
+    init_keys(fed.keys_dir, development_identities(("t1",)))
+    try:
+        fed.start_adapters()
+        yield fed
+    finally:
+        fed.stop()
+
+
+def stub(federation: LocalFederation, identity: str) -> tuple[grpc.Channel, Path]:
+    creds = TlsFiles.load(federation.pki, identity).channel_credentials()
+    channel = grpc.secure_channel(federation.adapter_addresses["t1"], creds)
+    return channel, federation.workdir / "logs" / "adapter-t1.log"
+
+
+def identity_of(federation: LocalFederation, name: str) -> str:
+    return peer_certificate_identity((federation.pki / f"{name}.pem").read_bytes())
+
+
+def logged_calls(log: Path, method: str) -> list[dict[str, object]]:
+    calls = []
+    for line in log.read_text().splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("event") == "adapter call" and event.get("method") == method:
+            calls.append(event)
+    return calls
+
+
+@pytest.mark.parametrize("identity", ["dishub-atcs", "kompolnas-oversight"])
+def test_describe_is_for_the_gateway_only(federation: LocalFederation, identity: str) -> None:
+    channel, log = stub(federation, identity)
+    with channel, pytest.raises(grpc.RpcError) as err:
+        adapter_pb2_grpc.AdapterServiceStub(channel).Describe(
+            adapter_pb2.DescribeRequest(), timeout=10
+        )
+    assert err.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert "is not the gateway" in str(err.value.details())
+    calls = logged_calls(log, "Describe")
+    assert calls, "the refused call was not logged"
+    assert calls[-1]["authorised"] is False
+    assert calls[-1]["caller"] == identity_of(federation, identity)
+
+
+def test_gateway_may_describe(federation: LocalFederation) -> None:
+    channel, log = stub(federation, "gateway")
+    with channel:
+        answer = adapter_pb2_grpc.AdapterServiceStub(channel).Describe(
+            adapter_pb2.DescribeRequest(), timeout=10
+        )
+    assert "incidents" in {d.name for d in answer.datasets}
+    calls = logged_calls(log, "Describe")
+    assert calls[-1]["caller"] == GATEWAY_ID
+    assert calls[-1]["authorised"] is True
+
+
+@pytest.mark.parametrize("identity", ["dishub-atcs", "gateway"])
+def test_health_says_serving_and_nothing_about_the_data(
+    federation: LocalFederation, identity: str
+) -> None:
+    channel, log = stub(federation, identity)
+    with channel:
+        answer = adapter_pb2_grpc.AdapterServiceStub(channel).Health(
+            adapter_pb2.HealthRequest(), timeout=10
+        )
+    assert answer.serving
+    assert dict(answer.dataset_rows) == {}  # no row counts of police tables
+    calls = logged_calls(log, "Health")
+    assert calls
+    assert calls[-1]["caller"] == identity_of(federation, identity)
+
+
+def test_execute_from_a_caller_is_refused_and_logged(federation: LocalFederation) -> None:
+    channel, log = stub(federation, "dishub-atcs")
+    with channel, pytest.raises(grpc.RpcError) as err:
+        adapter_pb2_grpc.AdapterServiceStub(channel).Execute(
+            adapter_pb2.ExecuteRequest(plan=b"x", key_id="k", signature=b"s"), timeout=10
+        )
+    assert err.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert logged_calls(log, "Execute")[-1]["authorised"] is False
