@@ -6,6 +6,7 @@ the sliver between the region's circular edge and the polygon drawn inside it.
 
 from __future__ import annotations
 
+import itertools
 import math
 import sqlite3
 from pathlib import Path
@@ -20,7 +21,7 @@ Ring = list[list[float]]
 def inside(ring: Ring, lon: float, lat: float) -> bool:
     """Even-odd ray casting (the ring is closed)."""
     hit = False
-    for (x1, y1), (x2, y2) in zip(ring, ring[1:], strict=False):
+    for (x1, y1), (x2, y2) in itertools.pairwise(ring):
         if (y1 > lat) != (y2 > lat) and lon < x1 + (lat - y1) * (x2 - x1) / (y2 - y1):
             hit = not hit
     return hit
