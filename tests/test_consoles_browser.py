@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from adapters.geography import KECAMATAN
+from adapters.privacy import _h3_cells as public_domain_cells
 from adapters.seed import seed_city
 from gateway.agent.local import LocalAgent
 from gateway.local import AdapterSpec, LocalFederation
@@ -44,6 +47,7 @@ REGIONS = {
 SHOTS = Path(os.environ.get("GERBANG_SCREENSHOTS", ".gerbang/screenshots"))
 AGENTS = ("citata-spatial", "jsc-command-centre", "dishub-atcs")
 TIMEOUT_MS = 60_000
+SUBJECT = "nip-198703152010121002"
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +96,11 @@ def signed_in(browser: Browser, agent: LocalAgent, view: str) -> Page:
     own = (agent.url, "blob:", "data:")
     page.on("request", lambda r: None if r.url.startswith(own) else outside.append(r.url))
     page.goto(f"{agent.url}/consoles/#/{view}")
+    page.wait_for_selector("[data-testid=login]")
+    shot(page, "sign-in")
     page.fill("#api-token", agent.token)
-    page.fill("#id-token", agent.id_token("nip-198703152010121002"))
-    page.click("button[type=submit]")
+    page.fill("#id-token", agent.id_token(SUBJECT))
+    page.click("form.login button[type=submit]")
     page.wait_for_selector("#view[data-ready=true]")
     assert outside == [], f"the console loaded from outside the agent: {outside}"
     return page
@@ -143,8 +149,13 @@ def test_crime_map_renders_the_private_heatmap_then_a_denial_with_reasons(
     page.click("form.controls button[type=submit]")
     page.wait_for_selector("#view[data-ready=true]")
     status = page.locator("[data-testid=status]")
-    assert int(status.get_attribute("data-released") or 0) > 20
-    assert int(status.get_attribute("data-withheld") or 0) > 0
+    released = int(status.get_attribute("data-released") or 0)
+    withheld = int(status.get_attribute("data-withheld") or 0)
+    assert released > 20
+    assert withheld > 0
+    # The page's public domain (h3-js) is the adapters' own (adapters/privacy.py).
+    domain = public_domain_cells(tuple(k.name for k in KECAMATAN), 7)
+    assert released + withheld == len(domain)
     assert "0,00 / 2,00" in facts.locator("[data-testid=budget] dd").inner_text()
     assert page.locator("[data-testid=approximate]").is_visible()
     canvas = page.locator("#map canvas").first
@@ -159,6 +170,11 @@ def test_crime_map_renders_the_private_heatmap_then_a_denial_with_reasons(
     assert any("privacy budget spent" in r for r in reasons), reasons
     assert "403" in page.locator("[data-testid=problem] h2").inner_text()
     shot(page, "crime-map-denied")
+    # The agent's journal names the person signed in, as for any other client.
+    lines = [json.loads(x) for x in agents["citata-spatial"].journal.read_text().splitlines()]
+    heatmaps = [x for x in lines if x["operation"] == "heatmap"]
+    assert [x["status"] for x in heatmaps] == [200, 200, 403]
+    assert {x["user"]["sub"] for x in heatmaps} == {SUBJECT}
 
 
 def test_dashboard_shows_kpi_cards_in_indonesian_and_exports_csv(
@@ -196,6 +212,9 @@ def test_dashboard_shows_kpi_cards_in_indonesian_and_exports_csv(
     page.click("#lang")
     page.wait_for_selector("#view[data-ready=true]")
     assert page.locator("h1").inner_text() == "Executive dashboard"
+    rate = city.locator("[data-metric=rate] .value").inner_text()
+    assert "." in rate, rate  # English decimal point
+    shot(page, "dashboard-en")
 
 
 def test_dashboard_denied_for_a_caller_without_the_purpose_shows_the_reason(

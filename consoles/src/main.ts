@@ -22,7 +22,12 @@ function loginForm(app: HTMLElement): void {
     el("label", { for: "api-token" }, t("apiToken"), token),
     el("label", { for: "id-token" }, t("idToken"), idToken),
     el("button", { type: "submit" }, t("signIn")),
+    el("button", { type: "button", id: "lang" }, t("language")),
   );
+  form.querySelector("#lang")?.addEventListener("click", () => {
+    setLang(lang() === "id" ? "en" : "id");
+    render(app);
+  });
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     signIn({ token: token.value, idToken: idToken.value });
