@@ -87,7 +87,7 @@ def browser() -> Iterator[Browser]:
             b.close()
 
 
-def signed_in(browser: Browser, agent: LocalAgent, view: str) -> Page:
+def signed_in(browser: Browser, agent: LocalAgent, view: str, token: str | None = None) -> Page:
     """A fresh page on the agent's console, signed in through the form, on `view`."""
     context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
     page = context.new_page()
@@ -98,7 +98,7 @@ def signed_in(browser: Browser, agent: LocalAgent, view: str) -> Page:
     page.goto(f"{agent.url}/consoles/#/{view}")
     page.wait_for_selector("[data-testid=login]")
     shot(page, "sign-in")
-    page.fill("#api-token", agent.token)
+    page.fill("#api-token", token or agent.token)
     page.fill("#id-token", agent.id_token(SUBJECT))
     page.click("form.login button[type=submit]")
     page.wait_for_selector("#view[data-ready=true]")
@@ -227,3 +227,15 @@ def test_dashboard_denied_for_a_caller_without_the_purpose_shows_the_reason(
     assert reasons
     assert any("security_indicators" in r for r in reasons), reasons
     shot(page, "dashboard-denied")
+
+
+def test_tokens_the_agent_refuses_show_401_and_lead_back_to_sign_in(
+    agents: dict[str, LocalAgent], browser: Browser
+) -> None:
+    page = signed_in(browser, agents["jsc-command-centre"], "dasbor", token="gat_not-a-token")
+    problem = page.locator("[data-testid=problem]")
+    assert "401" in problem.locator("h2").inner_text()
+    assert "Tidak terautentikasi" in problem.locator("h2").inner_text()
+    page.click("[data-testid=sign-in-again]")
+    page.wait_for_selector("[data-testid=login]")
+    assert page.evaluate("sessionStorage.getItem('gerbang.token')") is None

@@ -3,6 +3,7 @@
 import type { Facts, Problem } from "./api";
 import { el } from "./dom";
 import { date, num, t } from "./i18n";
+import { signOut } from "./session";
 
 function row(label: string, value: string, testid: string): HTMLElement {
   return el("div", { class: "fact", "data-testid": testid }, el("dt", {}, label), el("dd", {}, value));
@@ -46,5 +47,16 @@ export function problemPanel(p: Problem): HTMLElement {
     p.reasons.length ? el("h3", {}, t("reasons")) : null,
     p.reasons.length ? reasons : null,
     receipt ? el("p", { class: "receipt" }, receipt) : null,
+    p.status === 401 ? signInAgain() : null,
   );
+}
+
+/** The agent did not accept the tokens (unknown, expired): back to the sign-in form. */
+function signInAgain(): HTMLElement {
+  const b = el("button", { type: "button", "data-testid": "sign-in-again" }, t("signInAgain"));
+  b.addEventListener("click", () => {
+    signOut();
+    location.reload();
+  });
+  return b;
 }

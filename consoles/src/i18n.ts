@@ -8,6 +8,7 @@ const TEXT = {
   dashboard: ["Dasbor eksekutif", "Executive dashboard"],
   signIn: ["Masuk", "Sign in"],
   signOut: ["Keluar", "Sign out"],
+  signInAgain: ["Masuk lagi", "Sign in again"],
   signInHint: [
     "Tempel token API klien dan token ID Anda dari penerbit organisasi. Keduanya disimpan di tab ini saja.",
     "Paste the client's API token and your ID token from the organisation's issuer. Both are kept in this tab only.",
