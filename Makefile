@@ -13,7 +13,7 @@ PROTOS := $(wildcard proto/gerbang/v1/*.proto)
 # grpcurl checks the servers' reflection from outside (tests/test_reflection.py).
 GRPCURL_VERSION := v1.9.3
 
-.PHONY: run test lint proto proto-check stubs-check stub-plugins policy-test policy-wasm policy-wasm-check bench profile clean tools
+.PHONY: run test lint proto proto-check stubs-check stub-plugins policy-test policy-wasm policy-wasm-check consoles consoles-check bench profile clean tools
 
 $(VENV_STAMP): pyproject.toml
 	python3.11 -m venv .venv || python3 -m venv .venv
@@ -28,6 +28,11 @@ node_modules/.bin/buf: package.json
 # The TypeScript example client of the agent (issue 14): typescript and @types/node only.
 clients/typescript/node_modules/.bin/tsc: clients/typescript/package.json clients/typescript/package-lock.json
 	cd clients/typescript && npm ci --no-audit --no-fund --silent
+	touch $@
+
+# The consoles (issue 15): Vite, MapLibre GL and deck.gl, pinned in consoles/package-lock.json.
+consoles/node_modules/.bin/vite: consoles/package.json consoles/package-lock.json
+	cd consoles && npm ci --no-audit --no-fund --silent
 	touch $@
 
 $(GOBIN)/opa:
@@ -47,8 +52,9 @@ stub-plugins:
 $(GOBIN)/grpcurl:
 	go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
-tools: $(VENV_STAMP) node_modules/.bin/buf clients/typescript/node_modules/.bin/tsc $(GOBIN)/opa \
-  $(GOBIN)/grpcurl stub-plugins $(GOBIN)/litewitness $(GOBIN)/witnessctl
+tools: $(VENV_STAMP) node_modules/.bin/buf clients/typescript/node_modules/.bin/tsc \
+  consoles/node_modules/.bin/vite $(GOBIN)/opa $(GOBIN)/grpcurl \
+  stub-plugins $(GOBIN)/litewitness $(GOBIN)/witnessctl
 	cd tests/interop && go mod download
 	cd tests/stubs/go && go mod download
 
@@ -82,6 +88,16 @@ lint: $(VENV_STAMP) node_modules/.bin/buf
 	$(MAKE) --no-print-directory stubs-check
 	$(PY) -m tools.agentapi --check
 	$(MAKE) --no-print-directory policy-wasm-check
+	$(MAKE) --no-print-directory consoles-check
+
+# The consoles' build is committed (the agent serves it; `make run` needs no Node): `consoles`
+# rebuilds it after a change under consoles/, `consoles-check` builds into a temporary folder,
+# fails when the committed build differs or the bundle is over its budget (tools/consoles.py).
+consoles: $(VENV_STAMP) consoles/node_modules/.bin/vite
+	$(PY) -m tools.consoles
+
+consoles-check: $(VENV_STAMP) consoles/node_modules/.bin/vite
+	$(PY) -m tools.consoles --check
 
 # The Wasm engine's compiled policy is committed; `policy-wasm` recompiles it after a Rego
 # change, `policy-wasm-check` fails when it is stale (the byte comparison needs the pinned OPA).

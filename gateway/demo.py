@@ -36,7 +36,7 @@ import grpc
 from adapters.geography import KECAMATAN
 from adapters.privacy import public_domain
 from gateway._canonical import canonical_json
-from gateway.agent.demo import show_agent
+from gateway.agent.demo import serve_consoles, show_agent
 from gateway.analytics import operations as ops
 from gateway.analytics.client import AnalyticsClient
 from gateway.analytics.render import render_png, render_terminal
@@ -495,6 +495,8 @@ def main() -> int:
             show_agent(federation, {p: legal_basis(p) for p in AGENT_PURPOSES})
             heading("Oversight: Kompolnas witnesses the audit log")
             oversee(federation, first)
+            heading("8. Konsol di peramban / Consoles in the browser (served by each agent)")
+            serve_consoles(federation, wait=sys.stdin.isatty())
     heading("Audit log, verified offline")
     store = AuditStore(federation.audit_url)
     try:

@@ -138,3 +138,26 @@ def show_agent(federation: LocalFederation, legal_basis: dict[str, str]) -> None
                     f"event: {fields.get('event')}  id: {fields.get('id')}  alerts: {alerts}  "
                     f"audit entry: {receipt}"
                 )
+
+
+CONSOLES = (
+    ("citata-spatial", "peta", "Peta kejadian / Crime map (spatial planning)"),
+    ("jsc-command-centre", "dasbor", "Dasbor eksekutif / Executive dashboard"),
+)
+
+
+def serve_consoles(federation: LocalFederation, wait: bool) -> None:
+    """Start the agents whose consoles the demo shows, print each URL with what to paste at
+    its sign-in, and (when `wait`) keep them up until Enter or Ctrl-C."""
+    with contextlib.ExitStack() as stack:
+        for i, (identity, view, title) in enumerate(CONSOLES):
+            agent = stack.enter_context(LocalAgent(federation, identity, port=_port(PORT + 10 + i)))
+            print(f"{title}\n  {agent.url}/consoles/#/{view}")
+            print(f"  token API / API token:  {agent.token}")
+            print(f"  token ID / ID token:    {agent.id_token(SUBJECT, lifetime=8 * 3600)}")
+        if not wait:
+            print("(not a terminal: the consoles stop with the demo)")
+            return
+        print("Buka di peramban; tekan Enter untuk berhenti / open in a browser; Enter stops them")
+        with contextlib.suppress(KeyboardInterrupt, EOFError):
+            input()

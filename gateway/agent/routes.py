@@ -25,6 +25,7 @@ from gateway.agent.auth import USER_HEADER, ClientTokens, EndUser, NotAuthentica
 from gateway.agent.journal import Journal
 from gateway.agent.problems import Problem
 from gateway.agent.service import AgentService, Answer
+from gateway.agent.web import console_routes
 from gateway.errors import GerbangError
 from gateway.model import InvalidQuery
 
@@ -280,4 +281,5 @@ def routes(agent: Agent) -> list[Route]:
         Route("/docs", docs, methods=["GET"]),
         Route("/docs/docs.js", static("docs/docs.js", "text/javascript"), methods=["GET"]),
         Route("/healthz", health, methods=["GET"]),
+        *console_routes(),
     ]

@@ -1,0 +1,186 @@
+// Crime map (spatial planning): the differentially private heatmap on a MapLibre map with
+// deck.gl's H3 layer over the approximate kecamatan outlines the deployment serves. Nothing
+// loads from outside: a blank style, the base layer from the agent, labels drawn by deck.gl.
+import { MapboxOverlay } from "@deck.gl/mapbox";
+import { GeoJsonLayer, TextLayer } from "@deck.gl/layers";
+import { H3HexagonLayer } from "@deck.gl/geo-layers";
+import type { Layer } from "@deck.gl/core";
+import maplibregl from "maplibre-gl";
+import "maplibre-gl/dist/maplibre-gl.css";
+import { Refused, heatmap, type HeatmapGeoJson } from "./api";
+import { el, select } from "./dom";
+import { factsPanel, problemPanel } from "./facts";
+import { category, monthName, num, t } from "./i18n";
+import { monthWindow, REGISTRY } from "./registry";
+import { publicDomain, type Basemap, type Outline } from "./domain";
+
+const PURPOSE = "spatial_planning";
+const BLANK: maplibregl.StyleSpecification = {
+  version: 8,
+  sources: {},
+  layers: [{ id: "background", type: "background", paint: { "background-color": "#eef2f5" } }],
+};
+
+interface Cell {
+  cell: string;
+  count: number | null; // null: withheld, not zero
+  low?: number;
+  high?: number;
+}
+
+function colour(count: number, max: number): [number, number, number, number] {
+  const x = Math.min(1, count / Math.max(1, max));
+  return [255, Math.round(220 - 180 * x), Math.round(120 - 100 * x), 200];
+}
+
+function layers(base: Basemap, cells: Cell[]): Layer[] {
+  const max = Math.max(1, ...cells.map((c) => c.count ?? 0));
+  const outlines = base.features.filter((f): f is Outline => f.properties.kind === "outline");
+  return [
+    new H3HexagonLayer<Cell>({
+      id: "heatmap",
+      data: cells,
+      getHexagon: (c) => c.cell,
+      extruded: false,
+      stroked: true,
+      getFillColor: (c) => (c.count === null ? [150, 150, 160, 90] : colour(c.count, max)),
+      getLineColor: (c) => (c.count === null ? [120, 120, 130, 160] : [200, 60, 20, 120]),
+      lineWidthMinPixels: 0.5,
+      pickable: true,
+    }),
+    new GeoJsonLayer({
+      id: "kecamatan",
+      data: { type: "FeatureCollection", features: outlines } as never,
+      stroked: true,
+      filled: false,
+      getLineColor: [40, 50, 60, 220],
+      lineWidthMinPixels: 1.2,
+    }),
+    new TextLayer({
+      id: "names",
+      data: base.features.filter((f) => f.properties.kind === "label"),
+      getPosition: (f: { geometry: { coordinates: number[] } }) => f.geometry.coordinates as [number, number],
+      getText: (f: { properties: { kecamatan: string } }) => f.properties.kecamatan,
+      getSize: 12,
+      getColor: [20, 25, 30, 255],
+      fontFamily: "system-ui, 'Noto Sans', 'DejaVu Sans', sans-serif",
+      fontWeight: 600,
+      outlineWidth: 3,
+      outlineColor: [255, 255, 255, 230],
+      fontSettings: { sdf: true },
+      characterSet: "auto",
+    }),
+  ];
+}
+
+/** West, south, east, north of the outlines: the map opens on the whole city. */
+function bounds(base: Basemap): [[number, number], [number, number]] {
+  let w = 180, s = 90, e = -180, n = -90;
+  for (const f of base.features) {
+    if (f.properties.kind !== "outline") continue;
+    for (const [lon, lat] of (f as Outline).geometry.coordinates[0] ?? []) {
+      w = Math.min(w, lon ?? w); e = Math.max(e, lon ?? e);
+      s = Math.min(s, lat ?? s); n = Math.max(n, lat ?? n);
+    }
+  }
+  return [[w, s], [e, n]];
+}
+
+function tooltip(c: Cell | null): string | null {
+  if (!c) return null;
+  if (c.count === null) return `${c.cell}\n${t("withheld")}`;
+  return `${c.cell}\n${t("count")}: ${num(c.count)}\n${t("interval")}: ${num(c.low ?? 0)}–${num(c.high ?? 0)}`;
+}
+
+export async function crimeMap(root: HTMLElement): Promise<void> {
+  const purpose = REGISTRY.purposes[PURPOSE];
+  const months = REGISTRY.months;
+  const latest = months[months.length - 1] ?? "";
+  const form = el(
+    "form",
+    { class: "controls", "aria-label": t("crimeMap") },
+    select("month", t("month"), months.map((m) => [m, monthName(m)]), latest),
+    select("category", t("category"), [["", t("allCategories")], ...REGISTRY.categories.map((c): [string, string] => [c, category(c)])], ""),
+    select("kota", t("kota"), [["", t("allKota")], ...REGISTRY.kota.map((k): [string, string] => [k, k])], ""),
+    select("resolution", t("resolution"), purpose.resolutions.map((r): [string, string] => [String(r), String(r)]), String(purpose.resolutions[purpose.resolutions.length - 1])),
+    el("button", { type: "submit" }, t("show")),
+  );
+  const status = el("div", { class: "status", "aria-live": "polite", "data-testid": "status" });
+  const side = el("aside", { class: "side", "data-testid": "facts" });
+  const mapBox = el("div", { class: "map", id: "map", "data-testid": "map" });
+  const note = el("p", { class: "approximate", "data-testid": "approximate" }, `${t("approximate")} · perkiraan / approximate`);
+  const legend = el(
+    "p",
+    { class: "legend" },
+    el("span", { class: "swatch released" }),
+    ` ${t("count")}   `,
+    el("span", { class: "swatch withheld" }),
+    ` ${t("withheld")}`,
+  );
+  root.replaceChildren(el("h1", {}, t("crimeMap")), form, status, el("div", { class: "split" }, mapBox, side), legend, note);
+
+  const base = (await (await fetch("/consoles/basemap.geojson")).json()) as Basemap;
+  const map = new maplibregl.Map({
+    container: mapBox,
+    style: BLANK,
+    bounds: bounds(base),
+    fitBoundsOptions: { padding: 20 },
+    attributionControl: false,
+    canvasContextAttributes: { preserveDrawingBuffer: true },
+  });
+  const overlay = new MapboxOverlay({ interleaved: false, layers: layers(base, []), getTooltip: ({ object }) => tooltip(object as Cell | null) });
+  map.addControl(overlay as unknown as maplibregl.IControl);
+  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
+
+  async function show(): Promise<void> {
+    const data = new FormData(form);
+    const month = String(data.get("month"));
+    const cat = String(data.get("category") ?? "");
+    const kota = String(data.get("kota") ?? "");
+    const resolution = Number(data.get("resolution"));
+    status.textContent = t("loading");
+    side.replaceChildren();
+    let answer: HeatmapGeoJson;
+    try {
+      answer = await heatmap(
+        {
+          purpose: PURPOSE,
+          legal_basis: purpose.legal_basis,
+          ...monthWindow(month),
+          ...(cat ? { categories: [cat] } : {}),
+          ...(kota ? { kota: [kota] } : {}),
+        },
+        resolution,
+      );
+    } catch (e) {
+      status.textContent = "";
+      if (e instanceof Refused) {
+        side.replaceChildren(problemPanel(e.problem));
+        overlay.setProps({ layers: layers(base, []) });
+        return;
+      }
+      throw e;
+    }
+    const released = new Map(answer.features.map((f) => [f.id, f.properties]));
+    const domain = publicDomain(base, resolution, kota || null);
+    const cells: Cell[] = [];
+    for (const cell of domain) if (!released.has(cell)) cells.push({ cell, count: null });
+    for (const [cell, p] of released) cells.push({ cell, count: p.count, low: p.low, high: p.high });
+    const withheld = cells.length - released.size;
+    overlay.setProps({ layers: layers(base, cells) });
+    status.textContent = `${monthName(month)}: ${num(released.size)} ${t("released")}, ${num(withheld)} ${t("withheldCells")}`;
+    status.dataset.released = String(released.size);
+    status.dataset.withheld = String(withheld);
+    side.replaceChildren(factsPanel(answer.gerbang));
+    map.once("idle", () => (root.dataset.ready = "true"));
+    map.triggerRepaint();
+  }
+
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    delete root.dataset.ready;
+    void show();
+  });
+  await new Promise<void>((done) => map.once("load", () => done()));
+  await show();
+}

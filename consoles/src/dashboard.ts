@@ -1,0 +1,99 @@
+// Executive dashboard (security indicators): one KPI card per kecamatan, kota and the city,
+// in the terms of BPS's crime statistics, each with the answer's period, mechanism and receipt;
+// and the same answer as CSV, as the agent renders it.
+import { Refused, securityIndex, securityIndexCsv, type AreaIndex, type Scope } from "./api";
+import { el, select } from "./dom";
+import { factsPanel, problemPanel } from "./facts";
+import { monthName, num, percent, t } from "./i18n";
+import { monthWindow, REGISTRY } from "./registry";
+
+const PURPOSE = "security_indicators";
+
+function trend(a: AreaIndex): string {
+  if (a.trend === null) return "–";
+  const arrow = a.trend > 1.05 ? "▲" : a.trend < 0.95 ? "▼" : "▬";
+  const range = a.trend_low !== null && a.trend_high !== null ? ` (${num(a.trend_low, 2)}–${num(a.trend_high, 2)})` : "";
+  return `${arrow} ×${num(a.trend, 2)}${range}`;
+}
+
+function card(a: AreaIndex): HTMLElement {
+  const metric = (label: string, value: string, name: string): HTMLElement =>
+    el("div", { class: "metric", "data-metric": name }, el("span", { class: "label" }, label), el("span", { class: "value" }, value));
+  const title = a.level === "city" ? t("city") : a.name;
+  return el(
+    "article",
+    { class: `card ${a.level}`, "data-testid": "kpi-card", "data-area": a.name, "data-level": a.level },
+    el("h3", {}, title),
+    a.level === "kecamatan" && a.kota ? el("p", { class: "sub" }, a.kota) : null,
+    metric(t("incidents"), num(a.incidents), "incidents"),
+    metric(t("rate"), num(a.rate_per_100k, 1), "rate"),
+    metric(t("clearance"), a.clearance_rate === null ? "–" : percent(a.clearance_rate), "clearance"),
+    metric(t("trend"), trend(a), "trend"),
+    a.vs_city === null ? null : metric(t("vsCity"), `×${num(a.vs_city, 2)}`, "vs-city"),
+  );
+}
+
+function download(blob: Blob, name: string): void {
+  const a = el("a", { href: URL.createObjectURL(blob), download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
+export async function dashboard(root: HTMLElement): Promise<void> {
+  const months = REGISTRY.months;
+  const latest = months[months.length - 1] ?? "";
+  const form = el(
+    "form",
+    { class: "controls", "aria-label": t("dashboard") },
+    select("month", t("endMonth"), months.map((m) => [m, monthName(m)]), latest),
+    el("button", { type: "submit" }, t("show")),
+    el("button", { type: "button", id: "export-csv", "data-testid": "export-csv" }, t("exportCsv")),
+  );
+  const status = el("div", { class: "status", "aria-live": "polite", "data-testid": "status" });
+  const side = el("aside", { class: "side", "data-testid": "facts" });
+  const cards = el("div", { class: "cards", "data-testid": "cards" });
+  root.replaceChildren(el("h1", {}, t("dashboard")), form, status, el("div", { class: "split" }, cards, side));
+
+  function scope(): Scope {
+    const month = String(new FormData(form).get("month"));
+    // The index covers the twelve months before the month of `end` (gateway/analytics).
+    return { purpose: PURPOSE, legal_basis: REGISTRY.purposes[PURPOSE].legal_basis, end: monthWindow(month).end };
+  }
+
+  async function show(): Promise<void> {
+    status.textContent = t("loading");
+    cards.replaceChildren();
+    side.replaceChildren();
+    try {
+      const answer = await securityIndex(scope());
+      const order = { city: 0, kota: 1, kecamatan: 2 } as const;
+      const rows = [...answer.result].sort((a, b) => order[a.level] - order[b.level] || a.name.localeCompare(b.name, "id"));
+      cards.replaceChildren(...rows.map(card));
+      side.replaceChildren(factsPanel(answer));
+      status.textContent = `${monthName(String(new FormData(form).get("month")))}: ${num(rows.length)} ${t("areas")}`;
+    } catch (e) {
+      status.textContent = "";
+      if (e instanceof Refused) side.replaceChildren(problemPanel(e.problem));
+      else throw e;
+    }
+    root.dataset.ready = "true";
+  }
+
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    delete root.dataset.ready;
+    void show();
+  });
+  form.querySelector("#export-csv")?.addEventListener("click", () => {
+    const month = String(new FormData(form).get("month"));
+    securityIndexCsv(scope()).then(
+      ({ csv }) => download(csv, `indeks-keamanan-${month}.csv`),
+      (e: unknown) => {
+        if (e instanceof Refused) side.replaceChildren(problemPanel(e.problem));
+      },
+    );
+  });
+  await show();
+}

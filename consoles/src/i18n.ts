@@ -1,0 +1,115 @@
+// Bahasa Indonesia first, English available: every text of the consoles, and numbers and
+// dates in Indonesian conventions (Intl with id-ID, the WIB time zone).
+export type Lang = "id" | "en";
+
+const TEXT = {
+  title: ["Konsol Gerbang", "Gerbang consoles"],
+  crimeMap: ["Peta kejadian", "Crime map"],
+  dashboard: ["Dasbor eksekutif", "Executive dashboard"],
+  signIn: ["Masuk", "Sign in"],
+  signOut: ["Keluar", "Sign out"],
+  signInAgain: ["Masuk lagi", "Sign in again"],
+  signInHint: [
+    "Tempel token API klien dan token ID Anda dari penerbit organisasi. Keduanya disimpan di tab ini saja.",
+    "Paste the client's API token and your ID token from the organisation's issuer. Both are kept in this tab only.",
+  ],
+  apiToken: ["Token API", "API token"],
+  idToken: ["Token ID (pengguna)", "ID token (user)"],
+  signedInAs: ["Masuk sebagai", "Signed in as"],
+  month: ["Bulan", "Month"],
+  endMonth: ["Sampai bulan", "Up to month"],
+  category: ["Kategori", "Category"],
+  allCategories: ["Semua kategori", "All categories"],
+  kota: ["Kota", "Kota"],
+  allKota: ["Semua kota", "All kota"],
+  resolution: ["Resolusi H3", "H3 resolution"],
+  show: ["Tampilkan", "Show"],
+  loading: ["Memuat…", "Loading…"],
+  period: ["Periode", "Period"],
+  mechanism: ["Mekanisme", "Mechanism"],
+  epsilon: ["ε (epsilon)", "ε (epsilon)"],
+  k: ["k (ambang minimum)", "k (minimum count)"],
+  budgetLeft: ["Sisa anggaran privasi", "Privacy budget left"],
+  charged: ["Dibebankan", "Charged"],
+  heldRelease: ["rilis tersimpan diulang, tanpa biaya", "held release repeated, no charge"],
+  receipt: ["Tanda terima audit", "Audit receipt"],
+  entry: ["entri", "entry"],
+  withheld: ["Ditahan (di bawah k)", "Withheld (below k)"],
+  withheldCells: ["sel ditahan", "cells withheld"],
+  released: ["sel dirilis", "cells released"],
+  incidents: ["Kejadian", "Incidents"],
+  rate: ["Per 100.000 penduduk", "Per 100,000 people"],
+  clearance: ["Tingkat penyelesaian", "Clearance rate"],
+  trend: ["Tren (3 bln vs 3 bln sebelumnya)", "Trend (3 months vs the 3 before)"],
+  vsCity: ["Dibanding kota", "Compared with the city"],
+  city: ["Seluruh kota", "Whole city"],
+  areas: ["wilayah", "areas"],
+  exportCsv: ["Unduh CSV", "Download CSV"],
+  denied: ["Permintaan ditolak", "Request denied"],
+  reasons: ["Alasan kebijakan", "Policy reasons"],
+  approximate: ["Batas kecamatan perkiraan, bukan resmi", "Approximate kecamatan outlines, not official"],
+  count: ["Jumlah (berderau)", "Count (noisy)"],
+  interval: ["Selang", "Interval"],
+  noData: ["Tidak ada data", "No data"],
+  language: ["English", "Bahasa Indonesia"],
+} as const;
+
+export type Key = keyof typeof TEXT;
+
+const CATEGORY: Record<string, [string, string]> = {
+  theft: ["Pencurian", "Theft"],
+  motor_vehicle_theft: ["Curanmor", "Motor vehicle theft"],
+  burglary: ["Pembobolan rumah", "Burglary"],
+  robbery: ["Perampokan", "Robbery"],
+  assault: ["Penganiayaan", "Assault"],
+  fraud: ["Penipuan", "Fraud"],
+  narcotics: ["Narkotika", "Narcotics"],
+  vandalism: ["Perusakan", "Vandalism"],
+  public_disorder: ["Gangguan ketertiban", "Public disorder"],
+  traffic_accident: ["Kecelakaan lalu lintas", "Traffic accident"],
+};
+
+const LANG_KEY = "gerbang.lang";
+
+export function lang(): Lang {
+  return sessionStorage.getItem(LANG_KEY) === "en" ? "en" : "id";
+}
+
+export function setLang(l: Lang): void {
+  sessionStorage.setItem(LANG_KEY, l);
+  document.documentElement.lang = l;
+}
+
+export function t(key: Key): string {
+  return TEXT[key][lang() === "id" ? 0 : 1];
+}
+
+export function category(name: string): string {
+  const c = CATEGORY[name];
+  return c ? c[lang() === "id" ? 0 : 1] : name;
+}
+
+function locale(): string {
+  return lang() === "id" ? "id-ID" : "en-GB";
+}
+
+export function num(n: number, digits = 0): string {
+  return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits, minimumFractionDigits: digits }).format(n);
+}
+
+export function percent(x: number): string {
+  return new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: 1 }).format(x);
+}
+
+/** A month "2026-10" as "Oktober 2026". */
+export function monthName(month: string): string {
+  const [y, m] = month.split("-").map(Number);
+  const d = new Date(Date.UTC(y ?? 1970, (m ?? 1) - 1, 15));
+  return new Intl.DateTimeFormat(locale(), { month: "long", year: "numeric", timeZone: "UTC" }).format(d);
+}
+
+/** An RFC 3339 time as a date in WIB, e.g. "1 Oktober 2026". */
+export function date(iso: string | null): string {
+  if (iso === null) return "–";
+  return new Intl.DateTimeFormat(locale(), { dateStyle: "long", timeZone: "Asia/Jakarta" }).format(new Date(iso));
+}

@@ -1,0 +1,77 @@
+// The consoles' shell: sign-in, language, and a hash route per view (#/peta, #/dasbor).
+import "./style.css";
+import { crimeMap } from "./crimemap";
+import { dashboard } from "./dashboard";
+import { el } from "./dom";
+import { lang, setLang, t } from "./i18n";
+import { credentials, signIn, signOut, subject } from "./session";
+
+const VIEWS: Record<string, { label: () => string; render: (root: HTMLElement) => Promise<void> }> = {
+  peta: { label: () => t("crimeMap"), render: crimeMap },
+  dasbor: { label: () => t("dashboard"), render: dashboard },
+};
+
+function loginForm(app: HTMLElement): void {
+  const token = el("textarea", { id: "api-token", name: "token", rows: "2", required: "", autocomplete: "off" });
+  const idToken = el("textarea", { id: "id-token", name: "idToken", rows: "5", required: "", autocomplete: "off" });
+  const form = el(
+    "form",
+    { class: "login", "data-testid": "login" },
+    el("h1", {}, t("title")),
+    el("p", {}, t("signInHint")),
+    el("label", { for: "api-token" }, t("apiToken"), token),
+    el("label", { for: "id-token" }, t("idToken"), idToken),
+    el("button", { type: "submit" }, t("signIn")),
+    el("button", { type: "button", id: "lang" }, t("language")),
+  );
+  form.querySelector("#lang")?.addEventListener("click", () => {
+    setLang(lang() === "id" ? "en" : "id");
+    render(app);
+  });
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    signIn({ token: token.value, idToken: idToken.value });
+    render(app);
+  });
+  app.replaceChildren(el("main", {}, form));
+}
+
+function render(app: HTMLElement): void {
+  document.documentElement.lang = lang();
+  document.title = t("title");
+  const who = credentials();
+  if (who === null) {
+    loginForm(app);
+    return;
+  }
+  const name = location.hash.replace(/^#\/?/, "") || "peta";
+  const view = VIEWS[name] ?? VIEWS["peta"]!;
+  const nav = el(
+    "nav",
+    { "aria-label": t("title") },
+    el("strong", {}, t("title")),
+    ...Object.entries(VIEWS).map(([k, v]) => el("a", { href: `#/${k}`, ...(k === name ? { "aria-current": "page" } : {}) }, v.label())),
+    el("span", { class: "who" }, `${t("signedInAs")} ${subject(who)}`),
+    el("button", { type: "button", id: "lang" }, t("language")),
+    el("button", { type: "button", id: "sign-out" }, t("signOut")),
+  );
+  const main = el("main", { id: "view", "data-view": name });
+  app.replaceChildren(el("header", {}, nav), main);
+  nav.querySelector("#lang")?.addEventListener("click", () => {
+    setLang(lang() === "id" ? "en" : "id");
+    render(app);
+  });
+  nav.querySelector("#sign-out")?.addEventListener("click", () => {
+    signOut();
+    render(app);
+  });
+  view.render(main).catch((e: unknown) => {
+    main.append(el("p", { class: "problem", role: "alert" }, String(e)));
+  });
+}
+
+const app = document.getElementById("app");
+if (app) {
+  window.addEventListener("hashchange", () => render(app));
+  render(app);
+}

@@ -1,0 +1,107 @@
+"""The consoles' static files under /consoles/ (issue 15; ADR 0015).
+
+The TypeScript front end is built by Vite (`make consoles`, tools/consoles.py) into
+`gateway/agent/consoles/dist/`, which ships with the package; the approximate base layer
+`basemap.geojson` sits beside it. Every file is read once at start into a fixed table, so a
+request can name nothing outside it. The page holds no credential of its own: it asks
+/v1/ with the headers every client sends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from importlib.resources.abc import Traversable
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from gateway.agent.problems import Problem
+
+PREFIX = "/consoles"
+_MEDIA = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".geojson": "application/geo+json",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
+# Everything from the agent itself; deck.gl and MapLibre compile shaders and use blob workers.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; worker-src 'self' blob:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _files() -> dict[str, bytes]:
+    """Path under /consoles/ to bytes: index.html, assets/*, basemap.geojson (if built)."""
+    root = resources.files("gateway.agent").joinpath("consoles")
+    table: dict[str, bytes] = {}
+
+    def walk(node: Traversable, prefix: str) -> None:
+        for child in node.iterdir():
+            name = prefix + child.name
+            if child.is_dir():
+                walk(child, name + "/")
+            elif any(child.name.endswith(ext) for ext in _MEDIA):
+                table[name] = child.read_bytes()
+
+    dist = root.joinpath("dist")
+    if dist.is_dir():
+        walk(dist, "")
+    base = root.joinpath("basemap.geojson")
+    if base.is_file():
+        table["basemap.geojson"] = base.read_bytes()
+    return table
+
+
+def _media(name: str) -> str:
+    return next(m for ext, m in _MEDIA.items() if name.endswith(ext))
+
+
+def console_routes() -> list[Route]:
+    files = _files()
+
+    def serve(name: str) -> Response:
+        data = files.get(name)
+        if data is None:
+            raise Problem(
+                404,
+                "not-found",
+                "Berkas konsol tidak ada / No such console file",
+                "the consoles are not built into this package: run `make consoles`"
+                if not files
+                else "no such file under /consoles/",
+            )
+        cache = "public, max-age=31536000, immutable" if name.startswith("assets/") else "no-cache"
+        return Response(data, media_type=_media(name), headers=HEADERS | {"Cache-Control": cache})
+
+    async def index(request: Request) -> Response:
+        return serve("index.html")
+
+    async def asset(request: Request) -> Response:
+        return serve(f"assets/{request.path_params['name']}")
+
+    async def basemap(request: Request) -> Response:
+        return serve("basemap.geojson")
+
+    async def bare(request: Request) -> Response:
+        return RedirectResponse(PREFIX + "/", status_code=308)
+
+    endpoint = Callable[[Request], Awaitable[Response]]
+    table: list[tuple[str, endpoint]] = [
+        (PREFIX, bare),
+        (PREFIX + "/", index),
+        (PREFIX + "/assets/{name}", asset),
+        (PREFIX + "/basemap.geojson", basemap),
+    ]
+    return [Route(path, fn, methods=["GET"]) for path, fn in table]
