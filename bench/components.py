@@ -57,6 +57,7 @@ decision := {
 \t\t"pseudonymised_fields": [],
 \t\t"retention_days": 30,
 \t\t"max_window_days": null,
+\t\t"case_binding": null,
 \t},
 }
 """
