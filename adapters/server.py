@@ -49,6 +49,7 @@ from gateway.model import (
     value_to_proto,
 )
 from gateway.reflection import enable_reflection
+from gateway.release import hold_key, release_id
 from gateway.tls import TlsFiles, peer_identity
 from gateway.wire import MalformedRequests
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
@@ -197,6 +198,10 @@ class SqlAdapter(adapter_pb2_grpc.AdapterServiceServicer):
             return result.SerializeToString(), count
         if not plan.release_id or plan.release_until is None or self._held is None:
             raise PlanRefused("a plan with noise must name its release and where it is held")
+        # A held answer is only ever given for the very question it answered: the release id
+        # must be the hash of this plan's own content and hold period (docs/adr/0009).
+        if plan.release_id != release_id(plan, hold_key(plan.release_until)):
+            raise PlanRefused("the plan's release id does not match what the plan asks")
         held = self._held.get(plan.release_id, now)
         if held is None:
             if not plan.release_fresh:

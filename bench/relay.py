@@ -38,11 +38,13 @@ from gateway.identities import GATEWAY_ID
 from gateway.keys import Signer
 from gateway.model import InvalidQuery, Query
 from gateway.planning import narrow
+from gateway.release import hold_key, release_id
 from gateway.tls import TlsFiles, peer_identity
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, query_pb2, query_pb2_grpc
 
 ADAPTER_TIMEOUT: Final = 30.0
-RELAY_RELEASE: Final = sha256(b"gerbang bench relay release")
+# One hold period for the relay's whole run, as the gateway's month would be.
+RELAY_UNTIL: Final = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=1)
 
 
 class Relay(query_pb2_grpc.QueryServiceServicer):
@@ -83,12 +85,8 @@ class Relay(query_pb2_grpc.QueryServiceServicer):
             if plan.epsilon is not None:
                 # The same release every time, as the gateway's held release: the adapter does
                 # the same work on both paths (docs/adr/0009).
-                plan = dataclasses.replace(
-                    plan,
-                    release_id=RELAY_RELEASE,
-                    release_fresh=True,
-                    release_until=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
-                )
+                plan = dataclasses.replace(plan, release_fresh=True, release_until=RELAY_UNTIL)
+                plan = dataclasses.replace(plan, release_id=release_id(plan, hold_key(RELAY_UNTIL)))
         except InvalidQuery as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         blob = sign_blob(plan.to_proto().SerializeToString(), self.signer)

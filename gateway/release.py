@@ -36,7 +36,7 @@ __all__ = [
     "PrivacyBudget",
     "budgets_from_registry",
     "data_periods",
-    "hold_label",
+    "hold_key",
     "hold_until",
     "iter_accounts",
     "release_id",
@@ -151,13 +151,10 @@ def data_periods(lower: dt.datetime, upper: dt.datetime, period: DataPeriod) -> 
     return list(out)
 
 
-def hold_label(now: dt.datetime, hold: HoldPeriod) -> str:
-    """The local hold period holding `now` ("2026-12-03T14", "2026-12-03", "2026-W49",
-    "2026-12")."""
-    local = utc(now).astimezone(WIB)
-    if hold == "hour":
-        return local.strftime("%Y-%m-%dT%H")
-    return _label(local.date(), hold)
+def hold_key(until: dt.datetime) -> str:
+    """The hold period a release belongs to, named by its end (UTC, to the second): the
+    gateway and the adapter both derive it from the plan's signed `release_until`."""
+    return utc(until).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def hold_until(now: dt.datetime, hold: HoldPeriod) -> dt.datetime:

@@ -24,7 +24,7 @@ from gateway.release import (
     PrivacyBudget,
     budgets_from_registry,
     data_periods,
-    hold_label,
+    hold_key,
     hold_until,
     release_id,
     release_window,
@@ -85,8 +85,8 @@ async def charge_release(
         raise InvalidQuery(str(e)) from e
     if not periods:
         raise InvalidQuery(f"the window on {field!r} is empty")
-    rid = release_id(first, hold_label(now, budget.hold))
     until = hold_until(now, budget.hold)
+    rid = release_id(first, hold_key(until))
     charge = await asyncio.to_thread(
         ledger.charge,
         rid,

@@ -27,7 +27,7 @@ from gateway.release import (
     DataPeriod,
     PrivacyBudget,
     data_periods,
-    hold_label,
+    hold_key,
     hold_until,
     release_id,
     release_window,
@@ -107,7 +107,7 @@ def test_release_id_ignores_request_adapter_and_filter_order_not_content() -> No
 
 def test_hold_periods_end_at_local_boundaries() -> None:
     t = dt.datetime(2026, 12, 31, 23, 30, tzinfo=WIB)
-    assert hold_label(t, "month") == "2026-12"
+    assert hold_key(hold_until(t, "month")) == "2026-12-31T17:00:00Z"
     assert hold_until(t, "month") == dt.datetime(2027, 1, 1, tzinfo=WIB)
     assert hold_until(t, "day") == dt.datetime(2027, 1, 1, tzinfo=WIB)
     assert hold_until(t, "hour") == dt.datetime(2027, 1, 1, tzinfo=WIB)

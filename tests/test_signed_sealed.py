@@ -7,9 +7,9 @@ refuses before it opens anything.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from gateway.keys import KeyRegistry, Signer
 from gateway.local import AdapterSpec, LocalFederation
 from gateway.model import Aggregation, Filter, GroupBy, Op, Query, QueryPlan
 from gateway.pki import init_pki
+from gateway.release import hold_key, release_id
 from gateway.tls import TlsFiles
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, query_pb2
 from tests.conftest import month_window
@@ -237,7 +238,8 @@ def _plan(
         .get()
         .current("spiffe://gerbang.jakarta.go.id/dishub/atcs", "hpke", dt.datetime.now(dt.UTC))
     )
-    return QueryPlan(
+    until = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=1)
+    plan = QueryPlan(
         plan_id=plan_id or f"test/{dt.datetime.now().timestamp()}",
         request_id="test",
         adapter_id=adapter_id(to),
@@ -256,10 +258,11 @@ def _plan(
         caller_hpke_public_key=hpke.public,
         # Aggregate-only counts are noisy releases, charged by the gateway (ADR 0009).
         epsilon=1.0,
-        release_id=os.urandom(32),
         release_fresh=True,
-        release_until=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+        release_until=until,
     )
+    # The release id the gateway would sign: the hash of the plan's content and hold.
+    return dataclasses.replace(plan, release_id=release_id(plan, hold_key(until)))
 
 
 def _signed(

@@ -355,3 +355,37 @@ def test_case_binding_survives_the_signed_plan_bytes() -> None:
     p = record("persons", ("person_id",))
     assert QueryPlan.from_proto(p.to_proto()) == p
     assert QueryPlan.from_proto(plan().to_proto()).case_binding is None
+
+
+def test_a_held_release_answers_only_the_plan_it_was_made_for(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The adapter recomputes the release id from the plan it is given: the same question
+    gets the held bytes, and a plan whose content differs under that id is refused, so no
+    fault upstream can hand one question's held answer to another."""
+    import dataclasses
+
+    from adapters.held import HeldReleases
+    from gateway.release import hold_key, release_id
+
+    now = dt.datetime(2029, 1, 1, tzinfo=dt.UTC)
+    until = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    held = HeldReleases(tmp_path / "held.db")
+    adapter = SqlAdapter("a", engine, held=held)
+    asked = plan(
+        aggregate_only=True,
+        purpose="traffic_planning",
+        epsilon=1.0,
+        release_fresh=True,
+        release_until=until,
+    )
+    asked = dataclasses.replace(asked, release_id=release_id(asked, hold_key(until)))
+    first, _ = adapter.answer(asked, now)
+    again, _ = adapter.answer(dataclasses.replace(asked, plan_id="q", request_id="q"), now)
+    assert again == first
+    other = dataclasses.replace(asked, filters=(Filter("kecamatan", Op.IN, ("Tebet",)),))
+    with pytest.raises(PlanRefused, match="does not match"):
+        adapter.answer(other, now)
+    with pytest.raises(PlanRefused, match="must name its release"):
+        adapter.answer(dataclasses.replace(asked, release_id=b""), now)
+    held.close()
