@@ -7,7 +7,8 @@ An allowed aggregate whose obligations carry an epsilon is a differentially priv
 3. the ledger answers "held" (asked before in this hold period: nothing is charged, and the
    adapters answer with the release they hold), or charges every account, or refuses;
 4. the plans carry the release id, whether it is fresh, and until when it is held.
-After every adapter answered, the release is marked complete, so later askers get it held.
+A release is charged once per hold period; every adapter keeps the first answer it made and
+gives that one to everyone who asks (`adapters.held`).
 """
 
 from __future__ import annotations

@@ -413,8 +413,6 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
             plans, charge = await self._charge(plans, outcome, now)
         outcome.adapters = tuple(adapters)
         results = await self._fan_out(plans, outcome)
-        if charge is not None and not charge.held:
-            await asyncio.to_thread(self.ledger.complete, plans[0].release_id)
         response = query_pb2.QueryResponse(
             request_id=outcome.request_id,
             results=results,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +79,18 @@ def audit_entry(federation: LocalFederation, index: int) -> dict[str, Any]:
         return store.entries(index, index + 1)[0].fields()
     finally:
         store.close()
+
+
+@contextlib.contextmanager
+def running_agents(
+    federation: LocalFederation, slugs: Sequence[str]
+) -> Iterator[dict[str, LocalAgent]]:
+    """One started agent per caller slug, stopped again on the way out."""
+    started = {slug: LocalAgent(federation, slug) for slug in slugs}
+    try:
+        for a in started.values():
+            a.start()
+        yield started
+    finally:
+        for a in started.values():
+            a.stop()

@@ -45,6 +45,7 @@ from tests.agent_support import (
     conforms,
     headers,
     post,
+    running_agents,
     schema_at,
 )
 
@@ -67,14 +68,8 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFedera
 
 @pytest.fixture(scope="module")
 def agents(federation: LocalFederation) -> Iterator[dict[str, LocalAgent]]:
-    started = {slug: LocalAgent(federation, slug) for slug in AGENTS}
-    try:
-        for a in started.values():
-            a.start()
+    with running_agents(federation, AGENTS) as started:
         yield started
-    finally:
-        for a in started.values():
-            a.stop()
 
 
 # --- the document ---------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from adapters.seed import seed_city
 from gateway.agent.local import LocalAgent
 from gateway.local import AdapterSpec, LocalFederation
 from gateway.pki import init_pki
+from tests.agent_support import running_agents
 from tests.conftest import require
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -66,14 +67,8 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFedera
 
 @pytest.fixture(scope="module")
 def agents(federation: LocalFederation) -> Iterator[dict[str, LocalAgent]]:
-    started = {slug: LocalAgent(federation, slug) for slug in AGENTS}
-    try:
-        for a in started.values():
-            a.start()
+    with running_agents(federation, AGENTS) as started:
         yield started
-    finally:
-        for a in started.values():
-            a.stop()
 
 
 @pytest.fixture(scope="module")

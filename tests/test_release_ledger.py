@@ -154,7 +154,6 @@ def test_a_release_is_charged_once_per_hold_period(ledger: ReleaseLedger) -> Non
     # Charged once even before every adapter answered: concurrent identical requests share
     # the one answer each adapter keeps first (adapters/held.py).
     assert charge(ledger, b"1" * 32, now).held
-    ledger.complete(b"1" * 32)
     held = charge(ledger, b"1" * 32, now)
     assert held.held
     assert held.epsilon == 0.0

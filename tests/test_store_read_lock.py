@@ -102,7 +102,6 @@ def test_every_write_path_takes_the_write_lock(traced: tuple[AuditStore, list[st
         "append": lambda: store.append([record(9)]),
         "claim_nonces": lambda: store.claim_nonces([(CALLER, "n", NOW)]),
         "release charge": lambda: ledger.charge(release, **charge),
-        "release complete": lambda: ledger.complete(release),
         "add_checkpoint": lambda: store.add_checkpoint(head.size, bytes(32), b"note\n", "t"),
         "add_cosignature": lambda: store.add_cosignature(head.size, "w", "— w sig\n"),
         "index_leaves": store.index_leaves,

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import Boolean, Column, Connection, Float, String, Table, insert, select, update
+from sqlalchemy import Column, Connection, Float, String, Table, insert, select, update
 
 from gateway.audit.store import AuditStore, metadata
 from gateway.errors import PolicyDenied
@@ -50,7 +50,6 @@ releases_table = Table(
     Column("first_caller", String(256), nullable=False),
     Column("epsilon", Float(precision=53), nullable=False),
     Column("held_until", String(32), nullable=False),
-    Column("complete", Boolean, nullable=False),
     Column("created_at", String(32), nullable=False),
 )
 
@@ -169,7 +168,6 @@ class ReleaseLedger:
                 "first_caller": caller,
                 "epsilon": budget.epsilon,
                 "held_until": _text(held_until),
-                "complete": False,
                 "created_at": stamp,
             }
             if not exists:
@@ -228,15 +226,6 @@ class ReleaseLedger:
                 budget.per_purpose - spent.get(PURPOSE_ACCOUNT, 0.0),
             ),
         )
-
-    def complete(self, release: bytes) -> None:
-        """Mark a charged release as made by every adapter: from now on it is held."""
-        with self._store.write_engine.begin() as conn:
-            conn.execute(
-                update(releases_table)
-                .where(releases_table.c.release_id == release.hex())
-                .values(complete=True)
-            )
 
     @staticmethod
     def _result(

@@ -31,7 +31,6 @@ def upgrade() -> None:
         sa.Column("first_caller", sa.String(256), nullable=False),
         sa.Column("epsilon", sa.Float(precision=53), nullable=False),
         sa.Column("held_until", sa.String(32), nullable=False),
-        sa.Column("complete", sa.Boolean, nullable=False),
         sa.Column("created_at", sa.String(32), nullable=False),
     )
 
