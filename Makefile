@@ -9,6 +9,9 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 # C2SP tlog-witness interop (tests/test_tlog_witness.py): torchwood's litewitness.
 TORCHWOOD_VERSION := v0.6.1
+# transparency-dev's omniwitness (tests/test_tlog_omniwitness.py): the module has no release
+# tags; this is the pseudo-version the Go module proxy serves (older commits are refused).
+OMNIWITNESS_VERSION := v0.0.0-20260720115447-2e1c6971d19e
 PROTOS := $(wildcard proto/gerbang/v1/*.proto)
 # grpcurl checks the servers' reflection from outside (tests/test_reflection.py).
 GRPCURL_VERSION := v1.9.3
@@ -49,12 +52,15 @@ stub-plugins:
 	@go version -m $(GOBIN)/protoc-gen-go-grpc 2>/dev/null | grep -q 'protoc-gen-go-grpc[[:space:]]*$(PROTOC_GEN_GO_GRPC_VERSION)' \
 	  || go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
+$(GOBIN)/omniwitness:
+	go install github.com/transparency-dev/witness/cmd/omniwitness@$(OMNIWITNESS_VERSION)
+
 $(GOBIN)/grpcurl:
 	go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
 tools: $(VENV_STAMP) node_modules/.bin/buf clients/typescript/node_modules/.bin/tsc \
   consoles/node_modules/.bin/vite $(GOBIN)/opa $(GOBIN)/grpcurl \
-  stub-plugins $(GOBIN)/litewitness $(GOBIN)/witnessctl
+  stub-plugins $(GOBIN)/litewitness $(GOBIN)/witnessctl $(GOBIN)/omniwitness
 	cd tests/interop && go mod download
 	cd tests/stubs/go && go mod download
 
