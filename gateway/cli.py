@@ -113,6 +113,8 @@ def gateway_config(args: argparse.Namespace) -> GatewayConfig:
         log_key=Path(args.log_key),
         witnesses=tuple(_read_key(k) for k in args.witness_key),
         tlog_witnesses=tuple(args.tlog_witness),
+        tiles_listen=args.tiles_listen,
+        tiles_dir=Path(args.tiles_dir) if args.tiles_dir else None,
         details_key=args.details_key,
         keys_dir=Path(args.keys),
     )
@@ -224,6 +226,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL,VKEY",
         help="a C2SP tlog-witness to submit every checkpoint to: its URL, a comma, its "
         "verifier key (0x04 cosignature or 0x01 Ed25519 form); repeatable",
+    )
+    p.add_argument(
+        "--tiles-listen",
+        metavar="HOST:PORT",
+        help="serve the log as C2SP tlog-tiles over HTTPS, with the AuditService's mTLS and "
+        "readers (--audit-reader)",
+    )
+    p.add_argument(
+        "--tiles-dir",
+        metavar="DIR",
+        help="write the log as C2SP tlog-tiles static files after each checkpoint (a mirror)",
     )
     p.add_argument("--details-key", help="oversight X25519 public key for sealed audit details")
     p.add_argument("--keys", default=".gerbang/keys", help="key registry and the plan key")

@@ -161,7 +161,7 @@ def cmd_monitor(args: Any) -> int:
     import sys
     import time
 
-    from gateway.audit.remote import MutualTls, http_fetcher
+    from gateway.audit.remote import MutualTls, fetcher
 
     vkey_path = Path(args.pubkey)
     vkey = vkey_path.read_text().strip() if vkey_path.exists() else args.pubkey
@@ -170,7 +170,7 @@ def cmd_monitor(args: Any) -> int:
         if args.remote.startswith("https")
         else None
     )
-    fetch = http_fetcher(args.remote, tls)
+    fetch = fetcher(args.remote, tls)
     rules = load_rules(Path(args.rules))
     policy = WitnessPolicy.parse(Path(args.policy).read_text()) if args.policy else None
     rounds = 0

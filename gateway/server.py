@@ -44,6 +44,7 @@ from gateway.audit.names import RegisteredNames, committed_unless
 from gateway.audit.releases import BudgetExhausted, ReleaseLedger
 from gateway.audit.service import AuditService
 from gateway.audit.store import AuditStore, AuditWriter
+from gateway.audit.tiles import start_gateway_tiles
 from gateway.audit.witnessing import TlogWitness
 from gateway.capabilities import describe
 from gateway.catalog import Catalog, Dataset
@@ -713,6 +714,8 @@ class GatewayConfig:
     log_key: Path = Path(".gerbang/keys/audit-log.key")
     witnesses: tuple[str, ...] = ()  # cosigner verifier keys (C2SP tlog-cosignature)
     tlog_witnesses: tuple[str, ...] = ()  # "URL,VKEY": submitted to (C2SP tlog-witness)
+    tiles_listen: str | None = None  # C2SP tlog-tiles over HTTPS, the AuditService's mTLS
+    tiles_dir: Path | None = None  # C2SP tlog-tiles as static files, after each checkpoint
     details_key: str | None = None  # oversight's X25519 key for sealed details
     keys_dir: Path = Path(".gerbang/keys")  # registry.json and the gateway's keystore
     startup_timeout: float = 20.0
@@ -778,8 +781,17 @@ async def serve(
     plan_signer = Signer.current(config.keys_dir, "gateway", GATEWAY_ID)
     tlog_witnesses = [TlogWitness.parse(w) for w in config.tlog_witnesses]
     checkpointer = Checkpointer(
-        store, LogKey.load_or_create(config.log_key), witnesses=tlog_witnesses
+        store,
+        LogKey.load_or_create(config.log_key),
+        witnesses=tlog_witnesses,
+        static_dir=config.tiles_dir,
     )
+    tiles = None
+    if config.tiles_listen is not None:  # who may read the tiles: who may call the AuditService
+        tiles = start_gateway_tiles(
+            config.tiles_listen, store, pki_dir=config.pki_dir, identity=config.tls_name,
+            readers=config.audit_readers, reuse_port=reuse_port,
+        )  # fmt: skip
     checkpoints = asyncio.get_running_loop().create_task(checkpointer.run(), name="checkpointer")
     witnesses = {w.name: w for w in (parse_cosigner_key(k) for k in config.witnesses)}
     links, catalog = await connect_adapters(
@@ -856,7 +868,10 @@ async def serve(
         checkpoints.cancel()
         await writer.stop()
         await replay.stop()
-        await asyncio.to_thread(checkpointer.checkpoint_once)
+        if tiles is not None:
+            await asyncio.to_thread(tiles.shutdown)
+            tiles.server_close()
+        await asyncio.to_thread(checkpointer.final)
         for link in links.values():
             await link.channel.close()
         await engine.close()

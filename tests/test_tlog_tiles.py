@@ -166,7 +166,7 @@ def published(tmp_path: Path) -> Iterator[tuple[AuditStore, str]]:
 def static_site(published: tuple[AuditStore, str], tmp_path: Path) -> Iterator[tuple[Path, str]]:
     store, _ = published
     site = tmp_path / "site"
-    assert write_static(store, site) == len(list(tiles_for_size(SIZE))) + 1
+    assert write_static(store, site) == (len(list(tiles_for_size(SIZE))) + 1, SIZE)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -328,5 +328,32 @@ def test_tiles_from_either_store(store_url: str, tmp_path: Path) -> None:
         checkpoint, verified = verify_tiles(lambda p: source.read(p)[0], key.verifier_key)
         assert verified.size == checkpoint.size == TILE_WIDTH + 3
         assert source.read("tile/1/000.p/1")[0] == store.root(TILE_WIDTH)
+    finally:
+        store.close()
+
+
+def test_checkpointer_writes_static_tiles_after_each_checkpoint(tmp_path: Path) -> None:
+    """Each round's directory verifies on its own; full tiles are written once; the
+    checkpoint is never replaced by one that is not larger."""
+    from gateway.audit.remote import file_fetcher
+
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    store.create()
+    site = tmp_path / "site"
+    key = LogKey.load_or_create(tmp_path / "log.key", ORIGIN)
+    checkpointer = Checkpointer(store, key, ORIGIN, static_dir=site)
+    try:
+        inodes: dict[str, int] = {}
+        for lo, hi in [(0, 3), (3, TILE_WIDTH + 4), (TILE_WIDTH + 4, 2 * TILE_WIDTH + 1)]:
+            store.append([_record(i) for i in range(lo, hi)])
+            assert checkpointer.checkpoint_once() is not None
+            checkpointer.write_static()
+            checkpoint, verified = verify_tiles(file_fetcher(site.as_uri()), key.verifier_key)
+            assert checkpoint.size == verified.size == hi
+            if (site / "tile/0/000").exists():
+                inodes.setdefault("tile/0/000", (site / "tile/0/000").stat().st_ino)
+        assert (site / "tile/0/000").stat().st_ino == inodes["tile/0/000"]  # written once
+        assert not list(site.rglob("*.tmp"))
+        assert write_static(store, site) == (0, 0)  # nothing larger to write
     finally:
         store.close()

@@ -29,6 +29,7 @@ from gateway.audit._note import (
     parse_verifier_key,
 )
 from gateway.audit.store import AuditStore, StoredCheckpoint
+from gateway.audit.tiles import write_static as write_tiles
 from gateway.audit.witnessing import TlogWitness, WitnessSubmitter
 from gateway.errors import ConfigurationError
 from gateway.identities import FEDERATION
@@ -74,8 +75,12 @@ class Checkpointer:
         origin: str = ORIGIN,
         interval: float = 0.5,
         witnesses: Sequence[TlogWitness] = (),
+        static_dir: Path | None = None,
     ) -> None:
         self.store = store
+        # C2SP tlog-tiles as static files: rewritten after each checkpoint (and its witnesses).
+        self.static_dir = static_dir
+        self._static_size = 0  # the size last written there by this process
         # C2SP tlog-witness: each new checkpoint goes to every configured witness.
         self.submitter = WitnessSubmitter(store, witnesses) if witnesses else None
         self.key = key
@@ -105,6 +110,22 @@ class Checkpointer:
             return None  # another gateway process checkpointed this size first
         return StoredCheckpoint(size, root, note, ())
 
+    def write_static(self) -> None:
+        """Publish the latest checkpoint and its tiles under `static_dir`, if configured."""
+        if self.static_dir is None:
+            return
+        written, size = write_tiles(self.store, self.static_dir, since=self._static_size)
+        if written:  # every full tile of `size` is there now
+            self._static_size = size
+            log.debug("tiles written", files=written, size=size, dir=str(self.static_dir))
+
+    def final(self) -> StoredCheckpoint | None:
+        """At shutdown: a last checkpoint, written out as tiles; no witness is waited for."""
+        made = self.checkpoint_once()
+        if made is not None:
+            self.write_static()
+        return made
+
     async def run(self) -> None:
         while True:
             try:
@@ -113,6 +134,8 @@ class Checkpointer:
                     log.debug("checkpoint signed", size=made.size)
                     if self.submitter is not None:
                         await asyncio.to_thread(self.submitter.submit_all, made)
+                    # After the witnesses: the static checkpoint carries their cosignatures.
+                    await asyncio.to_thread(self.write_static)
             except Exception as e:  # keep signing later; the log itself is unaffected
                 log.error("checkpoint failed", error=str(e))
             await asyncio.sleep(self.interval)

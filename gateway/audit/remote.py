@@ -26,6 +26,8 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from gateway.audit._checkpoint import Checkpoint, open_checkpoint
 from gateway.audit._merkle import leaf_hash
@@ -85,6 +87,26 @@ def http_fetcher(prefix: str, tls: MutualTls | None = None, timeout: float = 30.
             raise TransportError(f"{url}: {e}") from e
 
     return fetch
+
+
+def file_fetcher(prefix: str) -> Fetch:
+    """Read a static tlog-tiles directory given as a `file://` URL (or a plain path)."""
+    root = Path(url2pathname(urlparse(prefix).path)) if prefix.startswith("file:") else Path(prefix)
+
+    def fetch(path: str) -> bytes:
+        if ".." in path.split("/"):
+            raise TransportError(f"{path!r} is not a path below the prefix")
+        try:
+            return (root / path).read_bytes()
+        except OSError as e:
+            raise TransportError(f"{root / path}: {e.strerror or e}") from e
+
+    return fetch
+
+
+def fetcher(prefix: str, tls: MutualTls | None = None) -> Fetch:
+    """`http(s)://` through `http_fetcher`, `file://` through `file_fetcher`."""
+    return file_fetcher(prefix) if prefix.startswith("file:") else http_fetcher(prefix, tls)
 
 
 def fetch_checkpoint(fetch: Fetch, vkey: str) -> tuple[Checkpoint, bytes]:

@@ -7,16 +7,20 @@ it (they are deterministic, so serving any whose range the checkpoint covers
 is safe). Tile hashes are the complete subtrees the store already keeps
 (`gateway.audit._tiles`); nothing new is stored.
 
-Two ways to publish, as the deployment chooses:
+Two ways to publish, as the deployment chooses (both may run):
 - `serve_tiles`: an HTTPS server requiring a client certificate from the
   federation CA, and, when `readers` is given, one of those SPIFFE IDs (the
-  AuditService's audit readers): the default, the log stays inside the federation;
-- `write_static`: files under a directory, written after each checkpoint, for
-  a public mirror behind any static web server.
+  AuditService's audit readers): the default, the log stays inside the federation.
+  The gateway runs one itself (`gerbang gateway serve --tiles-listen`,
+  `start_gateway_tiles`); `gerbang audit tiles serve` runs one apart;
+- `write_static`: files under a directory, written by the gateway's checkpointer
+  right after each checkpoint (`gerbang gateway serve --tiles-dir`), for a public
+  mirror behind any static web server.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import ssl
 import threading
@@ -24,9 +28,16 @@ from collections.abc import Collection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from gateway.audit._tiles import ENTRIES, TILE_WIDTH, Tile, TileRequestError, encode_bundle
+from gateway.audit._tiles import (
+    ENTRIES,
+    TILE_WIDTH,
+    Tile,
+    TileRequestError,
+    encode_bundle,
+    tiles_for_size,
+)
 from gateway.audit.store import AuditStore
-from gateway.errors import AuditIntegrityError, GerbangError
+from gateway.errors import AuditIntegrityError, ConfigurationError, GerbangError
 
 CHECKPOINT_TYPE = "text/plain; charset=utf-8"
 TILE_TYPE = "application/octet-stream"
@@ -77,34 +88,56 @@ class TileSource:
         return self.tile(Tile.parse(path)), TILE_TYPE, True
 
 
-def write_static(store: AuditStore, out: Path) -> int:
-    """Write the checkpoint and every tile of its tree under `out`; return files written.
+def write_static(store: AuditStore, out: Path, since: int = 0) -> tuple[int, int]:
+    """Write the checkpoint and the tiles of its tree under `out`.
 
-    Full tiles never change, so an existing one is kept; partial tiles and the
-    checkpoint are written to a temporary name and renamed, and the checkpoint
-    last, so a mirror never serves a checkpoint whose tiles are missing.
+    Returns (files written, size of the checkpoint written), (0, 0) when nothing was.
+
+    Full tiles never change: those inside a tree of `since` (the size last written by
+    this process) are skipped unseen, and any other that exists is kept. New tiles and
+    partial tiles go to a temporary name and are renamed into place, and the checkpoint
+    last, so a mirror never serves a checkpoint whose tiles are missing. An exclusive
+    lock on `out/.lock` serialises writers (the workers of one gateway), and a checkpoint
+    never replaces a larger one already written: the mirror does not roll back.
     """
-    from gateway.audit._tiles import tiles_for_size
-
-    source = TileSource(store)
     cp = store.checkpoint()
     if cp is None:
+        return 0, 0
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _written_size(out / "checkpoint") >= cp.size:
+            return 0, 0
+        source = TileSource(store)
+        written = 0
+        for tile in tiles_for_size(cp.size):
+            if not tile.partial and covered(tile, since):
+                continue
+            path = out / tile.path()
+            if not tile.partial and path.exists():
+                continue
+            _write_atomic(path, source.tile(tile, cp.size))
+            written += 1
+        _write_atomic(out / "checkpoint", cp.cosigned_note())
+        return written + 1, cp.size
+
+
+def _written_size(path: Path) -> int:
+    """The size of the checkpoint file at `path` (0 when absent or unreadable)."""
+    try:
+        lines = path.read_bytes().split(b"\n", 2)
+        return int(lines[1]) if len(lines) > 2 and lines[1].isdigit() else 0
+    except OSError:
         return 0
-    written = 0
-    for tile in tiles_for_size(cp.size):
-        path = out / tile.path()
-        if not tile.partial and path.exists():
-            continue
-        _write_atomic(path, source.tile(tile, cp.size))
-        written += 1
-    _write_atomic(out / "checkpoint", cp.cosigned_note())
-    return written + 1
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -165,9 +198,13 @@ def serve_tiles(
     identity: str = "gateway",
     readers: Collection[str] | None = None,
     prefix: str = "/",
+    reuse_port: bool = False,
 ) -> ThreadingHTTPServer:
-    """An HTTP server for the tiles; over mTLS with `pki_dir` (the default deployment)."""
-    server = ThreadingHTTPServer(address, _handler(TileSource(store), prefix, readers))
+    """An HTTP server for the tiles; over mTLS with `pki_dir` (the default deployment).
+
+    `reuse_port` lets the workers of one gateway (`--workers`) share the address."""
+    server_class = _ReusePortServer if reuse_port else ThreadingHTTPServer
+    server = server_class(address, _handler(TileSource(store), prefix, readers))
     server.daemon_threads = True
     if pki_dir is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -182,7 +219,40 @@ def serve_tiles(
     return server
 
 
+class _ReusePortServer(ThreadingHTTPServer):
+    allow_reuse_port = True
+
+
 def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:
     thread = threading.Thread(target=server.serve_forever, name="tlog-tiles", daemon=True)
     thread.start()
     return thread
+
+
+def start_gateway_tiles(
+    listen: str,
+    store: AuditStore,
+    *,
+    pki_dir: Path,
+    identity: str,
+    readers: Collection[str],
+    reuse_port: bool = False,
+) -> ThreadingHTTPServer:
+    """The gateway's own tiles server (`gerbang gateway serve --tiles-listen`), started.
+
+    The AuditService's trust, over HTTPS: the gateway's certificate, a client certificate
+    from the federation CA required, and only the AuditService's readers served (an
+    empty set serves nobody, as the AuditService answers nobody). Stop it with
+    `shutdown()` and `server_close()`."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigurationError(f"--tiles-listen {listen!r} is not HOST:PORT")
+    try:
+        server = serve_tiles(
+            (host, int(port)), store, pki_dir=pki_dir, identity=identity,
+            readers=frozenset(readers), reuse_port=reuse_port,
+        )  # fmt: skip
+    except OSError as e:
+        raise ConfigurationError(f"cannot serve tiles on {listen}: {e.strerror or e}") from e
+    serve_in_thread(server)
+    return server

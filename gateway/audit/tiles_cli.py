@@ -21,13 +21,13 @@ def _tls(args: argparse.Namespace) -> Any:
 
 def cmd_verify_remote(args: argparse.Namespace) -> int:
     from gateway.audit.commands import b64
-    from gateway.audit.remote import http_fetcher, verify_tiles
+    from gateway.audit.remote import fetcher, verify_tiles
 
     if not args.pubkey:
         raise ConfigurationError("--remote needs --pubkey: the log's verifier key, pinned")
     path = Path(args.pubkey)
     vkey = path.read_text().strip() if path.exists() else args.pubkey
-    checkpoint, verified = verify_tiles(http_fetcher(args.remote, _tls(args)), vkey)
+    checkpoint, verified = verify_tiles(fetcher(args.remote, _tls(args)), vkey)
     print(
         f"audit log OK through tiles at {args.remote}: {verified.size} entries, "
         f"root {b64(verified.root_hash)}, checkpoint of size {checkpoint.size} signed by "
@@ -44,8 +44,8 @@ def cmd_tiles_write(args: argparse.Namespace) -> int:
     try:
         rounds = 0
         while True:
-            written = write_static(store, Path(args.out))
-            print(f"wrote {written} files under {args.out}", flush=True)
+            written, size = write_static(store, Path(args.out))
+            print(f"wrote {written} files under {args.out} (size {size})", flush=True)
             rounds += 1
             if not args.every or (args.rounds and rounds >= args.rounds):
                 return 0
