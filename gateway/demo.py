@@ -46,13 +46,14 @@ from gateway.audit._note import parse_verifier_key
 from gateway.audit._policy import WitnessPolicy
 from gateway.audit.checkpoints import ORIGIN, LogKey
 from gateway.audit.commands import b64, witness_via_gateway
+from gateway.audit.remote import MutualTls, http_fetcher, verify_tiles
 from gateway.audit.store import AuditStore
 from gateway.audit.verify import CheckpointClaim, verify_log
 from gateway.client import GerbangClient, QueryRefused, QueryResult, Receipt
 from gateway.evidence import user_commitment, verify_bundle
 from gateway.keys import KeyRegistry
 from gateway.litewitness import find_tools, litewitness
-from gateway.local import AdapterSpec, LocalFederation
+from gateway.local import AdapterSpec, LocalFederation, free_port
 from gateway.model import Aggregation, Bucket, Filter, GroupBy, Op, Query
 from gateway.tls import TlsFiles
 from gerbang.v1 import audit_pb2, audit_pb2_grpc
@@ -482,7 +483,12 @@ def main() -> int:
     specs = prepare(WORKDIR, incidents)
     with contextlib.ExitStack() as stack:
         args = standard_witness(stack)
-        federation = LocalFederation(WORKDIR, specs, policies=POLICIES, extra_gateway_args=args)
+        # The log as C2SP tlog-tiles: over the AuditService's mTLS, and as a static mirror.
+        tiles = f"127.0.0.1:{free_port()}"
+        tiles_args = ["--tiles-listen", tiles, "--tiles-dir", str(WORKDIR / "tiles")]
+        federation = LocalFederation(
+            WORKDIR, specs, policies=POLICIES, extra_gateway_args=[*args, *tiles_args]
+        )
         heading(f"Starting {len(specs)} adapters and the gateway (logs in {WORKDIR / 'logs'})")
         with federation:
             print(f"gateway listening on {federation.address} (mTLS)")
@@ -495,6 +501,7 @@ def main() -> int:
             show_agent(federation, {p: legal_basis(p) for p in AGENT_PURPOSES})
             heading("Oversight: Kompolnas witnesses the audit log")
             oversee(federation, first)
+            mirror_through_tiles(federation, f"https://{tiles}/")
             heading("8. Konsol di peramban / Consoles in the browser (served by each agent)")
             serve_consoles(federation, wait=sys.stdin.isatty())
     heading("Audit log, verified offline")
@@ -543,6 +550,18 @@ def standard_witness(stack: contextlib.ExitStack) -> list[str]:
         f"log {log_vkey}\nwitness litewitness {running.vkey} {running.url}\nquorum litewitness\n"
     )
     return ["--tlog-witness", f"{running.url},{running.vkey}"]
+
+
+def mirror_through_tiles(federation: LocalFederation, url: str) -> None:
+    """Kompolnas mirrors and verifies the whole log through the gateway's tlog-tiles."""
+    vkey = federation.log_key_path.with_suffix(".pub").read_text().strip()
+    tls = MutualTls.from_pki(federation.pki, "kompolnas-oversight")
+    checkpoint, verified = verify_tiles(http_fetcher(url, tls), vkey)
+    print(
+        f"mirrored through tlog-tiles at {url} (mTLS, audit readers only): {verified.size} "
+        f"entries verified against the checkpoint of size {checkpoint.size}; a static copy "
+        f"for a public mirror is in {WORKDIR / 'tiles'}"
+    )
 
 
 def oversee(federation: LocalFederation, receipt: Receipt) -> None:

@@ -36,7 +36,7 @@ from gateway.audit.entry import MAX_LEAF_BYTES, AuditEntryTooLarge, AuditRecord
 from gateway.audit.remote import FullTiles, check_upper_tiles, verify_tiles
 from gateway.audit.store import AuditStore
 from gateway.audit.tiles import serve_in_thread, serve_tiles, write_static
-from gateway.errors import AuditIntegrityError
+from gateway.errors import AuditIntegrityError, TransportError
 from gateway.identities import EXAMPLE_CALLERS
 from gateway.pki import init_pki
 from tests.conftest import require
@@ -357,3 +357,46 @@ def test_checkpointer_writes_static_tiles_after_each_checkpoint(tmp_path: Path) 
         assert write_static(store, site) == (0, 0)  # nothing larger to write
     finally:
         store.close()
+
+
+def test_tiles_gzip_for_clients_that_accept_it(
+    published: tuple[AuditStore, str], mtls_server: tuple[str, Path]
+) -> None:
+    """Bundles and tiles go out gzip-compressed only to a client that accepts gzip; the
+    bytes inside are the tile's; the checkpoint is never compressed."""
+    import gzip
+
+    from gateway.audit.remote import MutualTls, _gunzip
+    from gateway.audit.tiles import accepts_gzip
+
+    assert accepts_gzip("gzip")
+    assert accepts_gzip("br, GZIP;q=0.5")
+    assert not accepts_gzip("gzip;q=0")
+    assert not accepts_gzip("identity, br")
+    url, pki = mtls_server
+    context = MutualTls.from_pki(pki, "kompolnas-oversight").context()
+
+    def get(path: str, accept: str | None) -> tuple[str | None, bytes]:
+        headers = {} if accept is None else {"Accept-Encoding": accept}
+        request = urllib.request.Request(url + path, headers=headers)  # noqa: S310
+        with urllib.request.urlopen(request, context=context, timeout=10) as answer:  # noqa: S310
+            return answer.headers.get("Content-Encoding"), answer.read()
+
+    for path in ("tile/entries/000", "tile/0/002.p/89", "tile/1/000.p/2"):
+        plain = get(path, None)
+        assert plain[0] is None
+        encoding, body = get(path, "gzip, deflate")
+        assert encoding == "gzip"
+        assert gzip.decompress(body) == plain[1]
+        assert len(body) < len(plain[1]) or "p/" in path  # a full bundle compresses
+    assert get("checkpoint", "gzip")[0] is None
+    # The client refuses a body that inflates beyond any tile.
+    bomb = gzip.compress(b"\0" * (TILE_WIDTH * (2 + MAX_LEAF_BYTES) + 1))
+    with pytest.raises(TransportError, match="not one tile"):
+        _gunzip(bomb, "x")
+    bad_crc = bytearray(gzip.compress(b"tile"))
+    bad_crc[-8] ^= 1
+    with pytest.raises(TransportError, match="corrupt"):
+        _gunzip(bytes(bad_crc), "x")
+    with pytest.raises(TransportError, match="not one tile"):  # truncated
+        _gunzip(gzip.compress(b"tile")[:-3], "x")

@@ -23,6 +23,7 @@ import hashlib
 import ssl
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from gateway.audit._merkle import leaf_hash
 from gateway.audit._note import parse_verifier_key
 from gateway.audit._tiles import (
     ENTRIES,
+    MAX_ENTRY_BYTES,
     TILE_WIDTH,
     Tile,
     decode_bundle,
@@ -77,9 +79,12 @@ def http_fetcher(prefix: str, tls: MutualTls | None = None, timeout: float = 30.
 
     def fetch(path: str) -> bytes:
         url = base + path
+        request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})  # noqa: S310
         try:
-            with urllib.request.urlopen(url, timeout=timeout, context=context) as answer:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=timeout, context=context) as answer:  # noqa: S310
                 body: bytes = answer.read()
+                if answer.headers.get("Content-Encoding", "").lower() == "gzip":
+                    body = _gunzip(body, url)
                 return body
         except urllib.error.HTTPError as e:
             raise TransportError(f"{url}: HTTP {e.code}") from e
@@ -87,6 +92,22 @@ def http_fetcher(prefix: str, tls: MutualTls | None = None, timeout: float = 30.
             raise TransportError(f"{url}: {e}") from e
 
     return fetch
+
+
+MAX_TILE_BYTES = TILE_WIDTH * (2 + MAX_ENTRY_BYTES)
+"""The largest tile: a full entry bundle of maximal entries (hash tiles are 8 KiB)."""
+
+
+def _gunzip(data: bytes, url: str) -> bytes:
+    """A gzip body, refused when corrupt or larger than any tile (no decompression bomb)."""
+    inflate = zlib.decompressobj(wbits=31)  # gzip header and trailer
+    try:
+        out = inflate.decompress(data, MAX_TILE_BYTES + 1)
+    except zlib.error as e:
+        raise TransportError(f"{url}: a corrupt gzip body: {e}") from e
+    if len(out) > MAX_TILE_BYTES or not inflate.eof or inflate.unused_data:
+        raise TransportError(f"{url}: the gzip body is not one tile of at most {MAX_TILE_BYTES}")
+    return out
 
 
 def file_fetcher(prefix: str) -> Fetch:

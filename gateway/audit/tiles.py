@@ -21,6 +21,7 @@ Two ways to publish, as the deployment chooses (both may run):
 from __future__ import annotations
 
 import fcntl
+import gzip
 import os
 import ssl
 import threading
@@ -141,6 +142,16 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding header admits gzip (RFC 9110 §12.5.3; `q=0` refuses)."""
+    for item in accept_encoding.split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "x-gzip"):
+            q = params.strip().lower()
+            return not (q.startswith("q=") and q[2:].strip() in ("0", "0.", "0.0", "0.00", "0.000"))
+    return False
+
+
 def _uri_sans(cert: dict[str, object]) -> list[str]:
     sans = cert.get("subjectAltName", ())
     assert isinstance(sans, tuple)
@@ -154,9 +165,15 @@ def _handler(source: TileSource, prefix: str, readers: Collection[str] | None) -
         # client waits for the delayed ACK (40 ms) on every response.
         disable_nagle_algorithm = True
 
-        def _send(self, status: int, body: bytes, content_type: str, cache: str) -> None:
+        def _send(
+            self, status: int, body: bytes, content_type: str, cache: str, gzipped: bool = False
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
+            if gzipped:
+                self.send_header("Content-Encoding", "gzip")
+            if status == 200:
+                self.send_header("Vary", "Accept-Encoding")
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", cache)
             self.end_headers()
@@ -182,6 +199,11 @@ def _handler(source: TileSource, prefix: str, readers: Collection[str] | None) -
                 return
             # §Checkpoints: mutable, cache a few seconds at most; tiles are immutable.
             cache = "public, max-age=31536000, immutable" if immutable else "no-cache"
+            # Tiles and bundles compressed for a client that accepts it (tlog-tiles allows
+            # gzip Content-Encoding); mtime 0, so the same tile is the same bytes.
+            if immutable and accepts_gzip(self.headers.get("Accept-Encoding", "")):
+                self._send(200, gzip.compress(body, mtime=0), ctype, cache, gzipped=True)
+                return
             self._send(200, body, ctype, cache)
 
         def log_message(self, format: str, *args: object) -> None:
