@@ -35,8 +35,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from gateway import model
 from gateway.analytics.service import AnalyticsServicer
-from gateway.audit._checkpoint import parse_cosigner_key
 from gateway.audit._merkle import leaf_hash
+from gateway.audit._mldsa import parse_witness_key
 from gateway.audit.checkpoints import Checkpointer, LogKey
 from gateway.audit.details import load_public_key, seal_details
 from gateway.audit.entry import AuditRecord, ResultDigest, describe_query, query_details
@@ -793,7 +793,7 @@ async def serve(
             readers=config.audit_readers, reuse_port=reuse_port,
         )  # fmt: skip
     checkpoints = asyncio.get_running_loop().create_task(checkpointer.run(), name="checkpointer")
-    witnesses = {w.name: w for w in (parse_cosigner_key(k) for k in config.witnesses)}
+    witnesses = [parse_witness_key(k) for k in config.witnesses]
     links, catalog = await connect_adapters(
         tls, config.adapters, config.startup_timeout, adapter_interceptors
     )

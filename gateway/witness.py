@@ -173,15 +173,26 @@ def witness_round(
     key: WitnessKey,
     submit: Callable[[int, str], None],
     now: int | None = None,
+    mldsa: bool = False,
 ) -> tuple[Checkpoint, str]:
-    """Run one round; `fetch_proof(size1, size2)` and `submit(size, line)` do the I/O."""
+    """Run one round; `fetch_proof(size1, size2)` and `submit(size, line)` do the I/O.
+
+    Submits the Ed25519 cosignature line, and with `mldsa` then the ML-DSA-44 one (the
+    log must know that key too); returns the lines submitted."""
     checkpoint = open_checkpoint(note, parse_verifier_key(log_key), origin)
     state = WitnessState.load(state_path, origin)
     proof = None
     if 0 < state.size < checkpoint.size:
         proof = fetch_proof(state.size, checkpoint.size)
     new_state = check_advance(state, checkpoint, proof)
-    line = cosign(checkpoint.to_text(), key.private_key, key.name, now or int(time.time()))
-    submit(checkpoint.size, line)
+    when = now or int(time.time())
+    if mldsa:
+        if key.mldsa_key is None:
+            raise ConfigurationError(f"witness key {key.name} predates ML-DSA-44 and holds none")
+        lines = key.cosign(checkpoint, when)
+    else:
+        lines = [cosign(checkpoint.to_text(), key.private_key, key.name, when)]
+    for line in lines:
+        submit(checkpoint.size, line)
     new_state.save(state_path)
-    return checkpoint, line
+    return checkpoint, "".join(lines)

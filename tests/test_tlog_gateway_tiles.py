@@ -89,7 +89,12 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
     tiles_port = free_port()
     site = work / "site"
     args = ["--tiles-listen", f"127.0.0.1:{tiles_port}", "--tiles-dir", str(site)]
-    with LocalFederation(work, [AdapterSpec("g1", police)], extra_gateway_args=args) as fed:
+    fed = LocalFederation(work, [AdapterSpec("g1", police)], extra_gateway_args=args)
+    # Kompolnas's ML-DSA-44 key beside its Ed25519 one (LocalFederation passes that one).
+    mldsa_vkey = fed.witness_key().mldsa_verifier_key
+    assert mldsa_vkey is not None
+    fed.extra_gateway_args += ["--witness-key", mldsa_vkey]
+    with fed:
         asyncio.run(_requests(fed))
         store = AuditStore(fed.audit_url)
         try:
@@ -146,6 +151,45 @@ def test_the_monitor_follows_the_gateway(published: Published, tmp_path: Path) -
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(state.read_text())["size"] >= p.size
+
+
+def test_pull_mode_witness_cosigns_with_mldsa_too(published: Published, tmp_path: Path) -> None:
+    """`gerbang witness --mldsa` (pull mode, over the AuditService) submits both of its
+    cosignatures; the gateway verifies each by its key, keeps them together, and serves
+    them with the checkpoint, also through the tiles."""
+    from gateway.audit._mldsa import parse_witness_key
+    from gateway.audit._note import parse_signature_line
+    from gateway.audit.remote import MutualTls, http_fetcher
+
+    p = published
+    key = p.fed.witness_key()
+    assert key.mldsa_verifier_key is not None
+    done = _gerbang(
+        "witness", "--gateway", p.fed.address, "--pki", str(p.fed.pki),
+        "--key", str(p.fed.keys_dir / "witness-kompolnas.json"), "--name", key.name,
+        "--state", str(tmp_path / "state.json"), "--log-key", p.vkey, "--mldsa",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    size = int(done.stdout.split(" at size ")[1].split(",")[0])
+    store = AuditStore(p.fed.audit_url)
+    try:
+        stored = store.checkpoint(size)
+    finally:
+        store.close()
+    assert stored is not None
+    text = stored.note.decode().split("\n\n")[0] + "\n"
+    lines = "".join(stored.cosignatures).splitlines(keepends=True)
+    keys = [parse_witness_key(key.verifier_key), parse_witness_key(key.mldsa_verifier_key)]
+    assert sorted(parse_signature_line(x).key_id for x in lines) == sorted(k.key_id for k in keys)
+    for k in keys:
+        (line,) = [x for x in lines if parse_signature_line(x).key_id == k.key_id]
+        k.check(text.encode(), parse_signature_line(line).signature)
+    assert max(len(x) for x in lines) > 3000  # an ML-DSA-44 line is about 3,300 characters
+    # Served with the checkpoint by the tiles server, once it is the latest.
+    tls = MutualTls.from_pki(p.fed.pki, "kompolnas-oversight")
+    served = http_fetcher(p.url, tls)("checkpoint").decode()
+    assert served.split("\n")[1] == str(size)
+    assert all(line in served for line in lines)
 
 
 def test_static_tiles_written_after_each_checkpoint(published: Published) -> None:

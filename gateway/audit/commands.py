@@ -221,7 +221,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def witness_via_gateway(
-    address: str, pki: Path, identity: str, key: Any, state: Path, log_key: str
+    address: str,
+    pki: Path,
+    identity: str,
+    key: Any,
+    state: Path,
+    log_key: str,
+    mldsa: bool = False,
 ) -> Any:
     """One witness round against a running gateway; returns the cosigned Checkpoint."""
     import grpc
@@ -257,6 +263,7 @@ def witness_via_gateway(
             state_path=state,
             key=key,
             submit=submit,
+            mldsa=mldsa,
         )
         return checkpoint
 
@@ -280,8 +287,9 @@ def cmd_witness(args: argparse.Namespace) -> int:
     rounds = 0
     while True:
         cp = witness_via_gateway(
-            args.gateway, Path(args.pki), args.identity, key, Path(args.state), log_key
-        )
+            args.gateway, Path(args.pki), args.identity, key, Path(args.state), log_key,
+            args.mldsa,
+        )  # fmt: skip
         print(f"cosigned {cp.origin} at size {cp.size}, root {b64(cp.root_hash)}")
         rounds += 1
         if not args.every or (args.rounds and rounds >= args.rounds):
@@ -417,6 +425,12 @@ def add_audit_commands(audit: Any, witness: argparse.ArgumentParser) -> None:
     witness.add_argument("--print-key", action="store_true", help="print the cosigner key and exit")
     witness.add_argument(
         "--print-mldsa-key", action="store_true", help="print the ML-DSA-44 cosigner key and exit"
+    )
+    witness.add_argument(
+        "--mldsa",
+        action="store_true",
+        help="pull mode: also submit the ML-DSA-44 cosignature (the gateway lists its key with "
+        "--witness-key)",
     )
     witness.add_argument(
         "--listen",

@@ -7,15 +7,15 @@ Proofs are computed from the stored complete subtrees (O(log n) reads).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterable
 from typing import Any, Final, TypeAlias
 
 import grpc
 
-from gateway.audit._checkpoint import CosignatureVerifier, verify_cosignature
 from gateway.audit._merkle import leaf_hash
+from gateway.audit._mldsa import WitnessVerifier
 from gateway.audit._note import parse_signature_line
-from gateway.audit.store import AuditStore
+from gateway.audit.store import AuditStore, StoredCheckpoint
 from gateway.errors import GerbangError, UntrustedInputError
 from gateway.tls import peer_identity
 from gerbang.v1 import audit_pb2, audit_pb2_grpc
@@ -32,11 +32,13 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         self,
         store: AuditStore,
         readers: frozenset[str],
-        witnesses: Mapping[str, CosignatureVerifier],
+        witnesses: Iterable[WitnessVerifier],
     ) -> None:
         self.store = store
         self.readers = readers
-        self.witnesses = dict(witnesses)
+        # A witness by its name and key ID: Ed25519 (cosignature/v1) and ML-DSA-44 (subtree/v1)
+        # keys of one witness are both accepted; its lines are kept together.
+        self.witnesses = {(w.name, w.key_id): w for w in witnesses}
 
     async def _authorise(self, context: _Context) -> str:
         peer = peer_identity(context.auth_context())
@@ -149,18 +151,29 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         await self._check_indexes(context, size=request.size)
         try:
             line = parse_signature_line(request.signature_line)
-            witness = self.witnesses.get(line.name)
+            witness = self.witnesses.get((line.name, line.key_id))
             if witness is None:
-                raise UntrustedInputError(f"{line.name!r} is not a registered witness")
+                raise UntrustedInputError(
+                    f"{line.name!r} (key {line.key_id.hex()}) is not a registered witness key"
+                )
             cp = await asyncio.to_thread(self.store.checkpoint, request.size)
             if cp is None:
                 raise UntrustedInputError(f"no checkpoint of size {request.size}")
             text = cp.note.decode().split("\n\n", 1)[0] + "\n"
-            verify_cosignature(text, request.signature_line, witness)
+            witness.check(text.encode("utf-8"), line.signature)
         except GerbangError as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cosignature refused: {e}")
             raise
-        await asyncio.to_thread(
-            self.store.add_cosignature, request.size, witness.name, request.signature_line
-        )
+        await asyncio.to_thread(self._keep, cp, line.name, line.key_id, request.signature_line)
         return audit_pb2.AddCosignatureResponse()
+
+    def _keep(self, cp: StoredCheckpoint, name: str, key: bytes, signature_line: str) -> None:
+        """Store the line with the witness's lines by its other keys (one row per witness)."""
+        new = signature_line if signature_line.endswith("\n") else signature_line + "\n"
+        kept = []
+        for row in cp.cosignatures:
+            for raw in row.splitlines(keepends=True):
+                sig = parse_signature_line(raw)
+                if sig.name == name and sig.key_id != key:
+                    kept.append(raw)
+        self.store.add_cosignature(cp.size, name, "".join([*kept, new]))
