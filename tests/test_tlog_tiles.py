@@ -400,3 +400,36 @@ def test_tiles_gzip_for_clients_that_accept_it(
         _gunzip(bytes(bad_crc), "x")
     with pytest.raises(TransportError, match="not one tile"):  # truncated
         _gunzip(gzip.compress(b"tile")[:-3], "x")
+
+
+def test_gateway_tiles_share_a_port_between_workers_only(
+    published: tuple[AuditStore, str], tmp_path: Path
+) -> None:
+    """`--workers` gateways bind the tiles address together; a second lone one refuses."""
+    from gateway.audit.remote import MutualTls, http_fetcher
+    from gateway.audit.tiles import start_gateway_tiles
+    from gateway.errors import ConfigurationError
+    from gateway.local import free_port
+
+    store, vkey = published
+    pki = tmp_path / "pki"
+    init_pki(pki)
+    readers = [EXAMPLE_CALLERS["kompolnas-oversight"]]
+    listen = f"127.0.0.1:{free_port()}"
+    servers = [
+        start_gateway_tiles(
+            listen, store, pki_dir=pki, identity="gateway", readers=readers, reuse_port=True
+        )
+        for _ in range(2)
+    ]
+    try:
+        fetch = http_fetcher(f"https://{listen}/", MutualTls.from_pki(pki, "kompolnas-oversight"))
+        assert verify_tiles(fetch, vkey)[1].size == SIZE
+        with pytest.raises(ConfigurationError, match="cannot serve tiles on"):
+            start_gateway_tiles(listen, store, pki_dir=pki, identity="gateway", readers=readers)
+        with pytest.raises(ConfigurationError, match="not HOST:PORT"):
+            start_gateway_tiles("7446", store, pki_dir=pki, identity="gateway", readers=readers)
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
