@@ -190,6 +190,12 @@ def test_pull_mode_witness_cosigns_with_mldsa_too(published: Published, tmp_path
     served = http_fetcher(p.url, tls)("checkpoint").decode()
     assert served.split("\n")[1] == str(size)
     assert all(line in served for line in lines)
+    # And in the static mirror: the checkpointer rewrites the checkpoint file when the same
+    # tree gains cosignatures.
+    deadline = time.monotonic() + 10
+    while not all(line in (p.site / "checkpoint").read_text() for line in lines):
+        assert time.monotonic() < deadline, "the static checkpoint lacks the cosignatures"
+        time.sleep(0.1)
 
 
 def test_static_tiles_written_after_each_checkpoint(published: Published) -> None:

@@ -354,7 +354,14 @@ def test_checkpointer_writes_static_tiles_after_each_checkpoint(tmp_path: Path) 
                 inodes.setdefault("tile/0/000", (site / "tile/0/000").stat().st_ino)
         assert (site / "tile/0/000").stat().st_ino == inodes["tile/0/000"]  # written once
         assert not list(site.rglob("*.tmp"))
-        assert write_static(store, site) == (0, 0)  # nothing larger to write
+        assert write_static(store, site) == (0, 0)  # nothing new to write
+        # A cosignature stored later: the same tree, so only the checkpoint is written again.
+        line = "\u2014 w.test/w1 " + "A" * 100 + "=\n"
+        store.add_cosignature(2 * TILE_WIDTH + 1, "w.test/w1", line)
+        partial = (site / "tile/0/002.p/1").stat().st_ino
+        checkpointer.write_static()
+        assert (site / "checkpoint").read_text().endswith(line)
+        assert (site / "tile/0/002.p/1").stat().st_ino == partial
     finally:
         store.close()
 

@@ -122,8 +122,7 @@ class Checkpointer:
     def final(self) -> StoredCheckpoint | None:
         """At shutdown: a last checkpoint, written out as tiles; no witness is waited for."""
         made = self.checkpoint_once()
-        if made is not None:
-            self.write_static()
+        self.write_static()  # also a checkpoint whose round was cut short; no-op if written
         return made
 
     async def run(self) -> None:
@@ -134,7 +133,9 @@ class Checkpointer:
                     log.debug("checkpoint signed", size=made.size)
                     if self.submitter is not None:
                         await asyncio.to_thread(self.submitter.submit_all, made)
-                    # After the witnesses: the static checkpoint carries their cosignatures.
+                # After the witnesses, so the static checkpoint carries their cosignatures;
+                # every round, so later ones (pull mode) and other workers' checkpoints too.
+                if self.static_dir is not None:
                     await asyncio.to_thread(self.write_static)
             except Exception as e:  # keep signing later; the log itself is unaffected
                 log.error("checkpoint failed", error=str(e))

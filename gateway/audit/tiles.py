@@ -99,16 +99,22 @@ def write_static(store: AuditStore, out: Path, since: int = 0) -> tuple[int, int
     partial tiles go to a temporary name and are renamed into place, and the checkpoint
     last, so a mirror never serves a checkpoint whose tiles are missing. An exclusive
     lock on `out/.lock` serialises writers (the workers of one gateway), and a checkpoint
-    never replaces a larger one already written: the mirror does not roll back.
+    never replaces a larger one already written: the mirror does not roll back. The same
+    checkpoint with cosignatures added since is written again (the checkpoint file only).
     """
     cp = store.checkpoint()
     if cp is None:
         return 0, 0
+    note = cp.cosigned_note()
     out.mkdir(parents=True, exist_ok=True)
     with open(out / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if _written_size(out / "checkpoint") >= cp.size:
+        there = _read(out / "checkpoint")
+        if _size_of(there) > cp.size or there == note:
             return 0, 0
+        if _size_of(there) == cp.size:  # the same tree with new cosignatures: tiles are there
+            _write_atomic(out / "checkpoint", note)
+            return 1, cp.size
         source = TileSource(store)
         written = 0
         for tile in tiles_for_size(cp.size):
@@ -119,17 +125,21 @@ def write_static(store: AuditStore, out: Path, since: int = 0) -> tuple[int, int
                 continue
             _write_atomic(path, source.tile(tile, cp.size))
             written += 1
-        _write_atomic(out / "checkpoint", cp.cosigned_note())
+        _write_atomic(out / "checkpoint", note)
         return written + 1, cp.size
 
 
-def _written_size(path: Path) -> int:
-    """The size of the checkpoint file at `path` (0 when absent or unreadable)."""
+def _read(path: Path) -> bytes:
     try:
-        lines = path.read_bytes().split(b"\n", 2)
-        return int(lines[1]) if len(lines) > 2 and lines[1].isdigit() else 0
+        return path.read_bytes()
     except OSError:
-        return 0
+        return b""
+
+
+def _size_of(note: bytes) -> int:
+    """The size a checkpoint note states (0 when there is none or it is unreadable)."""
+    lines = note.split(b"\n", 2)
+    return int(lines[1]) if len(lines) > 2 and lines[1].isdigit() else 0
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
