@@ -354,6 +354,54 @@ def document() -> dict[str, Any]:
             },
         }
     }
+    paths["/v1/acknowledge"] = {
+        "post": {
+            "operationId": "acknowledge",
+            "summary": "Acknowledge an early-warning alert this client was sent",
+            "description": "The journal records who acknowledged which alert, when, and the "
+            "answer (request id, audit entry) that released it.",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["alert"],
+                            "properties": {
+                                "alert": {
+                                    "type": "string",
+                                    "description": "the alert's id: day/window_days/kecamatan",
+                                    "maxLength": 200,
+                                }
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "the acknowledgement as journalled",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["alert", "acknowledged_at", "request_id"],
+                                "properties": {
+                                    "alert": {"type": "string"},
+                                    "acknowledged_by": nullable("string"),
+                                    "acknowledged_at": {"type": "string", "format": "date-time"},
+                                    "client": {"type": "string"},
+                                    "request_id": {"type": "string"},
+                                    "audit_entry": {"type": "integer"},
+                                },
+                            }
+                        }
+                    },
+                },
+                **problem_responses("400", "401", "404", "503"),
+            },
+        }
+    }
     paths["/v1/evidence/{request_id}"] = {
         "get": {
             "operationId": "evidence",
