@@ -35,7 +35,7 @@ from gateway.agent.local import LocalAgent
 from gateway.errors import ConfigurationError
 from gateway.local import AdapterSpec, LocalFederation
 from gateway.pki import init_pki
-from tests.agent_support import headers
+from tests.agent_support import basis, conforms, headers
 from tests.conftest import require
 from tests.test_consoles_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, SUBJECT, shot, signed_in
 
@@ -211,7 +211,12 @@ def test_command_centre_streams_alerts_live_acknowledges_and_calls_the_webhook(
     first, last, kecamatan = surge_window(federation)
     page.fill("#start", first.isoformat())
     page.fill("#end", last.isoformat())
+    page.select_option("#pace", "1")  # the gateway paces the replay: one day a second
     page.click("form.controls button[type=submit]")
+    # Live: the first day is on the page while the stream is still open.
+    page.wait_for_selector("[data-testid=days] li")
+    assert page.locator("#view").get_attribute("data-ended") is None
+    assert page.locator("[data-testid=days] li").count() < (last - first).days + 1
     alert = page.wait_for_selector(f"[data-testid=alert][data-alert$='/{kecamatan}']")
     assert alert is not None
     page.wait_for_selector("#view[data-ended=true]")
@@ -373,6 +378,27 @@ def test_dashboard_chart_index_map_csv_and_printed_report_on_the_deployments_bas
     assert len(pdf) > 20_000
     (SHOTS / "dashboard-report.pdf").write_bytes(pdf)
     shot(page, "dashboard-print")
+
+    # The series the chart draws add up to the index's own figures (the same question again:
+    # the held release, at no charge).
+    r = httpx.post(
+        dprd.url + "/v1/security-index",
+        json={
+            "purpose": "security_indicators",
+            "legal_basis": basis("security_indicators"),
+            "end": "2026-11-01T00:00:00+07:00",
+        },
+        headers=headers(dprd),
+        timeout=120,
+    )
+    assert r.status_code == 200, r.text
+    conforms("/v1/security-index", r)
+    answer = r.json()
+    assert answer["privacy"]["held"] is True
+    incidents = {(a["level"], a["name"]): a["incidents"] for a in answer["result"]}
+    for s in answer["series"]:
+        assert len(s["months"]) == 12
+        assert sum(s["incidents"]) == incidents[(s["level"], s["name"])], s["name"]
 
 
 def test_webhook_and_basemap_settings_are_checked_at_start(tmp_path: Path) -> None:

@@ -330,11 +330,33 @@ def operation(name: str, summary: str, request: str, result: Any, cells: bool) -
     }
 
 
+# The security index's answer also carries its monthly series (gateway/agent/service.py).
+SERIES = {
+    "type": "array",
+    "description": "reported incidents per month and area, summed from the noisy monthly "
+    "counts the index read (no further privacy budget)",
+    "items": {
+        "type": "object",
+        "required": ["level", "name", "months", "incidents"],
+        "properties": {
+            "level": {"enum": ["kecamatan", "kota", "city"]},
+            "name": {"type": "string"},
+            "months": {"type": "array", "items": {"type": "string", "pattern": "^\\d{4}-\\d{2}$"}},
+            "incidents": {"type": "array", "items": {"type": "integer"}},
+        },
+    },
+}
+
+
 def document() -> dict[str, Any]:
     paths: dict[str, Any] = {
         f"/v1/{name}": operation(name, summary, request, result, cells)
         for name, summary, request, result, cells in OPERATIONS
     }
+    index_json = paths["/v1/security-index"]["post"]["responses"]["200"]["content"]
+    index_json["application/json"]["schema"]["allOf"].append(
+        {"required": ["series"], "properties": {"series": SERIES}}
+    )
     paths["/v1/watch-warnings"] = {
         "post": {
             "operationId": "watch_warnings",

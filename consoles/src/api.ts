@@ -169,7 +169,7 @@ export type WarningDay = Facts & { result: { day: string | null; alerts: Alert[]
 
 /** The warning stream (Server-Sent Events over a POST, so the credentials travel as headers):
  * `onDay` for each day as it arrives; resolves at the `end` event, throws Refused on a problem. */
-export async function watchWarnings(scope: Scope, onDay: (d: WarningDay) => void, signal?: AbortSignal): Promise<void> {
+export async function watchWarnings(scope: Scope & { interval_seconds?: number }, onDay: (d: WarningDay) => void, signal?: AbortSignal): Promise<void> {
   const r = await fetch("/v1/watch-warnings", {
     method: "POST",
     headers: headers("text/event-stream"),

@@ -2,7 +2,7 @@
 // as the gateway releases it; each alert with its evidence (observed, expected, threshold,
 // window, p) and an acknowledge action the agent journals with the person signed in.
 import { acknowledge, Refused, watchWarnings, type Alert, type WarningDay } from "./api";
-import { el } from "./dom";
+import { el, select } from "./dom";
 import { factsPanel, problemPanel } from "./facts";
 import { date, num, t } from "./i18n";
 import { REGISTRY } from "./registry";
@@ -82,6 +82,7 @@ export async function commandCentre(root: HTMLElement): Promise<void> {
     { class: "controls", "aria-label": t("commandCentre") },
     el("label", { for: "start" }, t("fromDay"), start),
     el("label", { for: "end" }, t("toDay"), last),
+    select("pace", t("pace"), [["0", t("asFast")], ["1", `1 ${t("secondsPerDay")}`], ["5", `5 ${t("secondsPerDay")}`]], "0"),
     el("button", { type: "submit" }, t("watch")),
   );
   const status = el("div", { class: "status", "aria-live": "polite", "data-testid": "status" });
@@ -119,7 +120,13 @@ export async function commandCentre(root: HTMLElement): Promise<void> {
     };
     try {
       await watchWarnings(
-        { purpose: PURPOSE, legal_basis: REGISTRY.purposes[PURPOSE].legal_basis, start: wib(start.value), end: wib(dayBefore(last.value, -1)) },
+        {
+          purpose: PURPOSE,
+          legal_basis: REGISTRY.purposes[PURPOSE].legal_basis,
+          start: wib(start.value),
+          end: wib(dayBefore(last.value, -1)),
+          interval_seconds: Number(new FormData(form).get("pace") ?? 0),
+        },
         onDay,
         controller.signal,
       );

@@ -23,7 +23,7 @@ from typing import Any
 from gateway.agent import asks
 from gateway.analytics.client import AnalyticsClient
 from gateway.analytics.index import AreaIndex
-from gateway.analytics.tally import Tally
+from gateway.analytics.tally import Tally, reported
 from gateway.client import GerbangClient, QueryResult
 from gateway.model import Bucket, Op, QueryPlan, time_text
 
@@ -224,13 +224,13 @@ def monthly_series(counts: list[Tally], rows: list[AreaIndex]) -> list[dict[str,
     kota_of = {a.name: a.kota for a in rows if a.level == "kecamatan"}
     months: set[str] = set()
     sums: dict[tuple[str, str], dict[str, int]] = {}
-    for t in counts:
-        if t.when is None or t.area is None:
+    for t in reported(counts):
+        if t.when is None or t.area not in kota_of:
             continue
         month = t.when.strftime("%Y-%m")
         months.add(month)
-        keys = [("kecamatan", t.area), ("city", "")]
-        if (kota := t.kota or kota_of.get(t.area)) is not None:
+        keys = [("kecamatan", t.area), ("city", "city")]
+        if (kota := kota_of[t.area]) is not None:
             keys.append(("kota", kota))
         for key in keys:
             by_month = sums.setdefault(key, {})
