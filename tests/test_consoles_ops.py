@@ -432,3 +432,45 @@ def test_webhook_and_basemap_settings_are_checked_at_start(tmp_path: Path) -> No
     assert config.webhook.secret == SECRET
     assert config.webhook.attempts == 5
     assert config.basemap == tmp_path / "map.geojson"
+
+
+def test_webhook_deliveries_never_wait_on_a_slow_receiver_and_give_up_journalled(
+    tmp_path: Path,
+) -> None:
+    """A receiver that accepts connections and never answers: offering an alert returns at
+    once, each attempt times out, and the agent's journal says it gave up."""
+    import asyncio
+    import socket
+
+    from gateway.agent.config import Webhook
+    from gateway.agent.journal import Journal
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
+    hook = Webhook(url, SECRET, attempts=2, backoff_seconds=0.1, timeout_seconds=0.3)
+    alert = {"id": "x", "area": "Tebet", "day": "2026-10-30", "window_days": 1}
+
+    async def run() -> float:
+        journal = Journal(tmp_path / "journal.jsonl")
+        sender = alerts.WebhookSender(hook, journal)
+        began = time.monotonic()
+        for _ in range(3):
+            sender.offer({"alert": alert})
+        offered = time.monotonic() - began
+        await sender.settle(timeout=10)
+        await sender.close()
+        journal.close()
+        return offered
+
+    try:
+        offered = asyncio.run(run())
+    finally:
+        silent.close()
+    assert offered < 0.05
+    lines = [json.loads(x) for x in (tmp_path / "journal.jsonl").read_text().splitlines()]
+    assert len(lines) == 3
+    assert all(x["operation"] == "webhook" and x["client"] == "webhook" for x in lines)
+    assert all(x["detail"] == "gave up: ReadTimeout" and x["status"] == 0 for x in lines)
+    assert all(x["request"] == {"alert": "2026-10-30/1/Tebet", "attempts": 2} for x in lines)

@@ -141,6 +141,11 @@ class WebhookSender:
             detail=detail,
         )
 
+    async def settle(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for the deliveries in flight (before `close`)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()

@@ -66,6 +66,7 @@ def build_app(config: AgentConfig) -> Starlette:
             yield
         finally:
             if agent.webhook is not None:
+                await agent.webhook.settle(timeout=2.0)
                 await agent.webhook.close()
             agent.service = None
             await client.close()
