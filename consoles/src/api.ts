@@ -163,6 +163,7 @@ export interface Alert {
   baseline: number;
   threshold: number;
   p_value: number;
+  acknowledged?: { by: string | null; at: string } | null;
 }
 
 export type WarningDay = Facts & { result: { day: string | null; alerts: Alert[] } };

@@ -50,18 +50,22 @@ function alertCard(a: Alert, live: HTMLElement): HTMLElement {
     button,
     state,
   );
+  const seen = (by: string | null, at: string, entry: string): void => {
+    card.dataset.acknowledged = "true";
+    const when = new Intl.DateTimeFormat(document.documentElement.lang === "en" ? "en-GB" : "id-ID", {
+      dateStyle: "medium",
+      timeStyle: "medium",
+      timeZone: "Asia/Jakarta",
+    }).format(new Date(at));
+    state.textContent = `${t("acknowledgedBy")} ${by ?? "?"} · ${when} WIB${entry}`;
+    button.remove();
+  };
+  if (a.acknowledged) seen(a.acknowledged.by, a.acknowledged.at, "");
   button.addEventListener("click", () => {
     button.disabled = true;
     acknowledge(a.id).then(
       (ack) => {
-        card.dataset.acknowledged = "true";
-        const when = new Intl.DateTimeFormat(document.documentElement.lang === "en" ? "en-GB" : "id-ID", {
-          dateStyle: "medium",
-          timeStyle: "medium",
-          timeZone: "Asia/Jakarta",
-        }).format(new Date(ack.acknowledged_at));
-        state.textContent = `${t("acknowledgedBy")} ${ack.acknowledged_by ?? "?"} · ${when} WIB · ${t("entry")} #${ack.audit_entry}`;
-        button.remove();
+        seen(ack.acknowledged_by, ack.acknowledged_at, ` · ${t("entry")} #${ack.audit_entry}`);
         live.textContent = `${t("acknowledged")}: ${a.area}`;
       },
       (e: unknown) => {

@@ -70,17 +70,25 @@ class Sent:
 
 
 class AlertBook:
-    """The alerts sent to each client (the latest `KEPT_ALERTS`), for acknowledgement."""
+    """The alerts sent to each client (the latest `KEPT_ALERTS`), for acknowledgement, and
+    who acknowledged them, so that the same alert sent again shows as seen."""
 
     def __init__(self) -> None:
         self._sent: OrderedDict[tuple[str, str], Sent] = OrderedDict()
+        self._acks: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def acknowledged(self, client: str, ident: str) -> dict[str, Any] | None:
+        return self._acks.get((client, ident))
+
+    def acknowledge(self, client: str, ident: str, by: str | None, at: str) -> None:
+        self._acks[(client, ident)] = {"by": by, "at": at}
 
     def add(self, sent: Sent) -> None:
         key = (sent.client, alert_id(sent.alert))
         self._sent[key] = sent
         self._sent.move_to_end(key)
         while len(self._sent) > KEPT_ALERTS:
-            self._sent.popitem(last=False)
+            self._acks.pop(self._sent.popitem(last=False)[0], None)
 
     def get(self, client: str, ident: str) -> Sent | None:
         return self._sent.get((client, ident))
@@ -93,11 +101,18 @@ class WebhookSender:
         self.hook = hook
         self.journal = journal
         self._tasks: set[asyncio.Task[None]] = set()
+        self._offered: OrderedDict[str, None] = OrderedDict()  # each alert is delivered once
         self._http = httpx.AsyncClient(timeout=hook.timeout_seconds, follow_redirects=False)
 
     def offer(self, payload: dict[str, Any]) -> None:
-        """Start the delivery and return at once; drop it (journalled) when too many wait."""
+        """Start the delivery and return at once; drop it (journalled) when too many wait. An
+        alert already offered (a stream watched again) is not delivered twice."""
         ident = alert_id(payload["alert"])
+        if ident in self._offered:
+            return
+        self._offered[ident] = None
+        while len(self._offered) > KEPT_ALERTS:
+            self._offered.popitem(last=False)
         if len(self._tasks) >= MAX_IN_FLIGHT:
             LOG.warning("webhook: %d deliveries in flight, alert %s dropped", MAX_IN_FLIGHT, ident)
             self._spawn(self._record(ident, 0, 0, "dropped: too many deliveries in flight"))

@@ -226,6 +226,7 @@ def publish(agent: Agent, who: Caller, doc: dict[str, Any]) -> None:
     facts = {k: v for k, v in doc.items() if k != "result"}
     for alert in doc["result"]["alerts"]:
         alert["id"] = alert_id(alert)
+        alert["acknowledged"] = agent.alerts.acknowledged(who.client, alert["id"])
         receipt = doc["audit_receipt"]["leaf_index"]
         agent.alerts.add(Sent(who.client, alert, doc["request_id"], receipt))
         if agent.webhook is not None:
@@ -268,10 +269,12 @@ def acknowledge_route(agent: Agent) -> Callable[[Request], Awaitable[Response]]:
             request_id=sent.request_id,
             audit_entry=sent.audit_entry,
         )
+        by = who.user.subject if who.user else None
+        agent.alerts.acknowledge(who.client, ident, by, at)
         return JSONResponse(
             {
                 "alert": ident,
-                "acknowledged_by": who.user.subject if who.user else None,
+                "acknowledged_by": by,
                 "acknowledged_at": at,
                 "client": who.client,
                 "request_id": sent.request_id,
