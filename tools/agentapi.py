@@ -362,7 +362,9 @@ def document() -> dict[str, Any]:
             "operationId": "watch_warnings",
             "summary": "The early-warning stream, as Server-Sent Events",
             "description": "Events `day` (data: Facts plus `result` {day, alerts}), then `end`; "
-            "a failure mid-stream is a `problem` event carrying a Problem document.",
+            "a failure mid-stream is a `problem` event carrying a Problem document. Each alert "
+            "carries its `id` (day/window_days/kecamatan, for /v1/acknowledge) and "
+            "`acknowledged` ({by, at} once acknowledged, else null).",
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": ref("WatchWarningsRequest")}},
