@@ -330,17 +330,41 @@ def operation(name: str, summary: str, request: str, result: Any, cells: bool) -
     }
 
 
+# The security index's answer also carries its monthly series (gateway/agent/service.py).
+SERIES = {
+    "type": "array",
+    "description": "reported incidents per month and area, summed from the noisy monthly "
+    "counts the index read (no further privacy budget)",
+    "items": {
+        "type": "object",
+        "required": ["level", "name", "months", "incidents"],
+        "properties": {
+            "level": {"enum": ["kecamatan", "kota", "city"]},
+            "name": {"type": "string"},
+            "months": {"type": "array", "items": {"type": "string", "pattern": "^\\d{4}-\\d{2}$"}},
+            "incidents": {"type": "array", "items": {"type": "integer"}},
+        },
+    },
+}
+
+
 def document() -> dict[str, Any]:
     paths: dict[str, Any] = {
         f"/v1/{name}": operation(name, summary, request, result, cells)
         for name, summary, request, result, cells in OPERATIONS
     }
+    index_json = paths["/v1/security-index"]["post"]["responses"]["200"]["content"]
+    index_json["application/json"]["schema"]["allOf"].append(
+        {"required": ["series"], "properties": {"series": SERIES}}
+    )
     paths["/v1/watch-warnings"] = {
         "post": {
             "operationId": "watch_warnings",
             "summary": "The early-warning stream, as Server-Sent Events",
             "description": "Events `day` (data: Facts plus `result` {day, alerts}), then `end`; "
-            "a failure mid-stream is a `problem` event carrying a Problem document.",
+            "a failure mid-stream is a `problem` event carrying a Problem document. Each alert "
+            "carries its `id` (day/window_days/kecamatan, for /v1/acknowledge) and "
+            "`acknowledged` ({by, at} once acknowledged, else null).",
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": ref("WatchWarningsRequest")}},
@@ -351,6 +375,54 @@ def document() -> dict[str, Any]:
                     "content": {"text/event-stream": {"schema": {"type": "string"}}},
                 },
                 **problem_responses("400", "401", "403", "406", "429", "500", "502", "503"),
+            },
+        }
+    }
+    paths["/v1/acknowledge"] = {
+        "post": {
+            "operationId": "acknowledge",
+            "summary": "Acknowledge an early-warning alert this client was sent",
+            "description": "The journal records who acknowledged which alert, when, and the "
+            "answer (request id, audit entry) that released it.",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["alert"],
+                            "properties": {
+                                "alert": {
+                                    "type": "string",
+                                    "description": "the alert's id: day/window_days/kecamatan",
+                                    "maxLength": 200,
+                                }
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "the acknowledgement as journalled",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["alert", "acknowledged_at", "request_id"],
+                                "properties": {
+                                    "alert": {"type": "string"},
+                                    "acknowledged_by": nullable("string"),
+                                    "acknowledged_at": {"type": "string", "format": "date-time"},
+                                    "client": {"type": "string"},
+                                    "request_id": {"type": "string"},
+                                    "audit_entry": {"type": "integer"},
+                                },
+                            }
+                        }
+                    },
+                },
+                **problem_responses("400", "401", "404", "503"),
             },
         }
     }

@@ -69,7 +69,22 @@ def registry() -> dict[str, Any]:
                 "legal_basis": purposes["security_indicators"]["legal_basis"],
                 "resolutions": [],
             },
+            # The command centre and patrol planning views (issue 15, ADR 0020).
+            "public_order_early_warning": {
+                "legal_basis": purposes["public_order_early_warning"]["legal_basis"],
+                "resolutions": [],
+            },
+            "patrol_planning": {
+                "legal_basis": purposes["patrol_planning"]["legal_basis"],
+                "resolutions": [
+                    r
+                    for r in (7, 8)
+                    if r <= int(purposes["patrol_planning"]["generalisation"]["h3_max_resolution"])
+                ],
+            },
         },
+        # The last day of data (exclusive): the demo city's seed end.
+        "data_end": DEFAULT_END.isoformat(),
         "categories": list(INCIDENT_CATEGORIES),
         "kota": list(KOTA_NAMES),
         # The demo city's data ends at the seed's fixed end; a deployment's would be today's.

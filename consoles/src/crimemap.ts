@@ -15,7 +15,7 @@ import { monthWindow, REGISTRY } from "./registry";
 import { publicDomain, type Basemap, type Outline } from "./domain";
 
 const PURPOSE = "spatial_planning";
-const BLANK: maplibregl.StyleSpecification = {
+export const BLANK: maplibregl.StyleSpecification = {
   version: 8,
   sources: {},
   layers: [{ id: "background", type: "background", paint: { "background-color": "#eef2f5" } }],
@@ -33,24 +33,23 @@ function colour(count: number, max: number): [number, number, number, number] {
   return [255, Math.round(220 - 180 * x), Math.round(120 - 100 * x), 200];
 }
 
-function layers(base: Basemap, cells: Cell[]): Layer[] {
-  const max = Math.max(1, ...cells.map((c) => c.count ?? 0));
-  const outlines = base.features.filter((f): f is Outline => f.properties.kind === "outline");
+/** A deployment's own file may carry no `kind`: its polygons are outlines, its points labels. */
+function isOutline(f: Basemap["features"][number]): f is Outline {
+  const kind = (f.properties as { kind?: string } | null)?.kind;
+  return kind === "outline" || (kind === undefined && f.geometry.type !== "Point");
+}
+
+function isLabel(f: Basemap["features"][number]): boolean {
+  const kind = (f.properties as { kind?: string } | null)?.kind;
+  return kind === "label" || (kind === undefined && f.geometry.type === "Point");
+}
+
+/** The kecamatan outlines and their names, under whatever the view draws. */
+export function baseLayers(base: Basemap): Layer[] {
   return [
-    new H3HexagonLayer<Cell>({
-      id: "heatmap",
-      data: cells,
-      getHexagon: (c) => c.cell,
-      extruded: false,
-      stroked: true,
-      getFillColor: (c) => (c.count === null ? [150, 150, 160, 90] : colour(c.count, max)),
-      getLineColor: (c) => (c.count === null ? [120, 120, 130, 160] : [200, 60, 20, 120]),
-      lineWidthMinPixels: 0.5,
-      pickable: true,
-    }),
     new GeoJsonLayer({
       id: "kecamatan",
-      data: { type: "FeatureCollection", features: outlines } as never,
+      data: { type: "FeatureCollection", features: base.features.filter(isOutline) } as never,
       stroked: true,
       filled: false,
       getLineColor: [40, 50, 60, 220],
@@ -58,9 +57,9 @@ function layers(base: Basemap, cells: Cell[]): Layer[] {
     }),
     new TextLayer({
       id: "names",
-      data: base.features.filter((f) => f.properties.kind === "label"),
+      data: base.features.filter(isLabel),
       getPosition: (f: { geometry: { coordinates: number[] } }) => f.geometry.coordinates as [number, number],
-      getText: (f: { properties: { kecamatan: string } }) => f.properties.kecamatan,
+      getText: (f: { properties: { kecamatan?: string; name?: string } }) => f.properties.kecamatan ?? f.properties.name ?? "",
       getSize: 12,
       getColor: [20, 25, 30, 255],
       fontFamily: "system-ui, 'Noto Sans', 'DejaVu Sans', sans-serif",
@@ -73,12 +72,41 @@ function layers(base: Basemap, cells: Cell[]): Layer[] {
   ];
 }
 
+/** The base map the deployment serves, and the note that says what it is. */
+export async function loadBasemap(): Promise<{ base: Basemap; note: HTMLElement }> {
+  const base = (await (await fetch("/consoles/basemap.geojson")).json()) as Basemap;
+  const note = base.approximate
+    ? el("p", { class: "approximate", "data-testid": "approximate" }, `${t("approximate")} · perkiraan / approximate`)
+    : el("p", { class: "basemap-note", "data-testid": "basemap-note" }, `${t("deploymentBasemap")}${base.notice ? `: ${base.notice}` : ""}`);
+  return { base, note };
+}
+
+function layers(base: Basemap, cells: Cell[]): Layer[] {
+  const max = Math.max(1, ...cells.map((c) => c.count ?? 0));
+  return [
+    new H3HexagonLayer<Cell>({
+      id: "heatmap",
+      data: cells,
+      getHexagon: (c) => c.cell,
+      extruded: false,
+      stroked: true,
+      getFillColor: (c) => (c.count === null ? [150, 150, 160, 90] : colour(c.count, max)),
+      getLineColor: (c) => (c.count === null ? [120, 120, 130, 160] : [200, 60, 20, 120]),
+      lineWidthMinPixels: 0.5,
+      pickable: true,
+    }),
+    ...baseLayers(base),
+  ];
+}
+
 /** West, south, east, north of the outlines: the map opens on the whole city. */
-function bounds(base: Basemap): [[number, number], [number, number]] {
+export function bounds(base: Basemap): [[number, number], [number, number]] {
   let w = 180, s = 90, e = -180, n = -90;
   for (const f of base.features) {
-    if (f.properties.kind !== "outline") continue;
-    for (const [lon, lat] of (f as Outline).geometry.coordinates[0] ?? []) {
+    if (!isOutline(f)) continue;
+    const g = f.geometry as { type: string; coordinates: unknown };
+    const rings = (g.type === "MultiPolygon" ? (g.coordinates as number[][][][]).flat() : (g.coordinates as number[][][])) ?? [];
+    for (const [lon, lat] of rings[0] ?? []) {
       w = Math.min(w, lon ?? w); e = Math.max(e, lon ?? e);
       s = Math.min(s, lat ?? s); n = Math.max(n, lat ?? n);
     }
@@ -108,7 +136,6 @@ export async function crimeMap(root: HTMLElement): Promise<void> {
   const status = el("div", { class: "status", "aria-live": "polite", "data-testid": "status" });
   const side = el("aside", { class: "side", "data-testid": "facts" });
   const mapBox = el("div", { class: "map", id: "map", "data-testid": "map" });
-  const note = el("p", { class: "approximate", "data-testid": "approximate" }, `${t("approximate")} · perkiraan / approximate`);
   const legend = el(
     "p",
     { class: "legend" },
@@ -117,9 +144,11 @@ export async function crimeMap(root: HTMLElement): Promise<void> {
     el("span", { class: "swatch withheld" }),
     ` ${t("withheld")}`,
   );
+  const { base, note } = await loadBasemap();
+  // The heatmap's public domain comes from the reference geography, whatever the base map.
+  const areas = (await (await fetch("/consoles/areas.geojson")).json()) as Basemap;
   root.replaceChildren(el("h1", {}, t("crimeMap")), form, status, el("div", { class: "split" }, mapBox, side), legend, note);
 
-  const base = (await (await fetch("/consoles/basemap.geojson")).json()) as Basemap;
   const map = new maplibregl.Map({
     container: mapBox,
     style: BLANK,
@@ -162,7 +191,7 @@ export async function crimeMap(root: HTMLElement): Promise<void> {
       throw e;
     }
     const released = new Map(answer.features.map((f) => [f.id, f.properties]));
-    const domain = publicDomain(base, resolution, kota || null);
+    const domain = publicDomain(areas, resolution, kota || null);
     const cells: Cell[] = [];
     for (const cell of domain) if (!released.has(cell)) cells.push({ cell, count: null });
     for (const [cell, p] of released) cells.push({ cell, count: p.count, low: p.low, high: p.high });

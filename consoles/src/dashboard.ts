@@ -1,7 +1,10 @@
 // Executive dashboard (security indicators): one KPI card per kecamatan, kota and the city,
 // in the terms of BPS's crime statistics, each with the answer's period, mechanism and receipt;
 // and the same answer as CSV, as the agent renders it.
-import { Refused, securityIndex, securityIndexCsv, type AreaIndex, type Scope } from "./api";
+import { Refused, securityIndex, securityIndexCsv, type AreaIndex, type Facts, type Scope } from "./api";
+import { indexMap, seriesChart } from "./charts";
+import { loadBasemap } from "./crimemap";
+import { period } from "./facts";
 import { el, select } from "./dom";
 import { factsPanel, problemPanel } from "./facts";
 import { monthName, num, percent, t } from "./i18n";
@@ -14,6 +17,19 @@ function trend(a: AreaIndex): string {
   const arrow = a.trend > 1.05 ? "▲" : a.trend < 0.95 ? "▼" : "▬";
   const range = a.trend_low !== null && a.trend_high !== null ? ` (${num(a.trend_low, 2)}–${num(a.trend_high, 2)})` : "";
   return `${arrow} ×${num(a.trend, 2)}${range}`;
+}
+
+/** The line every figure carries in print and on screen: period, ε, k and the receipt. */
+function stamp(f: Facts): HTMLElement {
+  const p = f.privacy;
+  const eps = p.epsilon === null ? "–" : num(p.epsilon, 2);
+  const k = p.k === null ? "–" : num(p.k);
+  const r = f.audit_receipt;
+  return el(
+    "p",
+    { class: "stamp", "data-testid": "stamp" },
+    `${t("period")}: ${period(f.period)} · ε ${eps} · k ${k} · ${t("receipt")}: ${t("entry")} #${r.leaf_index} (${r.entry_hash.slice(0, 12)}…)`,
+  );
 }
 
 function card(a: AreaIndex): HTMLElement {
@@ -50,11 +66,33 @@ export async function dashboard(root: HTMLElement): Promise<void> {
     select("month", t("endMonth"), months.map((m) => [m, monthName(m)]), latest),
     el("button", { type: "submit" }, t("show")),
     el("button", { type: "button", id: "export-csv", "data-testid": "export-csv" }, t("exportCsv")),
+    el("button", { type: "button", id: "print", "data-testid": "print" }, t("printReport")),
   );
   const status = el("div", { class: "status", "aria-live": "polite", "data-testid": "status" });
   const side = el("aside", { class: "side", "data-testid": "facts" });
   const cards = el("div", { class: "cards", "data-testid": "cards" });
-  root.replaceChildren(el("h1", {}, t("dashboard")), form, status, el("div", { class: "split" }, cards, side));
+  const chart = el("div", { class: "chart", "data-testid": "chart" });
+  const mapBox = el("div", { class: "map index-map", "data-testid": "index-map" });
+  const legend = el("p", { class: "legend" });
+  const chartStamp = el("div", {});
+  const mapStamp = el("div", {});
+  const cardStamp = el("div", {});
+  const { base, note } = await loadBasemap();
+  const figures = el(
+    "div",
+    { class: "figures" },
+    el("figure", { "data-testid": "figure-chart" }, chart, el("figcaption", {}, chartStamp)),
+    el("figure", { "data-testid": "figure-map" }, el("h2", {}, t("indexMap")), mapBox, legend, note, el("figcaption", {}, mapStamp)),
+  );
+  root.replaceChildren(
+    el("h1", {}, t("dashboard")),
+    el("p", { class: "print-only", "data-testid": "print-heading" }, `${t("title")} · ${t("printedAt")} ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`),
+    form,
+    status,
+    figures,
+    el("div", { class: "split" }, el("section", {}, cardStamp, cards), side),
+  );
+  form.querySelector("#print")?.addEventListener("click", () => window.print());
 
   function scope(): Scope {
     const month = String(new FormData(form).get("month"));
@@ -72,6 +110,9 @@ export async function dashboard(root: HTMLElement): Promise<void> {
       const rows = [...answer.result].sort((a, b) => order[a.level] - order[b.level] || a.name.localeCompare(b.name, "id"));
       cards.replaceChildren(...rows.map(card));
       side.replaceChildren(factsPanel(answer));
+      for (const box of [chartStamp, mapStamp, cardStamp]) box.replaceChildren(stamp(answer));
+      seriesChart(chart, answer.series ?? []);
+      await indexMap(mapBox, legend, base, rows);
       status.textContent = `${monthName(String(new FormData(form).get("month")))}: ${num(rows.length)} ${t("areas")}`;
     } catch (e) {
       status.textContent = "";

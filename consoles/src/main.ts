@@ -1,5 +1,8 @@
 // The consoles' shell: sign-in, language, and a hash route per view (#/peta, #/dasbor).
 import "./style.css";
+import { gate } from "./access";
+import { commandCentre } from "./commandcentre";
+import { patrol } from "./patrol";
 import { crimeMap } from "./crimemap";
 import { dashboard } from "./dashboard";
 import { el } from "./dom";
@@ -9,6 +12,8 @@ import { credentials, signIn, signOut, subject } from "./session";
 const VIEWS: Record<string, { label: () => string; render: (root: HTMLElement) => Promise<void> }> = {
   peta: { label: () => t("crimeMap"), render: crimeMap },
   dasbor: { label: () => t("dashboard"), render: dashboard },
+  komando: { label: () => t("commandCentre"), render: commandCentre },
+  patroli: { label: () => t("patrol"), render: patrol },
 };
 
 function loginForm(app: HTMLElement): void {
@@ -65,7 +70,7 @@ function render(app: HTMLElement): void {
     signOut();
     render(app);
   });
-  view.render(main).catch((e: unknown) => {
+  gate(name, nav, main, () => view.render(main)).catch((e: unknown) => {
     main.append(el("p", { class: "problem", role: "alert" }, String(e)));
   });
 }

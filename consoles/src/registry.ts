@@ -8,10 +8,11 @@ export interface PurposeLimits {
 }
 
 export interface Registry {
-  purposes: Record<"spatial_planning" | "security_indicators", PurposeLimits>;
+  purposes: Record<"spatial_planning" | "security_indicators" | "public_order_early_warning" | "patrol_planning", PurposeLimits>;
   categories: string[];
   kota: string[];
   months: string[];
+  data_end: string;
 }
 
 export const REGISTRY = data as Registry;

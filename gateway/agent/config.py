@@ -25,11 +25,21 @@
     [users]
     required = true                     # every request names a person (the default)
 
+    [webhook]                           # optional: early-warning alerts POSTed here (ADR 0020)
+    url = "https://alerts.jsc.jakarta.go.id/gerbang"   # https, or http to loopback only
+    secret_file = "webhook.key"         # the HMAC-SHA256 key, shared with the receiver
+    attempts = 5                        # retried with backoff 1 s, 2 s, 4 s ...
+    backoff_seconds = 1.0
+
+    [consoles]                          # optional: the deployment's own base map (GeoJSON)
+    basemap = "kecamatan.geojson"       # default: the demo's approximate outlines
+
 Environment variables override the file, each `GERBANG_AGENT_<KEY>` for a key of `[agent]`
 (e.g. `GERBANG_AGENT_GATEWAY`), plus `GERBANG_AGENT_TOKENS` (comma-separated `name:sha256`
 pairs, replacing `[[clients]]`), `GERBANG_AGENT_ISSUERS` (comma-separated
 `issuer|audience|jwks` triples, replacing `[[issuers]]`), `GERBANG_AGENT_USERS_REQUIRED` and
-`GERBANG_AGENT_TLS_CERT`, `_TLS_KEY`, `_TLS_CLIENT_CA`.
+`GERBANG_AGENT_TLS_CERT`, `_TLS_KEY`, `_TLS_CLIENT_CA`, `GERBANG_AGENT_WEBHOOK_URL`,
+`_WEBHOOK_SECRET_FILE` and `GERBANG_AGENT_CONSOLES_BASEMAP`.
 Relative paths are taken from the file's folder. Anything missing or unknown is refused at
 start: the agent never runs half-configured.
 """
@@ -37,8 +47,10 @@ start: the agent never runs half-configured.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +61,9 @@ from gateway.errors import ConfigurationError
 ENV_PREFIX = "GERBANG_AGENT_"
 _AGENT_KEYS = ("identity", "pki", "keys", "gateway", "listen", "state")
 _PATHS = ("pki", "keys", "state")
-_SECTIONS = {"agent", "clients", "tls", "issuers", "users"}
+_SECTIONS = {"agent", "clients", "tls", "issuers", "users", "webhook", "consoles"}
+MIN_WEBHOOK_SECRET = 16
+MAX_BASEMAP_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,17 @@ class ServerTls:
 
 
 @dataclass(frozen=True)
+class Webhook:
+    """Where alerts go and the shared secret that signs them."""
+
+    url: str
+    secret: bytes
+    attempts: int = 5
+    backoff_seconds: float = 1.0
+    timeout_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     identity: str
     pki: Path
@@ -85,6 +110,8 @@ class AgentConfig:
     tls: ServerTls | None
     issuers: tuple[Issuer, ...]
     users_required: bool = True
+    webhook: Webhook | None = None
+    basemap: Path | None = None  # None: the packaged, approximate demo outlines
 
     def __post_init__(self) -> None:
         if not self.clients and (self.tls is None or self.tls.client_ca is None):
@@ -235,6 +262,8 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Agen
     if not isinstance(required, bool):
         raise ConfigurationError("[users] required must be true or false")
     return AgentConfig(
+        webhook=_webhook(_table(doc, "webhook"), env, base),
+        basemap=_basemap(_table(doc, "consoles"), env, base),
         identity=identity,
         pki=paths["pki"],
         keys=paths["keys"],
@@ -247,3 +276,62 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Agen
         issuers=issuers,
         users_required=required,
     )
+
+
+def _webhook(table: dict[str, Any], env: Mapping[str, str], base: Path) -> Webhook | None:
+    """`[webhook]`: an https URL (or http on loopback), its secret from a file, the retries."""
+    for key in ("url", "secret_file"):
+        if (value := env.get(f"{ENV_PREFIX}WEBHOOK_{key.upper()}")) is not None:
+            table[key] = value
+    if not table:
+        return None
+    if unknown := set(table) - {"url", "secret_file", "attempts", "backoff_seconds"}:
+        raise ConfigurationError(f"unknown key(s) in [webhook]: {', '.join(sorted(unknown))}")
+    url = _text(table, "url", "[webhook]")
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if not host or not (parts.scheme == "https" or (parts.scheme == "http" and _loopback(host))):
+        raise ConfigurationError(
+            f"[webhook] url {url[:80]!r}: alerts leave only over https (http only to loopback)"
+        )
+    path = base / _text(table, "secret_file", "[webhook]")
+    try:
+        secret = path.read_bytes().strip()
+    except OSError as e:
+        raise ConfigurationError(f"[webhook] cannot read secret_file {path}: {e}") from e
+    if len(secret) < MIN_WEBHOOK_SECRET:
+        raise ConfigurationError(
+            f"[webhook] secret_file {path} holds under {MIN_WEBHOOK_SECRET} bytes: too weak a key"
+        )
+    attempts = table.get("attempts", 5)
+    backoff = table.get("backoff_seconds", 1.0)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 20:
+        raise ConfigurationError("[webhook] attempts must be a whole number from 1 to 20")
+    if not isinstance(backoff, int | float) or not 0 < backoff <= 3600:
+        raise ConfigurationError("[webhook] backoff_seconds must be over 0 and at most 3600")
+    return Webhook(url, secret, attempts, float(backoff))
+
+
+def _basemap(table: dict[str, Any], env: Mapping[str, str], base: Path) -> Path | None:
+    """`[consoles] basemap`: the deployment's GeoJSON FeatureCollection, checked at start."""
+    if (value := env.get(ENV_PREFIX + "CONSOLES_BASEMAP")) is not None:
+        table["basemap"] = value
+    if unknown := set(table) - {"basemap"}:
+        raise ConfigurationError(f"unknown key(s) in [consoles]: {', '.join(sorted(unknown))}")
+    if "basemap" not in table:
+        return None
+    path = base / _text(table, "basemap", "[consoles]")
+    if path.suffix not in (".geojson", ".json"):
+        raise ConfigurationError(
+            f"[consoles] basemap {path}: a GeoJSON file (.geojson) is expected; PMTiles is not "
+            "read yet"
+        )
+    try:
+        if path.stat().st_size > MAX_BASEMAP_BYTES:
+            raise ConfigurationError(f"[consoles] basemap {path} is over {MAX_BASEMAP_BYTES} bytes")
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError) as e:
+        raise ConfigurationError(f"[consoles] cannot read basemap {path}: {e}") from e
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
+        raise ConfigurationError(f"[consoles] basemap {path} is not a GeoJSON FeatureCollection")
+    return path

@@ -141,8 +141,15 @@ def show_agent(federation: LocalFederation, legal_basis: dict[str, str]) -> None
 
 
 CONSOLES = (
-    ("citata-spatial", "peta", "Peta kejadian / Crime map (spatial planning)"),
-    ("jsc-command-centre", "dasbor", "Dasbor eksekutif / Executive dashboard"),
+    ("citata-spatial", (("peta", "Peta kejadian / Crime map (spatial planning)"),)),
+    (
+        "jsc-command-centre",
+        (
+            ("dasbor", "Dasbor eksekutif / Executive dashboard"),
+            ("komando", "Pusat komando / Command centre (early warnings)"),
+        ),
+    ),
+    ("samapta", (("patroli", "Perencanaan patroli / Patrol planning (Direktorat Samapta)"),)),
 )
 
 
@@ -150,9 +157,10 @@ def serve_consoles(federation: LocalFederation, wait: bool) -> None:
     """Start the agents whose consoles the demo shows, print each URL with what to paste at
     its sign-in, and (when `wait`) keep them up until Enter or Ctrl-C."""
     with contextlib.ExitStack() as stack:
-        for i, (identity, view, title) in enumerate(CONSOLES):
+        for i, (identity, views) in enumerate(CONSOLES):
             agent = stack.enter_context(LocalAgent(federation, identity, port=_port(PORT + 10 + i)))
-            print(f"{title}\n  {agent.url}/consoles/#/{view}")
+            for view, title in views:
+                print(f"{title}\n  {agent.url}/consoles/#/{view}")
             print(f"  token API / API token:  {agent.token}")
             print(f"  token ID / ID token:    {agent.id_token(SUBJECT, lifetime=8 * 3600)}")
         if not wait:

@@ -70,7 +70,7 @@ def render(answer: Answer, form: Format) -> Response:
         return Response(to_csv(answer.table), media_type=MEDIA["csv"], headers=fact_headers(answer))
     if form == "geojson":
         return JSONResponse(to_geojson(answer), media_type=MEDIA["geojson"])
-    return JSONResponse(answer.facts() | {"result": answer.value})
+    return JSONResponse(answer.facts() | (answer.extra or {}) | {"result": answer.value})
 
 
 def to_csv(table: list[dict[str, Any]]) -> str:

@@ -38,7 +38,8 @@ class Journal:
         request_id: str = "",
         audit_entry: int | None = None,
         detail: str = "",
-    ) -> None:
+    ) -> str:
+        """Append the line and return its time (RFC 3339, UTC, milliseconds)."""
         line = {
             "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
             "client": client,
@@ -56,6 +57,7 @@ class Journal:
         data = (json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n").encode()
         async with self._lock:
             await asyncio.to_thread(self._write, data)
+        return str(line["time"])
 
     def _write(self, data: bytes) -> None:
         os.write(self._fd, data)

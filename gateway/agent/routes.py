@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -21,6 +22,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from gateway.agent import asks, formats, problems
+from gateway.agent.alerts import AlertBook, Sent, WebhookSender, alert_id
 from gateway.agent.auth import USER_HEADER, ClientTokens, EndUser, NotAuthenticated, UserVerifier
 from gateway.agent.journal import Journal
 from gateway.agent.problems import Problem
@@ -52,6 +54,9 @@ class Agent:
     mtls_clients: bool
     journal: Journal
     service: AgentService | None = None
+    alerts: AlertBook = field(default_factory=AlertBook)
+    webhook: WebhookSender | None = None
+    basemap: Path | None = None
 
     def svc(self) -> AgentService:
         if self.service is None:
@@ -196,6 +201,7 @@ def warnings_route(agent: Agent) -> Callable[[Request], Awaitable[Response]]:
                 while True:
                     agent.svc().keep(who.client, answer)
                     doc = answer.facts() | {"result": answer.value}
+                    publish(agent, who, doc)
                     yield sse("day", doc, str(answer.day or ""))
                     answer = await anext(stream)
             except StopAsyncIteration:
@@ -209,6 +215,71 @@ def warnings_route(agent: Agent) -> Callable[[Request], Awaitable[Response]]:
             events(),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    return endpoint
+
+
+def publish(agent: Agent, who: Caller, doc: dict[str, Any]) -> None:
+    """Name each alert of a day's answer, keep it for acknowledgement, offer it to the
+    webhook (which never makes the stream wait)."""
+    facts = {k: v for k, v in doc.items() if k != "result"}
+    for alert in doc["result"]["alerts"]:
+        alert["id"] = alert_id(alert)
+        alert["acknowledged"] = agent.alerts.acknowledged(who.client, alert["id"])
+        receipt = doc["audit_receipt"]["leaf_index"]
+        agent.alerts.add(Sent(who.client, alert, doc["request_id"], receipt))
+        if agent.webhook is not None:
+            agent.webhook.offer(facts | {"alert": alert})
+
+
+def acknowledge_route(agent: Agent) -> Callable[[Request], Awaitable[Response]]:
+    """`POST /v1/acknowledge {"alert": id}`: the person signed in has seen the alert; the
+    journal records who, when, and the answer that released it (ADR 0020)."""
+
+    async def endpoint(request: Request) -> Response:
+        who = await caller(agent, request)
+        body = await body_of(request)
+        ident = body.get("alert") if isinstance(body, dict) else None
+        if not isinstance(ident, str) or not 0 < len(ident) <= 200:
+            raise problems.bad_request('the body must be {"alert": "<the alert\'s id>"}')
+        sent = agent.alerts.get(who.client, ident)
+        if sent is None:
+            problem = Problem(
+                404,
+                "no-alert",
+                "Peringatan tidak ditemukan / No such alert",
+                "this agent sent no alert with that id to this client since it started",
+            )
+            await agent.journal.record(
+                client=who.client,
+                user=who.user,
+                operation="acknowledge",
+                request={"alert": ident},
+                status=404,
+                detail=problem.detail,
+            )
+            raise problem
+        at = await agent.journal.record(
+            client=who.client,
+            user=who.user,
+            operation="acknowledge",
+            request={"alert": ident},
+            status=200,
+            request_id=sent.request_id,
+            audit_entry=sent.audit_entry,
+        )
+        by = who.user.subject if who.user else None
+        agent.alerts.acknowledge(who.client, ident, by, at)
+        return JSONResponse(
+            {
+                "alert": ident,
+                "acknowledged_by": by,
+                "acknowledged_at": at,
+                "client": who.client,
+                "request_id": sent.request_id,
+                "audit_entry": sent.audit_entry,
+            }
         )
 
     return endpoint
@@ -275,11 +346,12 @@ def routes(agent: Agent) -> list[Route]:
     return [
         *out,
         Route("/v1/watch-warnings", warnings_route(agent), methods=["POST"]),
+        Route("/v1/acknowledge", acknowledge_route(agent), methods=["POST"]),
         Route("/v1/evidence/{request_id}", evidence_route(agent), methods=["GET"]),
         Route("/v1/capabilities", capabilities_route(agent), methods=["GET"]),
         Route("/openapi.json", static("openapi.json", "application/json"), methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
         Route("/docs/docs.js", static("docs/docs.js", "text/javascript"), methods=["GET"]),
         Route("/healthz", health, methods=["GET"]),
-        *console_routes(),
+        *console_routes(agent.basemap),
     ]

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.agent.alerts import WebhookSender
 from gateway.agent.auth import ClientTokens, UserVerifier, load_commitment_key, new_token
 from gateway.agent.config import AgentConfig, load_config
 from gateway.agent.issuer import LocalIssuer
@@ -52,15 +53,21 @@ def build_app(config: AgentConfig) -> Starlette:
         users_required=config.users_required,
         mtls_clients=config.tls is not None and config.tls.client_ca is not None,
         journal=Journal(config.journal_path),
+        basemap=config.basemap,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         client = GerbangClient.connect(config.gateway, config.pki, config.identity, config.keys)
         agent.service = AgentService(client, config.evidence_dir)
+        if config.webhook is not None:
+            agent.webhook = WebhookSender(config.webhook, agent.journal)
         try:
             yield
         finally:
+            if agent.webhook is not None:
+                await agent.webhook.settle(timeout=2.0)
+                await agent.webhook.close()
             agent.service = None
             await client.close()
             agent.journal.close()

@@ -22,6 +22,8 @@ from typing import Any
 
 from gateway.agent import asks
 from gateway.analytics.client import AnalyticsClient
+from gateway.analytics.index import AreaIndex
+from gateway.analytics.tally import Tally, reported
 from gateway.client import GerbangClient, QueryResult
 from gateway.model import Bucket, Op, QueryPlan, time_text
 
@@ -40,6 +42,7 @@ class Answer:
     table: list[dict[str, Any]]  # flat rows, for CSV
     cell_column: str | None = None  # the table column holding H3 cells, for GeoJSON
     day: dt.date | None = None  # a warning stream's day
+    extra: dict[str, Any] | None = None  # more members of the JSON answer (the index's series)
 
     def facts(self) -> dict[str, Any]:
         """What every response names: the period, the privacy mechanism and the receipt."""
@@ -215,6 +218,30 @@ def _answer(ask: asks.Ask, value: Any, result: QueryResult, day: dt.date | None 
             return Answer("watch-warnings", result, doc, table, None, day)
 
 
+def monthly_series(counts: list[Tally], rows: list[AreaIndex]) -> list[dict[str, Any]]:
+    """Reported incidents per month for each kecamatan, kota and the city, summed from the
+    noisy monthly counts the index was computed from (post-processing: no further budget)."""
+    kota_of = {a.name: a.kota for a in rows if a.level == "kecamatan"}
+    months: set[str] = set()
+    sums: dict[tuple[str, str], dict[str, int]] = {}
+    for t in reported(counts):
+        if t.when is None or t.area not in kota_of:
+            continue
+        month = t.when.strftime("%Y-%m")
+        months.add(month)
+        keys = [("kecamatan", t.area), ("city", "city")]
+        if (kota := kota_of[t.area]) is not None:
+            keys.append(("kota", kota))
+        for key in keys:
+            by_month = sums.setdefault(key, {})
+            by_month[month] = by_month.get(month, 0) + t.count
+    order = sorted(months)
+    return [
+        {"level": level, "name": name, "months": order, "incidents": [m.get(x, 0) for x in order]}
+        for (level, name), m in sorted(sums.items())
+    ]
+
+
 class AgentService:
     def __init__(self, client: GerbangClient, evidence_dir: Path) -> None:
         self.client = client
@@ -252,7 +279,9 @@ class AgentService:
                 yield _answer(ask, patrol.value, patrol.result)
             case asks.SecurityIndexAsk(scope=s):
                 index = await a.security_index(s, user=user)
-                yield _answer(ask, index.value, index.result)
+                answer = _answer(ask, index.value, index.result)
+                series = monthly_series(index.counts, index.value)
+                yield dataclasses.replace(answer, extra={"series": series})
             case asks.WatchWarningsAsk(scope=s, interval=every):
                 async for day in a.watch_warnings(s, every, user=user):
                     yield _answer(ask, day.alerts, day.result, day.day)

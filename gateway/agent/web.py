@@ -2,9 +2,11 @@
 
 The TypeScript front end is built by Vite (`make consoles`, tools/consoles.py) into
 `gateway/agent/consoles/dist/`, which ships with the package; the approximate base layer
-`basemap.geojson` sits beside it. Every file is read once at start into a fixed table, so a
-request can name nothing outside it. The page holds no credential of its own: it asks
-/v1/ with the headers every client sends.
+`basemap.geojson` sits beside it. A deployment's own GeoJSON (`[consoles] basemap`) replaces
+it as `/consoles/basemap.geojson`; the packaged file stays at `/consoles/areas.geojson`, the
+reference geography the heatmap's public domain is built from. Every file is read once at
+start into a fixed table, so a request can name nothing outside it. The page holds no
+credential of its own: it asks /v1/ with the headers every client sends.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from importlib.resources.abc import Traversable
+from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -61,6 +64,7 @@ def _files() -> dict[str, bytes]:
     base = root.joinpath("basemap.geojson")
     if base.is_file():
         table["basemap.geojson"] = base.read_bytes()
+        table["areas.geojson"] = table["basemap.geojson"]
     return table
 
 
@@ -68,8 +72,11 @@ def _media(name: str) -> str:
     return next(m for ext, m in _MEDIA.items() if name.endswith(ext))
 
 
-def console_routes() -> list[Route]:
+def console_routes(basemap: Path | None = None) -> list[Route]:
+    """The routes under /consoles/; `basemap` is the deployment's file, read once here."""
     files = _files()
+    if basemap is not None:
+        files["basemap.geojson"] = basemap.read_bytes()
 
     def serve(name: str) -> Response:
         data = files.get(name)
@@ -91,8 +98,11 @@ def console_routes() -> list[Route]:
     async def asset(request: Request) -> Response:
         return serve(f"assets/{request.path_params['name']}")
 
-    async def basemap(request: Request) -> Response:
+    async def base_layer(request: Request) -> Response:
         return serve("basemap.geojson")
+
+    async def areas(request: Request) -> Response:
+        return serve("areas.geojson")
 
     async def bare(request: Request) -> Response:
         return RedirectResponse(PREFIX + "/", status_code=308)
@@ -102,6 +112,7 @@ def console_routes() -> list[Route]:
         (PREFIX, bare),
         (PREFIX + "/", index),
         (PREFIX + "/assets/{name}", asset),
-        (PREFIX + "/basemap.geojson", basemap),
+        (PREFIX + "/basemap.geojson", base_layer),
+        (PREFIX + "/areas.geojson", areas),
     ]
     return [Route(path, fn, methods=["GET"]) for path, fn in table]

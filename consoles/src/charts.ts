@@ -1,0 +1,107 @@
+// The executive dashboard's figures beyond the cards: the monthly series as a line chart
+// (uPlot, about 20 kB gzip) and the index as a choropleth of kecamatan on the base map.
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import { MapboxOverlay } from "@deck.gl/mapbox";
+import { GeoJsonLayer } from "@deck.gl/layers";
+import maplibregl from "maplibre-gl";
+import type { AreaIndex, Series } from "./api";
+import { baseLayers, BLANK, bounds } from "./crimemap";
+import type { Basemap } from "./domain";
+import { el } from "./dom";
+import { lang, monthName, num, t } from "./i18n";
+
+const MAPS = new WeakMap<HTMLElement, maplibregl.Map>();
+const COLOURS = ["#123d5c", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#2c7fb8"];
+
+/** "Okt 26": a tick's month, short, in the console's language. */
+function shortMonth(seconds: number): string {
+  const locale = lang() === "id" ? "id-ID" : "en-GB";
+  return new Intl.DateTimeFormat(locale, { month: "short", year: "2-digit", timeZone: "UTC" }).format(new Date(seconds * 1000));
+}
+
+/** Incidents per month for the city and each kota, one line each. */
+export function seriesChart(box: HTMLElement, series: Series[]): uPlot | null {
+  const lines = series.filter((s) => s.level !== "kecamatan").sort((a, b) => (a.level === "city" ? -1 : b.level === "city" ? 1 : a.name.localeCompare(b.name, "id")));
+  const first = lines[0];
+  if (!first) return null;
+  const xs = first.months.map((m) => Date.UTC(Number(m.slice(0, 4)), Number(m.slice(5, 7)) - 1, 15) / 1000);
+  const data: uPlot.AlignedData = [xs, ...lines.map((s) => s.incidents)];
+  const opts: uPlot.Options = {
+    width: Math.max(320, box.clientWidth || 640),
+    height: 260,
+    title: t("monthlySeries"),
+    scales: { x: { time: true } },
+    axes: [
+      { values: (_u, ticks) => ticks.map((v) => shortMonth(v)) },
+      { values: (_u, ticks) => ticks.map((v) => num(v)), size: 60 },
+    ],
+    series: [
+      { label: t("month"), value: (_u, v) => (v === null ? "–" : monthName(new Date(v * 1000).toISOString().slice(0, 7))) },
+      ...lines.map((s, i) => ({
+        label: s.level === "city" ? t("city") : s.name,
+        stroke: COLOURS[i % COLOURS.length] ?? "#333",
+        width: s.level === "city" ? 2.5 : 1.5,
+        value: (_u: uPlot, v: number | null) => (v === null ? "–" : num(v)),
+      })),
+    ],
+  };
+  box.replaceChildren();
+  box.dataset.lines = String(lines.length);
+  box.dataset.months = String(xs.length);
+  return new uPlot(opts, data, box);
+}
+
+function shade(x: number): [number, number, number, number] {
+  // vs_city: 1 is the city's rate; 0.5 light, 2 and more dark.
+  const v = Math.max(0, Math.min(1, (Math.log2(Math.max(x, 0.01)) + 1) / 2));
+  return [Math.round(255 - 60 * v), Math.round(240 - 190 * v), Math.round(220 - 190 * v), 210];
+}
+
+/** Kecamatan coloured by their rate against the city's (vs_city), drawn on the base map. */
+export async function indexMap(box: HTMLElement, legend: HTMLElement, base: Basemap, rows: AreaIndex[]): Promise<void> {
+  const byName = new Map(rows.filter((r) => r.level === "kecamatan").map((r) => [r.name, r]));
+  const outlines = base.features.filter((f) => f.geometry.type !== "Point" && ((f.properties as { kind?: string }).kind ?? "outline") === "outline");
+  MAPS.get(box)?.remove();
+  const map = new maplibregl.Map({
+    container: box,
+    style: BLANK,
+    bounds: bounds(base),
+    fitBoundsOptions: { padding: 10 },
+    attributionControl: false,
+    interactive: true,
+    canvasContextAttributes: { preserveDrawingBuffer: true },
+  });
+  const fill = new GeoJsonLayer({
+    id: "index",
+    data: { type: "FeatureCollection", features: outlines } as never,
+    filled: true,
+    stroked: false,
+    pickable: true,
+    getFillColor: (f: { properties: { kecamatan?: string } }) => {
+      const r = byName.get(f.properties.kecamatan ?? "");
+      return r?.vs_city == null ? [200, 200, 205, 120] : shade(r.vs_city);
+    },
+  });
+  const overlay = new MapboxOverlay({
+    interleaved: false,
+    layers: [fill, ...baseLayers(base).slice(0, 1)], // outlines only: names crowd a small map
+    getTooltip: ({ object }) => {
+      const name = (object as { properties?: { kecamatan?: string } } | null)?.properties?.kecamatan;
+      const r = name ? byName.get(name) : undefined;
+      return r ? `${r.name}\n${t("rate")}: ${num(r.rate_per_100k, 1)}\n${t("vsCity")}: ×${num(r.vs_city ?? 0, 2)}` : null;
+    },
+  });
+  map.addControl(overlay as unknown as maplibregl.IControl);
+  MAPS.set(box, map);
+  legend.replaceChildren(
+    el("span", { class: "swatch", style: "background: rgb(255,240,220)" }),
+    ` ×0,5 `,
+    el("span", { class: "swatch", style: "background: rgb(225,145,125)" }),
+    ` ×1 (${t("city")}) `,
+    el("span", { class: "swatch", style: "background: rgb(195,50,30)" }),
+    ` ×2 · ${t("vsCity")}`,
+  );
+  box.dataset.areas = String(byName.size);
+  await new Promise<void>((done) => map.once("idle", () => done()));
+}

@@ -1,0 +1,170 @@
+// Patrol planning (Direktorat Samapta): the patrol plan on the map, each placed cell with its
+// risk score, its interval and the factors behind it, and the cap per kecamatan shown beside
+// how many units each kecamatan got.
+import { MapboxOverlay } from "@deck.gl/mapbox";
+import { H3HexagonLayer } from "@deck.gl/geo-layers";
+import type { Layer } from "@deck.gl/core";
+import maplibregl from "maplibre-gl";
+import { patrolPlan, Refused, type PatrolPlanAnswer, type RiskScore } from "./api";
+import { baseLayers, BLANK, bounds, loadBasemap } from "./crimemap";
+import type { Basemap } from "./domain";
+import { el, select } from "./dom";
+import { factsPanel, problemPanel } from "./facts";
+import { date, num, percent, t } from "./i18n";
+import { REGISTRY } from "./registry";
+
+const PURPOSE = "patrol_planning";
+const FACTORS = ["baseline", "recent", "near_repeat"] as const;
+
+interface Placed {
+  cell: string;
+  area: string;
+  rank: number;
+  score: RiskScore | undefined;
+}
+
+function layers(base: Basemap, scored: RiskScore[], placed: Placed[]): Layer[] {
+  const max = Math.max(1, ...scored.map((s) => s.score));
+  return [
+    new H3HexagonLayer<RiskScore>({
+      id: "risk",
+      data: scored,
+      getHexagon: (s) => s.unit,
+      extruded: false,
+      stroked: false,
+      getFillColor: (s) => [255, Math.round(230 - 150 * Math.min(1, s.score / max)), 120, 70],
+      pickable: true,
+    }),
+    new H3HexagonLayer<Placed>({
+      id: "plan",
+      data: placed,
+      getHexagon: (p) => p.cell,
+      extruded: false,
+      stroked: true,
+      getFillColor: [18, 61, 92, 200],
+      getLineColor: [255, 255, 255, 255],
+      lineWidthMinPixels: 2,
+      pickable: true,
+    }),
+    ...baseLayers(base),
+  ];
+}
+
+function factors(s: RiskScore | undefined): string {
+  if (!s) return "–";
+  return FACTORS.filter((f) => f in s.factors)
+    .map((f) => `${t(f)} ×${num(s.factors[f] ?? 1, 2)}`)
+    .join(" · ");
+}
+
+function tooltip(o: unknown): string | null {
+  if (!o || typeof o !== "object") return null;
+  const s = "rank" in o ? (o as Placed).score : (o as RiskScore);
+  const head = "rank" in o ? `${t("unit")} ${(o as Placed).rank} · ${(o as Placed).area}\n` : "";
+  if (!s) return head || null;
+  return `${head}${s.unit}\n${t("riskScore")}: ${num(s.score, 2)} (${num(s.low, 2)}–${num(s.high, 2)})\n${factors(s)}`;
+}
+
+function table(answer: PatrolPlanAnswer, placed: Placed[]): HTMLElement {
+  const head = el("tr", {}, ...["#", t("kecamatan"), t("cell"), t("riskScore"), t("interval"), t("perDay"), t("factors")].map((h) => el("th", { scope: "col" }, h)));
+  const rows = placed.map((p) =>
+    el(
+      "tr",
+      { "data-testid": "assignment", "data-cell": p.cell },
+      el("td", {}, String(p.rank)),
+      el("td", {}, p.area),
+      el("td", { class: "mono" }, p.cell),
+      el("td", { "data-col": "score" }, p.score ? num(p.score.score, 2) : "–"),
+      el("td", { "data-col": "interval" }, p.score ? `${num(p.score.low, 2)}–${num(p.score.high, 2)}` : "–"),
+      el("td", {}, p.score ? num(p.score.rate, 2) : "–"),
+      el("td", { "data-col": "factors" }, factors(p.score)),
+    ),
+  );
+  void answer;
+  return el("table", { class: "plan", "data-testid": "plan-table" }, el("caption", {}, t("patrolPlan")), el("thead", {}, head), el("tbody", {}, ...rows));
+}
+
+function caps(answer: PatrolPlanAnswer, cap: number): HTMLElement {
+  const entries = Object.entries(answer.result.per_area).sort(([a], [b]) => a.localeCompare(b, "id"));
+  return el(
+    "section",
+    { class: "caps", "data-testid": "caps" },
+    el("h2", {}, `${t("capPerKecamatan")}: ${num(cap)}`),
+    el(
+      "ul",
+      {},
+      ...entries.map(([area, n]) => el("li", { "data-area": area, ...(n >= cap ? { "data-full": "true" } : {}) }, `${area}: ${num(n)} / ${num(cap)}`)),
+    ),
+  );
+}
+
+export async function patrol(root: HTMLElement): Promise<void> {
+  const purpose = REGISTRY.purposes[PURPOSE];
+  const units = el("input", { type: "number", id: "units", name: "units", min: "1", max: "200", value: "20" });
+  const cap = el("input", { type: "number", id: "cap", name: "cap", min: "1", max: "50", value: "2" });
+  const form = el(
+    "form",
+    { class: "controls", "aria-label": t("patrol") },
+    el("label", { for: "units" }, t("units"), units),
+    el("label", { for: "cap" }, t("capPerKecamatan"), cap),
+    select("resolution", t("resolution"), purpose.resolutions.map((r): [string, string] => [String(r), String(r)]), String(purpose.resolutions[purpose.resolutions.length - 1])),
+    el("button", { type: "submit" }, t("show")),
+  );
+  const status = el("div", { class: "status", "aria-live": "polite", "data-testid": "status" });
+  const side = el("aside", { class: "side", "data-testid": "facts" });
+  const mapBox = el("div", { class: "map", id: "map", "data-testid": "map" });
+  const below = el("div", { class: "below" });
+  const { base, note } = await loadBasemap();
+  root.replaceChildren(el("h1", {}, t("patrol")), form, status, el("div", { class: "split" }, mapBox, side), note, below);
+  const map = new maplibregl.Map({
+    container: mapBox,
+    style: BLANK,
+    bounds: bounds(base),
+    fitBoundsOptions: { padding: 20 },
+    attributionControl: false,
+    canvasContextAttributes: { preserveDrawingBuffer: true },
+  });
+  const overlay = new MapboxOverlay({ interleaved: false, layers: baseLayers(base), getTooltip: ({ object }) => tooltip(object) });
+  map.addControl(overlay as unknown as maplibregl.IControl);
+  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
+
+  async function show(): Promise<void> {
+    const data = new FormData(form);
+    const n = Number(data.get("units"));
+    const c = Number(data.get("cap"));
+    const resolution = Number(data.get("resolution"));
+    status.textContent = t("loading");
+    side.replaceChildren();
+    below.replaceChildren();
+    let answer: PatrolPlanAnswer;
+    try {
+      answer = await patrolPlan({ purpose: PURPOSE, legal_basis: purpose.legal_basis, end: `${REGISTRY.data_end}T00:00:00+07:00` }, n, c, resolution);
+    } catch (e) {
+      status.textContent = "";
+      if (e instanceof Refused) {
+        side.replaceChildren(problemPanel(e.problem));
+        overlay.setProps({ layers: baseLayers(base) });
+        root.dataset.ready = "true";
+        return;
+      }
+      throw e;
+    }
+    const byCell = new Map(answer.result.scores.map((s) => [s.unit, s]));
+    const placed = answer.result.assignments.map((a, i) => ({ cell: a.cell, area: a.area, rank: i + 1, score: byCell.get(a.cell) }));
+    overlay.setProps({ layers: layers(base, answer.result.scores, placed) });
+    status.textContent = `${num(placed.length)} ${t("unitsPlaced")} · ${t("coverage")} ${percent(answer.result.expected_coverage)} · ${t("asOf")} ${date(answer.period.end)}`;
+    status.dataset.placed = String(placed.length);
+    side.replaceChildren(factsPanel(answer), caps(answer, c));
+    below.replaceChildren(table(answer, placed));
+    map.once("idle", () => (root.dataset.ready = "true"));
+    map.triggerRepaint();
+  }
+
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    delete root.dataset.ready;
+    void show();
+  });
+  await new Promise<void>((done) => map.once("load", () => done()));
+  await show();
+}
