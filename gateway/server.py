@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from gateway.analytics.service import AnalyticsServicer
 from gateway.audit._checkpoint import parse_cosigner_key
 from gateway.audit.checkpoints import Checkpointer, LogKey
 from gateway.audit.details import load_public_key
-from gateway.audit.service import AuditService
+from gateway.audit.service import MAX_INDEX, AuditService
 from gateway.audit.store import AuditStore, AuditWriter
 from gateway.audit.witnessing import TlogWitness
 from gateway.catalog import Catalog, Dataset
@@ -136,6 +137,11 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         caller = peer_identity(context.auth_context())
         index = request.leaf_index
         try:
+            if index > MAX_INDEX:
+                raise InvalidRequest(
+                    f"leaf_index {index} is beyond any log's size",
+                    fields=(FieldViolation("leaf_index", "beyond any log's size"),),
+                )
             entries = await asyncio.to_thread(self.store.entries, index, index + 1)
             if not entries or entries[0].fields().get("caller") != caller:
                 raise NotFound(f"no entry {index} of yours")
@@ -231,6 +237,9 @@ class GatewayConfig:
     details_key: str | None = None  # oversight's X25519 key for sealed details
     keys_dir: Path = Path(".gerbang/keys")  # registry.json and the gateway's keystore
     startup_timeout: float = 20.0
+    # Defaults until the registry sets them per caller (issue 12, item 4).
+    stream_lifetime: float = 3600.0
+    adapter_timeout: float = 30.0
 
 
 async def connect_adapters(
@@ -315,7 +324,7 @@ async def serve(
         engine_name=config.engine,
         writer=writer,
         catalog=catalog,
-        fan_out=FanOut(links, keys, plan_signer),
+        fan_out=FanOut(links, keys, plan_signer, config.adapter_timeout),
         commitment_key=config.commitment_key,
         keys=keys,
         plan_signer=plan_signer,
@@ -327,7 +336,9 @@ async def serve(
     gateway = Gateway(pipeline, store)
     undecodable.pipeline = pipeline
     query_pb2_grpc.add_QueryServiceServicer_to_server(gateway, server)
-    analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(AnalyticsServicer(pipeline), server)
+    analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(
+        AnalyticsServicer(pipeline, dt.timedelta(seconds=config.stream_lifetime)), server
+    )
     audit_pb2_grpc.add_AuditServiceServicer_to_server(
         AuditService(store, config.audit_readers, witnesses), server
     )

@@ -59,6 +59,7 @@ from gateway.audit._merkle import (
 )
 from gateway.audit.entry import GENESIS, AuditRecord, Entry, seal_body
 from gateway.errors import AuditIntegrityError, AuditUnavailable, ProofRequestError
+from gateway.observability import STORE_COMMITS
 
 
 class Bytes(TypeDecorator[bytes]):
@@ -400,7 +401,9 @@ class AuditStore:
         if not records:
             return []
         with self.write_engine.begin() as conn:
-            return self._append_in(conn, records)
+            entries = self._append_in(conn, records)
+        STORE_COMMITS.labels("entries").inc()
+        return entries
 
     def append_claimed(self, writes: Sequence[AuditWrite]) -> list[tuple[Entry, bool]]:
         """Claim each write's nonce and append its entry, all in one durable transaction.
@@ -424,6 +427,7 @@ class AuditStore:
                 fresh.append(ok)
                 records.append(w.record if ok or w.replayed is None else w.replayed)
             entries = self._append_in(conn, records)
+        STORE_COMMITS.labels("entries").inc()
         return list(zip(entries, fresh, strict=True))
 
     def _append_in(self, conn: Connection, records: Sequence[AuditRecord]) -> list[Entry]:
@@ -558,7 +562,9 @@ class AuditStore:
         if not items:
             return []
         with self.write_engine.begin() as conn:
-            return self._claim_in(conn, [NonceClaim(c, n, e) for c, n, e in items])
+            fresh = self._claim_in(conn, [NonceClaim(c, n, e) for c, n, e in items])
+        STORE_COMMITS.labels("nonces").inc()
+        return fresh
 
     def _claim_in(self, conn: Connection, items: Sequence[NonceClaim]) -> list[bool]:
         """`claim_nonces` in the transaction of `conn`."""
