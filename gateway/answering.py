@@ -22,8 +22,9 @@ from gateway.errors import PolicyDenied as PolicyDeniedError
 from gateway.evidence import RequestAuth
 from gateway.model import InvalidQuery
 from gateway.observability import POLICY_DECISION
-from gateway.pipeline import Outcome, Pipeline, StreamGrant, registry_of
+from gateway.pipeline import Pipeline, StreamGrant, registry_of
 from gateway.planning import narrow, policy_input, row_filters
+from gateway.recording import Outcome
 from gateway.refusals import (
     BudgetExhausted,
     NotReady,

@@ -21,7 +21,7 @@ from gateway.errors import GerbangError
 from gateway.evidence import SignedBlob, check_result, sha256, sign_blob
 from gateway.identities import GATEWAY_ID
 from gateway.keys import RegistryFile, Signer
-from gateway.pipeline import Outcome
+from gateway.recording import Outcome
 from gateway.refusals import AdapterFailed, AdapterRefused
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, query_pb2
 

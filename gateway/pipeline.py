@@ -18,47 +18,41 @@ query, end to end"), and each raises a typed refusal (`gateway.refusals`):
 QueryService.Query, Capabilities, every AnalyticsService operation and each tick of a
 WatchWarnings stream go through `Pipeline.run`. The gRPC servicers (gateway/server.py,
 gateway/analytics/service.py) only translate; `gateway.status` maps refusals to the wire.
+
+The frame (step 7 and the release after it) is `gateway.recording.Recorder`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Generic, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from google.protobuf.message import Message
 
 from gateway import model
-from gateway.audit._merkle import leaf_hash
-from gateway.audit.details import seal_details
-from gateway.audit.entry import AuditRecord, Entry, ResultDigest, describe_query, query_details
+from gateway.audit.entry import AuditRecord, describe_query, query_details
 from gateway.audit.names import RegisteredNames, committed_unless
 from gateway.audit.releases import ReleaseLedger
 from gateway.audit.store import AuditStore, AuditWriter, NonceClaim
 from gateway.catalog import Catalog, Dataset
-from gateway.errors import AuditIntegrityError, GerbangError, UntrustedInputError
+from gateway.errors import GerbangError, UntrustedInputError
 from gateway.evidence import FRESHNESS, RequestAuth, sha256, verify_request
 from gateway.identities import GATEWAY_ID
 from gateway.keys import RegistryFile, Signer
 from gateway.model import MAX_REQUEST_BYTES, InvalidQuery
-from gateway.observability import AUDIT_APPEND, LATENCY, REQUESTS
 from gateway.policy import PolicyEngine
 from gateway.policy.bundle import PolicyBundle, load_bundle
+from gateway.recording import Outcome, Recorded, Recorder
 from gateway.refusals import (
-    AuditCorrupt,
-    AuditUnavailable,
     FieldViolation,
-    Internal,
     InvalidRequest,
-    RequestRefused,
     RequestTooLarge,
     StreamExpired,
     Unauthenticated,
@@ -69,9 +63,6 @@ from gerbang.v1 import query_pb2
 
 log = structlog.get_logger("gerbang.gateway")
 
-# How long sealed details of a denied or refused request are kept (allowed requests
-# keep them as long as their purpose's retention).
-DENIAL_RETENTION_DAYS: Final = 365
 # A stream's authority ends after this long unless the registry says otherwise; the
 # caller renews it with a freshly signed request.
 STREAM_LIFETIME: Final = dt.timedelta(hours=1)
@@ -83,81 +74,6 @@ class AdapterCall(Protocol):
     """Sends signed plans and returns the attested answers (gateway.fanout)."""
 
     async def __call__(self, plans: Sequence[model.QueryPlan], outcome: Outcome) -> Any: ...
-
-
-@dataclass
-class Outcome:
-    """What happened to one request, gathered for its audit entry."""
-
-    request_id: str
-    caller: str
-    decision: str = "deny"
-    status: str = "OK"
-    reasons: tuple[str, ...] = ()
-    request: dict[str, Any] = field(default_factory=dict)
-    purpose: str = ""
-    legal_basis: str = ""
-    case_reference: str = ""
-    dataset: str = ""
-    fields_granted: tuple[str, ...] = ()
-    revision: str = ""
-    adapters: tuple[str, ...] = ()
-    results: tuple[ResultDigest, ...] = ()
-    details: dict[str, Any] | None = None
-    retention_days: int = DENIAL_RETENTION_DAYS
-    request_hash: bytes = b""
-    # The end user's commitment, once the request's signature over it verified.
-    user_commitment: bytes = b""
-    kind: str = "query"
-    # The request's nonce, claimed durably in the same transaction as this entry.
-    nonce: NonceClaim | None = None
-
-    def record(self, details_key: X25519PublicKey | None) -> AuditRecord:
-        return AuditRecord(
-            time=dt.datetime.now(dt.UTC),
-            kind=self.kind,
-            request_id=self.request_id,
-            caller=self.caller,
-            decision=self.decision,
-            status=self.status,
-            purpose=self.purpose,
-            legal_basis=self.legal_basis,
-            case_reference=self.case_reference,
-            dataset=self.dataset,
-            request=self.request,
-            fields_granted=self.fields_granted,
-            reasons=self.reasons,
-            policy_revision=self.revision,
-            adapters=self.adapters,
-            results=self.results,
-            sealed=None
-            if details_key is None or self.details is None
-            else seal_details(self.details, details_key),
-            retention_days=self.retention_days,
-            request_hash=self.request_hash.hex(),
-            user_commitment=self.user_commitment.hex(),
-        )
-
-    def refused(self, error: RequestRefused) -> None:
-        """Take a refusal's status, decision and reasons into the entry."""
-        self.status = error.status
-        self.decision = error.decision
-        self.reasons = error.reasons
-        if error.decision == "deny":
-            self.fields_granted = ()
-
-
-@dataclass(frozen=True)
-class Recorded(Generic[T]):
-    """A step's result whose audit entry is durable: now it may be released."""
-
-    value: T
-    request_id: str
-    entry: Entry
-
-    @property
-    def leaf_hash(self) -> bytes:
-        return leaf_hash(self.entry.leaf)
 
 
 @dataclass(frozen=True)
@@ -210,8 +126,7 @@ class Pipeline:
         self.names = RegisteredNames.from_data(data)
         # The bundle the engine evaluates, read again whenever the engine's revision moves.
         self.bundle: PolicyBundle | None = None
-
-    # --- the frame: every request is one entry, written before anything leaves -----------
+        self.recorder = Recorder(writer, replay, details_key)
 
     async def run(
         self,
@@ -223,89 +138,10 @@ class Pipeline:
         kind: str = "query",
         request_hash: bytes = b"",
     ) -> Recorded[T]:
-        """Run `steps` for an authenticated `caller`; record its entry; then release."""
-        started = time.perf_counter()
-        outcome = Outcome(uuid.uuid4().hex, caller, kind=kind, request_hash=request_hash)
-        refusal: RequestRefused | None = None
-        value: T | None = None
-        entry: Entry | None = None
-        try:
-            value = await steps(outcome)
-        except RequestRefused as e:
-            refusal = e
-            outcome.refused(e)
-        except asyncio.CancelledError:
-            outcome.decision, outcome.status = "error", "CANCELLED"
-            outcome.reasons = ("the caller cancelled the request; nothing was released",)
-            raise
-        except Exception as e:
-            log.exception("unexpected failure", request_id=outcome.request_id, caller=caller)
-            refusal = Internal(
-                f"internal error ({type(e).__name__}); nothing was released, the request is "
-                "in the audit log / kesalahan internal; tidak ada data yang dirilis"
-            )
-            outcome.refused(refusal)
-        finally:
-            entry = await asyncio.shield(self._record(outcome, service, method))
-            LATENCY.labels(service, method).observe(time.perf_counter() - started)
-        if refusal is not None:
-            refusal.request_id = outcome.request_id
-            refusal.audit_index = entry.index
-            raise refusal
-        assert value is not None
-        return Recorded(value, outcome.request_id, entry)
-
-    async def _record(self, outcome: Outcome, service: str, method: str) -> Entry:
-        """Append the entry (and claim the nonce) in one durable commit, or refuse."""
-        bound = log.bind(request_id=outcome.request_id, caller=outcome.caller)
-        t0 = time.perf_counter()
-        record = outcome.record(self.details_key)
-        replayed = None
-        if outcome.nonce is not None:
-            replay = dataclasses.replace(outcome, nonce=None)
-            replay.refused(Unauthenticated("request refused: " + _REPLAYED))
-            replay.results, replay.adapters, replay.revision = (), (), ""
-            replayed = replay.record(self.details_key)
-        try:
-            entry, fresh = await self.writer.append_claimed(record, outcome.nonce, replayed)
-        except AuditIntegrityError as e:
-            bound.error("audit store corrupt", error=str(e))
-            REQUESTS.labels(service, method, outcome.decision, "DATA_LOSS").inc()
-            raise AuditCorrupt(
-                "the audit log shows evidence of corruption; nothing released / log audit "
-                "rusak; tidak ada data yang dirilis"
-            ) from e
-        except GerbangError as e:
-            bound.error("audit append failed", error=str(e))
-            REQUESTS.labels(service, method, outcome.decision, "UNAVAILABLE").inc()
-            raise AuditUnavailable(
-                "log audit tidak tersedia; tidak ada data yang dirilis / audit log "
-                "unavailable; nothing released"
-            ) from e
-        finally:
-            if outcome.nonce is not None:
-                self.replay.settle(outcome.nonce)
-        AUDIT_APPEND.observe(time.perf_counter() - t0)
-        if not fresh:
-            # Another gateway process claimed the nonce first: the entry says so, and the
-            # answer gathered for it is not released.
-            outcome.refused(Unauthenticated("request refused: " + _REPLAYED))
-        REQUESTS.labels(service, method, outcome.decision, outcome.status).inc()
-        bound.info(
-            "request",
-            method=method,
-            purpose=outcome.purpose,
-            dataset=outcome.dataset,
-            decision=outcome.decision,
-            code=outcome.status,
-            audit_index=entry.index,
-            rows=sum(r.rows for r in outcome.results),
+        """`steps` for `caller` inside the frame that records them (`Recorder.run`)."""
+        return await self.recorder.run(
+            caller, steps, service=service, method=method, kind=kind, request_hash=request_hash
         )
-        if not fresh:
-            refusal = Unauthenticated("request refused: " + _REPLAYED)
-            refusal.request_id, refusal.audit_index = outcome.request_id, entry.index
-            raise refusal
-        return entry
 
     # --- admit and authenticate ---------------------------------------------------------
 
@@ -486,9 +322,6 @@ class Pipeline:
             )
         )
         log.info("policy reload", decision=decision, revision=revision, audit_index=entry.index)
-
-
-_REPLAYED: Final = "replayed request: this nonce was already used"
 
 
 def registry_of(bundle: PolicyBundle) -> Mapping[str, Any]:

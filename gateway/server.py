@@ -48,8 +48,9 @@ from gateway.fanout import AdapterLink, FanOut
 from gateway.identities import GATEWAY_ID
 from gateway.keys import RegistryFile, Signer
 from gateway.model import Query
-from gateway.pipeline import Outcome, Pipeline
+from gateway.pipeline import Pipeline
 from gateway.policy import PolicyEngine
+from gateway.recording import Outcome
 from gateway.reflection import enable_reflection
 from gateway.refusals import (
     AuditCorrupt,

@@ -30,7 +30,7 @@ from google.protobuf.message import Message
 from grpc_status import rpc_status
 
 from gateway.observability import REQUESTS
-from gateway.pipeline import Recorded
+from gateway.recording import Recorded
 from gateway.refusals import RequestRefused
 from gateway.tls import peer_identity
 from gerbang.v1 import query_pb2
