@@ -301,7 +301,10 @@ _TLS_REFUSED: Final = ("Socket closed", "handshake", "Handshake", "SSL", "certif
 
 
 def refusal(e: grpc.aio.AioRpcError) -> TransportError | QueryRefused:
-    """What a failed call to the gateway means: unreachable, or refused with a reason."""
+    """What a failed call to the gateway means: refused with a reason (the gateway's
+    google.rpc details say so), or else unreachable."""
+    if _error_info(e) is not None:
+        return refused(e)
     details = e.details() or ""
     if e.code() is grpc.StatusCode.UNAVAILABLE and _NOT_CONNECTED in details:
         if any(word in details for word in _TLS_REFUSED):
