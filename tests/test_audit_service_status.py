@@ -38,7 +38,7 @@ def record(i: int) -> AuditRecord:
 @pytest.fixture
 async def service(
     tmp_path: Path,
-) -> AsyncIterator[tuple[audit_pb2_grpc.AuditServiceStub, AuditStore]]:
+) -> AsyncIterator[tuple[audit_pb2_grpc.AuditServiceAsyncStub, AuditStore]]:
     init_pki(tmp_path / "pki", adapters=("s1",))
     store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
     store.create()
@@ -52,13 +52,14 @@ async def service(
     await server.start()
     creds = TlsFiles.load(tmp_path / "pki", "kompolnas-oversight").channel_credentials()
     async with grpc.aio.secure_channel(address, creds) as channel:
-        yield audit_pb2_grpc.AuditServiceStub(channel), store
+        stub: audit_pb2_grpc.AuditServiceAsyncStub = audit_pb2_grpc.AuditServiceStub(channel)
+        yield stub, store
     await server.stop(None)
     store.close()
 
 
 async def test_a_proof_from_altered_nodes_is_data_loss(
-    service: tuple[audit_pb2_grpc.AuditServiceStub, AuditStore],
+    service: tuple[audit_pb2_grpc.AuditServiceAsyncStub, AuditStore],
 ) -> None:
     stub, store = service
     ok = await stub.GetInclusionProof(audit_pb2.GetInclusionProofRequest(index=1, tree_size=8))
@@ -72,7 +73,7 @@ async def test_a_proof_from_altered_nodes_is_data_loss(
 
 
 async def test_a_request_beyond_the_log_is_still_invalid_argument(
-    service: tuple[audit_pb2_grpc.AuditServiceStub, AuditStore],
+    service: tuple[audit_pb2_grpc.AuditServiceAsyncStub, AuditStore],
 ) -> None:
     stub, _ = service
     with pytest.raises(grpc.aio.AioRpcError) as err:
