@@ -26,6 +26,7 @@ from gateway import answering
 from gateway.analytics import operations as ops
 from gateway.model import InvalidQuery, Query, duration_from_proto
 from gateway.pipeline import STREAM_LIFETIME, Pipeline
+from gateway.recording import Outcome
 from gateway.refusals import RequestRefused
 from gateway.status import abort, identify, receipted
 from gerbang.v1 import analytics_pb2, analytics_pb2_grpc, query_pb2
@@ -193,13 +194,17 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
                 wait = min(max(interval, MIN_LIVE_INTERVAL), _seconds_left(grant.expires_at))
                 await asyncio.sleep(wait)
                 continue
-            tick = ops.warning_tick(scope, day)
+
+            async def release(o: Outcome, day: dt.date = day) -> query_pb2.QueryResponse:
+                # The day's query is built inside the frame: whatever fails is audited.
+                return await answering.tick(p, grant, ops.warning_tick(scope, day), o)
+
             try:
                 # Past its lifetime the tick is refused (StreamExpired) and audited: the
                 # stream ends with that status, whether or not a day was due.
                 recorded = await p.run(
                     caller,
-                    lambda o, tick=tick: answering.tick(p, grant, tick, o),  # type: ignore[misc]
+                    release,
                     service=SERVICE,
                     method=method,
                     request_hash=grant.request_hash,
