@@ -187,8 +187,8 @@ async def test_replay_found_at_commit_is_refused_and_audited(
         recorder.replay.reserve(claim("n-2"))
 
 
-def test_append_claimed_batch_is_one_transaction(tmp_path: Path) -> None:
-    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+def test_append_claimed_batch_is_one_transaction(store_url: str) -> None:
+    store = AuditStore(store_url)
     store.create()
     try:
         before = commits("entries")
