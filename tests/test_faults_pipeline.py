@@ -534,9 +534,18 @@ async def test_audit_disk_full_releases_nothing_then_recovers(
             assert (await c.query(QUERY)).rows
             before = log_size(fed)
             filler = small_disk / "filler"
-            fill(filler)
+            fill(filler)  # at once: the checkpointer (every 0.5 s) has usually not run yet
             try:
-                for _ in range(3):  # entry+nonce commit, and the checkpointer beside it
+                # The checkpoint step: it cannot be written, the gateway keeps serving.
+                behind = checkpoint_size(fed) < before
+                await asyncio.sleep(1.5)
+                if behind:
+                    assert checkpoint_size(fed) < before
+                    gateway = fed.gateway
+                    assert gateway is not None
+                    assert "checkpoint failed" in gateway.log_path.read_text()
+                # The entry step, with its nonce claim in the same commit.
+                for _ in range(3):
                     refused = await refusal(c.query(QUERY))
                     assert isinstance(refused, AuditUnavailable)
                     assert refused.code is grpc.StatusCode.UNAVAILABLE
@@ -550,6 +559,15 @@ async def test_audit_disk_full_releases_nothing_then_recovers(
             assert log_size(fed) == before + 1
         await wait_checkpointed(fed)
         verify(fed)
+
+
+def checkpoint_size(federation: LocalFederation) -> int:
+    store = AuditStore(federation.audit_url)
+    try:
+        cp = store.checkpoint()
+        return 0 if cp is None else cp.size
+    finally:
+        store.close()
 
 
 async def wait_checkpointed(federation: LocalFederation, timeout: float = 15.0) -> None:
