@@ -41,6 +41,13 @@ _Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 _Answer = TypeVar("_Answer", query_pb2.QueryResponse, query_pb2.CapabilitiesResponse)
 
 DOMAIN: Final = "gerbang.id"
+# gRPC clients refuse trailers over 8 KiB by default (grpc.max_metadata_size), and the
+# message travels twice (grpc-message and inside the details): a refusal must fit.
+MAX_TEXT: Final = 2000
+
+
+def _fit(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "\u2026"
 
 
 def wire_code(error: RequestRefused) -> grpc.StatusCode:
@@ -49,9 +56,10 @@ def wire_code(error: RequestRefused) -> grpc.StatusCode:
 
 
 def message(error: RequestRefused) -> str:
+    """The text for people: the refusal's, then the request and entry that recorded it."""
     if error.audit_index is None:
-        return error.message
-    return f"{error.message} [request {error.request_id}, audit entry {error.audit_index}]"
+        return _fit(error.message)
+    return f"{_fit(error.message)} [request {error.request_id}, audit entry {error.audit_index}]"
 
 
 def to_status(error: RequestRefused) -> grpc.Status:
@@ -60,7 +68,7 @@ def to_status(error: RequestRefused) -> grpc.Status:
     if error.audit_index is not None:
         metadata["audit_index"] = str(error.audit_index)
     if error.reasons:
-        metadata["reasons"] = "\n".join(error.reasons)
+        metadata["reasons"] = _fit("\n".join(error.reasons))
     details: list[Message] = [
         error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=metadata)
     ]

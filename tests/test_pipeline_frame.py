@@ -220,3 +220,15 @@ def test_append_claimed_batch_is_one_transaction(store_url: str) -> None:
         assert verify_log(store.scan(), store.head()).size == 5
     finally:
         store.close()
+
+
+def test_a_long_refusal_fits_in_grpc_trailers() -> None:
+    """gRPC clients drop trailers over 8 KiB: the refusal would arrive without its details."""
+    from gateway.status import to_status
+
+    refusal = PolicyDenied("denied by policy: " + "x" * 20_000, reasons=["r" * 300] * 100)
+    refusal.request_id, refusal.audit_index = "ab" * 16, 7
+    status = to_status(refusal)
+    size = sum(len(k) + len(v) for k, v in status.trailing_metadata) + len(status.details)
+    assert size < 8 * 1024
+    assert status.details.endswith("[request " + "ab" * 16 + ", audit entry 7]")
