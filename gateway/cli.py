@@ -117,6 +117,8 @@ def gateway_config(args: argparse.Namespace) -> GatewayConfig:
         tiles_dir=Path(args.tiles_dir) if args.tiles_dir else None,
         details_key=args.details_key,
         keys_dir=Path(args.keys),
+        stream_lifetime=args.stream_lifetime,
+        adapter_timeout=args.adapter_timeout,
     )
     return config
 
@@ -240,6 +242,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--details-key", help="oversight X25519 public key for sealed audit details")
     p.add_argument("--keys", default=".gerbang/keys", help="key registry and the plan key")
+    p.add_argument(
+        "--stream-lifetime",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="a WatchWarnings stream ends after this long; the caller renews it signed anew",
+    )
+    p.add_argument(
+        "--adapter-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long the gateway waits for an adapter's answer before failing the request",
+    )
     p.add_argument(
         "--workers",
         type=int,

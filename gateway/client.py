@@ -25,8 +25,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
+import google.rpc.error_details_pb2 as error_details_pb2
+import google.rpc.status_pb2 as status_pb2
 import grpc
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from google.protobuf.message import DecodeError
 
 from gateway.capabilities import Capabilities
 from gateway.errors import GerbangError, TransportError, UntrustedInputError
@@ -46,32 +49,127 @@ from gateway.model import Query, QueryPlan, Scalar, rows_from_result
 from gateway.tls import TlsFiles, peer_certificate_identity
 from gerbang.v1 import common_pb2, query_pb2, query_pb2_grpc
 
+__all__ = [
+    "AuditUnavailable",
+    "CallerKeys",
+    "GerbangClient",
+    "InvalidQuery",
+    "Overloaded",
+    "PartRefused",
+    "PolicyDenied",
+    "QueryRefused",
+    "QueryResult",
+    "Receipt",
+    "TransportError",
+    "Unauthenticated",
+]
+
 Row = dict[str, Scalar | None]
 
 
 class QueryRefused(GerbangError):
-    """The gateway refused the request; `code` and `message` are its gRPC status."""
+    """The gateway refused the request; `code` and `message` are its gRPC status.
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+    The subclasses say why (`PolicyDenied`, `InvalidQuery`, `Unauthenticated`,
+    `AuditUnavailable`, `Overloaded`), read from the status's google.rpc ErrorInfo,
+    never from its message text: `reason`, `reasons`, `request_id` and `audit_index`.
+    """
+
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        *,
+        reason: str = "",
+        reasons: Sequence[str] = (),
+        request_id: str = "",
+        audit_index: int | None = None,
+    ) -> None:
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
+        self.reason = reason
+        self.reasons = tuple(reasons)
+        self.request_id = request_id
+        self.audit_index = audit_index
 
-    @property
-    def reasons(self) -> tuple[str, ...]:
-        """The reasons the gateway gave, without its prefix and request reference."""
-        text, _, _ = self.message.rpartition(" [request ")
-        text = text or self.message
-        for prefix in ("denied by policy: ", "invalid request: "):
-            text = text.removeprefix(prefix)
-        return tuple(r for r in text.split("; ") if r)
 
-    @property
-    def audit_index(self) -> int | None:
-        """The audit entry that recorded the refusal, when the gateway named one."""
-        _, sep, tail = self.message.rpartition(", audit entry ")
-        digits = tail.rstrip("]")
-        return int(digits) if sep and digits.isdigit() else None
+class PolicyDenied(QueryRefused):
+    """The policy, a privacy budget or an adapter's minimisation check said no."""
+
+
+class InvalidQuery(QueryRefused):
+    """The gateway found the request malformed, out of range, or too large."""
+
+
+class Unauthenticated(QueryRefused):
+    """The gateway did not accept the request's signature, key, freshness or nonce."""
+
+
+class AuditUnavailable(QueryRefused):
+    """The gateway's audit log could not record the request: nothing was released. Retry."""
+
+
+class Overloaded(QueryRefused):
+    """The gateway is at a limit for this caller or overall: retry later."""
+
+
+# ErrorInfo reasons (gateway/refusals.py) -> the exception a caller catches.
+_REASONS: Final[Mapping[str, type[QueryRefused]]] = {
+    "POLICY_DENIED": PolicyDenied,
+    "PRIVACY_BUDGET_EXHAUSTED": PolicyDenied,
+    "ADAPTER_REFUSED": PolicyDenied,
+    "INVALID_REQUEST": InvalidQuery,
+    "REQUEST_TOO_LARGE": InvalidQuery,
+    "REQUEST_NOT_AUTHENTICATED": Unauthenticated,
+    "AUDIT_UNAVAILABLE": AuditUnavailable,
+    "AUDIT_CORRUPT": AuditUnavailable,
+    "OVERLOADED": Overloaded,
+}
+# A status without details (from gRPC itself, or a proxy) by its code alone.
+_CODES: Final[Mapping[grpc.StatusCode, type[QueryRefused]]] = {
+    grpc.StatusCode.PERMISSION_DENIED: PolicyDenied,
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidQuery,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: Overloaded,
+}
+_STATUS_DETAILS: Final = "grpc-status-details-bin"
+
+
+def _error_info(e: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None:
+    """The ErrorInfo of a failed call's google.rpc.Status, if it carries one."""
+    for key, value in e.trailing_metadata() or ():
+        if key != _STATUS_DETAILS or not isinstance(value, bytes):
+            continue
+        status = status_pb2.Status()
+        try:
+            status.ParseFromString(value)
+        except DecodeError:
+            return None
+        for detail in status.details:
+            info = error_details_pb2.ErrorInfo()
+            if detail.TypeName() == info.DESCRIPTOR.full_name and detail.Unpack(info):
+                return info
+    return None
+
+
+def refused(e: grpc.aio.AioRpcError) -> QueryRefused:
+    """A refusal as its typed exception, from the status's ErrorInfo (or its code alone)."""
+    info = _error_info(e)
+    details = e.details() or ""
+    if info is None:
+        return _CODES.get(e.code(), QueryRefused)(e.code(), details)
+    index = info.metadata.get("audit_index", "")
+    reasons = info.metadata.get("reasons", "")
+    kind = _REASONS.get(info.reason) or _CODES.get(e.code(), QueryRefused)
+    return kind(
+        e.code(),
+        details,
+        reason=info.reason,
+        reasons=tuple(r for r in reasons.split("\n") if r),
+        request_id=info.metadata.get("request_id", ""),
+        audit_index=int(index) if index.isdigit() else None,
+    )
 
 
 class PartRefused(UntrustedInputError):
@@ -203,7 +301,10 @@ _TLS_REFUSED: Final = ("Socket closed", "handshake", "Handshake", "SSL", "certif
 
 
 def refusal(e: grpc.aio.AioRpcError) -> TransportError | QueryRefused:
-    """What a failed call to the gateway means: unreachable, or refused with a reason."""
+    """What a failed call to the gateway means: refused with a reason (the gateway's
+    google.rpc details say so), or else unreachable."""
+    if _error_info(e) is not None:
+        return refused(e)
     details = e.details() or ""
     if e.code() is grpc.StatusCode.UNAVAILABLE and _NOT_CONNECTED in details:
         if any(word in details for word in _TLS_REFUSED):
@@ -215,7 +316,7 @@ def refusal(e: grpc.aio.AioRpcError) -> TransportError | QueryRefused:
         return TransportError(f"gateway unreachable ({details})")
     if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and not details:
         return TransportError(f"gateway unreachable: {e.code().name}")
-    return QueryRefused(e.code(), details)
+    return refused(e)
 
 
 def merge(parts: Sequence[common_pb2.ResultSet]) -> tuple[tuple[str, ...], list[Row], int]:
@@ -477,7 +578,7 @@ class GerbangClient:
                     e.code() != grpc.StatusCode.UNAVAILABLE
                     or asyncio.get_running_loop().time() > deadline
                 ):
-                    raise QueryRefused(e.code(), e.details() or "") from e
+                    raise refused(e) from e
                 await asyncio.sleep(0.25)
         return {
             **result.evidence,

@@ -10,6 +10,8 @@ from "the network is down" without reading messages:
 - `PolicyDenied`: the policy decision point said no; carries its reasons.
 - `AuditIntegrityError`: the audit log, or a proof about it, does not verify.
   This is evidence of tampering or corruption, never a routine failure.
+- `AuditUnavailable`: the audit log could not be written or read (a full disk, a lost
+  database connection, a failed commit). Nothing is released; retry later.
 - `TransportError`: a peer could not be reached or answered out of protocol.
 - `ConfigurationError`: the deployment is set up wrongly; fix it and restart.
 
@@ -24,6 +26,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "AuditIntegrityError",
+    "AuditUnavailable",
     "CheckpointFormatError",
     "ConfigurationError",
     "GerbangError",
@@ -98,6 +101,13 @@ class AuditIntegrityError(GerbangError):
 
 class ProofError(AuditIntegrityError):
     """A Merkle inclusion or consistency proof does not verify."""
+
+
+class AuditUnavailable(GerbangError):
+    """The audit log could not be written or read: an I/O or commit failure, not tampering.
+
+    Nothing that waited on the write is released.
+    """
 
 
 # --- transport and configuration -------------------------------------------

@@ -30,6 +30,12 @@ AUDIT_APPEND: Final = Histogram(
     "Time from handing an entry to the audit writer to its durable commit.",
     buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1),
 )
+STORE_COMMITS: Final = Counter(
+    "gerbang_store_commits_total",
+    "Durable write transactions of the audit store, by what they wrote: `entries` (audit "
+    "entries with their requests' nonce claims), `nonces` (nonce claims alone).",
+    ["kind"],
+)
 POLICY_DECISION: Final = Histogram(
     "gerbang_policy_decision_seconds",
     "Policy decision latency, by engine.",

@@ -1,21 +1,23 @@
 """The replay cache: a signed request's nonce is accepted once.
 
-A bounded in-memory front answers repeats cheaply; the store behind it (the
-audit database's `request_nonces`) is the authority, shared by every gateway
-process and kept across restarts. A nonce is kept until its request could no
-longer pass the freshness check, then pruned, so the cache is bounded by the
-request rate times the freshness window.
+The store (the audit database's `request_nonces`) is the authority, shared by every
+gateway process and kept across restarts; the claim is written in the same transaction
+as the request's audit entry (`AuditStore.append_claimed`), so a request costs one
+durable commit, not two. In front of it, this process refuses at once a nonce it has
+recently seen or has in flight; a nonce claimed first by another process is found at the
+commit, and that request's entry then records the replay instead of its answer.
+
+A nonce is kept until its request could no longer pass the freshness check, then pruned,
+so the cache is bounded by the request rate times the freshness window.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import OrderedDict
 from typing import Final
 
-from gateway.audit.store import AuditStore, GroupCommit
+from gateway.audit.store import AuditStore, NonceClaim
 from gateway.errors import UntrustedInputError
-from gateway.evidence import FRESHNESS
 
 MEMORY: Final = 100_000
 
@@ -26,27 +28,29 @@ class ReplayedRequest(UntrustedInputError):
 
 class ReplayGuard:
     def __init__(self, store: AuditStore, memory: int = MEMORY) -> None:
+        self._store = store
         self._memory = memory
         self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._commit: GroupCommit[tuple[str, str, dt.datetime], bool] = GroupCommit(
-            store.claim_nonces, "replay cache"
-        )
+        self._in_flight: set[tuple[str, str]] = set()
 
     def start(self) -> None:
-        self._commit.start()
+        """Nothing runs in the background: claims ride on the audit writer's commits."""
 
     async def stop(self) -> None:
-        await self._commit.stop()
+        self._in_flight.clear()
 
-    async def claim(self, caller: str, nonce: bytes, issued_at: dt.datetime) -> None:
-        """Accept `nonce` once per caller; raise `ReplayedRequest` on any repeat."""
-        key = (caller, nonce.hex())
-        if key in self._recent:
+    def reserve(self, claim: NonceClaim) -> None:
+        """Hold `claim`'s nonce for this request; raise `ReplayedRequest` if this process
+        has seen it or has it in flight. The durable claim is made with the audit entry."""
+        key = (claim.caller, claim.nonce)
+        if key in self._recent or key in self._in_flight:
             raise ReplayedRequest("replayed request: this nonce was already used")
-        # Kept past the last moment the request could still be fresh.
-        fresh = await self._commit.submit((caller, key[1], issued_at + 2 * FRESHNESS))
-        if not fresh:
-            raise ReplayedRequest("replayed request: this nonce was already used")
+        self._in_flight.add(key)
+
+    def settle(self, claim: NonceClaim) -> None:
+        """The claim's commit is over (made or failed): remember the nonce as used."""
+        key = (claim.caller, claim.nonce)
+        self._in_flight.discard(key)
         self._recent[key] = None
         while len(self._recent) > self._memory:
             self._recent.popitem(last=False)

@@ -6,7 +6,9 @@ gRPC decodes a request before any handler runs. When the bytes are not a valid m
 tells the caller nothing it can act on. `MalformedRequests` wraps every method's decoder:
 a message that does not parse becomes a marker, and the method answers INVALID_ARGUMENT
 with the message type's name before the handler runs. The refusal is logged with the
-caller's identity; it is not an audit entry (that needs the request pipeline of issue 12).
+caller's identity. On the gateway, `on_malformed` records it as one audit entry through
+the request pipeline (gateway/server.py, `Undecodable`) and answers with its typed status;
+on an adapter, which keeps no audit log, it is logged and refused.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from google.protobuf.message import DecodeError
 
 from gateway.tls import peer_identity
 
-__all__ = ["MalformedRequests"]
+__all__ = ["MalformedRequests", "OnMalformed"]
+
+# Ends the call (by aborting) for a request that did not decode: (context, method).
+OnMalformed = Callable[["grpc.aio.ServicerContext[Any, Any]", str], Awaitable[None]]
 
 log = structlog.get_logger("gerbang.wire")
 
@@ -56,6 +61,9 @@ class MalformedRequests(grpc.aio.ServerInterceptor):
     """Answer INVALID_ARGUMENT to requests that do not decode (unary and server-streaming
     methods: every request-side method of the gateway and the adapters)."""
 
+    def __init__(self, on_malformed: OnMalformed = _refuse) -> None:
+        self._on_malformed = on_malformed
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
@@ -71,7 +79,7 @@ class MalformedRequests(grpc.aio.ServerInterceptor):
 
             async def unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
                 if request is _MALFORMED:
-                    await _refuse(context, method)
+                    await self._on_malformed(context, method)
                     return
                 async for message in stream(request, context):
                     yield message
@@ -85,7 +93,7 @@ class MalformedRequests(grpc.aio.ServerInterceptor):
 
         async def unary_unary(request: Any, context: Any) -> Any:
             if request is _MALFORMED:
-                await _refuse(context, method)
+                await self._on_malformed(context, method)
             return await unary(request, context)
 
         return grpc.unary_unary_rpc_method_handler(

@@ -53,11 +53,6 @@ class Problem(Exception):
         )
 
 
-def _request_id(message: str) -> str:
-    _, sep, tail = message.rpartition(" [request ")
-    return tail.split(",")[0].rstrip("]") if sep else ""
-
-
 # gRPC status of a gateway refusal -> (HTTP status, problem kind, title)
 _REFUSALS = {
     grpc.StatusCode.PERMISSION_DENIED: (403, "denied", "Ditolak oleh kebijakan / Denied by policy"),
@@ -91,7 +86,7 @@ def from_error(error: GerbangError | ValueError) -> Problem:
             title,
             f"{error.code.name}: " + ("; ".join(error.reasons) or error.message),
             reasons=error.reasons,
-            request_id=_request_id(error.message),
+            request_id=error.request_id,
             audit_entry=error.audit_index,
         )
     if isinstance(error, TransportError):
@@ -147,7 +142,7 @@ def adapter_failure(error: QueryRefused, failed: dict[str, str]) -> Problem:
         f"the part from {named} does not verify; nothing of the answer is released: "
         + "; ".join(error.reasons),
         reasons=error.reasons,
-        request_id=_request_id(error.message),
+        request_id=error.request_id,
         audit_entry=error.audit_index,
         extra={"adapter": adapters[0], "adapters": adapters},
     )

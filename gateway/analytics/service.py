@@ -2,30 +2,34 @@
 
 The gateway compiles the typed request with `gateway.analytics.operations` (the same code
 the client library signs with), then the query takes the one path every query takes
-(`Gateway.serve`): signature and nonce, policy (which sees the operation's name), privacy
+(`gateway.pipeline`): signature and nonce, policy (which sees the operation's name), privacy
 budget, signed plans to every adapter, sealed answers, and the audit entry before anything
 leaves. WatchWarnings is a stream: the signed request covers the days scanned, and each day
 is its own decision, release and audit entry, releasing only what is new (the first day with
-its lookback, each later day alone) once the day has ended.
+its lookback, each later day alone) once the day has ended. Before each day's release the
+pipeline checks the stream's lifetime and its signing key again, and the day's own decision
+and charge check the purpose, the policy revision and the budget: a revoked key or a
+lifetime reached ends the stream with its status, audited.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from gateway import answering
 from gateway.analytics import operations as ops
 from gateway.model import InvalidQuery, Query, duration_from_proto
+from gateway.pipeline import STREAM_LIFETIME, Pipeline
+from gateway.recording import Outcome
+from gateway.refusals import RequestRefused
+from gateway.status import abort, identify, receipted
 from gerbang.v1 import analytics_pb2, analytics_pb2_grpc, query_pb2
-
-if TYPE_CHECKING:
-    from gateway.server import Gateway
 
 _Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
@@ -65,8 +69,11 @@ def _auth(scope: analytics_pb2.AnalyticsScope) -> query_pb2.RequestAuth | None:
 
 
 class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
+    def __init__(self, pipeline: Pipeline, stream_lifetime: dt.timedelta = STREAM_LIFETIME) -> None:
+        self.pipeline = pipeline
+        # How long a stream's signed request authorises releases (issue 12 makes it a
+        # registry setting per caller; this is the default).
+        self.stream_lifetime = stream_lifetime
 
     async def _serve(
         self,
@@ -75,9 +82,19 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         context: _Context,
         method: str,
     ) -> query_pb2.QueryResponse:
-        return await self.gateway.serve(
-            request, build, _auth(request.scope), context, method=method, service=SERVICE
-        )
+        caller = await identify(context, SERVICE, method)
+        auth = _auth(request.scope)
+        try:
+            recorded = await self.pipeline.run(
+                caller,
+                lambda o: answering.query(self.pipeline, request, build, auth, o),
+                service=SERVICE,
+                method=method,
+            )
+        except RequestRefused as e:
+            await abort(context, e)
+            raise
+        return receipted(recorded)
 
     async def Heatmap(
         self, request: analytics_pb2.HeatmapRequest, context: _Context
@@ -141,26 +158,27 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
     async def WatchWarnings(
         self, request: analytics_pb2.WatchWarningsRequest, context: _Context
     ) -> AsyncIterator[analytics_pb2.WatchWarningsResponse]:
-        # Imported here: gateway.server imports this module.
-        from gateway.server import Outcome, Refusal
-
-        g = self.gateway
+        p = self.pipeline
         method = "WatchWarnings"
-        caller = await g.identify(context, SERVICE, method)
-        opened = Outcome(uuid.uuid4().hex, caller)
+        caller = await identify(context, SERVICE, method)
         try:
-            now = dt.datetime.now(dt.UTC)
-            _, dataset, auth = await g.admit(
-                request,
-                lambda: _check_stream(request),
-                _auth(request.scope),
-                opened,
-                now,
+            opened = await p.run(
+                caller,
+                lambda o: answering.open_stream(
+                    p,
+                    request,
+                    lambda: _check_stream(request),
+                    _auth(request.scope),
+                    o,
+                    self.stream_lifetime,
+                ),
+                service=SERVICE,
+                method=method,
             )
-        except Refusal as r:
-            opened.code = r.code
-            await g.finish(opened, None, r.message, context, SERVICE, method)
-            return
+        except RequestRefused as e:
+            await abort(context, e)
+            raise
+        grant = opened.value
         scope = ops.Scope.from_proto(request.scope)  # decoded and checked by _check_stream
         assert scope.start is not None
         interval = duration_from_proto(request.interval, "interval").total_seconds()
@@ -170,28 +188,40 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         )
         while last is None or day <= last:
             now = dt.datetime.now(dt.UTC)
-            if day >= ops.local_day(now):
+            if day >= ops.local_day(now) and now < grant.expires_at:
                 # A day is released once it has ended: a running day re-read would be a new
                 # noisy release of the same incidents, charged again each time (docs/adr/0014).
-                await asyncio.sleep(max(interval, MIN_LIVE_INTERVAL))
+                wait = min(max(interval, MIN_LIVE_INTERVAL), _seconds_left(grant.expires_at))
+                await asyncio.sleep(wait)
                 continue
-            outcome = Outcome(uuid.uuid4().hex, caller, request_hash=opened.request_hash)
-            response = None
-            message = ""
+
+            async def release(o: Outcome, day: dt.date = day) -> query_pb2.QueryResponse:
+                # The day's query is built inside the frame: whatever fails is audited.
+                return await answering.tick(p, grant, ops.warning_tick(scope, day), o)
+
             try:
-                tick = ops.warning_tick(scope, day)
-                g.describe(outcome, tick)
-                response = await g.release(tick, dataset, auth, outcome, now)
-            except Refusal as r:
-                outcome.code = r.code
-                message = r.message
-            answer = await g.finish(outcome, response, message, context, SERVICE, method)
+                # Past its lifetime the tick is refused (StreamExpired) and audited: the
+                # stream ends with that status, whether or not a day was due.
+                recorded = await p.run(
+                    caller,
+                    release,
+                    service=SERVICE,
+                    method=method,
+                    request_hash=grant.request_hash,
+                )
+            except RequestRefused as e:
+                await abort(context, e)
+                raise
             yield analytics_pb2.WatchWarningsResponse(
-                day=_timestamp(ops.local_midnight(day)), answer=answer
+                day=_timestamp(ops.local_midnight(day)), answer=receipted(recorded)
             )
             day += dt.timedelta(days=1)
             if interval > 0:
-                await asyncio.sleep(interval)
+                await asyncio.sleep(min(interval, _seconds_left(grant.expires_at)))
+
+
+def _seconds_left(until: dt.datetime) -> float:
+    return max(0.0, (until - dt.datetime.now(dt.UTC)).total_seconds())
 
 
 def _check_stream(request: analytics_pb2.WatchWarningsRequest) -> Query:

@@ -16,7 +16,12 @@ from gateway.audit._merkle import leaf_hash
 from gateway.audit._mldsa import WitnessVerifier
 from gateway.audit._note import parse_signature_line
 from gateway.audit.store import AuditStore, StoredCheckpoint
-from gateway.errors import GerbangError, UntrustedInputError
+from gateway.errors import (
+    AuditIntegrityError,
+    AuditUnavailable,
+    GerbangError,
+    UntrustedInputError,
+)
 from gateway.tls import peer_identity
 from gerbang.v1 import audit_pb2, audit_pb2_grpc
 
@@ -25,6 +30,17 @@ MAX_ENTRIES_PER_CALL: Final = 1000
 # 2^63 entries, and larger values would not bind to a database parameter.
 MAX_INDEX: Final = 2**63 - 1
 _Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+
+
+async def _refuse(context: _Context, e: GerbangError) -> None:
+    """A proof the store could not give: the request's fault (INVALID_ARGUMENT), the store's
+    evidence of corruption (DATA_LOSS), or an outage (UNAVAILABLE). Issue 12: corruption
+    was reported as INVALID_ARGUMENT, as if the caller had asked wrongly."""
+    if isinstance(e, AuditIntegrityError):
+        await context.abort(grpc.StatusCode.DATA_LOSS, f"the audit store does not verify: {e}")
+    if isinstance(e, AuditUnavailable):
+        await context.abort(grpc.StatusCode.UNAVAILABLE, f"the audit store is unavailable: {e}")
+    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
 
 
 class AuditService(audit_pb2_grpc.AuditServiceServicer):
@@ -111,7 +127,7 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
                 index = request.index
             lh, proof, root = await asyncio.to_thread(self.store.inclusion_proof, index, size)
         except GerbangError as e:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+            await _refuse(context, e)
             raise
         return audit_pb2.GetInclusionProofResponse(
             leaf_index=index,
@@ -133,7 +149,7 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
                 self.store.consistency_proof, request.from_size, size
             )
         except GerbangError as e:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+            await _refuse(context, e)
             raise
         return audit_pb2.GetConsistencyProofResponse(
             from_size=request.from_size,

@@ -22,7 +22,7 @@ import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -58,7 +58,8 @@ from gateway.audit._merkle import (
     root_at,
 )
 from gateway.audit.entry import GENESIS, AuditRecord, Entry, seal_body
-from gateway.errors import AuditIntegrityError, ProofRequestError
+from gateway.errors import AuditIntegrityError, AuditUnavailable, ProofRequestError
+from gateway.observability import STORE_COMMITS
 
 
 class Bytes(TypeDecorator[bytes]):
@@ -297,6 +298,23 @@ class _NodeReader:
         return {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows}
 
 
+class NonceClaim(NamedTuple):
+    """A signed request's nonce, kept until the request could no longer be fresh."""
+
+    caller: str
+    nonce: str  # hex
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class AuditWrite:
+    """One entry to append, with the nonce its request claims in the same transaction."""
+
+    record: AuditRecord
+    nonce: NonceClaim | None = None
+    replayed: AuditRecord | None = None
+
+
 @dataclass(frozen=True)
 class StoredCheckpoint:
     size: int
@@ -383,45 +401,76 @@ class AuditStore:
         if not records:
             return []
         with self.write_engine.begin() as conn:
-            head = self._locked_head(conn)
-            entries: list[Entry] = []
-            leaf_hashes: list[bytes] = []
+            entries = self._append_in(conn, records)
+        STORE_COMMITS.labels("entries").inc()
+        return entries
 
-            def rows() -> Iterator[tuple[Any, ...]]:
-                # Encoded as the database takes them: PostgreSQL works on the rows already
-                # sent while the next leaves are encoded.
-                prev = head.head_hash
-                for index, record in enumerate(records, head.size):
-                    body = record.body()
-                    entry = seal_body(body, index, prev)
-                    lh = leaf_hash(entry.leaf)
-                    entries.append(entry)
-                    leaf_hashes.append(lh)
-                    prev = entry.entry_hash
-                    yield (index, *_indexed_values(body), entry.leaf, entry.entry_hash, lh)
+    def append_claimed(self, writes: Sequence[AuditWrite]) -> list[tuple[Entry, bool]]:
+        """Claim each write's nonce and append its entry, all in one durable transaction.
 
-            self._insert_rows(conn, entries_table, ENTRY_COLUMNS, rows())
-            sealed = [
-                {
-                    "idx": e.index,
-                    "recipient": r.sealed.recipient,
-                    "blob": r.sealed.blob,
-                    "expires_at": _expiry(r),
-                }
-                for e, r in zip(entries, records, strict=True)
-                if r.sealed is not None
-            ]
-            if sealed:
-                conn.execute(insert(details_table), sealed)
-            nodes = nodes_completed_by_append(head.size, leaf_hashes, _NodeReader(conn))
-            self._insert_rows(
-                conn, tree_table, TREE_COLUMNS, ((lv, i, h) for (lv, i), h in nodes.items())
-            )
-            conn.execute(
-                update(head_table)
-                .where(head_table.c.id == 1)
-                .values(size=head.size + len(records), head_hash=entries[-1].entry_hash)
-            )
+        A write whose nonce was already claimed (by an earlier request, another gateway
+        process, or an earlier write of this batch) appends its `replayed` record instead
+        of its own, and comes back with False: its answer must not be released. One commit
+        per batch is the floor of audit-before-release (issue 12): the nonce is not a
+        commit of its own.
+        """
+        if not writes:
+            return []
+        with self.write_engine.begin() as conn:
+            self._locked_head(conn)  # the log's write lock first, as every append takes it
+            claims = [w.nonce for w in writes if w.nonce is not None]
+            fresh_claims = iter(self._claim_in(conn, claims)) if claims else iter(())
+            fresh: list[bool] = []
+            records: list[AuditRecord] = []
+            for w in writes:
+                ok = True if w.nonce is None else next(fresh_claims)
+                fresh.append(ok)
+                records.append(w.record if ok or w.replayed is None else w.replayed)
+            entries = self._append_in(conn, records)
+        STORE_COMMITS.labels("entries").inc()
+        return list(zip(entries, fresh, strict=True))
+
+    def _append_in(self, conn: Connection, records: Sequence[AuditRecord]) -> list[Entry]:
+        """Append `records` in the transaction of `conn`, which holds the write lock."""
+        head = self._locked_head(conn)
+        entries: list[Entry] = []
+        leaf_hashes: list[bytes] = []
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            # Encoded as the database takes them: PostgreSQL works on the rows already
+            # sent while the next leaves are encoded.
+            prev = head.head_hash
+            for index, record in enumerate(records, head.size):
+                body = record.body()
+                entry = seal_body(body, index, prev)
+                lh = leaf_hash(entry.leaf)
+                entries.append(entry)
+                leaf_hashes.append(lh)
+                prev = entry.entry_hash
+                yield (index, *_indexed_values(body), entry.leaf, entry.entry_hash, lh)
+
+        self._insert_rows(conn, entries_table, ENTRY_COLUMNS, rows())
+        sealed = [
+            {
+                "idx": e.index,
+                "recipient": r.sealed.recipient,
+                "blob": r.sealed.blob,
+                "expires_at": _expiry(r),
+            }
+            for e, r in zip(entries, records, strict=True)
+            if r.sealed is not None
+        ]
+        if sealed:
+            conn.execute(insert(details_table), sealed)
+        nodes = nodes_completed_by_append(head.size, leaf_hashes, _NodeReader(conn))
+        self._insert_rows(
+            conn, tree_table, TREE_COLUMNS, ((lv, i, h) for (lv, i), h in nodes.items())
+        )
+        conn.execute(
+            update(head_table)
+            .where(head_table.c.id == 1)
+            .values(size=head.size + len(records), head_hash=entries[-1].entry_hash)
+        )
         return entries
 
     def _insert_rows(
@@ -512,6 +561,13 @@ class AuditStore:
         """
         if not items:
             return []
+        with self.write_engine.begin() as conn:
+            fresh = self._claim_in(conn, [NonceClaim(c, n, e) for c, n, e in items])
+        STORE_COMMITS.labels("nonces").inc()
+        return fresh
+
+    def _claim_in(self, conn: Connection, items: Sequence[NonceClaim]) -> list[bool]:
+        """`claim_nonces` in the transaction of `conn`."""
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         first: dict[tuple[str, str], str] = {}
         for caller, nonce, expires in items:
@@ -522,18 +578,15 @@ class AuditStore:
         claim = insert_(nonces_table).on_conflict_do_nothing().returning(c.caller, c.nonce)
         keys = list(first.items())
         new: set[tuple[str, str]] = set()
-        with self.write_engine.begin() as conn:
-            if self.dialect == "postgresql":
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727275)")
-            conn.execute(delete(nonces_table).where(c.expires_at < now))
-            for start in range(0, len(keys), _NONCE_PAGE):
-                page = keys[start : start + _NONCE_PAGE]
-                rows = conn.execute(
-                    claim.values(
-                        [{"caller": k[0], "nonce": k[1], "expires_at": e} for k, e in page]
-                    )
-                )
-                new.update((r.caller, r.nonce) for r in rows)
+        if self.dialect == "postgresql":
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727275)")
+        conn.execute(delete(nonces_table).where(c.expires_at < now))
+        for start in range(0, len(keys), _NONCE_PAGE):
+            page = keys[start : start + _NONCE_PAGE]
+            rows = conn.execute(
+                claim.values([{"caller": k[0], "nonce": k[1], "expires_at": e} for k, e in page])
+            )
+            new.update((r.caller, r.nonce) for r in rows)
         fresh: list[bool] = []
         for caller, nonce, _ in items:
             fresh.append((caller, nonce) in new)
@@ -725,7 +778,7 @@ class GroupCommit(Generic[T, R]):
                 await self._task
         for _, fut in self._pending:
             if not fut.done():
-                fut.set_exception(AuditIntegrityError(f"{self._name} stopped before commit"))
+                fut.set_exception(AuditUnavailable(f"{self._name} stopped before commit"))
         self._pending.clear()
 
     async def submit(self, item: T) -> R:
@@ -744,20 +797,35 @@ class GroupCommit(Generic[T, R]):
                 try:
                     results = await asyncio.to_thread(self._commit, [item for item, _ in batch])
                 except Exception as e:
+                    # Evidence of tampering stays what it is; any other failure (a full disk,
+                    # a lost connection, a failed commit) is an outage, not tampering.
+                    failure: Exception = (
+                        e
+                        if isinstance(e, AuditIntegrityError)
+                        else AuditUnavailable(f"{self._name} failed: {type(e).__name__}: {e}")
+                    )
                     for _, fut in batch:
                         if not fut.done():
-                            fut.set_exception(AuditIntegrityError(f"{self._name} failed: {e}"))
+                            fut.set_exception(failure)
                     continue
                 for (_, fut), result in zip(batch, results, strict=True):
                     if not fut.done():
                         fut.set_result(result)
 
 
-class AuditWriter(GroupCommit[AuditRecord, Entry]):
+class AuditWriter(GroupCommit[AuditWrite, tuple[Entry, bool]]):
     """Group commit of audit entries: `append` returns once the entry is durable."""
 
     def __init__(self, store: AuditStore, max_batch: int = 1024) -> None:
-        super().__init__(store.append, "audit writer", max_batch)
+        super().__init__(store.append_claimed, "audit writer", max_batch)
 
     async def append(self, record: AuditRecord) -> Entry:
-        return await self.submit(record)
+        entry, _ = await self.submit(AuditWrite(record))
+        return entry
+
+    async def append_claimed(
+        self, record: AuditRecord, nonce: NonceClaim | None, replayed: AuditRecord | None
+    ) -> tuple[Entry, bool]:
+        """Append `record` and claim `nonce` in one commit; False if the nonce was used (then
+        `replayed` is what the log holds)."""
+        return await self.submit(AuditWrite(record, nonce, replayed))
