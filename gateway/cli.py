@@ -115,6 +115,8 @@ def gateway_config(args: argparse.Namespace) -> GatewayConfig:
         tlog_witnesses=tuple(args.tlog_witness),
         details_key=args.details_key,
         keys_dir=Path(args.keys),
+        handshake_timeout=args.handshake_timeout,
+        max_connections=args.max_connections,
     )
     return config
 
@@ -227,6 +229,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--details-key", help="oversight X25519 public key for sealed audit details")
     p.add_argument("--keys", default=".gerbang/keys", help="key registry and the plan key")
+    p.add_argument(
+        "--handshake-timeout",
+        type=float,
+        default=5.0,
+        help="seconds a connection may take to finish its TLS handshake (default 5)",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=1024,
+        help="open connections the gateway accepts; more are closed at once (default 1024)",
+    )
     p.add_argument(
         "--workers",
         type=int,

@@ -34,6 +34,7 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from gateway import model
+from gateway.admission import AdmissionControl, server_options
 from gateway.analytics.service import AnalyticsServicer
 from gateway.audit._checkpoint import parse_cosigner_key
 from gateway.audit._merkle import leaf_hash
@@ -58,6 +59,7 @@ from gateway.evidence import (
 )
 from gateway.identities import GATEWAY_ID
 from gateway.keys import RegistryFile, Signer
+from gateway.limits import Overloaded
 from gateway.model import MAX_REQUEST_BYTES, InvalidQuery, Query
 from gateway.observability import AUDIT_APPEND, LATENCY, POLICY_DECISION, REQUESTS
 from gateway.planning import narrow, policy_input, row_filters
@@ -179,6 +181,7 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         store: AuditStore,
         details_key: X25519PublicKey | None = None,
         policies_dir: Path | None = None,
+        admission: AdmissionControl | None = None,
     ) -> None:
         self.keys = keys
         self.plan_signer = plan_signer
@@ -197,6 +200,8 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         self.privacy = PrivacyRegistry.from_data(data)
         # The registry constants a leaf may name in clear; anything else is committed.
         self.names = RegisteredNames.from_data(data)
+        # Limits per caller (gateway/admission.py): plan cost here, the rest in its interceptor.
+        self.admission = admission or AdmissionControl.from_data(data)
         # The bundle the engine evaluates, read again whenever the engine's revision moves.
         self._bundle: PolicyBundle | None = None
 
@@ -323,6 +328,12 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
             raise Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"invalid request: {e}") from e
         self.describe(outcome, query)
         signed = await self._authenticate(auth, query, outcome, now)
+        try:  # admission control: the plan's cost against the caller's limit
+            adapters = len(self.catalog.adapters.get(query.dataset, ()))
+            self.admission.check_plan(outcome.caller, query, adapters)
+        except Overloaded as e:
+            outcome.decision, outcome.reasons = "refused", (str(e),)
+            raise Refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e)) from e
         return query, dataset, signed
 
     def _named(self, slot: str, text: str) -> str:
@@ -546,6 +557,7 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
                     data = load_bundle(self.policies_dir).data
                     self.privacy = PrivacyRegistry.from_data(data)
                     self.names = RegisteredNames.from_data(data)
+                    self.admission.update(data)
                 except GerbangError as e:  # the engine took it; keep the budgets in force
                     log.error("privacy budgets not reloaded", error=str(e))
         entry = await self.writer.append(
@@ -716,6 +728,8 @@ class GatewayConfig:
     details_key: str | None = None  # oversight's X25519 key for sealed details
     keys_dir: Path = Path(".gerbang/keys")  # registry.json and the gateway's keystore
     startup_timeout: float = 20.0
+    handshake_timeout: float = 5.0  # seconds for a TLS handshake (gateway/admission.py)
+    max_connections: int = 1024  # open connections, before any identity is known
 
 
 async def connect_adapters(
@@ -787,11 +801,13 @@ async def serve(
     )
     if not links:
         _fail("no adapters configured")
+    admission = AdmissionControl.from_data(load_bundle(config.policies_dir).data)
     server = grpc.aio.server(
-        interceptors=[MalformedRequests(), *interceptors],
+        interceptors=[admission.interceptor(), MalformedRequests(), *interceptors],
         options=[
             ("grpc.max_receive_message_length", GRPC_MAX_RECEIVE),
             ("grpc.so_reuseport", 1 if reuse_port else 0),
+            *server_options(config.handshake_timeout, config.max_connections),
         ],
     )
     gateway = Gateway(
@@ -807,7 +823,9 @@ async def serve(
         store=store,
         details_key=None if config.details_key is None else load_public_key(config.details_key),
         policies_dir=config.policies_dir,
+        admission=admission,
     )
+    admission.start(writer)
     query_pb2_grpc.add_QueryServiceServicer_to_server(gateway, server)
     analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(AnalyticsServicer(gateway), server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(
@@ -854,6 +872,7 @@ async def serve(
         await server.stop(grace=2)
         watcher.cancel()
         checkpoints.cancel()
+        await admission.stop()
         await writer.stop()
         await replay.stop()
         await asyncio.to_thread(checkpointer.checkpoint_once)
