@@ -27,7 +27,7 @@ JSC = EXAMPLE_CALLERS["jsc-command-centre"]
 
 
 def data_with(limits: object) -> dict[str, Any]:
-    data = copy.deepcopy(load_bundle(Path("policies")).data)
+    data: dict[str, Any] = copy.deepcopy(dict(load_bundle(Path("policies")).data))
     data["registry"]["callers"][JSC]["limits"] = limits
     return data
 
@@ -154,7 +154,7 @@ def test_server_options_name_grpc_core_arguments() -> None:
 
 
 def test_the_shipped_registry_limits_parse() -> None:
-    data = load_bundle(Path("policies")).data
+    data: dict[str, Any] = dict(load_bundle(Path("policies")).data)
     table = LimitsTable.from_data(data)
     for sid, spec in data["registry"]["callers"].items():
         given = spec.get("limits", {})
