@@ -274,6 +274,21 @@ class AdmissionControl:
 _Context = Any
 
 
+async def _expire(context: _Context, task: asyncio.Task[Any] | None, after: float) -> None:
+    """End a stream still open `after` seconds from now: its status first (from this task,
+    so that it reaches a caller that stopped reading), then the handler's task."""
+    await asyncio.sleep(after)
+    with contextlib.suppress(Exception):  # abort raises once the status is sent
+        await context.abort(
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            "stream mencapai umur maksimumnya; buka lagi dengan permintaan bertanda tangan "
+            "baru / the stream reached its maximum lifetime; renew it with a freshly "
+            "signed request",
+        )
+    if task is not None:
+        task.cancel()
+
+
 class _AdmissionInterceptor(grpc.aio.ServerInterceptor):
     """Wraps every unary and server-streaming method of the admitted services."""
 
@@ -305,10 +320,9 @@ class _AdmissionInterceptor(grpc.aio.ServerInterceptor):
                     await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
                     return
                 # The backstop of the stream's lifetime: the stream code ends it first.
-                task = asyncio.current_task()
-                timer = asyncio.get_running_loop().call_later(
-                    admission.stream_lifetime(caller) + 1.0,
-                    lambda: None if task is None else task.cancel(),
+                lifetime = admission.stream_lifetime(caller)
+                timer = asyncio.get_running_loop().create_task(
+                    _expire(context, asyncio.current_task(), lifetime + 1.0)
                 )
                 try:
                     async for message in stream(request, context):
