@@ -50,10 +50,10 @@ class Overloaded(GerbangError):
 
 @dataclass(frozen=True)
 class CallerLimits:
-    concurrent_requests: int = 8
+    concurrent_requests: int = 32
     open_streams: int = 4
-    rate_per_second: float = 20.0
-    burst: int = 40
+    rate_per_second: float = 100.0
+    burst: int = 200
     max_plan_cost: int = 8192
     stream_lifetime_seconds: int = 3600
 
