@@ -160,3 +160,15 @@ def test_the_shipped_registry_limits_parse() -> None:
         given = spec.get("limits", {})
         for key, value in given.items():
             assert getattr(table.of(sid), key) == value, json.dumps(given)
+
+
+def test_a_reloaded_registry_changes_the_limits_in_force() -> None:
+    now = [0.0]
+    admission = AdmissionControl.from_data(data_with({"open_streams": 1}), clock=lambda: now[0])
+    admission.enter(JSC, stream=True)
+    with pytest.raises(Overloaded):
+        admission.enter(JSC, stream=True)
+    admission.update(data_with({"open_streams": 2}))
+    admission.enter(JSC, stream=True)  # the open one still counts; one more fits
+    with pytest.raises(Overloaded):
+        admission.enter(JSC, stream=True)
