@@ -25,9 +25,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
+from bench.flood import bench_policies
 from bench.load import drive
 from bench.procs import descendants
-from bench.run import POLICIES, default_engine, relay_process
+from bench.run import POLICIES, SHIPPED_POLICIES, default_engine, relay_process
 from bench.workload import (
     ADAPTER,
     CALLER,
@@ -163,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="gerbang-profile-"))
+    bench_policies(SHIPPED_POLICIES, POLICIES)
     try:
         print(f"seeding {args.incidents:,} incidents ...", flush=True)
         city = prepare_city(work, args.incidents)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench.components import Component, Rate
+from bench.flood import FloodResult
 from bench.heatmap import HeatmapResult
 from bench.load import LoadResult
 from bench.procs import Machine
@@ -107,6 +108,7 @@ class RunResult:
     soak: Soak | None = None
     components: list[Component] = field(default_factory=list)
     heatmap: HeatmapResult | None = None  # issue 7: the heatmap over 1M incidents
+    flood: FloodResult | None = None  # issue 12: another caller's p99 while one floods
     missing: list[str] = field(default_factory=list)  # parts that could not run, and why
 
     def find(self, generator: str, target: str, concurrency: int) -> LoadResult | None:
@@ -138,6 +140,8 @@ class RunResult:
         loads = [*self.python, *self.ghz, *(r for _, r in self.workers)]
         if self.soak is not None:
             loads.append(self.soak.load)
+        if self.flood is not None:  # the flood's own refusals are what it measures
+            loads += [self.flood.unloaded, self.flood.loaded]
         return sum(r.error_count for r in loads)
 
     def summary(self) -> dict[str, Any]:
@@ -152,6 +156,7 @@ class RunResult:
             "errors": self.errors(),
             "rss_change": self.soak.change if self.soak else None,
             "heatmap_p50_ms": self.heatmap.p50_ms if self.heatmap else None,
+            "flood_p99_ratio": self.flood.ratio if self.flood else None,
         }
 
 
@@ -454,12 +459,35 @@ def render_run(run: RunResult) -> str:
     )
     if run.heatmap is not None:
         lines += ["", *_heatmap_section(run.heatmap)]
+    if run.flood is not None:
+        lines += ["", *_flood_section(run.flood)]
     lines += ["", "### Targets", ""]
     lines += _table(["target", "figure", "met"], _targets(run))
     if run.missing:
         lines += ["", "Not measured in this run:", ""]
         lines += [f"- {m}" for m in run.missing]
     return "\n".join(lines) + "\n"
+
+
+def _flood_section(f: FloodResult) -> list[str]:
+    """Issue 12: bench/flood.py, another caller's latency while one caller floods."""
+    rows = [
+        ["measured caller alone", *_flood_cells(f.unloaded)],
+        ["measured caller during the flood", *_flood_cells(f.loaded)],
+        ["the flooder (unsigned requests)", *_flood_cells(f.flood)],
+    ]
+    return [
+        "### One caller floods (issue 12)",
+        "",
+        "The measured caller at concurrency 4, alone and while another caller sends unsigned "
+        "requests at concurrency 64 under its limits in the registry (bench/flood.py).",
+        "",
+        *_table(["load", "ok", "p50 ms", "p99 ms", "answers other than OK"], rows),
+    ]
+
+
+def _flood_cells(r: LoadResult) -> list[str]:
+    return [str(r.ok), _f(r.p50_ms, 2), _f(r.p99_ms, 2), _errors(r)]
 
 
 def _heatmap_section(h: HeatmapResult) -> list[str]:
@@ -557,6 +585,11 @@ def _targets(run: RunResult) -> list[list[str]]:
                 if run.heatmap is None
                 else run.heatmap.incidents >= 1_000_000 and run.heatmap.met
             ),
+        ],
+        [
+            "while one caller floods, another's p99 ≤ 3 x its unloaded p99",
+            _f(run.flood.ratio, 2) if run.flood else NONE,
+            _met(run.flood.met if run.flood else None),
         ],
     ]
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.server import SqlAdapter, make_engine
-from bench import agent, components, heatmap, report, stages
+from bench import agent, components, flood, heatmap, report, stages
 from bench.ghz import GhzFailed, find_ghz, ghz_version, run_ghz
 from bench.load import LoadResult, drive
 from bench.procs import (
@@ -64,7 +64,10 @@ from gateway.model import Filter, Op, Query
 from gateway.planning import narrow
 from gateway.tls import TlsFiles
 
-POLICIES = Path("policies")
+SHIPPED_POLICIES = Path("policies")
+# The bench's copy, with the measured caller's limits raised (bench/flood.py); relative,
+# as the OPA engine needs. Written at the start of each run.
+POLICIES = Path(".gerbang/bench/policies")
 # Seeded databases of the heatmap component, kept between runs (`make clean` removes them).
 HEATMAP_CACHE = Path(".gerbang/bench/cache")
 
@@ -473,6 +476,20 @@ def _engine_kinds() -> tuple[str, ...]:
     return tuple(typing.get_args(EngineKind))
 
 
+def flood_run(
+    run: report.RunResult, city: City, query: Query, s: Settings, opa: str | None
+) -> None:
+    """Issue 12: another caller's p99 while one caller floods (bench/flood.py)."""
+    say("flood: the measured caller alone, then while another caller floods")
+    with federation(city, s, opa) as fed:
+        run.flood = asyncio.run(
+            flood.measure(
+                fed.address, city.pki, fed.keys_dir, query, seconds=s.seconds, warmup=s.warmup
+            )
+        )
+    say(run.flood.line())
+
+
 def policy_runs(run: report.RunResult, s: Settings, opa: str | None) -> None:
     """Every policy engine, each against itself answering one constant rule."""
     # Relative, like POLICIES: the OPA engine cannot verify a bundle given by an absolute
@@ -663,6 +680,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = describe_machine(tools)
     command = args.command or "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv)
     work = Path(tempfile.mkdtemp(prefix="gerbang-bench-"))
+    flood.bench_policies(SHIPPED_POLICIES, POLICIES)
     try:
         say(f"seeding {s.incidents:,} incidents into {work} ...")
         city = prepare_city(work, s.incidents)
@@ -687,6 +705,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             run.ghz_status = tools["ghz"] or "unknown version"
         end_to_end(run, city, query, s, ghz, opa)
+        flood_run(run, city, query, s, opa)
         workers(run, city, query, s, ghz, opa)
         component_runs(run, city, s, opa, payload)
         agent_run(run, city, query, s, opa)

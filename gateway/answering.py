@@ -48,6 +48,7 @@ async def query(
     now = dt.datetime.now(dt.UTC)
     q, dataset = p.admit(request, build, outcome)
     signed = p.authenticate(auth, q, outcome, now)
+    p.within_limits(q, outcome)
     return await answer(p, q, dataset, signed, outcome, now)
 
 
@@ -64,6 +65,8 @@ async def open_stream(
     now = dt.datetime.now(dt.UTC)
     q, dataset = p.admit(request, build, outcome)
     signed = p.authenticate(auth, q, outcome, now)
+    p.within_limits(q, outcome)
+    lifetime = p.stream_lifetime(outcome.caller, lifetime)
     outcome.kind = "stream_open"
     outcome.decision = "allow"
     outcome.reasons = (

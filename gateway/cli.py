@@ -119,6 +119,8 @@ def gateway_config(args: argparse.Namespace) -> GatewayConfig:
         keys_dir=Path(args.keys),
         stream_lifetime=args.stream_lifetime,
         adapter_timeout=args.adapter_timeout,
+        handshake_timeout=args.handshake_timeout,
+        max_connections=args.max_connections,
     )
     return config
 
@@ -247,7 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=3600.0,
         metavar="SECONDS",
-        help="a WatchWarnings stream ends after this long; the caller renews it signed anew",
+        help="the longest any WatchWarnings stream lasts (a caller's registry limit may be "
+        "shorter); the caller renews it signed anew",
     )
     p.add_argument(
         "--adapter-timeout",
@@ -255,6 +258,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=30.0,
         metavar="SECONDS",
         help="how long the gateway waits for an adapter's answer before failing the request",
+    )
+    p.add_argument(
+        "--handshake-timeout",
+        type=float,
+        default=5.0,
+        help="seconds a connection may take to finish its TLS handshake (default 5)",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=1024,
+        help="open connections the gateway accepts; more are closed at once (default 1024)",
     )
     p.add_argument(
         "--workers",

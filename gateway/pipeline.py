@@ -36,7 +36,8 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from google.protobuf.message import Message
 
-from gateway import model
+from gateway import limits, model
+from gateway.admission import AdmissionControl
 from gateway.audit.entry import AuditRecord, describe_query, query_details
 from gateway.audit.names import RegisteredNames, committed_unless
 from gateway.audit.releases import ReleaseLedger
@@ -53,6 +54,7 @@ from gateway.recording import Outcome, Recorded, Recorder
 from gateway.refusals import (
     FieldViolation,
     InvalidRequest,
+    Overloaded,
     RequestTooLarge,
     StreamExpired,
     Unauthenticated,
@@ -106,6 +108,7 @@ class Pipeline:
         store: AuditStore,
         details_key: X25519PublicKey | None = None,
         policies_dir: Path | None = None,
+        admission: AdmissionControl | None = None,
     ) -> None:
         self.keys = keys
         self.plan_signer = plan_signer
@@ -124,6 +127,8 @@ class Pipeline:
         self.privacy = PrivacyRegistry.from_data(data)
         # The registry constants a leaf may name in clear; anything else is committed.
         self.names = RegisteredNames.from_data(data)
+        # Limits per caller (gateway/admission.py): plan cost here, the rest in its interceptor.
+        self.admission = admission or AdmissionControl.from_data(data)
         # The bundle the engine evaluates, read again whenever the engine's revision moves.
         self.bundle: PolicyBundle | None = None
         self.recorder = Recorder(writer, replay, details_key)
@@ -241,6 +246,20 @@ class Pipeline:
         outcome.nonce = claim
         return auth
 
+    def within_limits(self, query: model.Query, outcome: Outcome) -> None:
+        """The plan's cost (filters x values x adapters) within the caller's limit: over it,
+        the request is refused as overload, audited with it, never as a policy denial."""
+        adapters = len(self.catalog.adapters.get(query.dataset, ()))
+        try:
+            self.admission.check_plan(outcome.caller, query, adapters)
+        except limits.Overloaded as e:
+            raise Overloaded(str(e)) from e
+
+    def stream_lifetime(self, caller: str, ceiling: dt.timedelta) -> dt.timedelta:
+        """How long `caller`'s stream may stay open: its registry limit, within the
+        deployment's ceiling (`--stream-lifetime`)."""
+        return min(ceiling, dt.timedelta(seconds=self.admission.stream_lifetime(caller)))
+
     # --- streams ------------------------------------------------------------------------
 
     def grant(
@@ -307,6 +326,7 @@ class Pipeline:
                     data = load_bundle(self.policies_dir).data
                     self.privacy = PrivacyRegistry.from_data(data)
                     self.names = RegisteredNames.from_data(data)
+                    self.admission.update(data)
                 except GerbangError as e:  # the engine took it; keep the budgets in force
                     log.error("privacy budgets not reloaded", error=str(e))
         entry = await self.writer.append(

@@ -35,6 +35,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import answering, errors, refusals
+from gateway.admission import AdmissionControl, server_options
 from gateway.analytics.service import AnalyticsServicer
 from gateway.audit._mldsa import parse_witness_key
 from gateway.audit.checkpoints import Checkpointer, LogKey
@@ -51,6 +52,7 @@ from gateway.keys import RegistryFile, Signer
 from gateway.model import Query
 from gateway.pipeline import Pipeline
 from gateway.policy import PolicyEngine
+from gateway.policy.bundle import load_bundle
 from gateway.recording import Outcome
 from gateway.reflection import enable_reflection
 from gateway.refusals import (
@@ -242,8 +244,10 @@ class GatewayConfig:
     keys_dir: Path = Path(".gerbang/keys")  # registry.json and the gateway's keystore
     startup_timeout: float = 20.0
     # Defaults until the registry sets them per caller (issue 12, item 4).
-    stream_lifetime: float = 3600.0
+    stream_lifetime: float = 3600.0  # the ceiling; a caller's registry limit may be shorter
     adapter_timeout: float = 30.0
+    handshake_timeout: float = 5.0  # seconds to finish a TLS handshake
+    max_connections: int = 1024
 
 
 async def connect_adapters(
@@ -325,11 +329,14 @@ async def serve(
     if not links:
         _fail("no adapters configured")
     undecodable = Undecodable()
+    # Admission first, outermost: a flood is refused before anything else is spent on it.
+    admission = AdmissionControl.from_data(load_bundle(config.policies_dir).data)
     server = grpc.aio.server(
-        interceptors=[MalformedRequests(undecodable), *interceptors],
+        interceptors=[admission.interceptor(), MalformedRequests(undecodable), *interceptors],
         options=[
             ("grpc.max_receive_message_length", GRPC_MAX_RECEIVE),
             ("grpc.so_reuseport", 1 if reuse_port else 0),
+            *server_options(config.handshake_timeout, config.max_connections),
         ],
     )
     pipeline = Pipeline(
@@ -345,7 +352,9 @@ async def serve(
         store=store,
         details_key=None if config.details_key is None else load_public_key(config.details_key),
         policies_dir=config.policies_dir,
+        admission=admission,
     )
+    admission.start(writer)
     gateway = Gateway(pipeline, store)
     undecodable.pipeline = pipeline
     query_pb2_grpc.add_QueryServiceServicer_to_server(gateway, server)
@@ -396,6 +405,7 @@ async def serve(
         await server.stop(grace=2)
         watcher.cancel()
         checkpoints.cancel()
+        await admission.stop()  # its last window of refusals reaches the log
         await writer.stop()
         await replay.stop()
         if tiles is not None:

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from typing import Final
 
 from gateway.errors import ConfigurationError
+from gateway.limits import limit_problems
 from gateway.model import OPERATIONS
 from gateway.release import PrivacyBudget
 
@@ -386,6 +387,7 @@ def _caller(
         for name in permitted:
             if name not in purposes:
                 yield f"{where}: permits unknown purpose {name!r}"
+    yield from limit_problems(where, c.get("limits"))
     jurisdiction = _object(c.get("jurisdiction"))
     if jurisdiction is None:
         yield f"{where}: has no jurisdiction"
