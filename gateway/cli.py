@@ -64,6 +64,17 @@ def cmd_pki_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pki_policy_link(args: argparse.Namespace) -> int:
+    from gateway.policy.link import init_policy_link
+
+    init_policy_link(Path(args.dir))
+    print(
+        f"created the gateway-OPA mTLS link in {args.dir}: run OPA with the flags of "
+        "docs/adr/0018-authenticated-policy-link.md, the gateway with --opa-tls"
+    )
+    return 0
+
+
 def cmd_seed(args: argparse.Namespace) -> int:
     from adapters.seed import run_seed
 
@@ -109,6 +120,7 @@ def gateway_config(args: argparse.Namespace) -> GatewayConfig:
         commitment_key=load_or_create_key(Path(args.commitment_key)),
         engine=args.engine,
         opa_url=args.opa_url,
+        opa_tls=None if args.opa_tls is None else Path(args.opa_tls),
         audit_readers=readers,
         log_key=Path(args.log_key),
         witnesses=tuple(_read_key(k) for k in args.witness_key),
@@ -138,7 +150,9 @@ def cmd_gateway_serve(args: argparse.Namespace) -> int:
         serve_metrics(args.metrics_port)
 
         async def main() -> None:
-            engine = engine_from_config(config.engine, config.policies_dir, opa_url=config.opa_url)
+            engine = engine_from_config(
+                config.engine, config.policies_dir, opa_url=config.opa_url, opa_tls=config.opa_tls
+            )
             await serve(config, engine)
 
         asyncio.run(_run_until_signal(main()))
@@ -158,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = pki.add_parser("init", help="create a federation CA and certificates for every party")
     p.add_argument("dir")
     p.set_defaults(func=cmd_pki_init)
+    p = pki.add_parser("policy-link", help="create the mTLS link between gateway and OPA")
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_pki_policy_link)
 
     p = sub.add_parser("seed", help="generate a synthetic city into a police database")
     from adapters.seed import add_seed_arguments
@@ -205,7 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="wasm",
         help="policy engine: wasm (OPA-compiled, in-process; default), regopy, or opa (server)",
     )
-    p.add_argument("--opa-url", default=None)
+    p.add_argument("--opa-url", default=None, help="OPA server, https://127.0.0.1:8181")
+    p.add_argument(
+        "--opa-tls",
+        default=None,
+        metavar="DIR",
+        help="the mTLS link to OPA (ca.pem, gateway.pem, gateway.key; `gerbang pki policy-link`)",
+    )
     p.add_argument("--metrics-port", type=int, default=0)
     p.add_argument("--commitment-key", default=".gerbang/keys/audit-commitment.key")
     p.add_argument(

@@ -374,6 +374,13 @@ class Gateway(query_pb2_grpc.QueryServiceServicer):
         POLICY_DECISION.labels(self.engine_name).observe(time.perf_counter() - t0)
         outcome.revision = decision.revision
         outcome.reasons = tuple(decision.reasons)
+        if decision.failed:
+            # No decision was made (engine down, late, untrusted): an outage, not a denial.
+            outcome.decision = "error"
+            raise Refusal(
+                grpc.StatusCode.UNAVAILABLE,
+                f"policy decision point unavailable; nothing released: {decision.reasons[0]}",
+            )
         if not decision.allow:
             denied = PolicyDenied(decision.reasons)
             raise Refusal(grpc.StatusCode.PERMISSION_DENIED, f"denied by policy: {denied}")
@@ -708,6 +715,7 @@ class GatewayConfig:
     commitment_key: bytes
     engine: str = "wasm"
     opa_url: str | None = None
+    opa_tls: Path | None = None  # the mTLS link to OPA (ADR 0018)
     tls_name: str = "gateway"
     audit_readers: frozenset[str] = frozenset()
     log_key: Path = Path(".gerbang/keys/audit-log.key")
