@@ -40,6 +40,7 @@ from adapters.sql import (
 from gateway.analytics.privacy import privatise
 from gateway.errors import ConfigurationError
 from gateway.evidence import SignedBlob, attestation, seal_result, sha256
+from gateway.health_port import start_health_port
 from gateway.identities import GATEWAY_ID
 from gateway.keys import RegistryFile, Signer, x25519_public
 from gateway.model import (
@@ -287,6 +288,8 @@ async def serve(
     tls_name: str,
     keys_dir: Path,
     state: Path,
+    *,
+    health_listen: str | None = None,
 ) -> None:
     """Run the adapter until cancelled."""
     engine = make_engine(store)
@@ -310,6 +313,10 @@ async def serve(
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set(names[0], health_pb2.HealthCheckResponse.SERVING)
+    # A plaintext health port for Kubernetes gRPC probes, only when asked for.
+    health_port = (
+        None if health_listen is None else await start_health_port(health_listen, health_servicer)
+    )
     log.info(
         "adapter serving", adapter_id=adapter_id, listen=listen, datasets=sorted(adapter.datasets)
     )
@@ -317,6 +324,8 @@ async def serve(
         await server.wait_for_termination()
     finally:
         await server.stop(grace=2)
+        if health_port is not None:
+            await health_port.stop(grace=None)
         engine.dispose()
         seen.close()
         held.close()

@@ -97,6 +97,7 @@ def cmd_adapter_serve(args: argparse.Namespace) -> int:
         f"adapter-{args.id}",
         Path(args.keys),
         state,
+        health_listen=args.health_listen,
     )
     asyncio.run(_run_until_signal(server))
     return 0
@@ -121,6 +122,7 @@ def gateway_config(args: argparse.Namespace) -> GatewayConfig:
         engine=args.engine,
         opa_url=args.opa_url,
         opa_tls=None if args.opa_tls is None else Path(args.opa_tls),
+        health_listen=args.health_listen,
         audit_readers=readers,
         log_key=Path(args.log_key),
         witnesses=tuple(_read_key(k) for k in args.witness_key),
@@ -197,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", help="replay cache of plans (default .gerbang/adapter-<id>-plans.db)")
     p.add_argument("--pki", default=".gerbang/pki")
     p.add_argument("--metrics-port", type=int, default=0)
+    p.add_argument(
+        "--health-listen",
+        default=None,
+        metavar="HOST:PORT",
+        help="also serve grpc.health.v1 in plaintext here, for Kubernetes gRPC probes "
+        "(off by default; health state only)",
+    )
     p.set_defaults(func=cmd_adapter_serve)
 
     gw = sub.add_parser("gateway", help="the gateway").add_subparsers(
@@ -230,6 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the mTLS link to OPA (ca.pem, gateway.pem, gateway.key; `gerbang pki policy-link`)",
     )
     p.add_argument("--metrics-port", type=int, default=0)
+    p.add_argument(
+        "--health-listen",
+        default=None,
+        metavar="HOST:PORT",
+        help="also serve grpc.health.v1 in plaintext here, for Kubernetes gRPC probes "
+        "(off by default; health state only)",
+    )
     p.add_argument("--commitment-key", default=".gerbang/keys/audit-commitment.key")
     p.add_argument(
         "--audit-reader", action="append", help="SPIFFE ID allowed to read the audit log"

@@ -56,6 +56,7 @@ from gateway.evidence import (
     sign_blob,
     verify_request,
 )
+from gateway.health_port import start_health_port
 from gateway.identities import GATEWAY_ID
 from gateway.keys import RegistryFile, Signer
 from gateway.model import MAX_REQUEST_BYTES, InvalidQuery, Query
@@ -724,6 +725,7 @@ class GatewayConfig:
     details_key: str | None = None  # oversight's X25519 key for sealed details
     keys_dir: Path = Path(".gerbang/keys")  # registry.json and the gateway's keystore
     startup_timeout: float = 20.0
+    health_listen: str | None = None  # plaintext grpc.health.v1 for probes; off by default
 
 
 async def connect_adapters(
@@ -838,6 +840,12 @@ async def serve(
     await server.start()
     for name in ("", *services):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    # A plaintext health port for Kubernetes gRPC probes, only when asked for.
+    health_port = (
+        None
+        if config.health_listen is None
+        else await start_health_port(config.health_listen, health_servicer, reuse_port=reuse_port)
+    )
     watcher = asyncio.get_running_loop().create_task(
         watch_policies(gateway, config.policies_dir), name="policy-watcher"
     )
@@ -860,6 +868,8 @@ async def serve(
         for name in ("", *services):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await server.stop(grace=2)
+        if health_port is not None:
+            await health_port.stop(grace=None)
         watcher.cancel()
         checkpoints.cancel()
         await writer.stop()
