@@ -40,7 +40,7 @@ from gateway.audit._tiles import (
     tiles_for_size,
 )
 from gateway.audit.entry import Entry
-from gateway.audit.store import StoredEntry
+from gateway.audit.rows import StoredEntry
 from gateway.audit.verify import CheckpointClaim, VerifiedLog, verify_log
 from gateway.errors import AuditIntegrityError, TransportError
 
