@@ -25,6 +25,7 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from sqlalchemy import Engine, create_engine, event, select
 
+from adapters.call_log import CallLog
 from adapters.held import HeldReleases
 from adapters.plans import SeenPlans, admit
 from adapters.privacy import public_domain
@@ -298,7 +299,7 @@ async def serve(
     seen = SeenPlans(state)
     held = HeldReleases(state.with_name(state.stem + "-releases.db"))
     adapter = SqlAdapter(adapter_id, engine, keys, signer, seen, held)
-    server = grpc.aio.server(interceptors=[MalformedRequests()])
+    server = grpc.aio.server(interceptors=[CallLog(), MalformedRequests()])
     adapter_pb2_grpc.add_AdapterServiceServicer_to_server(adapter, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
