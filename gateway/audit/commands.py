@@ -195,7 +195,7 @@ def _progress(total: int) -> Any:
     return show
 
 
-def _outside_claims(paths: list[str], vkey: str, origin: str) -> list[CheckpointClaim]:
+def outside_claims(paths: list[str], vkey: str, origin: str) -> list[CheckpointClaim]:
     """Checkpoints held outside the log: a signed note, an evidence bundle (its
     `audit.checkpoint`), or a witness's state file (`origin`, `size`, `root`)."""
     claims: list[CheckpointClaim] = []
@@ -230,7 +230,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
         return cmd_verify_remote(args)
     origin, vkey = _log_key(args.pubkey)
-    outside = _outside_claims(args.checkpoint or [], vkey, origin)
+    outside = outside_claims(args.checkpoint or [], vkey, origin)
     nodes = 0
     if args.export:
         path = Path(args.export)

@@ -23,7 +23,7 @@ import hashlib
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,12 +144,21 @@ def check_upper_tiles(fetch: Fetch, size: int, full_tiles: FullTiles) -> int:
 
 
 def verify_tiles(
-    fetch: Fetch, vkey: str, progress: Callable[[int], None] | None = None
+    fetch: Fetch,
+    vkey: str,
+    progress: Callable[[int], None] | None = None,
+    outside: Sequence[CheckpointClaim] = (),
 ) -> tuple[Checkpoint, VerifiedLog]:
-    """Steps 1 to 5 over the whole log; return the checkpoint and what was verified."""
+    """Steps 1 to 5 over the whole log; return the checkpoint and what was verified.
+
+    `outside` are checkpoints held elsewhere (a witness's state, an evidence bundle): the
+    served log must reach each and agree with it, or verification fails (behind, or forked).
+    """
     checkpoint, _ = fetch_checkpoint(fetch, vkey)
     claim = CheckpointClaim(checkpoint.size, checkpoint.root_hash, "the served checkpoint")
     full_tiles: FullTiles = {}
-    verified = verify_log(read_entries(fetch, checkpoint.size, full_tiles), None, [claim], progress)
+    verified = verify_log(
+        read_entries(fetch, checkpoint.size, full_tiles), None, [claim, *outside], progress
+    )
     check_upper_tiles(fetch, checkpoint.size, full_tiles)
     return checkpoint, verified
