@@ -75,6 +75,14 @@ def cmd_pki_policy_link(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_policy_stage(args: argparse.Namespace) -> int:
+    from gateway.policy import stage_bundle
+
+    revision = stage_bundle(Path(args.policies), Path(args.dir))
+    print(f"staged revision {revision} in {args.dir}: serve it with `opa run --bundle {args.dir}`")
+    return 0
+
+
 def cmd_seed(args: argparse.Namespace) -> int:
     from adapters.seed import run_seed
 
@@ -177,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = pki.add_parser("policy-link", help="create the mTLS link between gateway and OPA")
     p.add_argument("dir")
     p.set_defaults(func=cmd_pki_policy_link)
+
+    policy = sub.add_parser("policy", help="the policy bundle").add_subparsers(
+        dest="policy_command", required=True
+    )
+    p = policy.add_parser("stage", help="copy the bundle for OPA with its revision (.manifest)")
+    p.add_argument("dir", help="where OPA's copy goes (updated in place)")
+    p.add_argument("--policies", default="policies")
+    p.set_defaults(func=cmd_policy_stage)
 
     p = sub.add_parser("seed", help="generate a synthetic city into a police database")
     from adapters.seed import add_seed_arguments

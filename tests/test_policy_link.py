@@ -332,3 +332,23 @@ def test_log_verifies_after_the_policy_faults(stack: tuple[LocalFederation, Any]
     finally:
         store.close()
     assert verified.size >= 7
+
+
+async def test_the_cli_makes_the_link_and_the_staged_bundle(tmp_path: Path) -> None:
+    from gateway.cli import main as gerbang
+    from gateway.policy import PolicyLinkTls
+
+    assert gerbang(["pki", "policy-link", str(tmp_path / "link")]) == 0
+    assert gerbang(["policy", "stage", str(tmp_path / "staged")]) == 0
+    manifest = json.loads((tmp_path / "staged" / ".manifest").read_text())
+    assert manifest == {"revision": REVISION}
+    assert oct((tmp_path / "link" / "opa.key").stat().st_mode & 0o777) == "0o600"
+    link = PolicyLinkTls.load(tmp_path / "link")
+    with OpaServerProcess(POLICIES, binary=require_opa(), tls=link) as opa:
+        engine = OpaServerEngine(POLICIES, opa.url, tls=link, timeout=5)
+        try:
+            decision = await engine.decide(allowed_input())
+        finally:
+            await engine.close()
+    assert decision.allow
+    assert decision.revision == REVISION
