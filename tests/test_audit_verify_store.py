@@ -315,3 +315,15 @@ def test_offline_verification_imports_no_database_driver(log: Log, tmp_path: Pat
     )
     assert done.returncode == 0, done.stderr
     assert "13 entries" in done.stdout
+
+
+def test_export_verification_takes_no_key_from_the_export(
+    log: Log, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An export carries the log's key in its header; verifying it still needs --pubkey."""
+    export = tmp_path / "log.jsonl"
+    assert gerbang(["audit", "export", "--store", log.store.url, "--out", str(export)]) == 0
+    capsys.readouterr()
+    assert gerbang(["audit", "verify", "--export", str(export)]) == 1
+    assert "--pubkey" in capsys.readouterr().err
+    assert gerbang(["audit", "verify", "--export", str(export), "--pubkey", str(log.pubkey)]) == 0
