@@ -70,7 +70,7 @@ async def test_opa_server_engine_latency(capsys: pytest.CaptureFixture[str]) -> 
         engine = OpaServerEngine(POLICIES, server.url, tls=server.tls)
         try:
             lines = [
-                f"OPA server (HTTP), {kind:7}: {await _measure(engine, docs)}"
+                f"OPA server (mTLS), {kind:7}: {await _measure(engine, docs)}"
                 for kind, docs in _inputs().items()
             ]
         finally:
