@@ -3,7 +3,9 @@
 Steps (the adapter answers only plans the gateway signed, for itself, in time, once):
 1. the gateway's registered plan key signed these exact plan bytes;
 2. the plan parses and is addressed to this adapter;
-3. the plan has not expired;
+3. the plan is in its lifetime by this adapter's clock: not expired, and not issued in the
+   future (a plan lives PLAN_LIFETIME from when the gateway signed it, so `expires_at`
+   also says when that was); outside it, the message names the clock skew to fix;
 4. the plan was not seen before (its ID is remembered until it expires, in a
    small SQLite file that survives restarts).
 """
@@ -20,6 +22,10 @@ from gateway.evidence import SignedBlob, open_plan
 from gateway.identities import GATEWAY_ID
 from gateway.keys import RegistryFile
 from gateway.model import InvalidQuery, QueryPlan
+from gateway.planning import PLAN_LIFETIME
+
+# How far the gateway's clock may run ahead of this adapter's before its plans are refused.
+CLOCK_TOLERANCE = dt.timedelta(seconds=5)
 
 
 class SeenPlans:
@@ -67,7 +73,25 @@ def admit(
     plan = QueryPlan.from_proto(proto)
     if plan.adapter_id != adapter_id:
         raise PlanRefused(f"plan is addressed to {plan.adapter_id}, not to this adapter")
-    if plan.expires_at <= now:
-        raise PlanRefused(f"plan expired at {plan.expires_at.isoformat()}")
+    _check_lifetime(plan, now)
     seen.claim(plan.plan_id, plan.expires_at, now)
     return plan
+
+
+def _check_lifetime(plan: QueryPlan, now: dt.datetime) -> None:
+    """Refuse a plan outside its lifetime, naming the clock skew that explains it."""
+    issued = plan.expires_at - PLAN_LIFETIME
+    if plan.expires_at <= now:
+        behind = (now - issued).total_seconds()
+        raise PlanRefused(
+            f"plan expired at {plan.expires_at.isoformat()}: it was signed {behind:.0f} s "
+            f"ago by this adapter's clock (a plan lives {PLAN_LIFETIME.total_seconds():.0f} s); "
+            "if the gateway's clock is behind this adapter's, synchronise them (NTP)"
+        )
+    if issued > now + CLOCK_TOLERANCE:
+        ahead = (issued - now).total_seconds()
+        raise PlanRefused(
+            f"plan signed {ahead:.0f} s in the future by this adapter's clock: the gateway's "
+            f"clock is ahead of this adapter's by more than {CLOCK_TOLERANCE.total_seconds():.0f}"
+            " s; synchronise them (NTP)"
+        )

@@ -25,6 +25,7 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from sqlalchemy import Engine, create_engine, event, select
 
+from adapters.call_log import CallLog
 from adapters.held import HeldReleases
 from adapters.plans import SeenPlans, admit
 from adapters.privacy import public_domain
@@ -40,6 +41,7 @@ from adapters.sql import (
 from gateway.analytics.privacy import privatise
 from gateway.errors import ConfigurationError
 from gateway.evidence import SignedBlob, attestation, seal_result, sha256
+from gateway.health_port import start_health_port
 from gateway.identities import GATEWAY_ID
 from gateway.keys import RegistryFile, Signer, x25519_public
 from gateway.model import (
@@ -287,6 +289,8 @@ async def serve(
     tls_name: str,
     keys_dir: Path,
     state: Path,
+    *,
+    health_listen: str | None = None,
 ) -> None:
     """Run the adapter until cancelled."""
     engine = make_engine(store)
@@ -295,7 +299,7 @@ async def serve(
     seen = SeenPlans(state)
     held = HeldReleases(state.with_name(state.stem + "-releases.db"))
     adapter = SqlAdapter(adapter_id, engine, keys, signer, seen, held)
-    server = grpc.aio.server(interceptors=[MalformedRequests()])
+    server = grpc.aio.server(interceptors=[CallLog(), MalformedRequests()])
     adapter_pb2_grpc.add_AdapterServiceServicer_to_server(adapter, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -310,6 +314,10 @@ async def serve(
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set(names[0], health_pb2.HealthCheckResponse.SERVING)
+    # A plaintext health port for Kubernetes gRPC probes, only when asked for.
+    health_port = (
+        None if health_listen is None else await start_health_port(health_listen, health_servicer)
+    )
     log.info(
         "adapter serving", adapter_id=adapter_id, listen=listen, datasets=sorted(adapter.datasets)
     )
@@ -317,6 +325,8 @@ async def serve(
         await server.wait_for_termination()
     finally:
         await server.stop(grace=2)
+        if health_port is not None:
+            await health_port.stop(grace=None)
         engine.dispose()
         seen.close()
         held.close()

@@ -139,6 +139,8 @@ async def policy_component(
     *,
     opa_url: str | None = None,
     baseline_opa_url: str | None = None,
+    opa_tls: Path | None = None,
+    baseline_opa_tls: Path | None = None,
 ) -> Component:
     """Sequential decisions on the benchmark's input: the project's rules vs a constant."""
     from gateway.policy import engine_from_config
@@ -147,11 +149,11 @@ async def policy_component(
     doc: dict[str, Any] = policy_input(EXAMPLE_CALLERS[CALLER], query, dt.datetime.now(dt.UTC))
     engines = []
     try:
-        for label, directory, url in (
-            ("project policies", policies, opa_url),
-            ("one constant rule", baseline_policies, baseline_opa_url),
+        for label, directory, url, tls in (
+            ("project policies", policies, opa_url, opa_tls),
+            ("one constant rule", baseline_policies, baseline_opa_url, baseline_opa_tls),
         ):
-            engine = engine_from_config(engine_name, directory, opa_url=url)
+            engine = engine_from_config(engine_name, directory, opa_url=url, opa_tls=tls)
             engines.append(engine)
             decision = await engine.decide(doc)
             if not decision.allow:

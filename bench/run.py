@@ -237,6 +237,8 @@ def federation(
             server = OpaServerProcess(POLICIES, binary=Path(opa) if opa else None)
             opa_url = stack.enter_context(server).url
         extra = list(kwargs.pop("extra_gateway_args", ()))
+        if opa_url is not None:
+            extra += ["--opa-tls", str(server.tls.directory)]
         if metrics:  # one gateway process: workers would each need a port of their own
             extra += ["--metrics-port", str(free_port())]
         yield stack.enter_context(
@@ -525,6 +527,8 @@ async def _policy_component(
                 s.component_seconds,
                 opa_url=server.url,
                 baseline_opa_url=baseline_server.url,
+                opa_tls=server.tls.directory,
+                baseline_opa_tls=baseline_server.tls.directory,
             )
     if kind == "wasm":
         # The baseline's one rule needs compiling to Wasm too, which takes OPA.

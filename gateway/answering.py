@@ -30,6 +30,7 @@ from gateway.refusals import (
     NotReady,
     ObligationsInapplicable,
     PolicyDenied,
+    PolicyUnavailable,
     PreconditionViolation,
 )
 from gateway.release import PrivacyBudget, data_periods
@@ -104,6 +105,12 @@ async def answer(
     POLICY_DECISION.labels(p.engine_name).observe(time.perf_counter() - t0)
     outcome.revision = decision.revision
     outcome.reasons = tuple(decision.reasons)
+    if decision.failed:
+        # No decision was made (engine down, late, untrusted): an outage, not a denial.
+        raise PolicyUnavailable(
+            f"policy decision point unavailable; nothing released: {decision.reasons[0]}",
+            reasons=decision.reasons,
+        )
     if not decision.allow:
         denied = PolicyDeniedError(decision.reasons)
         raise PolicyDenied(f"denied by policy: {denied}", reasons=decision.reasons)

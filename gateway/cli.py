@@ -64,6 +64,25 @@ def cmd_pki_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pki_policy_link(args: argparse.Namespace) -> int:
+    from gateway.policy.link import init_policy_link
+
+    init_policy_link(Path(args.dir))
+    print(
+        f"created the gateway-OPA mTLS link in {args.dir}: run OPA with the flags of "
+        "docs/adr/0018-authenticated-policy-link.md, the gateway with --opa-tls"
+    )
+    return 0
+
+
+def cmd_policy_stage(args: argparse.Namespace) -> int:
+    from gateway.policy import stage_bundle
+
+    revision = stage_bundle(Path(args.policies), Path(args.dir))
+    print(f"staged revision {revision} in {args.dir}: serve it with `opa run --bundle {args.dir}`")
+    return 0
+
+
 def cmd_seed(args: argparse.Namespace) -> int:
     from adapters.seed import run_seed
 
@@ -86,6 +105,7 @@ def cmd_adapter_serve(args: argparse.Namespace) -> int:
         f"adapter-{args.id}",
         Path(args.keys),
         state,
+        health_listen=args.health_listen,
     )
     asyncio.run(_run_until_signal(server))
     return 0
@@ -109,6 +129,8 @@ def gateway_config(args: argparse.Namespace) -> GatewayConfig:
         commitment_key=load_or_create_key(Path(args.commitment_key)),
         engine=args.engine,
         opa_url=args.opa_url,
+        opa_tls=None if args.opa_tls is None else Path(args.opa_tls),
+        health_listen=args.health_listen,
         audit_readers=readers,
         log_key=Path(args.log_key),
         witnesses=tuple(_read_key(k) for k in args.witness_key),
@@ -144,7 +166,9 @@ def cmd_gateway_serve(args: argparse.Namespace) -> int:
         serve_metrics(args.metrics_port)
 
         async def main() -> None:
-            engine = engine_from_config(config.engine, config.policies_dir, opa_url=config.opa_url)
+            engine = engine_from_config(
+                config.engine, config.policies_dir, opa_url=config.opa_url, opa_tls=config.opa_tls
+            )
             await serve(config, engine)
 
         asyncio.run(_run_until_signal(main()))
@@ -164,6 +188,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = pki.add_parser("init", help="create a federation CA and certificates for every party")
     p.add_argument("dir")
     p.set_defaults(func=cmd_pki_init)
+    p = pki.add_parser("policy-link", help="create the mTLS link between gateway and OPA")
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_pki_policy_link)
+
+    policy = sub.add_parser("policy", help="the policy bundle").add_subparsers(
+        dest="policy_command", required=True
+    )
+    p = policy.add_parser("stage", help="copy the bundle for OPA with its revision (.manifest)")
+    p.add_argument("dir", help="where OPA's copy goes (updated in place)")
+    p.add_argument("--policies", default="policies")
+    p.set_defaults(func=cmd_policy_stage)
 
     p = sub.add_parser("seed", help="generate a synthetic city into a police database")
     from adapters.seed import add_seed_arguments
@@ -186,6 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", help="replay cache of plans (default .gerbang/adapter-<id>-plans.db)")
     p.add_argument("--pki", default=".gerbang/pki")
     p.add_argument("--metrics-port", type=int, default=0)
+    p.add_argument(
+        "--health-listen",
+        default=None,
+        metavar="HOST:PORT",
+        help="also serve grpc.health.v1 in plaintext here, for Kubernetes gRPC probes "
+        "(off by default; health state only)",
+    )
     p.set_defaults(func=cmd_adapter_serve)
 
     gw = sub.add_parser("gateway", help="the gateway").add_subparsers(
@@ -211,8 +253,21 @@ def build_parser() -> argparse.ArgumentParser:
         default="wasm",
         help="policy engine: wasm (OPA-compiled, in-process; default), regopy, or opa (server)",
     )
-    p.add_argument("--opa-url", default=None)
+    p.add_argument("--opa-url", default=None, help="OPA server, https://127.0.0.1:8181")
+    p.add_argument(
+        "--opa-tls",
+        default=None,
+        metavar="DIR",
+        help="the mTLS link to OPA (ca.pem, gateway.pem, gateway.key; `gerbang pki policy-link`)",
+    )
     p.add_argument("--metrics-port", type=int, default=0)
+    p.add_argument(
+        "--health-listen",
+        default=None,
+        metavar="HOST:PORT",
+        help="also serve grpc.health.v1 in plaintext here, for Kubernetes gRPC probes "
+        "(off by default; health state only)",
+    )
     p.add_argument("--commitment-key", default=".gerbang/keys/audit-commitment.key")
     p.add_argument(
         "--audit-reader", action="append", help="SPIFFE ID allowed to read the audit log"

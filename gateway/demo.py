@@ -40,7 +40,6 @@ from gateway.agent.demo import serve_consoles, show_agent
 from gateway.analytics import operations as ops
 from gateway.analytics.client import AnalyticsClient
 from gateway.analytics.render import render_png, render_terminal
-from gateway.audit._checkpoint import open_checkpoint
 from gateway.audit._merkle import verify_inclusion
 from gateway.audit._note import parse_verifier_key
 from gateway.audit._policy import WitnessPolicy
@@ -48,7 +47,11 @@ from gateway.audit.checkpoints import ORIGIN, LogKey
 from gateway.audit.commands import b64, witness_via_gateway
 from gateway.audit.remote import MutualTls, http_fetcher, verify_tiles
 from gateway.audit.store import AuditStore
-from gateway.audit.verify import CheckpointClaim, verify_log
+from gateway.audit.verify import (
+    stored_checkpoint_claims,
+    verify_log,
+    verify_tree_nodes,
+)
 from gateway.client import GerbangClient, QueryRefused, QueryResult, Receipt
 from gateway.evidence import user_commitment, verify_bundle
 from gateway.keys import KeyRegistry
@@ -510,11 +513,17 @@ def main() -> int:
         verifier = parse_verifier_key(
             federation.log_key_path.with_suffix(".pub").read_text().strip()
         )
-        claims = [
-            CheckpointClaim(cp.size, open_checkpoint(cp.note, verifier, ORIGIN).root_hash)
-            for cp in store.checkpoints()
-        ]
-        verified = verify_log(store.scan(), store.head(), claims)
+        # As `gerbang audit verify` does: stored checkpoints against their notes, every
+        # stored Merkle node against the leaves.
+        claims = stored_checkpoint_claims(
+            ((cp.size, cp.root_hash, cp.note) for cp in store.checkpoints()),
+            store.cosigned_sizes(),
+            verifier,
+            ORIGIN,
+        )
+        leaves: list[bytes] = []
+        verified = verify_log(store.scan(), store.head(), claims, leaf_hashes=leaves)
+        verify_tree_nodes(leaves, store.scan_nodes())
         latest = store.checkpoint()
     finally:
         store.close()
@@ -525,7 +534,10 @@ def main() -> int:
     if latest is not None:
         print("latest checkpoint, with its cosignatures (standard witness, Kompolnas):")
         print("  " + latest.cosigned_note().decode().rstrip("\n").replace("\n", "\n  "))
-    print(f"check it yourself: .venv/bin/gerbang audit verify --store {federation.audit_url}")
+    print(
+        "check it yourself: .venv/bin/gerbang audit verify --store "
+        f"{federation.audit_url} --pubkey {federation.log_key_path.with_suffix('.pub')}"
+    )
     return 0
 
 

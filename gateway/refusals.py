@@ -35,6 +35,7 @@ __all__ = [
     "ObligationsInapplicable",
     "Overloaded",
     "PolicyDenied",
+    "PolicyUnavailable",
     "PreconditionViolation",
     "RequestRefused",
     "RequestTooLarge",
@@ -171,6 +172,15 @@ class Overloaded(RequestRefused):
 
     status = "RESOURCE_EXHAUSTED"
     reason = "OVERLOADED"
+    decision = "error"
+
+
+class PolicyUnavailable(RequestRefused):
+    """No decision was made (the policy server down, late or untrusted, ADR 0018): an
+    outage, never a denial; nothing is released. Retry."""
+
+    status = "UNAVAILABLE"
+    reason = "POLICY_UNAVAILABLE"
     decision = "error"
 
 

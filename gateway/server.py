@@ -47,6 +47,7 @@ from gateway.audit.witnessing import TlogWitness
 from gateway.catalog import Catalog, Dataset
 from gateway.errors import AuditIntegrityError, ConfigurationError
 from gateway.fanout import AdapterLink, FanOut
+from gateway.health_port import start_health_port
 from gateway.identities import GATEWAY_ID
 from gateway.keys import RegistryFile, Signer
 from gateway.model import Query
@@ -233,6 +234,7 @@ class GatewayConfig:
     commitment_key: bytes
     engine: str = "wasm"
     opa_url: str | None = None
+    opa_tls: Path | None = None  # the mTLS link to OPA (ADR 0018)
     tls_name: str = "gateway"
     audit_readers: frozenset[str] = frozenset()
     log_key: Path = Path(".gerbang/keys/audit-log.key")
@@ -243,6 +245,7 @@ class GatewayConfig:
     details_key: str | None = None  # oversight's X25519 key for sealed details
     keys_dir: Path = Path(".gerbang/keys")  # registry.json and the gateway's keystore
     startup_timeout: float = 20.0
+    health_listen: str | None = None  # plaintext grpc.health.v1 for probes; off by default
     # Defaults until the registry sets them per caller (issue 12, item 4).
     stream_lifetime: float = 3600.0  # the ceiling; a caller's registry limit may be shorter
     adapter_timeout: float = 30.0
@@ -381,6 +384,12 @@ async def serve(
     await server.start()
     for name in ("", *services):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    # A plaintext health port for Kubernetes gRPC probes, only when asked for.
+    health_port = (
+        None
+        if config.health_listen is None
+        else await start_health_port(config.health_listen, health_servicer, reuse_port=reuse_port)
+    )
     watcher = asyncio.get_running_loop().create_task(
         watch_policies(pipeline, config.policies_dir), name="policy-watcher"
     )
@@ -403,6 +412,8 @@ async def serve(
         for name in ("", *services):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await server.stop(grace=2)
+        if health_port is not None:
+            await health_port.stop(grace=None)
         watcher.cancel()
         checkpoints.cancel()
         await admission.stop()  # its last window of refusals reaches the log

@@ -112,7 +112,9 @@ def _worker_main(
 
     async def main() -> None:
         serving_now = asyncio.Event()
-        engine = engine_from_config(config.engine, config.policies_dir, opa_url=config.opa_url)
+        engine = engine_from_config(
+            config.engine, config.policies_dir, opa_url=config.opa_url, opa_tls=config.opa_tls
+        )
         serving = asyncio.ensure_future(serve(config, engine, ready=serving_now, reuse_port=True))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

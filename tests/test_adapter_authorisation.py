@@ -114,3 +114,31 @@ def test_execute_from_a_caller_is_refused_and_logged(federation: LocalFederation
         )
     assert err.value.code() is grpc.StatusCode.PERMISSION_DENIED
     assert logged_calls(log, "Execute")[-1]["authorised"] is False
+
+
+def test_standard_health_and_reflection_calls_are_logged_with_the_caller(
+    federation: LocalFederation,
+) -> None:
+    """The services beside AdapterService (grpc.health.v1, reflection) are logged too."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2
+
+    channel, log = stub(federation, "kompolnas-oversight")
+    with channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        answer = health.Check(health_pb2.HealthCheckRequest(), timeout=10)  # type: ignore[attr-defined]
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        reflect = channel.stream_stream(
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+            response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+        )
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        assert list(reflect(iter([request]), timeout=10))
+    who = identity_of(federation, "kompolnas-oversight")
+    check = logged_calls(log, "/grpc.health.v1.Health/Check")
+    assert check
+    assert check[-1]["caller"] == who
+    info = logged_calls(log, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
+    assert info
+    assert info[-1]["caller"] == who

@@ -194,11 +194,14 @@ def test_head_row_tampering_is_detected(store: AuditStore) -> None:
 
 
 def test_cli_verify_exit_codes(store: AuditStore, capsys: pytest.CaptureFixture[str]) -> None:
-    assert gerbang(["audit", "verify", "--store", store.url]) == 0
+    from gateway.audit._note import generate_signer_key
+
+    verify = ["audit", "verify", "--store", store.url, "--pubkey", generate_signer_key("x")[1]]
+    assert gerbang(verify) == 0
     assert "10 entries" in capsys.readouterr().out
     with store.engine.begin() as conn:
         conn.execute(delete(entries_table).where(entries_table.c.idx == 3))
-    assert gerbang(["audit", "verify", "--store", store.url]) == 1
+    assert gerbang(verify) == 1
     assert "entry 3" in capsys.readouterr().err
 
 

@@ -23,6 +23,7 @@ from gateway.policy import (
     OpaServerEngine,
     OpaServerProcess,
     engine_from_config,
+    init_policy_link,
     load_bundle,
 )
 from gateway.policy._corpus import purpose_bases
@@ -43,6 +44,10 @@ def _opa_binary() -> Path:
 KINDS = ["regopy", pytest.param("opa", marks=pytest.mark.opa)]  # wasm: tests/test_policy_wasm.py
 
 
+# The OPA server behind each running engine, so a test can restage its bundle.
+_SERVERS: dict[int, OpaServerProcess] = {}
+
+
 @asynccontextmanager
 async def running(
     kind: str,
@@ -61,10 +66,12 @@ async def running(
             await engine.close()
         return
     with OpaServerProcess(served or bundle, binary=_opa_binary(), watch=watch) as server:
-        engine = OpaServerEngine(bundle, server.url, timeout=timeout)
+        engine = OpaServerEngine(bundle, server.url, tls=server.tls, timeout=timeout)
+        _SERVERS[id(engine)] = server
         try:
             yield engine
         finally:
+            del _SERVERS[id(engine)]
             await engine.close()
 
 
@@ -174,13 +181,14 @@ async def test_input_that_is_not_json_is_a_denial(kind: str, bad: object) -> Non
     assert decision.reasons[0].startswith(f"{ENGINE_ERROR}the input is not a JSON document")
 
 
-async def test_opa_unreachable_is_a_denial() -> None:
+async def test_opa_unreachable_is_a_denial(tmp_path: Path) -> None:
     import socket
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    engine = OpaServerEngine(POLICIES, f"http://127.0.0.1:{port}", timeout=1)
+    link = init_policy_link(tmp_path / "link")
+    engine = OpaServerEngine(POLICIES, f"https://127.0.0.1:{port}", tls=link, timeout=1)
     try:
         decision = await engine.decide(ALLOWED)
     finally:
@@ -358,6 +366,8 @@ async def test_reload_puts_a_new_revision_in_force(kind: str, tmp_path: Path) ->
             bundle / "registry/callers/data.json",
             lambda d: d[ATCS].update(purposes=["stolen_vehicle_check"]),
         )
+        if kind == "opa":  # OPA watches the staged copy (with its revision), not the source
+            _SERVERS[id(engine)].restage()
         after = await _reload_when_served(engine, kind)
         assert after != before
         assert engine.revision == after == load_bundle(bundle).revision
@@ -370,9 +380,11 @@ async def test_reload_puts_a_new_revision_in_force(kind: str, tmp_path: Path) ->
 # --- configuration --------------------------------------------------------------------
 
 
-def test_engine_from_config_builds_each_engine() -> None:
+def test_engine_from_config_builds_each_engine(tmp_path: Path) -> None:
     assert isinstance(engine_from_config("regopy", POLICIES), EmbeddedEngine)
-    assert isinstance(engine_from_config("opa", POLICIES, "http://127.0.0.1:8181"), OpaServerEngine)
+    init_policy_link(tmp_path / "link")
+    opa = engine_from_config("opa", POLICIES, "https://127.0.0.1:8181", opa_tls=tmp_path / "link")
+    assert isinstance(opa, OpaServerEngine)
 
 
 @pytest.mark.parametrize(
@@ -380,16 +392,26 @@ def test_engine_from_config_builds_each_engine() -> None:
     [
         ("regorus", None, 0.5, "unknown policy engine 'regorus'"),
         ("opa", None, 0.5, "needs the OPA server's URL"),
-        ("opa", "127.0.0.1:8181", 0.5, "must look like http://"),
-        ("opa", "http://127.0.0.1:8181/v1/data", 0.5, "must not have a path"),
+        ("opa", "127.0.0.1:8181", 0.5, "must look like https://"),
+        # Plain HTTP trusted whatever answered on the port (issue 12): mTLS only.
+        ("opa", "http://127.0.0.1:8181", 0.5, "the link is mTLS only"),
+        ("opa", "https://127.0.0.1:8181/v1/data", 0.5, "must not have a path"),
         ("regopy", None, 0, "timeout must be positive"),
     ],
 )
 def test_engine_from_config_refuses_bad_settings(
-    kind: str, url: str | None, timeout: float, message: str
+    kind: str, url: str | None, timeout: float, message: str, tmp_path: Path
 ) -> None:
+    init_policy_link(tmp_path / "link")
     with pytest.raises(ConfigurationError, match=message):
-        engine_from_config(kind, POLICIES, opa_url=url, timeout=timeout)
+        engine_from_config(kind, POLICIES, opa_url=url, timeout=timeout, opa_tls=tmp_path / "link")
+
+
+def test_opa_engine_without_its_tls_link_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="needs its mTLS link"):
+        engine_from_config("opa", POLICIES, opa_url="https://127.0.0.1:8181")
+    with pytest.raises(ConfigurationError, match=r"lacks ca\.pem, gateway\.pem, gateway\.key"):
+        engine_from_config("opa", POLICIES, opa_url="https://127.0.0.1:8181", opa_tls=tmp_path)
 
 
 def test_missing_policies_directory_is_refused(tmp_path: Path) -> None:

@@ -67,10 +67,10 @@ async def test_opa_server_engine_latency(capsys: pytest.CaptureFixture[str]) -> 
     if binary is None:
         pytest.skip("no opa binary (run `make tools`, or set GERBANG_OPA_BINARY)")
     with OpaServerProcess(POLICIES, binary=binary) as server:
-        engine = OpaServerEngine(POLICIES, server.url)
+        engine = OpaServerEngine(POLICIES, server.url, tls=server.tls)
         try:
             lines = [
-                f"OPA server (HTTP), {kind:7}: {await _measure(engine, docs)}"
+                f"OPA server (mTLS), {kind:7}: {await _measure(engine, docs)}"
                 for kind, docs in _inputs().items()
             ]
         finally:

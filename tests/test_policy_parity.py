@@ -51,7 +51,7 @@ async def engines(
 ) -> AsyncIterator[tuple[EmbeddedEngine, OpaServerEngine]]:
     # Generous timeouts: parity is about answers, not speed, on a loaded CI machine.
     embedded = EmbeddedEngine(POLICIES, timeout=10)
-    opa = OpaServerEngine(POLICIES, opa_server.url, timeout=10)
+    opa = OpaServerEngine(POLICIES, opa_server.url, tls=opa_server.tls, timeout=10)
     try:
         yield embedded, opa
     finally:

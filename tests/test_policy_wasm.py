@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import shutil
+import ssl
 import statistics
 import time
 import urllib.request
@@ -164,7 +165,7 @@ async def engines(
     opa_server: OpaServerProcess,
 ) -> AsyncIterator[tuple[WasmEngine, OpaServerEngine]]:
     wasm = WasmEngine(POLICIES, timeout=10)
-    opa = OpaServerEngine(POLICIES, opa_server.url, timeout=10)
+    opa = OpaServerEngine(POLICIES, opa_server.url, tls=opa_server.tls, timeout=10)
     try:
         yield wasm, opa
     finally:
@@ -273,12 +274,12 @@ _templates = st.lists(st.sampled_from(["%s", "%d", "%v", "%%", "a", " ", "é", "
 @pytest.fixture(scope="module")
 def sprintf_servers(
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[WasmEngine, str]]:
+) -> Iterator[tuple[WasmEngine, str, ssl.SSLContext]]:
     root = tmp_path_factory.mktemp("sprintf")
     bundle = _scratch_bundle(root, SPRINTF_REGO)
     engine = WasmEngine(bundle)
     with OpaServerProcess(bundle, binary=_opa()) as server:
-        yield engine, f"{server.url}/v1/data/gerbang/authz/decision"
+        yield engine, f"{server.url}/v1/data/gerbang/authz/decision", server.tls.client_context()
     asyncio.run(engine.close())
 
 
@@ -286,13 +287,13 @@ def sprintf_servers(
 @settings(max_examples=150, deadline=None)
 @given(template=_templates, args=_args)
 def test_sprintf_through_the_module_agrees_with_opa(
-    sprintf_servers: tuple[WasmEngine, str], template: str, args: list[object]
+    sprintf_servers: tuple[WasmEngine, str, ssl.SSLContext], template: str, args: list[object]
 ) -> None:
-    engine, url = sprintf_servers
+    engine, url, context = sprintf_servers
     doc = {"template": template, "args": args}
     body = ('{"input": ' + input_json(doc) + "}").encode("utf-8")
     request = urllib.request.Request(url, body, {"Content-Type": "application/json"})  # noqa: S310
-    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback http)
+    with urllib.request.urlopen(request, timeout=10, context=context) as answer:  # noqa: S310
         theirs = json.loads(answer.read())["result"]
     mine = asyncio.run(engine.evaluate(doc))
     assert mine == theirs
@@ -478,7 +479,7 @@ async def test_latency_of_each_engine_in_one_run(capsys: pytest.CaptureFixture[s
     binary = find_opa_binary()
     if binary is not None:
         with OpaServerProcess(POLICIES, binary=binary) as server:
-            opa = OpaServerEngine(POLICIES, server.url)
+            opa = OpaServerEngine(POLICIES, server.url, tls=server.tls)
             try:
                 lines += await _measure(opa)
             finally:

@@ -440,3 +440,28 @@ def test_gateway_tiles_share_a_port_between_workers_only(
         for server in servers:
             server.shutdown()
             server.server_close()
+
+
+def test_verify_remote_against_checkpoints_held_outside(
+    published: tuple[AuditStore, str], static_site: tuple[Path, str], tmp_path: Path
+) -> None:
+    """A witness's state: the served log must reach it and agree with it (issue 12)."""
+    from gateway.witness import WitnessState
+
+    store, vkey = published
+    state = tmp_path / "witness.state"
+    WitnessState(ORIGIN, 3, store.root(3)).save(state)
+    done = _gerbang("audit", "verify", "--remote", static_site[1], "--pubkey", vkey,
+                    "--checkpoint", str(state))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "1 held outside the log" in done.stdout
+    WitnessState(ORIGIN, 3, b"\x04" * 32).save(state)  # forked from what the witness saw
+    done = _gerbang("audit", "verify", "--remote", static_site[1], "--pubkey", vkey,
+                    "--checkpoint", str(state))  # fmt: skip
+    assert done.returncode != 0
+    assert "up to size 3 do not have the root" in done.stderr
+    WitnessState(ORIGIN, SIZE + 5, b"\x04" * 32).save(state)  # the served log is behind
+    done = _gerbang("audit", "verify", "--remote", static_site[1], "--pubkey", vkey,
+                    "--checkpoint", str(state))  # fmt: skip
+    assert done.returncode != 0
+    assert f"checkpoint of size {SIZE + 5} was already published" in done.stderr

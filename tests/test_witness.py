@@ -145,5 +145,5 @@ def test_cli_prints_checkpoint_pubkey_and_proofs(log: tuple[AuditStore, Checkpoi
     assert proof["treeSize"] == 9
     cons = json.loads(gerbang("audit", "consistency", "--from", "3"))
     assert set(cons) == {"size1", "size2", "root1", "root2", "proof"}
-    assert "9 entries" in gerbang("audit", "verify")
+    assert "9 entries" in gerbang("audit", "verify", "--pubkey", cp.key.verifier_key)
     store.close()

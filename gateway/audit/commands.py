@@ -13,14 +13,23 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.audit._checkpoint import open_checkpoint
 from gateway.audit._note import parse_verifier_key
 from gateway.audit.entry import Entry
-from gateway.audit.store import AuditStore, StoredEntry
-from gateway.audit.verify import CheckpointClaim, verify_log
+from gateway.audit.rows import StoredEntry
+from gateway.audit.verify import (
+    CheckpointClaim,
+    check_outside_checkpoints,
+    stored_checkpoint_claims,
+    verify_log,
+    verify_tree_nodes,
+)
 from gateway.errors import ConfigurationError, GerbangError, UntrustedInputError
+
+if TYPE_CHECKING:  # the store (and SQLAlchemy) only for the commands that open one
+    from gateway.audit.store import AuditStore
 
 
 def b64(data: bytes) -> str:
@@ -28,18 +37,24 @@ def b64(data: bytes) -> str:
 
 
 def _open(url: str) -> AuditStore:
+    from gateway.audit.store import AuditStore
+
     return AuditStore(url)
 
 
-def _log_key(store: AuditStore | None, given: str | None) -> tuple[str, str]:
-    """(origin, verifier key): `given` (a key string or a file with one) wins over the store's."""
-    if given:
-        path = Path(given)
-        vkey = path.read_text().strip() if path.exists() else given
-    elif store is not None and (published := store.published("verifier_key")):
-        vkey = published
-    else:
-        raise ConfigurationError("no log verifier key: pass --pubkey")
+def _log_key(given: str | None) -> tuple[str, str]:
+    """(origin, verifier key) from the caller: a key string, or a file (trust file) with one.
+
+    Never the key stored in the log or its export: a log that vouches for its own key
+    proves nothing to an outsider.
+    """
+    if not given:
+        raise ConfigurationError(
+            "pass the log's verifier key with --pubkey (the key string, or a file holding it, "
+            "from a source you trust); the key stored in the log is not used"
+        )
+    path = Path(given)
+    vkey = path.read_text().strip() if path.exists() else given
     return parse_verifier_key(vkey).name, vkey
 
 
@@ -180,42 +195,73 @@ def _progress(total: int) -> Any:
     return show
 
 
+def outside_claims(paths: list[str], vkey: str, origin: str) -> list[CheckpointClaim]:
+    """Checkpoints held outside the log: a signed note, an evidence bundle (its
+    `audit.checkpoint`), or a witness's state file (`origin`, `size`, `root`)."""
+    claims: list[CheckpointClaim] = []
+    for name in paths:
+        data = Path(name).read_bytes()
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and {"origin", "size", "root"} <= doc.keys():
+            if doc["origin"] != origin:
+                raise UntrustedInputError(f"{name} is a witness state for {doc['origin']!r}")
+            try:
+                root = base64.b64decode(str(doc["root"]), validate=True)
+                claims.append(CheckpointClaim(int(doc["size"]), root, f"witness state {name}"))
+            except (ValueError, TypeError) as e:
+                raise UntrustedInputError(f"{name}: not a witness state: {e}") from e
+            continue
+        if isinstance(doc, dict):
+            audit = doc.get("audit")
+            note = audit.get("checkpoint") if isinstance(audit, dict) else doc.get("checkpoint")
+            if not isinstance(note, str):
+                raise UntrustedInputError(f"{name} holds no checkpoint")
+            data = note.encode()
+        claims += _claims([data], vkey, origin, f"checkpoint in {name}")
+    return claims
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     if args.remote:
         from gateway.audit.tiles_cli import cmd_verify_remote
 
         return cmd_verify_remote(args)
-    extra = [Path(p).read_bytes() for p in args.checkpoint or []]
-    claims: list[CheckpointClaim] = []
+    origin, vkey = _log_key(args.pubkey)
+    outside = outside_claims(args.checkpoint or [], vkey, origin)
+    nodes = 0
     if args.export:
         path = Path(args.export)
-        header = json.loads(path.open().readline())
-        origin, vkey = _log_key(None, args.pubkey or header.get("verifier_key"))
-        if args.pubkey is None:
-            print(
-                "note: using the verifier key inside the export; pin it with --pubkey",
-                file=sys.stderr,
-            )
         notes: list[bytes] = []
         rows = list(_export_rows(path, notes))
         claims = _claims(notes, vkey, origin, "exported checkpoint")
-        claims += _claims(extra, vkey, origin, "checkpoint file")
-        verified = verify_log(rows, None, claims, _progress(len(rows)))
+        check_outside_checkpoints(outside, claims)
+        verified = verify_log(rows, None, claims + outside, _progress(len(rows)))
     else:
         store = _open(args.store)
         try:
             head = store.head()
-            cps = store.checkpoints()
-            if cps or extra:
-                origin, vkey = _log_key(store, args.pubkey)
-                claims = _claims([c.note for c in cps], vkey, origin, "stored checkpoint")
-                claims += _claims(extra, vkey, origin, "checkpoint file")
-            verified = verify_log(store.scan(), head, claims, _progress(head.size))
+            claims = stored_checkpoint_claims(
+                ((c.size, c.root_hash, c.note) for c in store.checkpoints()),
+                store.cosigned_sizes(),
+                parse_verifier_key(vkey),
+                origin,
+            )
+            check_outside_checkpoints(outside, claims)
+            leaves: list[bytes] = []
+            verified = verify_log(
+                store.scan(), head, claims + outside, _progress(head.size), leaves
+            )
+            nodes = verify_tree_nodes(leaves, store.scan_nodes())
         finally:
             store.close()
     print(
         f"audit log OK: {verified.size} entries, head {verified.head_hash.hex()}, "
         f"root {b64(verified.root_hash)}, {verified.checkpoints_checked} checkpoints checked"
+        + (f", {nodes} tree nodes checked" if nodes else "")
+        + (f", {len(outside)} held outside the log" if outside else "")
     )
     return 0
 
@@ -367,12 +413,22 @@ def add_audit_commands(audit: Any, witness: argparse.ArgumentParser) -> None:
     src.add_argument(
         "--remote", metavar="URL", help="a tlog-tiles prefix: mirror and verify, no database"
     )
-    p.add_argument("--pubkey", help="the log's verifier key (or a file with it); pin it")
+    p.add_argument(
+        "--pubkey",
+        help="the log's verifier key, or a file with it, from a source you trust (required: "
+        "the key stored in the log is never used)",
+    )
     p.add_argument("--pki", default=".gerbang/pki", help="with an https --remote: the CA")
     p.add_argument(
         "--identity", default="kompolnas-oversight", help="with an https --remote: client cert"
     )
-    p.add_argument("--checkpoint", action="append", help="a checkpoint note seen elsewhere (file)")
+    p.add_argument(
+        "--checkpoint",
+        action="append",
+        metavar="FILE",
+        help="a checkpoint held outside the log: a signed note, an evidence bundle or a "
+        "witness's state file; the log must hold it and agree with it (repeatable)",
+    )
     p.set_defaults(func=cmd_verify)
     p = audit.add_parser("checkpoint", help="print the latest signed checkpoint note")
     p.add_argument("--store", default=default_store)

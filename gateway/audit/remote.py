@@ -24,7 +24,7 @@ import ssl
 import urllib.error
 import urllib.request
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -44,7 +44,7 @@ from gateway.audit._tiles import (
     tiles_for_size,
 )
 from gateway.audit.entry import Entry
-from gateway.audit.store import StoredEntry
+from gateway.audit.rows import StoredEntry
 from gateway.audit.verify import CheckpointClaim, VerifiedLog, verify_log
 from gateway.errors import AuditIntegrityError, TransportError
 
@@ -187,12 +187,21 @@ def check_upper_tiles(fetch: Fetch, size: int, full_tiles: FullTiles) -> int:
 
 
 def verify_tiles(
-    fetch: Fetch, vkey: str, progress: Callable[[int], None] | None = None
+    fetch: Fetch,
+    vkey: str,
+    progress: Callable[[int], None] | None = None,
+    outside: Sequence[CheckpointClaim] = (),
 ) -> tuple[Checkpoint, VerifiedLog]:
-    """Steps 1 to 5 over the whole log; return the checkpoint and what was verified."""
+    """Steps 1 to 5 over the whole log; return the checkpoint and what was verified.
+
+    `outside` are checkpoints held elsewhere (a witness's state, an evidence bundle): the
+    served log must reach each and agree with it, or verification fails (behind, or forked).
+    """
     checkpoint, _ = fetch_checkpoint(fetch, vkey)
     claim = CheckpointClaim(checkpoint.size, checkpoint.root_hash, "the served checkpoint")
     full_tiles: FullTiles = {}
-    verified = verify_log(read_entries(fetch, checkpoint.size, full_tiles), None, [claim], progress)
+    verified = verify_log(
+        read_entries(fetch, checkpoint.size, full_tiles), None, [claim, *outside], progress
+    )
     check_upper_tiles(fetch, checkpoint.size, full_tiles)
     return checkpoint, verified

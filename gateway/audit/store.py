@@ -58,6 +58,7 @@ from gateway.audit._merkle import (
     root_at,
 )
 from gateway.audit.entry import GENESIS, AuditRecord, Entry, seal_body
+from gateway.audit.rows import INDEXED_COLUMNS, Head, StoredEntry, StoredNode
 from gateway.errors import AuditIntegrityError, AuditUnavailable, ProofRequestError
 from gateway.observability import STORE_COMMITS
 
@@ -192,21 +193,6 @@ meta_table = Table(
     Column("value", String(1024), nullable=False),
 )
 
-# Columns copied out of the leaf for querying; verification checks they agree with it.
-# (SCANNED_COLUMNS, below, adds the stored leaf hash.)
-INDEXED_COLUMNS = (
-    "time",
-    "kind",
-    "request_id",
-    "caller",
-    "purpose",
-    "dataset",
-    "decision",
-    "status",
-    "row_count",
-)
-
-
 SCANNED_COLUMNS = (*INDEXED_COLUMNS, "leaf_hash")
 
 # Column orders of the rows that `append` writes.
@@ -222,20 +208,6 @@ _PG_COPY_TYPES: dict[type[Any], str] = {
     String: "text",
     Bytes: "bytea",
 }
-
-
-@dataclass(frozen=True)
-class Head:
-    size: int
-    head_hash: bytes
-
-
-@dataclass(frozen=True, slots=True)  # slots: a full verification builds one per entry
-class StoredEntry:
-    """A row as stored: its entry, and the values of SCANNED_COLUMNS (empty for an export)."""
-
-    entry: Entry
-    values: tuple[Any, ...] = ()
 
 
 # The execution option that marks a write transaction: on SQLite it begins with
@@ -726,6 +698,31 @@ class AuditStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(checkpoints_table).order_by(checkpoints_table.c.size)).all()
         return [StoredCheckpoint(int(r.size), bytes(r.root_hash), bytes(r.note), ()) for r in rows]
+
+    def cosigned_sizes(self) -> list[int]:
+        """The sizes that have cosignature rows (each should have its checkpoint row)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(cosignatures_table.c.size).distinct()).scalars().all()
+        return sorted(int(r) for r in rows)
+
+    def scan_nodes(self, batch: int = 10_000) -> Iterator[StoredNode]:
+        """Every stored Merkle node, ordered by level then index, for verification."""
+        c = tree_table.c
+        query = str(
+            select(c.level, c.idx, c.hash)
+            .order_by(c.level, c.idx)
+            .compile(dialect=self.engine.dialect)
+        )
+        with self.engine.connect() as conn:
+            driver: Any = conn.connection.driver_connection  # sqlite3 or psycopg
+            cur = driver.cursor("tree_scan") if self.dialect == "postgresql" else driver.cursor()
+            try:
+                cur.execute(query)
+                while rows := cur.fetchmany(batch):
+                    for level, idx, digest in rows:
+                        yield int(level), int(idx), bytes(digest)
+            finally:
+                cur.close()
 
     def scan(self, batch: int = 10_000) -> Iterator[StoredEntry]:
         """Every stored row in physical index order, for verification.

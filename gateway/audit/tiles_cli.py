@@ -27,11 +27,15 @@ def cmd_verify_remote(args: argparse.Namespace) -> int:
         raise ConfigurationError("--remote needs --pubkey: the log's verifier key, pinned")
     path = Path(args.pubkey)
     vkey = path.read_text().strip() if path.exists() else args.pubkey
-    checkpoint, verified = verify_tiles(fetcher(args.remote, _tls(args)), vkey)
+    from gateway.audit._note import parse_verifier_key
+    from gateway.audit.commands import outside_claims
+
+    outside = outside_claims(args.checkpoint or [], vkey, parse_verifier_key(vkey).name)
+    checkpoint, verified = verify_tiles(fetcher(args.remote, _tls(args)), vkey, outside=outside)
     print(
         f"audit log OK through tiles at {args.remote}: {verified.size} entries, "
         f"root {b64(verified.root_hash)}, checkpoint of size {checkpoint.size} signed by "
-        f"{checkpoint.origin}"
+        f"{checkpoint.origin}" + (f", {len(outside)} held outside the log" if outside else "")
     )
     return 0
 

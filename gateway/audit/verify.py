@@ -15,6 +15,16 @@ Steps, in order:
 3. no checkpoint is larger than the log (truncation);
 4. the head row names the last entry: same size, same hash.
 The first failing step raises `AuditIntegrityError` naming the entry.
+
+What a store serves proofs from is checked apart, against the verified leaves:
+- `verify_tree_nodes`: every stored Merkle node is the hash of the leaves it covers, and
+  every complete subtree has exactly one node (altered, deleted, swapped or extra rows);
+- `stored_checkpoint_claims`: each stored checkpoint row's size and root columns are those
+  of its signed note, and no cosignature names a checkpoint the store no longer holds;
+- `check_outside_checkpoints`: every checkpoint held outside the store (a witness's state,
+  an evidence bundle, a note) is one the store holds, so a deleted row is found; the store
+  being behind or forked from it is found by `verify_log` itself (steps 2e and 3).
+Nothing here imports the store: an export or a remote log verifies without a database driver.
 """
 
 from __future__ import annotations
@@ -27,9 +37,11 @@ from typing import Any
 
 import msgspec
 
-from gateway.audit._merkle import CompactRange, leaf_hash
+from gateway.audit._checkpoint import open_checkpoint
+from gateway.audit._merkle import CompactRange, leaf_hash, node_hash
+from gateway.audit._note import NoteVerifier
 from gateway.audit.entry import GENESIS, LEAF_VERSION, Entry
-from gateway.audit.store import INDEXED_COLUMNS, Head, StoredEntry
+from gateway.audit.rows import INDEXED_COLUMNS, Head, StoredEntry, StoredNode
 from gateway.errors import AuditIntegrityError
 
 # The leaf members verification compares, decoded alone (see `_leaf_members`).
@@ -64,14 +76,17 @@ def verify_log(
     head: Head | None,
     checkpoints: Sequence[CheckpointClaim] = (),
     progress: Callable[[int], None] | None = None,
+    leaf_hashes: list[bytes] | None = None,
 ) -> VerifiedLog:
     """Verify every row against the chain, the tree, the checkpoints and the head.
 
     `head` is None for an export, which has no head row; its checkpoints bound it instead.
+    If `leaf_hashes` is given, each verified leaf's hash is appended to it (for
+    `verify_tree_nodes`).
     """
     iterator = iter(rows)
     try:
-        return _verify(iterator, head, checkpoints, progress)
+        return _verify(iterator, head, checkpoints, progress, leaf_hashes)
     finally:
         # A store's scan holds a database cursor: release it even when verification fails.
         if isinstance(iterator, Generator):
@@ -95,6 +110,7 @@ def _verify(
     head: Head | None,
     checkpoints: Sequence[CheckpointClaim],
     progress: Callable[[int], None] | None,
+    leaf_hashes: list[bytes] | None,
 ) -> VerifiedLog:
     claims = _claims_by_size(checkpoints)
     tree = CompactRange()
@@ -143,6 +159,8 @@ def _verify(
                 )
         prev = e.entry_hash
         tree.append(lh)
+        if leaf_hashes is not None:
+            leaf_hashes.append(lh)
         expected += 1
         claim = claims.get(expected)
         if claim is not None:
@@ -205,3 +223,104 @@ def _check_root(tree: CompactRange, claim: CheckpointClaim) -> None:
             "checkpointed, or the log forked",
             index=max(claim.size - 1, 0),
         )
+
+
+def verify_tree_nodes(leaf_hashes: Sequence[bytes], nodes: Iterable[StoredNode]) -> int:
+    """Check the stored Merkle nodes against verified leaf hashes; return how many.
+
+    `nodes` come ordered by level, then index. The tree over n leaves has, at level l,
+    exactly the nodes 0 .. (n >> l) - 1 (complete subtrees only, RFC 9162 section 2.1.1);
+    each must be there once, with the hash of its two children (level 0: the leaf hash).
+    Raises `AuditIntegrityError` naming the first node that is wrong, missing or extra.
+    """
+    expected: list[bytes] = list(leaf_hashes)
+    level, next_idx, checked = 0, 0, 0
+
+    def missing(lv: int, idx: int) -> AuditIntegrityError:
+        first = idx << lv
+        return AuditIntegrityError(
+            f"Merkle node (level {lv}, index {idx}) is missing from the store (deleted); "
+            "proofs over it cannot be served",
+            index=min(first, max(len(leaf_hashes) - 1, 0)),
+        )
+
+    def next_level() -> None:
+        nonlocal expected, level, next_idx
+        if next_idx < len(expected):
+            raise missing(level, next_idx)
+        expected = [node_hash(expected[i], expected[i + 1]) for i in range(0, len(expected) - 1, 2)]
+        level, next_idx = level + 1, 0
+
+    for lv, idx, digest in nodes:
+        while lv > level and expected:
+            next_level()
+        if lv != level or idx >= len(expected) or idx < next_idx:
+            raise AuditIntegrityError(
+                f"Merkle node (level {lv}, index {idx}) is not a complete subtree of the "
+                f"{len(leaf_hashes)} entries, or is stored twice (added)",
+                index=max(len(leaf_hashes) - 1, 0),
+            )
+        if idx > next_idx:
+            raise missing(level, next_idx)
+        if not hmac.compare_digest(digest, expected[idx]):
+            raise AuditIntegrityError(
+                f"Merkle node (level {lv}, index {idx}) does not match the entries it covers "
+                "(altered or swapped); proofs from it would be wrong",
+                index=min(idx << lv, max(len(leaf_hashes) - 1, 0)),
+            )
+        next_idx += 1
+        checked += 1
+    while expected:
+        next_level()
+    return checked
+
+
+def stored_checkpoint_claims(
+    rows: Iterable[tuple[int, bytes, bytes]],
+    cosigned_sizes: Iterable[int],
+    verifier: NoteVerifier,
+    origin: str,
+) -> list[CheckpointClaim]:
+    """The claims of the stored checkpoints `(size, root column, note)`, each checked.
+
+    The note must be signed by the log key; its size and root must be the row's columns
+    (the store serves the columns). Every size with cosignatures must still have its row.
+    """
+    claims: list[CheckpointClaim] = []
+    held: set[int] = set()
+    for size, root, note in rows:
+        cp = open_checkpoint(note, verifier, origin)
+        if cp.size != size or not hmac.compare_digest(cp.root_hash, root):
+            raise AuditIntegrityError(
+                f"stored checkpoint of size {size}: its size or root column disagrees with "
+                f"its signed note (size {cp.size}); the column was altered",
+                index=max(min(size, cp.size) - 1, 0),
+            )
+        held.add(size)
+        claims.append(CheckpointClaim(size, root, f"stored checkpoint (size {size})"))
+    orphans = sorted(set(cosigned_sizes) - held)
+    if orphans:
+        raise AuditIntegrityError(
+            f"witnesses cosigned the checkpoint of size {orphans[0]}, which the store no "
+            "longer holds (a checkpoint row was deleted)",
+            index=max(orphans[0] - 1, 0),
+        )
+    return claims
+
+
+def check_outside_checkpoints(
+    outside: Sequence[CheckpointClaim], stored: Sequence[CheckpointClaim]
+) -> None:
+    """Every checkpoint seen outside the store must be one the store holds.
+
+    The log stores each checkpoint before anyone sees it, so one held outside but not in the
+    store means a row was deleted. Whether the entries agree with it is `verify_log`'s check.
+    """
+    held = {c.size for c in stored}
+    for claim in outside:
+        if claim.size not in held:
+            raise AuditIntegrityError(
+                f"{claim.source} holds the checkpoint of size {claim.size}, which the store "
+                "does not hold (a checkpoint row was deleted, or the store is behind)",
+                index=max(claim.size - 1, 0),
+            )

@@ -1,7 +1,8 @@
 """Policy decisions: the Rego policies in `policies/`, run by one of two engines.
 
-- `EmbeddedEngine`: rego-cpp (regopy) inside the gateway process, the default.
-- `OpaServerEngine`: a real OPA server (a sidecar), over HTTP with opa-python-client.
+- `WasmEngine`: OPA's Wasm compilation inside the gateway process, the default.
+- `EmbeddedEngine`: rego-cpp (regopy) inside the gateway process, a cross-check.
+- `OpaServerEngine`: a real OPA server (a sidecar), over mTLS with opa-python-client.
 
 Both evaluate `data.gerbang.authz.decision` over the same bundle and report the same
 revision; the parity corpus (tests/test_policy_parity.py) holds them to identical
@@ -24,7 +25,13 @@ from gateway.policy.decision import (
 )
 from gateway.policy.embedded import EmbeddedEngine
 from gateway.policy.engine import PolicyEngine, PolicyEngineError
-from gateway.policy.opa_server import OpaServerEngine, OpaServerProcess, find_opa_binary
+from gateway.policy.link import PolicyLinkTls, init_policy_link
+from gateway.policy.opa_server import (
+    OpaServerEngine,
+    OpaServerProcess,
+    find_opa_binary,
+    stage_bundle,
+)
 
 __all__ = [
     "DEFAULT_ENGINE",
@@ -41,11 +48,14 @@ __all__ = [
     "PolicyBundle",
     "PolicyEngine",
     "PolicyEngineError",
+    "PolicyLinkTls",
     "RowFilter",
     "bundle_revision",
     "engine_from_config",
     "find_opa_binary",
+    "init_policy_link",
     "load_bundle",
+    "stage_bundle",
 ]
 
 EngineKind = Literal["wasm", "regopy", "opa"]
@@ -58,13 +68,15 @@ def engine_from_config(
     policies_dir: Path,
     opa_url: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    opa_tls: Path | None = None,
 ) -> PolicyEngine:
     """The engine a deployment asks for; `ConfigurationError` if it cannot be set up.
 
     `kind` is "wasm" (the default: OPA's own Wasm compilation of the bundle, run
     in-process by `gateway.policy.wasm`), "regopy" (rego-cpp, in-process; a second,
     independent implementation, kept as a cross-check) or "opa" (a real OPA server,
-    which needs `opa_url`, e.g. http://127.0.0.1:8181). ADR 0002 explains the choice.
+    which needs `opa_url`, e.g. https://127.0.0.1:8181, and `opa_tls`, the directory of
+    the mTLS link to it, ADR 0018). ADR 0002 explains the choice.
     `timeout` bounds each decision, in seconds; past it the decision is a denial.
     """
     if timeout <= 0:
@@ -74,7 +86,14 @@ def engine_from_config(
     if kind == "opa":
         if not opa_url:
             raise ConfigurationError("the 'opa' policy engine needs the OPA server's URL")
-        return OpaServerEngine(policies_dir, opa_url, timeout=timeout)
+        if opa_tls is None:
+            raise ConfigurationError(
+                "the 'opa' policy engine needs its mTLS link (--opa-tls DIR); "
+                "create one with `gerbang pki policy-link DIR`"
+            )
+        return OpaServerEngine(
+            policies_dir, opa_url, tls=PolicyLinkTls.load(opa_tls), timeout=timeout
+        )
     if kind == "wasm":
         from gateway.policy.wasm import WasmEngine  # wasmtime is loaded only when asked for
 

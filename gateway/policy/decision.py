@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from gateway.errors import GerbangError, PolicyDenied
@@ -264,6 +264,9 @@ class Decision:
     reasons: tuple[str, ...]
     revision: str
     granted: Obligations | None = None
+    # No decision was made (the engine failed, timed out, ...): a denial that the gateway
+    # reports as the decision point being unavailable, not as the policy's answer.
+    failed: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.allow, bool):
@@ -282,6 +285,8 @@ class Decision:
                 raise _fail("a denial needs at least one reason")
             if self.granted is not None:
                 raise _fail("a denial carries no obligations")
+        if self.failed and self.allow:
+            raise _fail("a failed decision cannot allow")
 
     @property
     def obligations(self) -> Obligations:
@@ -297,7 +302,7 @@ class Decision:
     @classmethod
     def engine_error(cls, what: str, *, revision: str) -> Decision:
         """The denial that stands for an engine failure: fail closed."""
-        return cls(False, (f"policy engine error: {what}",), revision)
+        return cls(False, (f"policy engine error: {what}",), revision, failed=True)
 
     @classmethod
     def from_document(cls, doc: object, *, revision: str) -> Decision:

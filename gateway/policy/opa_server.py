@@ -1,22 +1,30 @@
-"""The OPA server engine: a real `opa run --server` (a sidecar in production), over HTTP.
+"""The OPA server engine: a real `opa run --server` (a sidecar in production), over mTLS.
 
 Decisions go through opa-python-client's `AsyncOpaClient` (POST
-/v1/data/gerbang/authz/decision), each bounded by a timeout; no retry, since a decision
-late is a decision denied. The revision is computed here from the local copy of the bundle,
-and before it labels any decision the engine checks that the server serves exactly that
-bundle: the same Rego sources (GET /v1/policies) and the same registry data (GET
-/v1/data/registry). Until that check passes every decision is a denial, so the audit log
-can never name a revision the server was not running.
+/v1/data/gerbang/authz/decision?provenance), each bounded by a timeout; no retry, since a
+decision late is a decision denied. The link is mutual TLS under a CA of its own
+(`gateway.policy.link`, ADR 0018): what answers on OPA's port without OPA's key is refused
+at the handshake.
 
-`OpaServerProcess` runs `opa run --server --bundle <dir> --addr 127.0.0.1:<port>` as a
-child process, for tests and for a single-host deployment.
+The revision is computed here from the local copy of the bundle. Before it labels any
+decision the engine checks that the server serves exactly that bundle: the same Rego
+sources (GET /v1/policies) and the same registry data (GET /v1/data/registry). Then every
+decision carries the revision it was made with: OPA serves the bundle staged with a
+`.manifest` naming the project's revision (`stage_bundle`), and reports it in the
+decision's provenance. A decision made by another revision than the one in force is a
+denial that names the revision that decided; no provenance at all is an engine failure.
+
+`OpaServerProcess` stages the bundle and runs `opa run --server --bundle <staged> --addr
+127.0.0.1:<port>` with the link's TLS as a child process, for tests and a single host.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -30,42 +38,95 @@ from types import TracebackType
 from typing import IO, Any, Final
 from urllib.parse import quote, urlsplit
 
-from opa_client import AsyncOpaClient
-
 from gateway.errors import ConfigurationError, TransportError
-from gateway.policy.bundle import PolicyBundle, load_bundle
+from gateway.policy.bundle import DATA_FILE, PolicyBundle, load_bundle
 from gateway.policy.decision import Decision
 from gateway.policy.engine import PolicyEngineError, decide_fail_closed, input_json
+from gateway.policy.link import PolicyLinkTls, TlsOpaClient, init_policy_link
 
-__all__ = ["OpaServerEngine", "OpaServerProcess", "find_opa_binary"]
+__all__ = ["OpaServerEngine", "OpaServerProcess", "find_opa_binary", "stage_bundle"]
 
 DEFAULT_TIMEOUT: Final = 0.5
 VERIFY_TIMEOUT: Final = 5.0
 VERIFY_RETRY_SECONDS: Final = 5.0
 PACKAGE: Final = "gerbang.authz"
 RULE: Final = "decision"
+_REVISION: Final = re.compile(r"[0-9a-f]{64}")
 
 
-def _address(url: str) -> tuple[str, int, bool]:
+def _address(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"OPA URL {url!r} must look like http://127.0.0.1:8181")
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigurationError(
+            f"OPA URL {url!r} must look like https://127.0.0.1:8181 (the link is mTLS only)"
+        )
     if parts.path not in ("", "/"):
         raise ConfigurationError(f"OPA URL {url!r} must not have a path")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return parts.hostname, port, parts.scheme == "https"
+    return parts.hostname, parts.port or 443
+
+
+def stage_bundle(policies_dir: Path, target: Path) -> str:
+    """Copy the bundle's files to `target` with a `.manifest` naming its revision.
+
+    OPA then reports that revision in every decision's provenance. Only the files the
+    revision covers are copied (Rego modules and data.json), so the stamp cannot lie about
+    what OPA loads. Returns the revision.
+    """
+    bundle = load_bundle(policies_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    wanted = {
+        path.relative_to(policies_dir)
+        for path in policies_dir.rglob("*")
+        if path.is_file() and (path.suffix == ".rego" or path.name == DATA_FILE)
+    }
+    # In place, not a fresh directory: an OPA watching `target` keeps watching it.
+    for path in sorted(target.rglob("*"), reverse=True):
+        rel = path.relative_to(target)
+        if path.is_file() and rel not in wanted and path.name != ".manifest":
+            path.unlink()
+    for rel in sorted(wanted):
+        copy = target / rel
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        content = (policies_dir / rel).read_bytes()
+        if not copy.is_file() or copy.read_bytes() != content:
+            copy.write_bytes(content)
+    (target / ".manifest").write_text(json.dumps({"revision": bundle.revision}))
+    return bundle.revision
+
+
+def _decided_by(answer: object) -> str:
+    """The revision OPA says decided, from the provenance of its answer."""
+    bundles = answer.get("provenance", {}).get("bundles") if isinstance(answer, dict) else None
+    revision = None
+    if isinstance(bundles, dict) and len(bundles) == 1:
+        (only,) = bundles.values()
+        revision = only.get("revision") if isinstance(only, dict) else None
+    if not isinstance(revision, str) or not _REVISION.fullmatch(revision):
+        raise PolicyEngineError(
+            "OPA's answer names no single bundle revision (a SHA-256): serve the bundle "
+            "staged with its revision (stage_bundle, ADR 0018)"
+        )
+    return revision
 
 
 class OpaServerEngine:
     """`PolicyEngine` asking an OPA server that serves the bundle at `policies_dir`."""
 
-    def __init__(self, policies_dir: Path, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        policies_dir: Path,
+        url: str,
+        *,
+        tls: PolicyLinkTls,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
         """Load and validate the local bundle; raise `ConfigurationError` if unusable."""
         self._dir = policies_dir
-        self._host, self._port, self._ssl = _address(url)
+        self._host, self._port = _address(url)
+        self._tls = tls
         self._timeout = timeout
         self._bundle = load_bundle(policies_dir)
-        self._client: AsyncOpaClient | None = None
+        self._client: TlsOpaClient | None = None
         self._client_lock = asyncio.Lock()
         self._verified: str | None = None
         self._last_failed_check = -VERIFY_RETRY_SECONDS
@@ -81,10 +142,10 @@ class OpaServerEngine:
             if self._client is None:
                 # The session's own timeout is only a ceiling: each decision is bounded by
                 # the engine's timeout, the bundle check by VERIFY_TIMEOUT.
-                client = AsyncOpaClient(
+                client = TlsOpaClient(
+                    self._tls,
                     host=self._host,
                     port=self._port,
-                    ssl=self._ssl,
                     timeout=max(self._timeout, VERIFY_TIMEOUT),
                     retries=0,
                 )
@@ -131,21 +192,38 @@ class OpaServerEngine:
         self._verified = bundle.revision
 
     async def evaluate(self, input_doc: Mapping[str, object]) -> object:
-        """The raw decision document; raises `PolicyEngineError` if there is none."""
-        return await self._evaluate(self._bundle, input_doc)
+        """The raw decision document; raises `PolicyEngineError` if there is none, or if
+        it was made by another revision than the one in force."""
+        bundle = self._bundle
+        document, revision = await self._evaluate(bundle, input_doc)
+        if revision != bundle.revision:
+            raise PolicyEngineError(_mismatch(revision, bundle.revision))
+        return document
 
     async def decide(self, input_doc: Mapping[str, object]) -> Decision:
         bundle = self._bundle
-        return await decide_fail_closed(self._evaluate(bundle, input_doc), bundle.revision)
+        try:
+            document, revision = await self._evaluate(bundle, input_doc)
+        except PolicyEngineError as e:
+            return Decision.engine_error(str(e), revision=bundle.revision)
+        if revision != bundle.revision:
+            # A denial by the revision that decided: the audit entry names that one.
+            return Decision.denied([_mismatch(revision, bundle.revision)], revision=revision)
+        return await decide_fail_closed(_ready(document), revision)
 
-    async def _evaluate(self, bundle: PolicyBundle, input_doc: Mapping[str, object]) -> object:
+    async def _evaluate(
+        self, bundle: PolicyBundle, input_doc: Mapping[str, object]
+    ) -> tuple[object, str]:
         input_json(input_doc)  # refuse what the embedded engine would refuse
         await self._ensure_verified(bundle)
         client = await self._connect()
         try:
             async with asyncio.timeout(self._timeout):
                 answer = await client.query_rule(
-                    input_data=dict(input_doc), package_path=PACKAGE, rule_name=RULE
+                    input_data=dict(input_doc),
+                    package_path=PACKAGE,
+                    rule_name=RULE,
+                    query_params={"provenance": "true"},
                 )
         except TimeoutError as e:
             raise PolicyEngineError(f"OPA gave no decision within {self._timeout:g} s") from e
@@ -153,7 +231,7 @@ class OpaServerEngine:
             raise PolicyEngineError(f"OPA request failed: {e!r}") from e
         if not isinstance(answer, dict) or "result" not in answer:
             raise PolicyEngineError("the decision is undefined")
-        return answer["result"]
+        return answer["result"], _decided_by(answer)
 
     async def reload(self) -> str:
         """Re-read the local bundle and check the server serves it; then it is in force."""
@@ -168,6 +246,17 @@ class OpaServerEngine:
             if self._client is not None:
                 await self._client.close_connection()
                 self._client = None
+
+
+def _mismatch(decided: str, in_force: str) -> str:
+    return (
+        f"policy revision mismatch: the policy server decided with revision {decided}, "
+        f"the gateway holds {in_force}; reload one of them"
+    )
+
+
+async def _ready(document: object) -> object:
+    return document
 
 
 def find_opa_binary() -> Path | None:
@@ -191,11 +280,13 @@ def _free_port() -> int:
 
 
 class OpaServerProcess:
-    """`opa run --server --bundle <policies_dir>` on 127.0.0.1 as a child process.
+    """`opa run --server` on 127.0.0.1 over the link's mTLS, as a child process.
 
-    Use as a context manager; `url` is where it listens. With `watch=True` OPA reloads the
-    bundle when its files change (call the engine's `reload()` afterwards to move the
-    revision along).
+    The bundle at `policies_dir` is staged (`stage_bundle`) into a private directory with its
+    revision; `tls` is the link (a fresh one in a private directory if not given). Use as a
+    context manager; `url` is where it listens, `tls` what the engine needs. With
+    `watch=True` OPA reloads the staged bundle when it changes: call `restage()` after
+    changing the bundle, then the engine's `reload()`.
     """
 
     def __init__(
@@ -205,6 +296,7 @@ class OpaServerProcess:
         binary: Path | None = None,
         port: int | None = None,
         watch: bool = False,
+        tls: PolicyLinkTls | None = None,
     ) -> None:
         found = binary or find_opa_binary()
         if found is None:
@@ -213,12 +305,15 @@ class OpaServerProcess:
         self.policies_dir = policies_dir
         self.port = port or _free_port()
         self.watch = watch
+        self._private = tempfile.TemporaryDirectory(prefix="gerbang-opa-")
+        self.staged = Path(self._private.name) / "bundle"
+        self.tls = tls or init_policy_link(Path(self._private.name) / "link")
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"https://127.0.0.1:{self.port}"
 
     @property
     def command(self) -> list[str]:
@@ -227,9 +322,10 @@ class OpaServerProcess:
             "run",
             "--server",
             "--bundle",
-            str(self.policies_dir),
+            str(self.staged),
             "--addr",
             f"127.0.0.1:{self.port}",
+            *self.tls.opa_arguments(),
             "--log-level",
             "error",
             "--skip-version-check",
@@ -238,12 +334,19 @@ class OpaServerProcess:
         ]
         return [*command, "--watch"] if self.watch else command
 
+    def restage(self) -> str:
+        """Stage the bundle again (after it changed); returns its revision."""
+        return stage_bundle(self.policies_dir, self.staged)
+
     def start(self, timeout: float = 15.0) -> None:
         """Start OPA and wait until it reports healthy; raise `TransportError` if it does not."""
+        if not self.staged.is_dir():
+            self.restage()
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
         self._process = subprocess.Popen(
             self.command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
+        context = self.tls.client_context()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -251,7 +354,9 @@ class OpaServerProcess:
                     f"opa exited with {self._process.returncode}: {self._output()}"
                 )
             try:
-                with urllib.request.urlopen(f"{self.url}/health?bundles", timeout=1) as answer:  # noqa: S310 (a fixed http URL)
+                with urllib.request.urlopen(  # noqa: S310 (a fixed https URL)
+                    f"{self.url}/health?bundles", timeout=1, context=context
+                ) as answer:
                     if answer.status == 200:
                         return
             except (urllib.error.URLError, OSError):
@@ -280,6 +385,11 @@ class OpaServerProcess:
                 self._log.close()
             self._log = None
 
+    def close(self) -> None:
+        """Stop OPA and remove the staged bundle and any link this process created."""
+        self.stop()
+        self._private.cleanup()
+
     def __enter__(self) -> OpaServerProcess:
         self.start()
         return self
@@ -290,4 +400,4 @@ class OpaServerProcess:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
+        self.close()
