@@ -27,6 +27,9 @@ Scalar = str | int | float | bool | dt.datetime
 MAX_FIELDS: Final = 64
 MAX_FILTERS: Final = 32
 MAX_VALUES: Final = 256
+# Across all filters: each value is a 64-hex commitment in the audit leaf, and a leaf holds
+# at most 65,535 bytes (C2SP tlog-tiles); 512 leaves room for everything else in it.
+MAX_TOTAL_VALUES: Final = 512
 MAX_STRING: Final = 256
 MAX_GROUP_BY: Final = 8
 MAX_REQUEST_BYTES: Final = 64 * 1024
@@ -346,6 +349,12 @@ class Query:
             _name("field", f)
         if len(self.filters) > MAX_FILTERS:
             raise InvalidQuery(f"at most {MAX_FILTERS} filters")
+        values = sum(len(f.values) for f in self.filters)
+        if values > MAX_TOTAL_VALUES:
+            raise InvalidQuery(
+                f"at most {MAX_TOTAL_VALUES} filter values in all, got {values}: the audit "
+                "entry must be able to record each as a commitment"
+            )
         if len(self.legal_basis) > 4 * MAX_STRING or len(self.case_reference) > MAX_STRING:
             raise InvalidQuery("legal basis or case reference is too long")
         if self.aggregation is None and not self.fields:

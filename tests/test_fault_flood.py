@@ -41,7 +41,7 @@ from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient
 from gateway.identities import EXAMPLE_CALLERS
 from gateway.local import AdapterSpec, LocalFederation, free_port, gerbang_command
-from gateway.model import Aggregation, Filter, GroupBy, Op, Query
+from gateway.model import MAX_TOTAL_VALUES, MAX_VALUES, Aggregation, Filter, GroupBy, Op, Query
 from gateway.pki import init_pki
 from gerbang.v1 import analytics_pb2, analytics_pb2_grpc, query_pb2_grpc
 from tests.conftest import month_window
@@ -169,10 +169,16 @@ async def test_live_and_unread_streams_do_not_starve_another_caller(
 
 
 def maximal_query() -> Query:
-    """Many filters, many values each: as large as an audit leaf can still record (a leaf
-    holds at most 65,535 bytes, about 900 committed values)."""
-    names = tuple(f"kecamatan-{i:03d}" for i in range(256))
-    filters = (*month_window(2026, 10), *(Filter("kecamatan", Op.IN, names) for _ in range(3)))
+    """Many filters, many values each: as many as a query may carry (MAX_TOTAL_VALUES, so
+    that its audit leaf can still record each as a commitment)."""
+    names = tuple(f"kecamatan-{i:03d}" for i in range(MAX_VALUES))
+    window = month_window(2026, 10)
+    rest = MAX_TOTAL_VALUES - len(window) - MAX_VALUES
+    filters = (
+        *window,
+        Filter("kecamatan", Op.IN, names),
+        Filter("kecamatan", Op.IN, names[:rest]),
+    )
     purpose = "security_indicators"
     return Query(
         "incidents",
