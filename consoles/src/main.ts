@@ -4,11 +4,13 @@ import { crimeMap } from "./crimemap";
 import { dashboard } from "./dashboard";
 import { el } from "./dom";
 import { lang, setLang, t } from "./i18n";
+import { oversight, oversightLabel } from "./oversight";
 import { credentials, signIn, signOut, subject } from "./session";
 
 const VIEWS: Record<string, { label: () => string; render: (root: HTMLElement) => Promise<void> }> = {
   peta: { label: () => t("crimeMap"), render: crimeMap },
   dasbor: { label: () => t("dashboard"), render: dashboard },
+  pengawasan: { label: oversightLabel, render: oversight },
 };
 
 function loginForm(app: HTMLElement): void {

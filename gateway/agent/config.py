@@ -25,6 +25,12 @@
     [users]
     required = true                     # every request names a person (the default)
 
+    [oversight]                         # an oversight body's agent (Kompolnas, DPRD): the audit log
+    log_key = "gerbang.jakarta.go.id/audit+1a2b3c4d+AU..."   # the log's verifier key, pinned
+    witnesses = ["kompolnas.go.id/witness+..."]              # cosigner keys (cosignature/v1)
+    details_key = "oversight.x25519"    # the X25519 key that opens sealed details (optional)
+    details_clients = ["komisioner"]    # the clients whose role may open them
+
 Environment variables override the file, each `GERBANG_AGENT_<KEY>` for a key of `[agent]`
 (e.g. `GERBANG_AGENT_GATEWAY`), plus `GERBANG_AGENT_TOKENS` (comma-separated `name:sha256`
 pairs, replacing `[[clients]]`), `GERBANG_AGENT_ISSUERS` (comma-separated
@@ -49,7 +55,7 @@ from gateway.errors import ConfigurationError
 ENV_PREFIX = "GERBANG_AGENT_"
 _AGENT_KEYS = ("identity", "pki", "keys", "gateway", "listen", "state")
 _PATHS = ("pki", "keys", "state")
-_SECTIONS = {"agent", "clients", "tls", "issuers", "users"}
+_SECTIONS = {"agent", "clients", "tls", "issuers", "users", "oversight"}
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,16 @@ class ServerTls:
 
 
 @dataclass(frozen=True)
+class Oversight:
+    """What an oversight body's agent pins to check the audit log, and who may open details."""
+
+    log_key: str
+    witnesses: tuple[str, ...]
+    details_key: Path | None
+    details_clients: frozenset[str]
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     identity: str
     pki: Path
@@ -85,6 +101,7 @@ class AgentConfig:
     tls: ServerTls | None
     issuers: tuple[Issuer, ...]
     users_required: bool = True
+    oversight: Oversight | None = None
 
     def __post_init__(self) -> None:
         if not self.clients and (self.tls is None or self.tls.client_ca is None):
@@ -235,6 +252,7 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Agen
     if not isinstance(required, bool):
         raise ConfigurationError("[users] required must be true or false")
     return AgentConfig(
+        oversight=_oversight(_table(doc, "oversight"), base),
         identity=identity,
         pki=paths["pki"],
         keys=paths["keys"],
@@ -246,4 +264,35 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Agen
         tls=tls,
         issuers=issuers,
         users_required=required,
+    )
+
+
+def _oversight(table: Mapping[str, Any], base: Path) -> Oversight | None:
+    """The [oversight] table, its keys parsed now so that a wrong one stops the agent."""
+    from gateway.audit._checkpoint import parse_cosigner_key
+    from gateway.audit._note import parse_verifier_key
+    from gateway.errors import GerbangError
+
+    if not table:
+        return None
+    if unknown := set(table) - {"log_key", "witnesses", "details_key", "details_clients"}:
+        raise ConfigurationError(f"unknown key(s) in [oversight]: {', '.join(sorted(unknown))}")
+    log_key = _text(table, "log_key", "[oversight]")
+    witnesses = table.get("witnesses", [])
+    clients = table.get("details_clients", [])
+    for name, value in (("witnesses", witnesses), ("details_clients", clients)):
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigurationError(f"[oversight] {name} must be a list of strings")
+    try:
+        parse_verifier_key(log_key)
+        for w in witnesses:
+            parse_cosigner_key(w)
+    except GerbangError as e:
+        raise ConfigurationError(f"[oversight]: {e}") from e
+    key = table.get("details_key")
+    return Oversight(
+        log_key=log_key,
+        witnesses=tuple(witnesses),
+        details_key=base / key if isinstance(key, str) and key else None,
+        details_clients=frozenset(clients),
     )

@@ -52,6 +52,7 @@ def build_app(config: AgentConfig) -> Starlette:
         users_required=config.users_required,
         mtls_clients=config.tls is not None and config.tls.client_ca is not None,
         journal=Journal(config.journal_path),
+        oversight=config.oversight,
     )
 
     @contextlib.asynccontextmanager
