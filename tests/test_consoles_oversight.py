@@ -36,7 +36,7 @@ from gateway.audit.commands import witness_via_gateway
 from gateway.audit.store import AuditStore
 from gateway.local import AdapterSpec, LocalFederation
 from gateway.pki import init_pki
-from tests.agent_support import TRAFFIC, post, running_agents
+from tests.agent_support import TRAFFIC, conforms, post, running_agents
 from tests.axe import assert_accessible
 from tests.conftest import require
 from tests.test_consoles_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, signed_in
@@ -370,3 +370,43 @@ def test_the_page_verifier_passes_the_published_vectors_under_node(tmp_path: Pat
     assert run.returncode == 0, run.stdout + run.stderr
     assert "# pass 3" in run.stdout, run.stdout
     assert "# fail 0" in run.stdout, run.stdout
+
+
+def test_the_audit_endpoints_answer_as_the_openapi_document_declares(
+    agents: dict[str, LocalAgent],
+) -> None:
+    kompolnas, dishub = agents[OVERSIGHT], agents["dishub-atcs"]
+
+    def call(agent: LocalAgent, method: str, path: str, token: str | None = None) -> httpx.Response:
+        h = {
+            "Authorization": f"Bearer {token or agent.token}",
+            "Gerbang-End-User": agent.id_token(),
+        }
+        return httpx.request(method, agent.url + path, headers=h, timeout=60)
+
+    for path in ("/v1/audit/settings", "/v1/audit/checkpoint", "/v1/audit/statistics"):
+        r = call(kompolnas, "GET", path)
+        assert r.status_code == 200, r.text
+        conforms(path, r, "get")
+    r = call(kompolnas, "GET", "/v1/audit/entries?limit=2&decision=allow")
+    conforms("/v1/audit/entries", r, "get")
+    page = r.json()
+    assert [e["decision"] for e in page["entries"]] == ["allow", "allow"]
+    assert page["next_before"] == page["entries"][-1]["index"]
+    older = call(kompolnas, "GET", f"/v1/audit/entries?limit=2&before={page['next_before']}")
+    assert all(e["index"] < page["next_before"] for e in older.json()["entries"])
+    conforms(
+        "/v1/audit/entries/{index}/proof",
+        call(kompolnas, "GET", "/v1/audit/entries/0/proof"),
+        "get",
+    )
+    conforms("/v1/audit/entries", call(kompolnas, "GET", "/v1/audit/entries?from=yesterday"), "get")
+    opened = call(kompolnas, "POST", "/v1/audit/entries/0/details")
+    conforms("/v1/audit/entries/{index}/details", opened, "post")
+    refused = call(kompolnas, "POST", "/v1/audit/entries/0/details", kompolnas.tokens["staf"])
+    assert refused.status_code == 403
+    conforms("/v1/audit/entries/{index}/details", refused, "post")
+    denied = call(dishub, "GET", "/v1/audit/entries")
+    assert denied.status_code == 403
+    conforms("/v1/audit/entries", denied, "get")
+    assert call(kompolnas, "GET", "/v1/audit/entries", "gat_not-a-token").status_code == 401
