@@ -143,7 +143,9 @@ def show_agent(federation: LocalFederation, legal_basis: dict[str, str]) -> None
 CONSOLES = (
     ("citata-spatial", "peta", "Peta kejadian / Crime map (spatial planning)"),
     ("jsc-command-centre", "dasbor", "Dasbor eksekutif / Executive dashboard"),
+    ("kompolnas-oversight", "pengawasan", "Konsol pengawasan / Oversight console (Kompolnas)"),
 )
+OVERSIGHT = "kompolnas-oversight"
 
 
 def serve_consoles(federation: LocalFederation, wait: bool) -> None:
@@ -151,7 +153,16 @@ def serve_consoles(federation: LocalFederation, wait: bool) -> None:
     its sign-in, and (when `wait`) keep them up until Enter or Ctrl-C."""
     with contextlib.ExitStack() as stack:
         for i, (identity, view, title) in enumerate(CONSOLES):
-            agent = stack.enter_context(LocalAgent(federation, identity, port=_port(PORT + 10 + i)))
+            oversight = identity == OVERSIGHT  # its commissioner's client may open sealed details
+            agent = stack.enter_context(
+                LocalAgent(
+                    federation,
+                    identity,
+                    port=_port(PORT + 10 + i),
+                    oversight=oversight,
+                    client="komisioner" if oversight else "sip",
+                )
+            )
             print(f"{title}\n  {agent.url}/consoles/#/{view}")
             print(f"  token API / API token:  {agent.token}")
             print(f"  token ID / ID token:    {agent.id_token(SUBJECT, lifetime=8 * 3600)}")
