@@ -12,6 +12,7 @@ published vectors and a checkpoint the gateway's Python code signed and cosigned
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -36,6 +38,8 @@ from gateway.audit.commands import witness_via_gateway
 from gateway.audit.store import AuditStore
 from gateway.local import AdapterSpec, LocalFederation
 from gateway.pki import init_pki
+from gateway.tls import TlsFiles
+from gerbang.v1 import audit_pb2, audit_pb2_grpc
 from tests.agent_support import TRAFFIC, conforms, post, running_agents
 from tests.axe import assert_accessible
 from tests.conftest import require
@@ -410,3 +414,28 @@ def test_the_audit_endpoints_answer_as_the_openapi_document_declares(
     assert denied.status_code == 403
     conforms("/v1/audit/entries", denied, "get")
     assert call(kompolnas, "GET", "/v1/audit/entries", "gat_not-a-token").status_code == 401
+
+
+def test_get_sealed_details_hands_the_blob_to_oversight_only(
+    federation: LocalFederation, agents: dict[str, LocalAgent]
+) -> None:
+    log = clear_fields(federation)
+
+    def ask(identity: str, index: int) -> audit_pb2.GetSealedDetailsResponse:
+        creds = TlsFiles.load(federation.pki, identity).channel_credentials()
+        with grpc.secure_channel(federation.address, creds) as ch:
+            stub = audit_pb2_grpc.AuditServiceStub(ch)
+            answer: audit_pb2.GetSealedDetailsResponse = stub.GetSealedDetails(
+                audit_pb2.GetSealedDetailsRequest(index=index), timeout=10
+            )
+            return answer
+
+    got = ask(OVERSIGHT, 0)
+    assert hashlib.sha256(got.blob).hexdigest() == log[0]["details"]["sha256"]
+    with pytest.raises(grpc.RpcError) as err:
+        ask(OVERSIGHT, len(log) + 100)
+    assert err.value.code() is grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as err:
+        ask("dishub-atcs", 0)
+    assert err.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert "not an oversight identity" in str(err.value.details())
