@@ -439,3 +439,45 @@ def test_get_sealed_details_hands_the_blob_to_oversight_only(
         ask("dishub-atcs", 0)
     assert err.value.code() is grpc.StatusCode.PERMISSION_DENIED
     assert "not an oversight identity" in str(err.value.details())
+
+
+def test_the_oversight_table_is_parsed_and_a_wrong_key_stops_the_agent(tmp_path: Path) -> None:
+    from gateway.agent.config import load_config
+    from gateway.errors import ConfigurationError
+    from gateway.witness import WitnessKey
+    from tests.test_agent_config import BASE
+
+    _, vkey = generate_signer_key("gerbang.jakarta.go.id/gerbang/audit")
+    witness = WitnessKey.load_or_create(tmp_path / "w.json", "kompolnas.go.id/witness")
+    path = tmp_path / "agent.toml"
+    table = (
+        f"\n[oversight]\nlog_key = {json.dumps(vkey)}\n"
+        f"witnesses = [{json.dumps(witness.verifier_key)}]\n"
+        'details_key = "oversight.x25519"\ndetails_clients = ["komisioner"]\n'
+    )
+    path.write_text(BASE + table)
+    o = load_config(path, env={}).oversight
+    assert o is not None
+    assert (o.log_key, o.witnesses) == (vkey, (witness.verifier_key,))
+    assert o.details_key == tmp_path / "oversight.x25519"
+    assert o.details_clients == frozenset({"komisioner"})
+    assert load_config(None, env={"GERBANG_AGENT_IDENTITY": "x"} | _env()).oversight is None
+    for wrong, words in (
+        (table.replace(vkey, witness.verifier_key), "only Ed25519"),
+        (table.replace(witness.verifier_key, vkey), "cosignature/v1"),
+        (table + "extra = 1\n", "unknown key"),
+        (table.replace('["komisioner"]', '"komisioner"'), "list of strings"),
+    ):
+        path.write_text(BASE + wrong)
+        with pytest.raises(ConfigurationError, match=words):
+            load_config(path, env={})
+
+
+def _env() -> dict[str, str]:
+    return {
+        "GERBANG_AGENT_PKI": "pki",
+        "GERBANG_AGENT_KEYS": "keys",
+        "GERBANG_AGENT_GATEWAY": "127.0.0.1:7443",
+        "GERBANG_AGENT_TOKENS": "sip:" + "ab" * 32,
+        "GERBANG_AGENT_USERS_REQUIRED": "false",
+    }
