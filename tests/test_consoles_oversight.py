@@ -189,6 +189,14 @@ def test_oversight_view_shows_the_log_its_cosigned_checkpoint_and_statistics(
     assert page.locator("[data-testid=by-week] tbody tr").count() >= 1
     shot(page, "oversight")
     assert_accessible(page, "oversight", SHOTS)
+    page.click("#lang")  # English on request, the checks run again
+    page.wait_for_selector("#view[data-ready=true]")
+    assert page.locator("h1").inner_text() == "Oversight console"
+    page.wait_for_selector("[data-testid=checkpoint][data-verified=true]")
+    assert (
+        "valid, checked in the browser" in box.locator("[data-testid=log-signature]").inner_text()
+    )
+    shot(page, "oversight-en")
 
 
 def test_oversight_filters_by_decision_caller_and_time(
