@@ -489,3 +489,26 @@ def _env() -> dict[str, str]:
         "GERBANG_AGENT_TOKENS": "sip:" + "ab" * 32,
         "GERBANG_AGENT_USERS_REQUIRED": "false",
     }
+
+
+def test_a_newer_checkpoint_shows_the_witness_that_has_not_cosigned_it(
+    federation: LocalFederation, agents: dict[str, LocalAgent], browser: Browser
+) -> None:
+    """Last in this module: it grows the log past the cosigned checkpoint."""
+    assert post(agents["dishub-atcs"], "/v1/query", TRAFFIC).status_code == 200
+    size = len(clear_fields(federation))
+    kompolnas = agents[OVERSIGHT]
+    h = {"Authorization": f"Bearer {kompolnas.token}", "Gerbang-End-User": kompolnas.id_token()}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        cp = httpx.get(kompolnas.url + "/v1/audit/checkpoint", headers=h, timeout=30).json()
+        if cp["checkpoint_size"] >= size:
+            break
+        time.sleep(0.2)
+    page = signed_in(browser, kompolnas, "pengawasan")
+    box = page.locator("[data-testid=checkpoint]")
+    assert box.get_attribute("data-verified") == "true"
+    assert box.locator("[data-testid=checkpoint-size] dd").inner_text() == str(size)
+    witness = box.locator(f"[data-testid=cosignature][data-witness='{WITNESS}']")
+    assert witness.get_attribute("data-valid") == "missing"
+    assert "belum menandatangani" in witness.inner_text()

@@ -50,6 +50,7 @@ const TEXT = {
   invalid: ["TIDAK SAH", "NOT VALID"],
   noKey: ["tanpa kunci terkonfigurasi, tidak diperiksa", "no key configured, not checked"],
   witnesses: ["Saksi dan kosignatur", "Witnesses and cosignatures"],
+  notCosigned: ["belum menandatangani checkpoint ini", "has not cosigned this checkpoint"],
   noCosignature: ["Belum ada kosignatur untuk checkpoint ini", "No cosignature for this checkpoint yet"],
   proof: ["Bukti inklusi", "Inclusion proof"],
   proofOk: ["Bukti inklusi sah: entri ini ada di log yang ditandatangani", "Inclusion proof valid: this entry is in the signed log"],
@@ -223,6 +224,13 @@ export async function oversight(root: HTMLElement): Promise<void> {
         ` · ${verdict(c.valid)}`,
       ),
     );
+    // A configured witness with no line on this checkpoint has not cosigned it (yet).
+    for (const w of settings.witnesses) {
+      const name = w.split("+")[0] ?? w;
+      if (!cp.cosignatures.some((c) => c.name === name)) {
+        cos.push(el("li", { "data-testid": "cosignature", "data-witness": name, "data-valid": "missing" }, `${name} · ${tr("notCosigned")}`));
+      }
+    }
     checkpointBox.dataset.verified = "true";
     checkpointBox.replaceChildren(
       el("h2", {}, tr("checkpoint")),
