@@ -130,7 +130,6 @@ export async function crimeMap(root: HTMLElement): Promise<void> {
     bounds: bounds(base),
     fitBoundsOptions: { padding: 20 },
     attributionControl: false,
-    canvasContextAttributes: { preserveDrawingBuffer: true },
   });
   const overlay = new MapboxOverlay({ interleaved: false, layers: layers(base, []), getTooltip: ({ object }) => tooltip(object as Cell | null) });
   map.addControl(overlay as unknown as maplibregl.IControl);
