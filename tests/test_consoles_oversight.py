@@ -469,6 +469,11 @@ def test_the_oversight_table_is_parsed_and_a_wrong_key_stops_the_agent(tmp_path:
     assert (o.log_key, o.witnesses) == (vkey, (witness.verifier_key,))
     assert o.details_key == tmp_path / "oversight.x25519"
     assert o.details_clients == frozenset({"komisioner"})
+    # A details key file that is not there stops the agent: it is never made up.
+    from gateway.agent.oversight import oversight_routes
+
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        oversight_routes(None, o, None)  # type: ignore[arg-type]
     assert load_config(None, env={"GERBANG_AGENT_IDENTITY": "x"} | _env()).oversight is None
     for wrong, words in (
         (table.replace(vkey, witness.verifier_key), "only Ed25519"),

@@ -36,7 +36,7 @@ from gateway.audit._merkle import leaf_hash
 from gateway.audit.details import DetailsKey, open_details
 from gateway.audit.entry import Entry
 from gateway.client import refusal
-from gateway.errors import GerbangError
+from gateway.errors import ConfigurationError, GerbangError
 from gerbang.v1 import audit_pb2, audit_pb2_grpc
 
 PAGE: Final = 1000  # AuditService.GetEntries answers at most this many per call
@@ -184,11 +184,14 @@ class OversightApi:
         self.agent = agent
         self.authenticate = authenticate
         self.config = config
-        self.key = (
-            DetailsKey.load_or_create(config.details_key)
-            if config is not None and config.details_key is not None
-            else None
-        )
+        self.key = None
+        if config is not None and config.details_key is not None:
+            if not config.details_key.exists():
+                # Never made here: a new key would open nothing sealed to the body's real one.
+                raise ConfigurationError(
+                    f"[oversight] details_key {config.details_key} does not exist"
+                )
+            self.key = DetailsKey.load_or_create(config.details_key)
 
     def reader(self) -> AuditReader:
         return AuditReader(self.agent.svc().client.channel)
