@@ -16,7 +16,7 @@ PROTOS := $(wildcard proto/gerbang/v1/*.proto)
 # grpcurl checks the servers' reflection from outside (tests/test_reflection.py).
 GRPCURL_VERSION := v1.9.3
 
-.PHONY: run test lint proto proto-check stubs-check stub-plugins policy-test policy-wasm policy-wasm-check consoles consoles-check bench profile clean tools
+.PHONY: run test lint proto proto-check stubs-check stub-plugins policy-test policy-wasm policy-wasm-check consoles consoles-check bench bench-consoles profile clean tools
 
 $(VENV_STAMP): pyproject.toml
 	python3.11 -m venv .venv || python3 -m venv .venv
@@ -128,6 +128,11 @@ bench: $(VENV_STAMP)
 	  || go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION) \
 	  || echo "bench: ghz $(GHZ_VERSION) could not be built; it is reported as missing"
 	$(PY) -m bench --ghz $(GOBIN)/ghz --opa $(GOBIN)/opa --command "make bench"
+
+# Issue 15: each console's load time in Chromium on the 1,000,000-incident city (seeded once
+# into .gerbang/bench-consoles/); a measurement printed and written as JSON, not a test.
+bench-consoles: $(VENV_STAMP)
+	$(PY) -m bench.consoles --incidents 1000000
 
 # Where the gateway's time goes under load (py-spy); see bench/profile.py and BENCHMARKS.md.
 profile: $(VENV_STAMP)

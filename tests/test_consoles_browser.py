@@ -29,6 +29,7 @@ from gateway.agent.local import LocalAgent
 from gateway.local import AdapterSpec, LocalFederation
 from gateway.pki import init_pki
 from tests.agent_support import running_agents
+from tests.axe import assert_accessible
 from tests.conftest import require
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -93,6 +94,7 @@ def signed_in(browser: Browser, agent: LocalAgent, view: str, token: str | None 
     page.goto(f"{agent.url}/consoles/#/{view}")
     page.wait_for_selector("[data-testid=login]")
     shot(page, "sign-in")
+    assert_accessible(page, "sign-in", SHOTS)
     page.fill("#api-token", token or agent.token)
     page.fill("#id-token", agent.id_token(SUBJECT))
     page.click("form.login button[type=submit]")
@@ -156,6 +158,7 @@ def test_crime_map_renders_the_private_heatmap_then_a_denial_with_reasons(
     canvas = page.locator("#map canvas").first
     assert canvas.bounding_box() is not None
     shot(page, "crime-map")
+    assert_accessible(page, "crime-map", SHOTS)
     # A third question over October: the month's account is spent, and the policy says so.
     page.select_option("#category", "fraud")
     page.click("form.controls button[type=submit]")
@@ -165,6 +168,7 @@ def test_crime_map_renders_the_private_heatmap_then_a_denial_with_reasons(
     assert any("privacy budget spent" in r for r in reasons), reasons
     assert "403" in page.locator("[data-testid=problem] h2").inner_text()
     shot(page, "crime-map-denied")
+    assert_accessible(page, "crime-map-denied", SHOTS)
     # The agent's journal names the person signed in, as for any other client.
     lines = [json.loads(x) for x in agents["citata-spatial"].journal.read_text().splitlines()]
     heatmaps = [x for x in lines if x["operation"] == "heatmap"]
@@ -191,6 +195,7 @@ def test_dashboard_shows_kpi_cards_in_indonesian_and_exports_csv(
     assert facts.locator("[data-testid=receipt] dd").inner_text().startswith("entri #")
     assert facts.locator("[data-testid=period] dd").inner_text().startswith("1 November 2025")
     shot(page, "dashboard")
+    assert_accessible(page, "dashboard", SHOTS)
 
     with page.expect_download() as info:
         page.click("[data-testid=export-csv]")
@@ -222,6 +227,7 @@ def test_dashboard_denied_for_a_caller_without_the_purpose_shows_the_reason(
     assert reasons
     assert any("security_indicators" in r for r in reasons), reasons
     shot(page, "dashboard-denied")
+    assert_accessible(page, "dashboard-denied", SHOTS)
 
 
 def test_tokens_the_agent_refuses_show_401_and_lead_back_to_sign_in(

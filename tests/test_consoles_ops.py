@@ -36,6 +36,7 @@ from gateway.errors import ConfigurationError
 from gateway.local import AdapterSpec, LocalFederation
 from gateway.pki import init_pki
 from tests.agent_support import basis, conforms, headers
+from tests.axe import assert_accessible
 from tests.conftest import require
 from tests.test_consoles_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, SUBJECT, shot, signed_in
 
@@ -232,11 +233,13 @@ def test_command_centre_streams_alerts_live_acknowledges_and_calls_the_webhook(
     assert "hari" in card.locator("[data-evidence=window] .value").inner_text()
     assert card.locator("[data-evidence=p] .value").inner_text()
     shot(page, "command-centre")
+    assert_accessible(page, "command-centre", SHOTS)
 
     card.locator("[data-testid=acknowledge]").click()
     page.wait_for_selector(f"[data-alert='{ident}'][data-acknowledged=true]")
     assert SUBJECT in card.locator("[data-testid=ack-state]").inner_text()
     shot(page, "command-centre-acknowledged")
+    assert_accessible(page, "command-centre-acknowledged", SHOTS)
     acks = [e for e in journal(jsc) if e["operation"] == "acknowledge"]
     assert len(acks) == 1
     assert acks[0]["request"] == {"alert": ident}
@@ -309,6 +312,7 @@ def test_patrol_plan_on_the_map_with_scores_intervals_factors_and_the_cap(
     )
     assert page.locator("[data-testid=approximate]").is_visible()
     shot(page, "patrol-plan")
+    assert_accessible(page, "patrol-plan", SHOTS)
     # A tighter cap: one unit per kecamatan at most, the same facts.
     page.fill("#cap", "1")
     page.click("form.controls button[type=submit]")
@@ -329,6 +333,7 @@ def test_views_outside_the_callers_purposes_are_hidden_and_show_the_reason(
     visible = [a.get_attribute("href") for a in page.locator("nav a:visible").all()]
     assert visible == ["#/peta"]
     shot(page, "command-centre-denied")
+    assert_accessible(page, "command-centre-denied", SHOTS)
     # Nothing was asked of the gateway for the denied view: the journal holds no stream.
     assert not [e for e in journal(agents["citata-spatial"]) if e["operation"] == "watch-warnings"]
     page = signed_in(browser, agents["samapta"], "dasbor")
@@ -365,6 +370,7 @@ def test_dashboard_chart_index_map_csv_and_printed_report_on_the_deployments_bas
     )
     assert page.locator("[data-testid=approximate]").count() == 0
     shot(page, "dashboard-figures")
+    assert_accessible(page, "dashboard-figures", SHOTS)
 
     with page.expect_download() as info:
         page.click("[data-testid=export-csv]")

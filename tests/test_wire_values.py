@@ -178,8 +178,9 @@ def test_out_of_range_value_is_invalid_argument_and_audited(
         audit_pb2.GetConsistencyProofRequest(from_size=1, to_size=2**64 - 1),
         audit_pb2.GetEntriesRequest(start=2**64 - 2, end=2**64 - 1),
         audit_pb2.AddCosignatureRequest(size=2**64 - 1, signature_line="x"),
+        audit_pb2.GetSealedDetailsRequest(index=2**64 - 1),
     ],
-    ids=["leaf-index", "tree-size", "to-size", "entries", "cosignature-size"],
+    ids=["leaf-index", "tree-size", "to-size", "entries", "cosignature-size", "details-index"],
 )
 def test_audit_service_refuses_indexes_beyond_any_log(
     federation: LocalFederation, request_: Message
@@ -189,6 +190,7 @@ def test_audit_service_refuses_indexes_beyond_any_log(
         audit_pb2.GetConsistencyProofRequest: "GetConsistencyProof",
         audit_pb2.GetEntriesRequest: "GetEntries",
         audit_pb2.AddCosignatureRequest: "AddCosignature",
+        audit_pb2.GetSealedDetailsRequest: "GetSealedDetails",
     }[type(request_)]
     with channel(federation, "kompolnas-oversight") as ch, pytest.raises(grpc.RpcError) as err:
         getattr(audit_pb2_grpc.AuditServiceStub(ch), method)(request_, timeout=10)

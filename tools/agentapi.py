@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tools.agentapi_oversight import oversight_paths
+
 OUT = Path("gateway/agent/openapi.json")
 
 
@@ -497,6 +499,7 @@ def document() -> dict[str, Any]:
             },
         }
     }
+    paths |= oversight_paths(problem_responses)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -144,6 +144,10 @@ export async function crimeMap(root: HTMLElement): Promise<void> {
     el("span", { class: "swatch withheld" }),
     ` ${t("withheld")}`,
   );
+  // The first question goes out while the base layer and the map load (WebGL without a GPU
+  // takes seconds to start); a refusal is shown by show(), not reported as unhandled.
+  const first = ask();
+  first.catch(() => undefined);
   const { base, note } = await loadBasemap();
   // The heatmap's public domain comes from the reference geography, whatever the base map.
   const areas = (await (await fetch("/consoles/areas.geojson")).json()) as Basemap;
@@ -155,32 +159,39 @@ export async function crimeMap(root: HTMLElement): Promise<void> {
     bounds: bounds(base),
     fitBoundsOptions: { padding: 20 },
     attributionControl: false,
-    canvasContextAttributes: { preserveDrawingBuffer: true },
   });
   const overlay = new MapboxOverlay({ interleaved: false, layers: layers(base, []), getTooltip: ({ object }) => tooltip(object as Cell | null) });
   map.addControl(overlay as unknown as maplibregl.IControl);
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
 
-  async function show(): Promise<void> {
+  /** The question the form asks, sent now. */
+  function ask(): Promise<HeatmapGeoJson> {
     const data = new FormData(form);
     const month = String(data.get("month"));
     const cat = String(data.get("category") ?? "");
+    const kota = String(data.get("kota") ?? "");
+    return heatmap(
+      {
+        purpose: PURPOSE,
+        legal_basis: purpose.legal_basis,
+        ...monthWindow(month),
+        ...(cat ? { categories: [cat] } : {}),
+        ...(kota ? { kota: [kota] } : {}),
+      },
+      Number(data.get("resolution")),
+    );
+  }
+
+  async function show(pending: Promise<HeatmapGeoJson> = ask()): Promise<void> {
+    const data = new FormData(form);
+    const month = String(data.get("month"));
     const kota = String(data.get("kota") ?? "");
     const resolution = Number(data.get("resolution"));
     status.textContent = t("loading");
     side.replaceChildren();
     let answer: HeatmapGeoJson;
     try {
-      answer = await heatmap(
-        {
-          purpose: PURPOSE,
-          legal_basis: purpose.legal_basis,
-          ...monthWindow(month),
-          ...(cat ? { categories: [cat] } : {}),
-          ...(kota ? { kota: [kota] } : {}),
-        },
-        resolution,
-      );
+      answer = await pending;
     } catch (e) {
       status.textContent = "";
       if (e instanceof Refused) {
@@ -211,5 +222,5 @@ export async function crimeMap(root: HTMLElement): Promise<void> {
     void show();
   });
   await new Promise<void>((done) => map.once("load", () => done()));
-  await show();
+  await show(first);
 }

@@ -7,6 +7,7 @@ import { crimeMap } from "./crimemap";
 import { dashboard } from "./dashboard";
 import { el } from "./dom";
 import { lang, setLang, t } from "./i18n";
+import { oversight, oversightLabel } from "./oversight";
 import { credentials, signIn, signOut, subject } from "./session";
 
 const VIEWS: Record<string, { label: () => string; render: (root: HTMLElement) => Promise<void> }> = {
@@ -14,6 +15,7 @@ const VIEWS: Record<string, { label: () => string; render: (root: HTMLElement) =
   dasbor: { label: () => t("dashboard"), render: dashboard },
   komando: { label: () => t("commandCentre"), render: commandCentre },
   patroli: { label: () => t("patrol"), render: patrol },
+  pengawasan: { label: oversightLabel, render: oversight },
 };
 
 function loginForm(app: HTMLElement): void {

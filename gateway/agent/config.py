@@ -33,6 +33,11 @@
 
     [consoles]                          # optional: the deployment's own base map (GeoJSON)
     basemap = "kecamatan.geojson"       # default: the demo's approximate outlines
+    [oversight]                         # an oversight body's agent (Kompolnas, DPRD): the audit log
+    log_key = "gerbang.jakarta.go.id/audit+1a2b3c4d+AU..."   # the log's verifier key, pinned
+    witnesses = ["kompolnas.go.id/witness+..."]              # cosigner keys (cosignature/v1)
+    details_key = "oversight.x25519"    # the X25519 key that opens sealed details (optional)
+    details_clients = ["komisioner"]    # the clients whose role may open them
 
 Environment variables override the file, each `GERBANG_AGENT_<KEY>` for a key of `[agent]`
 (e.g. `GERBANG_AGENT_GATEWAY`), plus `GERBANG_AGENT_TOKENS` (comma-separated `name:sha256`
@@ -61,7 +66,7 @@ from gateway.errors import ConfigurationError
 ENV_PREFIX = "GERBANG_AGENT_"
 _AGENT_KEYS = ("identity", "pki", "keys", "gateway", "listen", "state")
 _PATHS = ("pki", "keys", "state")
-_SECTIONS = {"agent", "clients", "tls", "issuers", "users", "webhook", "consoles"}
+_SECTIONS = {"agent", "clients", "tls", "issuers", "users", "webhook", "consoles", "oversight"}
 MIN_WEBHOOK_SECRET = 16
 MAX_BASEMAP_BYTES = 64 * 1024 * 1024
 
@@ -98,6 +103,16 @@ class Webhook:
 
 
 @dataclass(frozen=True)
+class Oversight:
+    """What an oversight body's agent pins to check the audit log, and who may open details."""
+
+    log_key: str
+    witnesses: tuple[str, ...]
+    details_key: Path | None
+    details_clients: frozenset[str]
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     identity: str
     pki: Path
@@ -112,6 +127,7 @@ class AgentConfig:
     users_required: bool = True
     webhook: Webhook | None = None
     basemap: Path | None = None  # None: the packaged, approximate demo outlines
+    oversight: Oversight | None = None
 
     def __post_init__(self) -> None:
         if not self.clients and (self.tls is None or self.tls.client_ca is None):
@@ -264,6 +280,7 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Agen
     return AgentConfig(
         webhook=_webhook(_table(doc, "webhook"), env, base),
         basemap=_basemap(_table(doc, "consoles"), env, base),
+        oversight=_oversight(_table(doc, "oversight"), base),
         identity=identity,
         pki=paths["pki"],
         keys=paths["keys"],
@@ -335,3 +352,34 @@ def _basemap(table: dict[str, Any], env: Mapping[str, str], base: Path) -> Path 
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
         raise ConfigurationError(f"[consoles] basemap {path} is not a GeoJSON FeatureCollection")
     return path
+
+
+def _oversight(table: Mapping[str, Any], base: Path) -> Oversight | None:
+    """The [oversight] table, its keys parsed now so that a wrong one stops the agent."""
+    from gateway.audit._checkpoint import parse_cosigner_key
+    from gateway.audit._note import parse_verifier_key
+    from gateway.errors import GerbangError
+
+    if not table:
+        return None
+    if unknown := set(table) - {"log_key", "witnesses", "details_key", "details_clients"}:
+        raise ConfigurationError(f"unknown key(s) in [oversight]: {', '.join(sorted(unknown))}")
+    log_key = _text(table, "log_key", "[oversight]")
+    witnesses = table.get("witnesses", [])
+    clients = table.get("details_clients", [])
+    for name, value in (("witnesses", witnesses), ("details_clients", clients)):
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigurationError(f"[oversight] {name} must be a list of strings")
+    try:
+        parse_verifier_key(log_key)
+        for w in witnesses:
+            parse_cosigner_key(w)
+    except GerbangError as e:
+        raise ConfigurationError(f"[oversight]: {e}") from e
+    key = table.get("details_key")
+    return Oversight(
+        log_key=log_key,
+        witnesses=tuple(witnesses),
+        details_key=base / key if isinstance(key, str) and key else None,
+        details_clients=frozenset(clients),
+    )

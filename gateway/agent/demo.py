@@ -150,7 +150,9 @@ CONSOLES = (
         ),
     ),
     ("samapta", (("patroli", "Perencanaan patroli / Patrol planning (Direktorat Samapta)"),)),
+    ("kompolnas-oversight", (("pengawasan", "Konsol pengawasan / Oversight console (Kompolnas)"),)),
 )
+OVERSIGHT = "kompolnas-oversight"
 
 
 def serve_consoles(federation: LocalFederation, wait: bool) -> None:
@@ -158,7 +160,16 @@ def serve_consoles(federation: LocalFederation, wait: bool) -> None:
     its sign-in, and (when `wait`) keep them up until Enter or Ctrl-C."""
     with contextlib.ExitStack() as stack:
         for i, (identity, views) in enumerate(CONSOLES):
-            agent = stack.enter_context(LocalAgent(federation, identity, port=_port(PORT + 10 + i)))
+            oversight = identity == OVERSIGHT  # its commissioner's client may open sealed details
+            agent = stack.enter_context(
+                LocalAgent(
+                    federation,
+                    identity,
+                    port=_port(PORT + 10 + i),
+                    oversight=oversight,
+                    client="komisioner" if oversight else "sip",
+                )
+            )
             for view, title in views:
                 print(f"{title}\n  {agent.url}/consoles/#/{view}")
             print(f"  token API / API token:  {agent.token}")

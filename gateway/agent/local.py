@@ -32,6 +32,23 @@ def _tls_table(tls: ServerTls) -> str:
     return text
 
 
+def _client_table(name: str, digest: str) -> str:
+    return f'[[clients]]\nname = {json.dumps(name)}\ntoken_sha256 = "{digest}"\n\n'
+
+
+def _oversight_table(federation: LocalFederation, client: str) -> str:
+    """Kompolnas's pins: the log's verifier key, its witness's key, and its details key."""
+    log_key = federation.log_key_path.with_suffix(".pub").read_text().strip()
+    federation.details_key()  # created on first use, as the gateway's --details-key did
+    details = federation.keys_dir / "oversight-kompolnas.x25519"
+    return (
+        f"\n[oversight]\nlog_key = {json.dumps(log_key)}\n"
+        f"witnesses = [{json.dumps(federation.witness_key().verifier_key)}]\n"
+        f"details_key = {json.dumps(str(details.resolve()))}\n"
+        f"details_clients = [{json.dumps(client)}]\n"
+    )
+
+
 class LocalAgent:
     def __init__(
         self,
@@ -43,8 +60,12 @@ class LocalAgent:
         gateway: str | None = None,
         tls: ServerTls | None = None,
         client_tls: ssl.SSLContext | None = None,
+        oversight: bool = False,
+        other_clients: tuple[str, ...] = (),
     ) -> None:
-        """With `tls`, the agent serves HTTPS; `client_tls` is how to reach it then."""
+        """With `tls`, the agent serves HTTPS; `client_tls` is how to reach it then. With
+        `oversight`, it pins the federation's log and witness keys and holds the details key,
+        which only `client` may use; `other_clients` get tokens (in `tokens`) but not that role."""
         self.federation = federation
         self.identity = identity
         self.client = client
@@ -53,6 +74,11 @@ class LocalAgent:
         self.directory = federation.workdir / f"agent-{identity}"
         self.issuer = LocalIssuer.init(federation.workdir / "issuer", ISSUER)
         self.token, digest = new_token()
+        self.tokens = {client: self.token}
+        clients = _client_table(client, digest)
+        for other in other_clients:
+            self.tokens[other], other_digest = new_token()
+            clients += _client_table(other, other_digest)
         self.tls = tls
         self.client_tls = client_tls
         self.config_path = self.directory / "agent.toml"
@@ -65,10 +91,11 @@ class LocalAgent:
             f"gateway = {json.dumps(self.gateway)}\n"
             f'listen = "127.0.0.1:{self.port}"\n'
             f"state = {json.dumps(str(self.directory.resolve()))}\n\n"
-            f'[[clients]]\nname = {json.dumps(client)}\ntoken_sha256 = "{digest}"\n\n'
-            f"[[issuers]]\nissuer = {json.dumps(ISSUER)}\naudience = {json.dumps(AUDIENCE)}\n"
+            + clients
+            + f"[[issuers]]\nissuer = {json.dumps(ISSUER)}\naudience = {json.dumps(AUDIENCE)}\n"
             f"jwks = {json.dumps(str(self.issuer.jwks_path.resolve()))}\n"
             + ("" if tls is None else _tls_table(tls))
+            + (_oversight_table(federation, client) if oversight else "")
         )
         self.process: Process | None = None
 

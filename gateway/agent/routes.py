@@ -24,7 +24,9 @@ from starlette.routing import Route
 from gateway.agent import asks, formats, problems
 from gateway.agent.alerts import AlertBook, Sent, WebhookSender, alert_id
 from gateway.agent.auth import USER_HEADER, ClientTokens, EndUser, NotAuthenticated, UserVerifier
+from gateway.agent.config import Oversight
 from gateway.agent.journal import Journal
+from gateway.agent.oversight import oversight_routes
 from gateway.agent.problems import Problem
 from gateway.agent.service import AgentService, Answer
 from gateway.agent.web import console_routes
@@ -57,6 +59,7 @@ class Agent:
     alerts: AlertBook = field(default_factory=AlertBook)
     webhook: WebhookSender | None = None
     basemap: Path | None = None
+    oversight: Oversight | None = None
 
     def svc(self) -> AgentService:
         if self.service is None:
@@ -353,5 +356,6 @@ def routes(agent: Agent) -> list[Route]:
         Route("/docs", docs, methods=["GET"]),
         Route("/docs/docs.js", static("docs/docs.js", "text/javascript"), methods=["GET"]),
         Route("/healthz", health, methods=["GET"]),
+        *oversight_routes(agent, agent.oversight, lambda request: caller(agent, request)),
         *console_routes(agent.basemap),
     ]

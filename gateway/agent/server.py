@@ -54,6 +54,7 @@ def build_app(config: AgentConfig) -> Starlette:
         mtls_clients=config.tls is not None and config.tls.client_ca is not None,
         journal=Journal(config.journal_path),
         basemap=config.basemap,
+        oversight=config.oversight,
     )
 
     @contextlib.asynccontextmanager

@@ -1,6 +1,7 @@
 """The audit service: read-only log access for oversight identities, and witness cosignatures.
 
-Every method first checks that the mTLS identity is an oversight identity.
+Every method first checks that the mTLS identity is an oversight identity. Sealed details
+are handed out as stored: only the oversight body's key opens them.
 Proofs are computed from the stored complete subtrees (O(log n) reads).
 """
 
@@ -193,3 +194,19 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
                 if sig.name == name and sig.key_id != key:
                     kept.append(raw)
         self.store.add_cosignature(cp.size, name, "".join([*kept, new]))
+
+    async def GetSealedDetails(
+        self, request: audit_pb2.GetSealedDetailsRequest, context: _Context
+    ) -> audit_pb2.GetSealedDetailsResponse:
+        """The stored blob only: opening it needs the oversight body's key, which the gateway
+        never holds, and the reader checks it against the digest in the leaf."""
+        await self._authorise(context)
+        await self._check_indexes(context, index=request.index)
+        blob = await asyncio.to_thread(self.store.details, request.index)
+        if blob is None:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"entry {request.index} has no sealed details, or they were erased (retention)",
+            )
+        assert blob is not None
+        return audit_pb2.GetSealedDetailsResponse(index=request.index, blob=blob)

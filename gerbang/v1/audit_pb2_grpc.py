@@ -62,6 +62,11 @@ class AuditServiceStub:
                 request_serializer=gerbang_dot_v1_dot_audit__pb2.AddCosignatureRequest.SerializeToString,
                 response_deserializer=gerbang_dot_v1_dot_audit__pb2.AddCosignatureResponse.FromString,
                 _registered_method=True)
+        self.GetSealedDetails = channel.unary_unary(
+                '/gerbang.v1.AuditService/GetSealedDetails',
+                request_serializer=gerbang_dot_v1_dot_audit__pb2.GetSealedDetailsRequest.SerializeToString,
+                response_deserializer=gerbang_dot_v1_dot_audit__pb2.GetSealedDetailsResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -102,6 +107,15 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSealedDetails(self, request, context):
+        """The sealed details of an entry (HPKE to the oversight body's key), as stored beside the
+        log; the entry's leaf records their recipient and SHA-256. NOT_FOUND when the entry has
+        none or they were erased at the end of their retention.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +143,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.AddCosignature,
                     request_deserializer=gerbang_dot_v1_dot_audit__pb2.AddCosignatureRequest.FromString,
                     response_serializer=gerbang_dot_v1_dot_audit__pb2.AddCosignatureResponse.SerializeToString,
+            ),
+            'GetSealedDetails': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSealedDetails,
+                    request_deserializer=gerbang_dot_v1_dot_audit__pb2.GetSealedDetailsRequest.FromString,
+                    response_serializer=gerbang_dot_v1_dot_audit__pb2.GetSealedDetailsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -269,6 +288,33 @@ class AuditService:
             '/gerbang.v1.AuditService/AddCosignature',
             gerbang_dot_v1_dot_audit__pb2.AddCosignatureRequest.SerializeToString,
             gerbang_dot_v1_dot_audit__pb2.AddCosignatureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSealedDetails(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gerbang.v1.AuditService/GetSealedDetails',
+            gerbang_dot_v1_dot_audit__pb2.GetSealedDetailsRequest.SerializeToString,
+            gerbang_dot_v1_dot_audit__pb2.GetSealedDetailsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,11 @@ class AuditServiceStub:
     GetConsistencyProof: _grpc.UnaryUnaryMultiCallable[_audit_pb2.GetConsistencyProofRequest, _audit_pb2.GetConsistencyProofResponse]
     AddCosignature: _grpc.UnaryUnaryMultiCallable[_audit_pb2.AddCosignatureRequest, _audit_pb2.AddCosignatureResponse]
     """A witness hands back its C2SP tlog-cosignature for a checkpoint it verified."""
+    GetSealedDetails: _grpc.UnaryUnaryMultiCallable[_audit_pb2.GetSealedDetailsRequest, _audit_pb2.GetSealedDetailsResponse]
+    """The sealed details of an entry (HPKE to the oversight body's key), as stored beside the
+    log; the entry's leaf records their recipient and SHA-256. NOT_FOUND when the entry has
+    none or they were erased at the end of their retention.
+    """
 
 @_typing.type_check_only
 class AuditServiceAsyncStub(AuditServiceStub):
@@ -59,6 +64,11 @@ class AuditServiceAsyncStub(AuditServiceStub):
     GetConsistencyProof: _aio.UnaryUnaryMultiCallable[_audit_pb2.GetConsistencyProofRequest, _audit_pb2.GetConsistencyProofResponse]  # type: ignore[assignment]
     AddCosignature: _aio.UnaryUnaryMultiCallable[_audit_pb2.AddCosignatureRequest, _audit_pb2.AddCosignatureResponse]  # type: ignore[assignment]
     """A witness hands back its C2SP tlog-cosignature for a checkpoint it verified."""
+    GetSealedDetails: _aio.UnaryUnaryMultiCallable[_audit_pb2.GetSealedDetailsRequest, _audit_pb2.GetSealedDetailsResponse]  # type: ignore[assignment]
+    """The sealed details of an entry (HPKE to the oversight body's key), as stored beside the
+    log; the entry's leaf records their recipient and SHA-256. NOT_FOUND when the entry has
+    none or they were erased at the end of their retention.
+    """
 
 class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
     """Read-only access to the audit log for oversight identities (mTLS role), plus
@@ -102,5 +112,16 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_audit_pb2.AddCosignatureResponse, _abc.Awaitable[_audit_pb2.AddCosignatureResponse]]:
         """A witness hands back its C2SP tlog-cosignature for a checkpoint it verified."""
+
+    @_abc_1.abstractmethod
+    def GetSealedDetails(
+        self,
+        request: _audit_pb2.GetSealedDetailsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.GetSealedDetailsResponse, _abc.Awaitable[_audit_pb2.GetSealedDetailsResponse]]:
+        """The sealed details of an entry (HPKE to the oversight body's key), as stored beside the
+        log; the entry's leaf records their recipient and SHA-256. NOT_FOUND when the entry has
+        none or they were erased at the end of their retention.
+        """
 
 def add_AuditServiceServicer_to_server(servicer: AuditServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
