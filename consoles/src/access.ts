@@ -2,6 +2,7 @@
 // (GET /v1/capabilities) name the purposes this organisation holds. A view outside them is
 // hidden from the navigation and, opened directly, shows the policy's reason instead.
 import { capabilities, Refused, type Capabilities, type Problem } from "./api";
+import { auditSettings } from "./auditlog";
 import { el } from "./dom";
 import { problemPanel } from "./facts";
 import { t } from "./i18n";
@@ -26,6 +27,27 @@ export function caps(): Promise<Capabilities> {
     asked.catch(() => (cached = null));
   }
   return cached.caps;
+}
+
+/** The oversight view is not a purpose but an identity: the agent's audit settings answer
+ * only an oversight body's agent (gateway/agent/oversight.py). Asked once per sign-in. */
+const OVERSIGHT_VIEW = "pengawasan";
+let oversightCached: { key: string; allowed: Promise<boolean> } | null = null;
+
+function oversightAllowed(): Promise<boolean> {
+  const key = `${credentials()?.token ?? ""}\n${credentials()?.idToken ?? ""}`;
+  if (oversightCached === null || oversightCached.key !== key) {
+    const allowed = auditSettings().then(
+      (settings) => settings.log_key !== null,
+      (e: unknown) => {
+        if (e instanceof Refused) return false;
+        oversightCached = null;
+        throw e;
+      },
+    );
+    oversightCached = { key, allowed };
+  }
+  return oversightCached.allowed;
 }
 
 /** Why the policy does not let this caller open the view, or null when it does. */
@@ -57,7 +79,10 @@ export async function gate(view: string, nav: HTMLElement, main: HTMLElement, re
     return;
   }
   for (const a of nav.querySelectorAll<HTMLAnchorElement>("a[href^='#/']")) {
-    if (denial(c, a.getAttribute("href")?.slice(2) ?? "") !== null) a.hidden = true;
+    const target = a.getAttribute("href")?.slice(2) ?? "";
+    if (denial(c, target) !== null) a.hidden = true;
+    // The view itself says why when opened directly; the link is only hidden.
+    if (target === OVERSIGHT_VIEW && !(await oversightAllowed())) a.hidden = true;
   }
   const refused = denial(c, view);
   if (refused === null) return render();
