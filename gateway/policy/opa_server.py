@@ -89,9 +89,18 @@ def stage_bundle(policies_dir: Path, target: Path) -> str:
         copy.parent.mkdir(parents=True, exist_ok=True)
         content = (policies_dir / rel).read_bytes()
         if not copy.is_file() or copy.read_bytes() != content:
-            copy.write_bytes(content)
-    (target / ".manifest").write_text(json.dumps({"revision": bundle.revision}))
+            _replace(copy, content)
+    # Last, and whole: a watching OPA never reads a torn file, and a reload that saw the new
+    # files before this line still names the old revision, which the gateway refuses.
+    _replace(target / ".manifest", json.dumps({"revision": bundle.revision}).encode())
     return bundle.revision
+
+
+def _replace(path: Path, content: bytes) -> None:
+    """Write `content` to `path` by renaming a finished copy over it."""
+    temporary = path.with_name(f".{path.name}.staging")
+    temporary.write_bytes(content)
+    os.replace(temporary, path)
 
 
 def _decided_by(answer: object) -> str:
