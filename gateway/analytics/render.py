@@ -326,18 +326,22 @@ def render_png(
     titles = _wrap(title, heading, inner) if title else []
     title_height = len(titles) * round(heading.size * 1.3) + (margin // 2 if titles else 0)
     map_top = margin + title_height
-    notes = [
-        *(legend.lines() if legend else []),
-        f"Sel H3 resolusi {m.resolution} / H3 cells, "
-        f"resolution {m.resolution}; proyeksi ekuirektangular / equirectangular projection",
-    ]
+    # The release's own lines in ink; how the picture was made, and the geography, muted.
+    notes = [(text, _INK) for text in (legend.lines() if legend else [])]
+    notes.append(
+        (
+            f"Sel H3 resolusi {m.resolution} / H3 cells, resolution {m.resolution}; "
+            "proyeksi ekuirektangular / equirectangular projection",
+            _MUTED,
+        )
+    )
     if basemap is not None and basemap.notice:
-        notes.append(basemap.notice)
-    wrapped = [w for note in notes for w in _wrap(note, body, inner)]
+        notes.append((basemap.notice, _MUTED))
+    wrapped = [(w, ink) for note, ink in notes for w in _wrap(note, body, inner)]
     legend_top = map_top + map_height + margin
     scale_height = line + 14 + 4 + line  # caption, bar, labels
     height = legend_top + 1 + margin // 2 + scale_height + margin // 2 + len(wrapped) * line
-    height += margin
+    height += margin // 2
 
     image = Image.new("RGB", (width, height), _BACKGROUND)
     draw = ImageDraw.Draw(image)
@@ -367,13 +371,8 @@ def render_png(
     y += 1 + margin // 2
     _scale(draw, m, margin, y, inner, per_unit, body, small, line)
     y += scale_height + margin // 2
-    for text in wrapped:
-        draw.text(
-            (margin, y),
-            text,
-            font=body,
-            fill=_INK if not text.startswith(("Sel H3", "Batas")) else _MUTED,
-        )
+    for text, ink in wrapped:
+        draw.text((margin, y), text, font=body, fill=ink)
         y += line
 
     info = PngInfo()
@@ -458,11 +457,15 @@ def _scale(
     )
     km = _scale_km((m.right - m.left) * _KM_PER_DEGREE)
     length = round(km / _KM_PER_DEGREE * per_unit)
-    right = x + inner
-    draw.rectangle([right - length, label_y + 2, right, label_y + 6], fill=_INK)
-    draw.rectangle([right - length // 2, label_y + 3, right - 1, label_y + 5], fill=_BACKGROUND)
-    draw.text((right - length, label_y), "0", font=small, fill=_INK, anchor="md")
-    draw.text((right, label_y), f"{km} km", font=small, fill=_INK, anchor="rd")
+    # On the labels' row, right-aligned: a bar of `km` in black and white halves, then "N km".
+    caption = f"{km} km"
+    bar_right = x + inner - round(small.getlength(caption)) - 6
+    middle = label_y + line // 2
+    draw.rectangle([bar_right - length, middle - 3, bar_right, middle + 3], fill=_INK)
+    draw.rectangle(
+        [bar_right - length // 2, middle - 2, bar_right - 1, middle + 2], fill=_BACKGROUND
+    )
+    draw.text((x + inner, middle), caption, font=small, fill=_INK, anchor="rm")
 
 
 # --- terminal --------------------------------------------------------------------------------
