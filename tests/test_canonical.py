@@ -20,7 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway._canonical import MAX_INTEGER, canonical_json
-from gateway.model import time_text
+from gateway.audit.entry import commit_value
+from gateway.model import Filter, InvalidQuery, Op, time_text
+from gerbang.v1 import common_pb2
 
 
 def old_definition(value: Any) -> bytes:
@@ -109,6 +111,24 @@ def test_integers_beyond_2_53_are_refused(number: int) -> None:
 def test_lone_surrogate_is_refused(value: Any) -> None:
     with pytest.raises(TypeError, match="lone surrogate"):
         canonical_json(value)
+
+
+@pytest.mark.parametrize("number", [MAX_INTEGER + 1, -MAX_INTEGER - 1, 2**63 - 1])
+def test_a_filter_value_canonical_json_cannot_hold_is_an_invalid_query(number: int) -> None:
+    # Filter values are signed (evidence) and committed (audit entry) in canonical JSON, so
+    # the query refuses them where it is decoded, with a typed error the pipeline audits.
+    wire = common_pb2.Filter(
+        field="incident_id", op=common_pb2.OPERATOR_EQ, values=[common_pb2.Value(int_value=number)]
+    )
+    with pytest.raises(InvalidQuery, match=r"within \+/-\(2\^53 - 1\)"):
+        Filter.from_proto(wire)
+    with pytest.raises(InvalidQuery, match=r"within \+/-\(2\^53 - 1\)"):
+        Filter("incident_id", Op.IN, (1, number))
+
+
+def test_the_largest_filter_value_is_committed() -> None:
+    value = Filter("incident_id", Op.EQ, (MAX_INTEGER,)).values[0]
+    assert len(commit_value(b"k" * 32, "incident_id", value)) == 64
 
 
 class Colour(enum.Enum):
