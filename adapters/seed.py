@@ -43,6 +43,7 @@ from sqlalchemy import Engine, create_engine, event, func, insert, inspect, lite
 from sqlalchemy import table as sql_table
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.schema import CreateTable
+from tqdm import tqdm
 
 from adapters.geography import KECAMATAN, KOTA, KOTA_NAMES, kota_named
 from adapters.schema import (
@@ -1207,15 +1208,19 @@ def _datetimes(seconds: I64) -> list[Any]:
     ]
 
 
-def _insert(conn: Connection, table: str, columns: Mapping[str, Sequence[Any]]) -> None:
+def _insert(
+    conn: Connection, table: str, columns: Mapping[str, Sequence[Any]], bar: tqdm[Any]
+) -> None:
     names = list(columns)
     total = len(columns[names[0]])
+    bar.set_description_str(f"gerbang seed: writing {table}")
     for start in range(0, total, CHUNK_ROWS):
         parts = [columns[name][start : start + CHUNK_ROWS] for name in names]
         conn.execute(
             insert(Base.metadata.tables[table]),
             [dict(zip(names, row, strict=True)) for row in zip(*parts, strict=True)],
         )
+        bar.update(len(parts[0]))
 
 
 def _h3_cells(lat: Sequence[float], lon: Sequence[float]) -> dict[str, list[str]]:
@@ -1235,6 +1240,7 @@ def _write(
     vehicles: _Vehicles,
     cases: _Cases,
     truth: Sequence[Mapping[str, Any]],
+    bar: tqdm[Any],
 ) -> None:
     tables = Base.metadata.sorted_tables
     case_of = np.full(len(inc.category), -1, dtype=np.int64)
@@ -1256,6 +1262,7 @@ def _write(
                 "lat": [KECAMATAN[k].lat for k in p.kecamatan.tolist()],
                 "lon": [KECAMATAN[k].lon for k in p.kecamatan.tolist()],
             },
+            bar,
         )
         _insert(
             conn,
@@ -1267,6 +1274,7 @@ def _write(
                 "status": cases.status,
                 "unit": cases.unit,
             },
+            bar,
         )
         _insert(
             conn,
@@ -1281,6 +1289,7 @@ def _write(
                 "kecamatan": [kec_names[k] for k in people.kec.tolist()],
                 "kota": [KECAMATAN[k].kota for k in people.kec.tolist()],
             },
+            bar,
         )
         kec_list = inc.kec.tolist()
         lat, lon = inc.lat.tolist(), inc.lon.tolist()
@@ -1303,6 +1312,7 @@ def _write(
                 "case_id": [None if c < 0 else c for c in case_of.tolist()],
                 **_h3_cells(lat, lon),
             },
+            bar,
         )
         _insert(
             conn,
@@ -1312,6 +1322,7 @@ def _write(
                 "person_id": (inv.person + 1).tolist(),
                 "role": [ROLES[r] for r in inv.role.tolist()],
             },
+            bar,
         )
         _insert(
             conn,
@@ -1326,9 +1337,11 @@ def _write(
                 "stolen": vehicles.stolen.tolist(),
                 "stolen_reported_at": _datetimes(vehicles.stolen_reported),
             },
+            bar,
         )
         if truth:
             conn.execute(insert(SeedTruth), [dict(row) for row in truth])
+        bar.set_description_str("gerbang seed: building indexes")
         for table in tables:
             for index in sorted(table.indexes, key=lambda i: str(i.name)):
                 index.create(conn)
@@ -1417,6 +1430,7 @@ def seed_city(
     persons: int | None = None,
     replace: bool = False,
     hotspot_unit: HotspotUnit = "cell",
+    progress: bool = False,
 ) -> SeedSummary:
     """Fill the database at `url` with a synthetic city; the same arguments give the same rows.
 
@@ -1424,7 +1438,7 @@ def seed_city(
     local days before `end` (exclusive; default `DEFAULT_END`). `persons` defaults to the
     number of incidents plus 1000. Raises `DatabaseNotEmptyError` if any table holds rows, unless
     `replace`, which drops and re-creates the reference schema's tables; `ValueError` for
-    arguments out of range.
+    arguments out of range. `progress` shows the stages and the rows written on stderr.
     """
     started = time.perf_counter()
     p = _params(
@@ -1448,20 +1462,35 @@ def seed_city(
                 f"{', '.join(populated)}; seed an empty database, or pass --replace to drop and "
                 "re-create the police schema's tables"
             )
-        rng = Generator(PCG64(seed))
-        # Drawn for all 42 kecamatan whatever `kota` says, so a kecamatan keeps its character.
-        noise = rng.lognormal(0.0, 0.25, size=(len(KECAMATAN), len(_CATEGORIES)))
-        mix = _SHARE * noise
-        mix /= mix.sum(axis=1, keepdims=True)
-        planted_hotspots = _plant_hotspots(rng, p)
-        planted_surges = _plant_surges(rng, p)
-        inc = _incidents(rng, p, mix, planted_hotspots, planted_surges)
-        people = _persons(rng, p)
-        inv = _involvements(rng, inc, people)
-        vehicles = _vehicles(rng, inc, people, inv.victim_of)
-        cases = _file_demo_cases(p, inc, inv.victim_of, vehicles, _cases(rng, p, inc))
-        truth = _truth_rows(p, planted_hotspots, planted_surges)
-        _write(engine, p, inc, people, inv, vehicles, cases, truth)
+        with tqdm(
+            total=0, unit=" rows", unit_scale=True, file=sys.stderr, disable=not progress
+        ) as bar:
+            bar.set_description_str("gerbang seed: drawing the city")
+            rng = Generator(PCG64(seed))
+            # Drawn for all 42 kecamatan whatever `kota` says, so a kecamatan keeps its character.
+            noise = rng.lognormal(0.0, 0.25, size=(len(KECAMATAN), len(_CATEGORIES)))
+            mix = _SHARE * noise
+            mix /= mix.sum(axis=1, keepdims=True)
+            planted_hotspots = _plant_hotspots(rng, p)
+            planted_surges = _plant_surges(rng, p)
+            bar.set_description_str("gerbang seed: drawing incidents")
+            inc = _incidents(rng, p, mix, planted_hotspots, planted_surges)
+            bar.set_description_str("gerbang seed: drawing persons and vehicles")
+            people = _persons(rng, p)
+            inv = _involvements(rng, inc, people)
+            vehicles = _vehicles(rng, inc, people, inv.victim_of)
+            bar.set_description_str("gerbang seed: filing cases")
+            cases = _file_demo_cases(p, inc, inv.victim_of, vehicles, _cases(rng, p, inc))
+            truth = _truth_rows(p, planted_hotspots, planted_surges)
+            bar.reset(
+                total=len(p.kecamatan)
+                + len(cases.incident)
+                + len(people.kec)
+                + len(inc.category)
+                + len(inv.role)
+                + len(vehicles.plate)
+            )
+            _write(engine, p, inc, people, inv, vehicles, cases, truth, bar)
     finally:
         engine.dispose()
     return SeedSummary(
@@ -1541,6 +1570,11 @@ def add_seed_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--replace", action="store_true", help="drop and re-create the police schema's tables"
     )
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="show progress on stderr even when it is not a terminal (it is shown on one)",
+    )
 
 
 def run_seed(args: argparse.Namespace) -> int:
@@ -1560,6 +1594,7 @@ def run_seed(args: argparse.Namespace) -> int:
             persons=args.persons,
             replace=args.replace,
             hotspot_unit=args.hotspot_unit,
+            progress=args.progress or sys.stderr.isatty(),
         )
     except (DatabaseNotEmptyError, ValueError) as exc:
         print(f"gerbang seed: {exc}", file=sys.stderr)

@@ -1,8 +1,8 @@
-"""Processes and the machine, read from /proc: CPU time, resident memory, a description.
+"""Processes and the machine, sampled with psutil: CPU time, resident memory, a description.
 
-psutil is not a dependency; Linux's /proc has what the benchmark needs. A process
-"tree" is a root and its descendants (a gateway with workers is a supervisor and
-its children), so its CPU time and memory are summed over the tree.
+A process "tree" is a root and its descendants (a gateway with workers is a supervisor and
+its children), so its CPU time and memory are summed over the tree. A process that ends
+while it is being read counts as 0.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-_CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
+import psutil
+
 LIBRARIES: Final = (
     "grpcio",
     "protobuf",
@@ -31,50 +32,30 @@ LIBRARIES: Final = (
 )
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) is in parentheses and may hold spaces.
-    return text[text.rindex(")") + 2 :].split()
-
-
 def descendants(root: int) -> list[int]:
-    """`root` and every process below it."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        fields = _stat_fields(int(entry.name))
-        if fields is not None:
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, ()))
-    return out
+    """`root` and every process below it (empty if `root` is gone)."""
+    try:
+        process = psutil.Process(root)
+        return [root, *(child.pid for child in process.children(recursive=True))]
+    except psutil.Error:
+        return []
 
 
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of one process (all its threads), 0 if it is gone."""
-    fields = _stat_fields(pid)
-    if fields is None:
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
         return 0.0
-    # After the name: state(0) ppid(1) ... utime(11) stime(12), in clock ticks.
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    return float(times.user + times.system)
 
 
 def rss_bytes(pid: int) -> int:
-    """Resident set size (VmRSS) of one process, 0 if it is gone."""
+    """Resident set size of one process, 0 if it is gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+        return int(psutil.Process(pid).memory_info().rss)
+    except psutil.Error:
+        return 0
 
 
 def tree_cpu_seconds(root: int) -> float:
@@ -90,12 +71,10 @@ MACHINE: Final = "machine"
 
 def machine_busy_seconds() -> float:
     """CPU seconds all cores spent busy since boot (every process, ours and others')."""
-    try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    except OSError:
-        return 0.0
-    ticks = [int(f) for f in fields[:8]]  # user nice system idle iowait irq softirq steal
-    return (sum(ticks) - ticks[3] - ticks[4]) / _CLOCK_TICKS
+    t = psutil.cpu_times()
+    # As /proc/stat's first eight fields less idle and iowait; guest time is already in user.
+    busy = ("user", "nice", "system", "irq", "softirq", "steal")
+    return float(sum(getattr(t, name, 0.0) for name in busy))
 
 
 class CpuMeter:
@@ -150,11 +129,7 @@ def _cpu_model() -> str:
 
 
 def _memory_gib() -> float:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) / 1024 / 1024
-    return 0.0
+    return float(psutil.virtual_memory().total) / 1024**3
 
 
 def tool_version(argv: list[str]) -> str | None:
@@ -174,10 +149,7 @@ def describe_machine(tools: Mapping[str, str | None]) -> Machine:
             libraries[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             libraries[name] = "missing"
-    try:
-        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        load = "unknown"
+    load = " ".join(f"{x:.2f}" for x in psutil.getloadavg())
     return Machine(
         cores=os.cpu_count() or 0,
         cpu_model=_cpu_model(),

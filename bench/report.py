@@ -423,7 +423,7 @@ def render_run(run: RunResult) -> str:
     )
     lines += [
         "",
-        "CPU milliseconds per completed request, from /proc over the measured window "
+        "CPU milliseconds per completed request, sampled with psutil over the measured window "
         "(the client is the harness process). *Other load*: cores that processes outside "
         "the benchmark kept busy meanwhile; figures taken under other load are low.",
         "",

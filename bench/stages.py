@@ -10,10 +10,11 @@ own durable commit, the adapter's round trip, the event loop).
 
 from __future__ import annotations
 
-import contextlib
 import urllib.request
 from collections.abc import Mapping
 from typing import Final
+
+from prometheus_client.parser import text_string_to_metric_families
 
 # Stage name -> metric family (a histogram's _sum and _count, summed over its labels).
 FAMILIES: Final = {
@@ -31,17 +32,20 @@ def scrape(port: int) -> dict[str, float]:
     except OSError:
         return {}
     out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("#"):
+    wanted = {metric: stage for stage, metric in FAMILIES.items()}
+    try:
+        families = list(text_string_to_metric_families(text))
+    except ValueError:
+        return {}
+    for family in families:
+        stage = wanted.get(family.name)
+        if stage is None:
             continue
-        name, _, value = line.rpartition(" ")
-        family = name.split("{", 1)[0]
-        for stage, metric in FAMILIES.items():
+        for sample in family.samples:
             for part in ("sum", "count"):
-                if family == f"{metric}_{part}":
-                    with contextlib.suppress(ValueError):
-                        key = f"{stage}_{part}"
-                        out[key] = out.get(key, 0.0) + float(value)
+                if sample.name == f"{family.name}_{part}":
+                    key = f"{stage}_{part}"
+                    out[key] = out.get(key, 0.0) + sample.value
     return out
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -28,6 +29,7 @@ import os
 import sqlite3
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,7 @@ from gateway._canonical import canonical_json
 from gateway.agent.demo import serve_consoles, show_agent
 from gateway.analytics import operations as ops
 from gateway.analytics.client import AnalyticsClient
-from gateway.analytics.render import render_png, render_terminal
+from gateway.analytics.render import Legend, basemap_from_geojson, render_png, render_terminal
 from gateway.audit._merkle import verify_inclusion
 from gateway.audit._note import parse_verifier_key
 from gateway.audit._policy import WitnessPolicy
@@ -180,6 +182,23 @@ def receipt(result: QueryResult) -> None:
     print(
         f"audit receipt: entry {result.receipt.leaf_index}, "
         f"hash {result.receipt.entry_hash.hex()[:16]}…"
+    )
+
+
+def heatmap_legend(result: QueryResult, scope: ops.Scope) -> Legend:
+    """The picture's legend: the period, ε and k of the release, and its audit receipt."""
+    p = result.privacy
+    period = ""
+    if scope.start is not None and scope.end is not None:
+        last = scope.end - dt.timedelta(days=1)
+        period = f"{scope.start:%Y-%m-%d} s.d./to {last:%Y-%m-%d}"
+    return Legend(
+        period=period,
+        epsilon="" if p is None else f"{p.epsilon:g}",
+        k=None if p is None else p.min_cell_count,
+        receipt=f"entri / entry {result.receipt.leaf_index}, "
+        f"hash {result.receipt.entry_hash.hex()[:16]}…",
+        source=", ".join(result.adapters),
     )
 
 
@@ -344,6 +363,7 @@ async def heatmap_picture(address: str, pki: Path) -> None:
             release = json.loads(kept.read_text())
             print(f"showing this month's release, kept from audit entry {release['entry']}")
             cells: dict[str, int] = release["cells"]
+            legend = Legend(**release.get("legend", {}))
         else:
             cells = heat.value
             print(
@@ -352,15 +372,32 @@ async def heatmap_picture(address: str, pki: Path) -> None:
             )
             show_privacy(heat.result)
             receipt(heat.result)
+            legend = heatmap_legend(heat.result, scope)
             kept.write_text(
-                json.dumps({"entry": heat.result.receipt.leaf_index, "cells": cells}, indent=1)
+                json.dumps(
+                    {
+                        "entry": heat.result.receipt.leaf_index,
+                        "cells": cells,
+                        "legend": dataclasses.asdict(legend),
+                    },
+                    indent=1,
+                )
             )
     areas = {k.name: k.kota for k in KECAMATAN if k.kota == HEATMAP_KOTA}
     domain = [str(key[0]) for key in public_domain((HEATMAP_GROUP,), (), areas)]
     picture: dict[str, int | None] = {c: None for c in domain} | dict(cells)
     png = WORKDIR / f"heatmap-{slug}.png"
+    basemap = basemap_from_geojson(
+        resources.files("gateway.agent").joinpath("consoles", "basemap.geojson").read_bytes()
+    )
     png.write_bytes(
-        render_png(picture, width=900, title=f"Reported incidents, {HEATMAP_KOTA}, 12 months")
+        render_png(
+            picture,
+            width=900,
+            title=f"Insiden dilaporkan / Reported incidents, {HEATMAP_KOTA}",
+            legend=legend,
+            basemap=basemap,
+        )
     )
     print(render_terminal(picture, columns=72, colour=sys.stdout.isatty()))
     print(f"picture: {png} (grey: withheld, fewer than k after the noise)")

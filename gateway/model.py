@@ -17,6 +17,7 @@ from typing import Any, Final
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from gateway._canonical import MAX_INTEGER
 from gateway.errors import UntrustedInputError
 from gerbang.v1 import adapter_pb2, common_pb2, query_pb2
 
@@ -251,6 +252,13 @@ class Filter:
         for v in self.values:
             if isinstance(v, dt.datetime):
                 check_time(v, "a filter's time value")
+            elif type(v) is int and not -MAX_INTEGER <= v <= MAX_INTEGER:
+                # The value is signed and committed in canonical JSON, which is JCS: its numbers
+                # are IEEE doubles (docs/adr/0001).
+                raise InvalidQuery(
+                    "an integer filter value must lie within +/-(2^53 - 1), the integers "
+                    "canonical JSON holds exactly; send a larger number as a string"
+                )
 
     @classmethod
     def from_proto(cls, f: common_pb2.Filter) -> Filter:

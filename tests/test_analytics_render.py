@@ -1,30 +1,30 @@
 """The heatmap pictures: a PNG that decodes, and a terminal grid, each with the hottest cell
 where it is on the ground.
 
-The PNG is decoded here by hand (signature, chunk CRCs, IHDR, the zlib stream of filtered
-rows) rather than by the encoder's own code; positions are checked against this test's own
-equirectangular projection of the cells.
+The PNG is decoded with Pillow; positions are checked against this test's own equirectangular
+projection of the cells. The legend is checked by its pixels: it holds ink where its text is,
+and changes when the release's ε or audit receipt does.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import math
-import random
 import re
-import struct
-import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import h3  # type: ignore[import-untyped]
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from PIL import Image as PilImage
 
 from gateway.analytics.render import (
     RAMP,
     WITHHELD_COLOUR,
     WITHHELD_MARK,
-    encode_png,
+    Legend,
+    basemap_from_geojson,
     palette,
     render_png,
     render_terminal,
@@ -80,7 +80,7 @@ def cell_under(cells: dict[str, int | None], fx: float, fy: float) -> str:
     return str(h3.latlng_to_cell(lat, lon, 8))
 
 
-# --- a PNG decoder, written from the specification ---------------------------------------
+# --- the PNG, decoded by Pillow --------------------------------------------------------
 
 
 @dataclass
@@ -96,55 +96,12 @@ class Image:
 
 
 def decode_png(data: bytes) -> Image:
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, chunks = 8, []
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind = data[pos + 4 : pos + 8]
-        body = data[pos + 8 : pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
-        assert crc == zlib.crc32(kind + body), f"bad CRC on {kind!r}"
-        chunks.append((kind, body))
-        pos += 12 + length
-    assert pos == len(data)
-    assert chunks[0][0] == b"IHDR"
-    assert chunks[-1] == (b"IEND", b"")
-    width, height, depth, colour_type, compression, filtering, interlace = struct.unpack(
-        ">IIBBBBB", chunks[0][1]
-    )
-    assert (depth, colour_type, compression, filtering, interlace) == (8, 2, 0, 0, 0)
-    raw = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
-    stride = 1 + 3 * width
-    assert len(raw) == height * stride
-    assert all(raw[y * stride] == 0 for y in range(height))  # filter type None, every row
-    rgb = b"".join(raw[y * stride + 1 : (y + 1) * stride] for y in range(height))
-    text = dict(body.decode("latin-1").split("\x00", 1) for kind, body in chunks if kind == b"tEXt")
-    return Image(width, height, rgb, text)
-
-
-def test_the_iend_chunk_has_the_crc_every_png_has() -> None:
-    # 0xAE426082: the CRC-32 of "IEND", ending every PNG file (PNG specification, 5.3).
-    assert encode_png(1, 1, b"\x00\x00\x00").endswith(b"IEND\xae\x42\x60\x82")
-
-
-@settings(max_examples=30, deadline=None)
-@given(st.integers(1, 9), st.integers(1, 9), st.randoms(use_true_random=False))
-def test_encoded_images_decode_to_the_same_pixels(
-    width: int, height: int, rng: random.Random
-) -> None:
-    rgb = bytes(rng.randrange(256) for _ in range(width * height * 3))
-    image = decode_png(encode_png(width, height, rgb, {"Title": "x"}))
-    assert (image.width, image.height, image.rgb, image.text) == (
-        width,
-        height,
-        rgb,
-        {"Title": "x"},
-    )
-
-
-def test_encode_png_refuses_pixels_of_the_wrong_size() -> None:
-    with pytest.raises(ValueError, match="not a 2x2 RGB image"):
-        encode_png(2, 2, b"\x00" * 11)
+    with PilImage.open(io.BytesIO(data)) as image:
+        assert image.format == "PNG"
+        assert image.mode == "RGB"
+        image.load()
+        text = dict(getattr(image, "text", {}))
+        return Image(image.width, image.height, image.tobytes(), text)
 
 
 def map_rows(image: Image) -> range:
@@ -201,7 +158,7 @@ def test_png_decodes_with_the_width_asked_and_the_hottest_cell_in_the_hottest_co
 
 def test_png_without_title_has_no_text_chunk_and_an_all_withheld_map_is_grey() -> None:
     cells: dict[str, int | None] = {str(c): None for c in h3.grid_disk(CENTRE, 1)}
-    image = decode_png(render_png(cells, width=200, title=""))
+    image = decode_png(render_png(cells, width=320, title=""))
     assert image.text == {}
     rows = map_rows(image)
     middle = rows.start + len(rows) // 2
@@ -300,7 +257,7 @@ def test_malformed_cells_are_refused(cells: dict[str, object], message: str) -> 
     with pytest.raises(InvalidTally, match=message):
         render_terminal(cells, columns=20)  # type: ignore[arg-type]
     with pytest.raises(InvalidTally, match=message):
-        render_png(cells, width=200)  # type: ignore[arg-type]
+        render_png(cells, width=320)  # type: ignore[arg-type]
 
 
 def test_palette_is_ordered_from_dark_to_light() -> None:
@@ -312,3 +269,131 @@ def test_palette_is_ordered_from_dark_to_light() -> None:
     assert shades == sorted(shades)
     assert palette(-1.0) == palette(0.0)
     assert palette(2.0) == palette(1.0)
+
+
+# --- legend, basemap --------------------------------------------------------------------
+
+FONT = Path("gateway/analytics/fonts/DejaVuSans.ttf")
+BASEMAP = Path("gateway/agent/consoles/basemap.geojson")
+LEGEND = Legend(
+    period="2025-11-01 s.d./to 2026-10-31",
+    epsilon="1.0",
+    k=10,
+    receipt="entri / entry 18204, akar / root 3f9a2c81",
+)
+
+
+def text_band(text: str, width: int) -> list[bytes]:
+    """The rows of `text` as render_png draws a legend line in a picture `width` wide: the
+    packaged DejaVu Sans at the body size, at the left margin, in ink on white."""
+    from PIL import ImageDraw, ImageFont
+
+    size, margin = max(11, width // 64), max(12, width // 40)
+    font = ImageFont.truetype(str(FONT), size)
+    height = round(size * 1.45)
+    band = PilImage.new("RGB", (width, height), WHITE)
+    ImageDraw.Draw(band).text((margin, 0), text, font=font, fill=(34, 34, 34))
+    data = band.tobytes()
+    return [data[y * width * 3 : (y + 1) * width * 3] for y in range(height)]
+
+
+def find_band(image: Image, band: list[bytes]) -> int | None:
+    """The first row at which `band` appears in the picture, row for row; None if nowhere."""
+    stride = image.width * 3
+    rows = [image.rgb[y * stride : (y + 1) * stride] for y in range(image.height)]
+    for y in range(image.height - len(band) + 1):
+        if rows[y : y + len(band)] == band:
+            return y
+    return None
+
+
+def test_legend_lines_are_drawn_in_the_packaged_font_below_the_map() -> None:
+    cells, _, _ = city_cells()
+    image = decode_png(render_png(cells, width=900, title="Jakarta Selatan", legend=LEGEND))
+    assert image.width == 900
+    rows = map_rows(image)
+    for line in LEGEND.lines():
+        y = find_band(image, text_band(line, 900))
+        assert y is not None, f"legend line not drawn: {line}"
+        assert y > rows.stop
+    assert "Privasi diferensial / Differential privacy: ε = 1.0, k = 10" in LEGEND.lines()
+    assert "Tanda terima audit / Audit receipt: entri / entry 18204, akar / root 3f9a2c81" in (
+        LEGEND.lines()
+    )
+    # The digits are a real font's: "8" and "B" are different glyphs.
+    assert text_band("8", 900) != text_band("B", 900)
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        Legend(LEGEND.period, "0.5", LEGEND.k, LEGEND.receipt),
+        Legend(
+            LEGEND.period, LEGEND.epsilon, LEGEND.k, "entri / entry 18205, akar / root 3f9a2c81"
+        ),
+        Legend(LEGEND.period, LEGEND.epsilon, 20, LEGEND.receipt),
+    ],
+)
+def test_the_picture_changes_with_epsilon_k_and_the_receipt_and_only_in_the_legend(
+    changed: Legend,
+) -> None:
+    cells, _, _ = city_cells()
+    one = decode_png(render_png(cells, width=600, legend=LEGEND))
+    other = decode_png(render_png(cells, width=600, legend=changed))
+    assert (one.width, one.height) == (other.width, other.height)
+    stride = one.width * 3
+    differing = {
+        y
+        for y in range(one.height)
+        if one.rgb[y * stride : (y + 1) * stride] != other.rgb[y * stride : (y + 1) * stride]
+    }
+    assert differing, "the legend must show what changed"
+    assert min(differing) > map_rows(one).stop  # the map itself is the same
+
+
+def test_basemap_outlines_and_names_the_kecamatan_and_says_it_is_approximate() -> None:
+    basemap = basemap_from_geojson(BASEMAP.read_bytes())
+    assert basemap.approximate
+    assert "perkiraan" in basemap.notice
+    assert "Approximate" in basemap.notice
+    assert "Tebet" in {area.name for area in basemap.areas}
+    cells, _, _ = city_cells()
+    plain = decode_png(render_png(cells, width=700))
+    mapped = decode_png(render_png(cells, width=700, basemap=basemap))
+    rows = map_rows(plain)
+    stride = plain.width * 3
+    changed = sum(
+        a != b
+        for y in rows
+        for a, b in zip(
+            plain.rgb[y * stride : (y + 1) * stride : 3],
+            mapped.rgb[y * stride : (y + 1) * stride : 3],
+            strict=True,
+        )
+    )
+    assert changed > 500  # outlines and names drawn over the cells
+    # Outline ink (and label ink) over the map; the attribution line under it.
+    assert (40, 40, 40) in {mapped.pixel(x, y) for y in rows for x in range(0, mapped.width)}
+
+    # The attribution, in the muted ink of the notes, takes lines of its own under the map.
+    def muted_rows(image: Image) -> int:
+        return sum(
+            (96, 96, 96) in {image.pixel(x, y) for x in range(image.width)}
+            for y in range(map_rows(image).stop, image.height)
+        )
+
+    assert mapped.height > plain.height
+    assert muted_rows(mapped) > muted_rows(plain) > 0
+
+
+def test_a_basemap_must_be_a_feature_collection() -> None:
+    with pytest.raises(ValueError, match="FeatureCollection"):
+        basemap_from_geojson(json.dumps({"type": "Feature"}))
+    empty = basemap_from_geojson(json.dumps({"type": "FeatureCollection", "features": []}))
+    assert empty.areas == ()
+    assert "perkiraan / approximate" in empty.notice
+
+
+def test_png_refuses_a_width_too_small_for_its_legend() -> None:
+    with pytest.raises(ValueError, match="at least 240 pixels"):
+        render_png({CENTRE: 3}, width=200)

@@ -92,6 +92,19 @@ def test_intact_log_verifies_with_the_callers_key(
     assert "23 tree nodes checked" in out
 
 
+def test_progress_goes_to_stderr_only_when_asked(
+    log: Log, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert log.verify()[0] == 0
+    quiet = capsys.readouterr()
+    assert quiet.err == ""  # not a terminal, not asked: no bar
+    assert log.verify("--progress")[0] == 0
+    shown = capsys.readouterr()
+    assert "13/13" in shown.err
+    assert "entries" in shown.err
+    assert shown.out == quiet.out  # the report on stdout is the same, bar or no bar
+
+
 def test_no_pubkey_is_refused_not_taken_from_the_log(
     log: Log, capsys: pytest.CaptureFixture[str]
 ) -> None:

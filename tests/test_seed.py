@@ -100,6 +100,19 @@ def test_same_seed_same_rows_other_seed_other_rows(tmp_path: Path) -> None:
     assert different["persons"] != reference["persons"]
 
 
+def test_progress_goes_to_stderr_only_when_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed_city(f"sqlite:///{tmp_path / 'quiet.db'}", seed=3, **TINY)
+    assert capsys.readouterr() == ("", "")
+    seed_city(f"sqlite:///{tmp_path / 'shown.db'}", seed=3, progress=True, **TINY)
+    shown = capsys.readouterr()
+    assert shown.out == ""
+    assert "gerbang seed: writing incidents" in shown.err
+    assert "gerbang seed: building indexes" in shown.err
+    assert "100%" in shown.err
+
+
 def test_kota_restricts_areas_incidents_and_people(city: str) -> None:
     pusat = {k.name for k in kecamatan_of("Jakarta Pusat")}
     areas = rows(city, Area)

@@ -86,6 +86,20 @@ def time_filter(ts: Timestamp) -> query_pb2.QueryRequest:
     )
 
 
+def int_filter(value: int) -> query_pb2.QueryRequest:
+    """An integer beyond what canonical JSON (JCS) holds: it could be neither signed nor
+    committed in the audit entry, so it is refused as the request is decoded."""
+    request = time_filter(GOOD)
+    request.filters.append(
+        common_pb2.Filter(
+            field="incident_id",
+            op=common_pb2.OPERATOR_EQ,
+            values=[common_pb2.Value(int_value=value)],
+        )
+    )
+    return request
+
+
 def signed_at(ts: Timestamp) -> query_pb2.QueryRequest:
     request = time_filter(GOOD)
     request.auth.CopyFrom(
@@ -120,6 +134,10 @@ CASES: dict[str, tuple[Call, str]] = {
     "filter-9999-12-31": (
         lambda ch: query_pb2_grpc.QueryServiceStub(ch).Query(time_filter(LAST), timeout=10),
         "must lie in the years 1900 to 2999",
+    ),
+    "filter-int-2^53": (
+        lambda ch: query_pb2_grpc.QueryServiceStub(ch).Query(int_filter(2**53), timeout=10),
+        "must lie within +/-(2^53 - 1)",
     ),
     "issued-at-year-0": (
         lambda ch: query_pb2_grpc.QueryServiceStub(ch).Query(signed_at(YEAR_0), timeout=10),

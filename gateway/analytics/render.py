@@ -1,41 +1,50 @@
-"""Pictures of a heatmap: PNG bytes and a terminal rendering, pure functions of released cells.
+"""Pictures of a heatmap: a printable PNG and a terminal rendering of released cells.
 
 Input is `{H3 cell id: count}`, every cell at one resolution, as a heatmap release gives it;
 `None` marks a cell of the release's domain that was withheld (below the minimum count after
 the noise) and is drawn grey, so a reader sees where there is no figure rather than a low one.
-Nothing here reads a file or a socket; the caller writes the bytes where it wants them.
+Nothing here reads a socket or a file other than the packaged fonts; the caller writes the
+bytes where it wants them.
 
 Projection: equirectangular about the cells' middle latitude (x = lon * cos(lat_mid), y = lat),
 which at the scale of a kota distorts lengths by well under 1 %. Each hexagon is the polygon of
-`h3.cell_to_boundary`, filled by a scanline over pixel centres (a pixel belongs to a polygon
-when its centre does; half-open spans, so neighbouring hexagons neither overlap nor leave gaps).
+`h3.cell_to_boundary`.
 
 Colour: viridis (matplotlib's default map; perceptually uniform, ordered in lightness, so it
 reads in greyscale and for the common colour-vision deficiencies), interpolated between nine
 published anchors, linear in the count from the smallest released count to the largest.
 
-PNG (ISO/IEC 15948, RFC 2083): signature, IHDR (8-bit RGB, no interlace), a tEXt `Title`
-when there is a title, one IDAT holding the zlib stream of every row with filter type 0,
-IEND; every chunk with its CRC-32.
+The PNG is drawn with Pillow in DejaVu Sans (shipped in `fonts/`, with its licence): a title,
+the map with kecamatan outlines and names when a basemap is given (`basemap_from_geojson`),
+and a legend with the colour scale, the withheld swatch, a scale bar, the period, ε and k,
+the audit receipt and the geography's attribution. Text is Bahasa Indonesia, then English.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import math
-import struct
-import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from functools import cache
+from importlib import resources
+from typing import Any, Final
 
-from gateway.analytics import _font, _h3
+from PIL import Image, ImageDraw, ImageFont
+from PIL.PngImagePlugin import PngInfo
+
+from gateway.analytics import _h3
 from gateway.analytics.tally import InvalidTally
 
 __all__ = [
     "RAMP",
     "WITHHELD_COLOUR",
     "WITHHELD_MARK",
-    "encode_png",
+    "Area",
+    "Basemap",
+    "Legend",
+    "basemap_from_geojson",
     "palette",
     "render_png",
     "render_terminal",
@@ -59,6 +68,9 @@ _VIRIDIS: Final[tuple[RGB, ...]] = (
 WITHHELD_COLOUR: Final[RGB] = (176, 176, 176)
 _BACKGROUND: Final[RGB] = (255, 255, 255)
 _INK: Final[RGB] = (34, 34, 34)
+_MUTED: Final[RGB] = (96, 96, 96)
+_OUTLINE: Final[RGB] = (40, 40, 40)
+_RULE: Final[RGB] = (200, 200, 200)
 
 # Terminal: the intensity ramp (lowest to highest released count), the mark of a withheld
 # cell, and the height of a character cell over its width in a usual monospace font.
@@ -67,8 +79,7 @@ WITHHELD_MARK: Final = "·"
 _OUTSIDE: Final = " "
 CHAR_ASPECT: Final = 2.0
 _RESET: Final = "\x1b[0m"
-
-PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
+_KM_PER_DEGREE: Final = 111.32  # of latitude (and of projected x, which is lon * cos(lat))
 
 
 def palette(fraction: float) -> RGB:
@@ -149,110 +160,312 @@ def _colour(m: _Map, count: int | None) -> RGB:
     return WITHHELD_COLOUR if count is None else palette(m.fraction(count))
 
 
+# --- basemap and legend ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Area:
+    """A named area (a kecamatan) drawn over the cells: its outer rings, as (lat, lon)."""
+
+    name: str
+    rings: tuple[tuple[tuple[float, float], ...], ...]
+
+
+@dataclass(frozen=True)
+class Basemap:
+    """Areas to outline and name over the map, and the attribution printed under it."""
+
+    areas: tuple[Area, ...]
+    notice: str
+    approximate: bool
+
+
+def basemap_from_geojson(data: bytes | str) -> Basemap:
+    """A `Basemap` from a GeoJSON FeatureCollection such as the consoles' `basemap.geojson`.
+
+    Polygon and MultiPolygon features are areas, named by their `kecamatan` (or `name`)
+    property; other features are skipped. The collection's `notice` becomes the attribution,
+    and `approximate` (default true: a basemap is not a survey) adds "perkiraan / approximate".
+    Raises `ValueError` for text that is not such a collection.
+    """
+    doc = json.loads(data)
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
+        raise ValueError("a basemap must be a GeoJSON FeatureCollection")
+    areas = []
+    for feature in doc.get("features", []):
+        geometry = feature.get("geometry") or {}
+        props = feature.get("properties") or {}
+        name = str(props.get("kecamatan") or props.get("name") or "")
+        kind = geometry.get("type")
+        polygons: list[Any] = (
+            [geometry["coordinates"]]
+            if kind == "Polygon"
+            else geometry["coordinates"]
+            if kind == "MultiPolygon"
+            else []
+        )
+        rings = tuple(
+            tuple((float(lat), float(lon)) for lon, lat, *_ in polygon[0])
+            for polygon in polygons
+            if polygon
+        )
+        if rings:
+            areas.append(Area(name, rings))
+    approximate = bool(doc.get("approximate", True))
+    notice = str(doc.get("notice") or "")
+    if approximate and not notice:
+        notice = "Batas wilayah perkiraan / approximate boundaries"
+    return Basemap(tuple(areas), notice, approximate)
+
+
+@dataclass(frozen=True)
+class Legend:
+    """What the release was: printed in the legend so the picture carries its own provenance.
+
+    `period`: the time the counts cover; `epsilon` and `k`: the release's privacy parameters;
+    `receipt`: the audit receipt (entry index, log size and root, as the caller received them);
+    `source`: who released the counts. Empty fields are left out.
+    """
+
+    period: str = ""
+    epsilon: str = ""
+    k: int | None = None
+    receipt: str = ""
+    source: str = ""
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.period:
+            out.append(f"Periode / Period: {self.period}")
+        privacy = ", ".join(
+            part
+            for part in (
+                f"ε = {self.epsilon}" if self.epsilon else "",
+                f"k = {self.k}" if self.k is not None else "",
+            )
+            if part
+        )
+        if privacy:
+            out.append(f"Privasi diferensial / Differential privacy: {privacy}")
+        if self.receipt:
+            out.append(f"Tanda terima audit / Audit receipt: {self.receipt}")
+        if self.source:
+            out.append(f"Sumber / Source: {self.source}")
+        return out
+
+
 # --- PNG -------------------------------------------------------------------------------------
 
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+Font = ImageFont.FreeTypeFont
 
 
-def encode_png(width: int, height: int, rgb: bytes, text: Mapping[str, str] | None = None) -> bytes:
-    """An 8-bit RGB PNG of `rgb` (row-major, 3 bytes a pixel), with optional tEXt chunks."""
-    if width <= 0 or height <= 0 or len(rgb) != width * height * 3:
-        raise ValueError(f"{len(rgb)} bytes are not a {width}x{height} RGB image")
-    stride = width * 3
-    raw = b"".join(b"\x00" + rgb[y * stride : (y + 1) * stride] for y in range(height))
-    # Width, height, bit depth 8, colour type 2 (RGB), deflate, adaptive filtering, no interlace.
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    chunks = [_chunk(b"IHDR", header)]
-    for keyword, value in (text or {}).items():
-        data = keyword.encode("latin-1") + b"\x00" + value.encode("latin-1", errors="replace")
-        chunks.append(_chunk(b"tEXt", data))
-    chunks += [_chunk(b"IDAT", zlib.compress(raw, 9)), _chunk(b"IEND", b"")]
-    return PNG_SIGNATURE + b"".join(chunks)
+@cache
+def _font(size: int, bold: bool = False) -> Font:
+    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
+    data = resources.files("gateway.analytics").joinpath("fonts", name).read_bytes()
+    return ImageFont.truetype(io.BytesIO(data), size)
 
 
-class _Canvas:
-    def __init__(self, width: int, height: int) -> None:
-        self.width, self.height = width, height
-        self.pixels = bytearray(bytes(_BACKGROUND) * (width * height))
-
-    def span(self, y: int, x0: int, x1: int, colour: RGB) -> None:
-        """Pixels x0..x1 (inclusive) of row y, clipped to the canvas."""
-        x0, x1 = max(x0, 0), min(x1, self.width - 1)
-        if 0 <= y < self.height and x0 <= x1:
-            start = (y * self.width + x0) * 3
-            self.pixels[start : start + (x1 - x0 + 1) * 3] = bytes(colour) * (x1 - x0 + 1)
-
-    def polygon(self, points: Sequence[tuple[float, float]], colour: RGB) -> None:
-        """Fill the pixels whose centres lie inside the polygon (even-odd, half-open)."""
-        ys = [y for _, y in points]
-        edges = list(zip(points, [*points[1:], points[0]], strict=True))
-        for row in range(max(0, math.floor(min(ys))), min(self.height, math.ceil(max(ys)) + 1)):
-            yc = row + 0.5
-            crossings = sorted(
-                ax + (yc - ay) * (bx - ax) / (by - ay)
-                for (ax, ay), (bx, by) in edges
-                if (ay <= yc < by) or (by <= yc < ay)
-            )
-            for xa, xb in zip(crossings[::2], crossings[1::2], strict=False):
-                # Centres x + 0.5 in [xa, xb).
-                self.span(row, math.ceil(xa - 0.5), math.ceil(xb - 0.5) - 1, colour)
-
-    def text(self, x: int, y: int, text: str, scale: int, colour: RGB = _INK) -> None:
-        for px, py in _font.text_pixels(text, scale):
-            self.span(y + py, x + px, x + px, colour)
-
-    def box(self, x: int, y: int, width: int, height: int, colour: RGB) -> None:
-        for row in range(y, y + height):
-            self.span(row, x, x + width - 1, colour)
+def _wrap(text: str, font: Font, width: float) -> list[str]:
+    """`text` in lines no wider than `width` pixels, broken at spaces."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
 
 
-def render_png(cells: Cells, *, width: int = 800, title: str = "") -> bytes:
-    """The heatmap as PNG bytes `width` pixels wide: hexagons, optional title, legend bar.
+def _centroid(ring: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """The area centroid of a closed polygon in pixel coordinates (the mean if degenerate)."""
+    area = cx = cy = 0.0
+    for (ax, ay), (bx, by) in zip(ring, [*ring[1:], ring[0]], strict=True):
+        cross = ax * by - bx * ay
+        area += cross
+        cx += (ax + bx) * cross
+        cy += (ay + by) * cross
+    if abs(area) < 1e-9:
+        return sum(x for x, _ in ring) / len(ring), sum(y for _, y in ring) / len(ring)
+    return cx / (3 * area), cy / (3 * area)
 
-    The legend is the colour bar from the smallest to the largest released count, labelled
-    with both, and a grey swatch for withheld cells. Raises `InvalidTally` for cells that are
-    not H3 ids of one resolution; `ValueError` for a width under 120 pixels.
+
+def _scale_km(km_across: float) -> int:
+    """A round length for the scale bar: about a fifth of the map's width."""
+    target = km_across / 5
+    return max(1, max((n for n in (1, 2, 5, 10, 20, 50) if n <= target), default=1))
+
+
+def render_png(
+    cells: Cells,
+    *,
+    width: int = 900,
+    title: str = "",
+    legend: Legend | None = None,
+    basemap: Basemap | None = None,
+) -> bytes:
+    """The heatmap as a PNG `width` pixels wide: title, map, legend.
+
+    The map is the hexagons, with the basemap's outlines and names over them when one is
+    given. The legend is the colour scale from the smallest to the largest released count,
+    labelled with both, a grey swatch for withheld cells, a scale bar, the lines of `legend`
+    (period, ε and k, audit receipt) and the basemap's attribution. The title is also stored
+    as the PNG's `Title` text. Raises `InvalidTally` for cells that are not H3 ids of one
+    resolution; `ValueError` for a width under 240 pixels.
     """
-    if width < 120:
-        raise ValueError(f"a heatmap picture needs at least 120 pixels of width, not {width}")
+    if width < 240:
+        raise ValueError(f"a heatmap picture needs at least 240 pixels of width, not {width}")
     m = _prepare(cells)
-    margin, scale = 12, 2
-    glyph = _font.GLYPH_HEIGHT * scale
-    per_unit = (width - 2 * margin) / max(m.right - m.left, 1e-12)
+    margin = max(12, width // 40)
+    body, small = _font(max(11, width // 64)), _font(max(10, width // 80))
+    heading = _font(max(14, width // 36), bold=True)
+    line = round(body.size * 1.45)
+    inner = width - 2 * margin
+    per_unit = inner / max(m.right - m.left, 1e-12)
     map_height = max(1, math.ceil((m.bottom - m.top) * per_unit))
-    title_height = glyph + margin if title else 0
+    titles = _wrap(title, heading, inner) if title else []
+    title_height = len(titles) * round(heading.size * 1.3) + (margin // 2 if titles else 0)
     map_top = margin + title_height
+    # The release's own lines in ink; how the picture was made, and the geography, muted.
+    notes = [(text, _INK) for text in (legend.lines() if legend else [])]
+    notes.append(
+        (
+            f"Sel H3 resolusi {m.resolution} / H3 cells, resolution {m.resolution}; "
+            "proyeksi ekuirektangular / equirectangular projection",
+            _MUTED,
+        )
+    )
+    if basemap is not None and basemap.notice:
+        notes.append((basemap.notice, _MUTED))
+    wrapped = [(w, ink) for note, ink in notes for w in _wrap(note, body, inner)]
     legend_top = map_top + map_height + margin
-    height = legend_top + 10 + 4 + glyph + margin
-    canvas = _Canvas(width, height)
-    if title:
-        canvas.text(margin, margin, title, scale)
+    scale_height = line + 14 + 4 + line  # caption, bar, labels
+    height = legend_top + 1 + margin // 2 + scale_height + margin // 2 + len(wrapped) * line
+    height += margin // 2
+
+    image = Image.new("RGB", (width, height), _BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    y = margin
+    for text in titles:
+        draw.text((margin, y), text, font=heading, fill=_INK)
+        y += round(heading.size * 1.3)
+
+    # The map on its own image, pasted: outlines reaching beyond the cells are clipped to it.
+    map_image = Image.new("RGB", (inner, map_height), _BACKGROUND)
+    map_draw = ImageDraw.Draw(map_image)
+
+    def to_pixel(x: float, y: float) -> tuple[float, float]:
+        return (x - m.left) * per_unit, (y - m.top) * per_unit
+
     for cell in m.ordered():
-        points = [
-            (margin + (x - m.left) * per_unit, map_top + (y - m.top) * per_unit)
-            for x, y in m.hexagons[cell]
-        ]
-        canvas.polygon(points, _colour(m, m.counts[cell]))
-    _legend(canvas, m, margin, legend_top, scale)
-    return encode_png(width, height, bytes(canvas.pixels), {"Title": title} if title else None)
+        map_draw.polygon(
+            [to_pixel(x, y) for x, y in m.hexagons[cell]], fill=_colour(m, m.counts[cell])
+        )
+    if basemap is not None:
+        label = _font(max(10, width // 72), bold=True)
+        _outlines(map_draw, m, basemap, to_pixel, label, 2 if width >= 600 else 1)
+    image.paste(map_image, (margin, map_top))
+
+    y = legend_top
+    draw.line([(margin, y), (width - margin, y)], fill=_RULE, width=1)
+    y += 1 + margin // 2
+    _scale(draw, m, margin, y, inner, per_unit, body, small, line)
+    y += scale_height + margin // 2
+    for text, ink in wrapped:
+        draw.text((margin, y), text, font=body, fill=ink)
+        y += line
+
+    info = PngInfo()
+    if title:
+        info.add_text("Title", title)
+    out = io.BytesIO()
+    image.save(out, format="PNG", pnginfo=info, optimize=True)
+    return out.getvalue()
 
 
-def _legend(canvas: _Canvas, m: _Map, x: int, y: int, scale: int) -> None:
-    bar_width = max(40, (canvas.width - 2 * x) // 2)
-    label_y = y + 10 + 4
+def _outlines(
+    draw: ImageDraw.ImageDraw,
+    m: _Map,
+    basemap: Basemap,
+    to_pixel: Callable[[float, float], tuple[float, float]],
+    font: Font,
+    line_width: int,
+) -> None:
+    """The outline and name of each area whose centroid lies in one of the map's cells."""
+    labels = []
+    for area in basemap.areas:
+        largest = max(area.rings, key=lambda r: abs(_shoelace(r)))
+        lat, lon = _centroid(largest)
+        if _h3.cell_of(lat, lon, m.resolution) not in m.counts:
+            continue
+        for ring in area.rings:
+            points = [to_pixel(lon * m.kx, -lat) for lat, lon in ring]
+            draw.line([*points, points[0]], fill=_OUTLINE, width=line_width, joint="curve")
+        if area.name:
+            labels.append((to_pixel(lon * m.kx, -lat), area.name))
+    for (x, y), name in labels:  # after every outline, so that no line crosses a name
+        draw.text(
+            (x, y), name, font=font, fill=_INK, anchor="mm", stroke_width=2, stroke_fill=_BACKGROUND
+        )
+
+
+def _shoelace(ring: Sequence[tuple[float, float]]) -> float:
+    return 0.5 * sum(
+        ax * by - bx * ay for (ax, ay), (bx, by) in zip(ring, [*ring[1:], ring[0]], strict=True)
+    )
+
+
+def _scale(
+    draw: ImageDraw.ImageDraw,
+    m: _Map,
+    x: int,
+    y: int,
+    inner: int,
+    per_unit: float,
+    body: Font,
+    small: Font,
+    line: int,
+) -> None:
+    """The colour scale with its range, the withheld swatch, and a scale bar in kilometres."""
+    bar_width = max(80, inner * 2 // 5)
+    bar_top = y + line
+    label_y = bar_top + 14 + 4
     if m.low is not None and m.high is not None:
+        draw.text(
+            (x, y),
+            "Insiden per sel (dengan derau) / incidents per cell (noised)",
+            font=small,
+            fill=_INK,
+        )
         for i in range(bar_width):
-            canvas.box(x + i, y, 1, 10, palette(i / max(bar_width - 1, 1)))
-        canvas.text(x, label_y, str(m.low), scale)
-        high = str(m.high)
-        canvas.text(x + bar_width - _font.text_width(high, scale), label_y, high, scale)
-        swatch_x = x + bar_width + 16
+            draw.line(
+                [(x + i, bar_top), (x + i, bar_top + 13)], fill=palette(i / max(bar_width - 1, 1))
+            )
+        draw.text((x, label_y), f"{m.low:,}", font=body, fill=_INK)
+        draw.text((x + bar_width, label_y), f"{m.high:,}", font=body, fill=_INK, anchor="ra")
+        swatch_x = x + bar_width + 24
     else:
+        draw.text((x, y), "Setiap sel ditahan / every cell withheld", font=small, fill=_INK)
         swatch_x = x
-    canvas.box(swatch_x, y, 10, 10, WITHHELD_COLOUR)
-    canvas.text(swatch_x + 14, y + (10 - _font.GLYPH_HEIGHT * scale) // 2, "WITHHELD", scale)
+    draw.rectangle([swatch_x, bar_top, swatch_x + 13, bar_top + 13], fill=WITHHELD_COLOUR)
+    draw.text(
+        (swatch_x + 20, bar_top + 7),
+        "ditahan: di bawah k / withheld: below k",
+        font=small,
+        fill=_INK,
+        anchor="lm",
+    )
+    km = _scale_km((m.right - m.left) * _KM_PER_DEGREE)
+    length = round(km / _KM_PER_DEGREE * per_unit)
+    # On the labels' row, right-aligned: a bar of `km` in black and white halves, then "N km".
+    caption = f"{km} km"
+    bar_right = x + inner - round(small.getlength(caption)) - 6
+    middle = label_y + line // 2
+    draw.rectangle([bar_right - length, middle - 3, bar_right, middle + 3], fill=_INK)
+    draw.rectangle(
+        [bar_right - length // 2, middle - 2, bar_right - 1, middle + 2], fill=_BACKGROUND
+    )
+    draw.text((x + inner, middle), caption, font=small, fill=_INK, anchor="rm")
 
 
 # --- terminal --------------------------------------------------------------------------------

@@ -11,9 +11,11 @@ import base64
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from tqdm import tqdm
 
 from gateway.audit._checkpoint import open_checkpoint
 from gateway.audit._note import parse_verifier_key
@@ -176,21 +178,21 @@ def _claims(notes: list[bytes], vkey: str, origin: str, source: str) -> list[Che
     return claims
 
 
-def _progress(total: int) -> Any:
-    if not sys.stderr.isatty() or total < 100_000:
+def _progress(total: int, asked: bool) -> Callable[[int], None] | None:
+    """A progress bar on stderr for `verify_log`'s count of entries checked: on a terminal
+    for a long log, or whenever `--progress` asks; never on stdout, which the report owns."""
+    if not asked and (not sys.stderr.isatty() or total < 100_000):
         return None
-    started = time.monotonic()
+    bar = tqdm(total=total, desc="gerbang audit verify", unit=" entries", file=sys.stderr)
+    seen = 0
 
     def show(n: int) -> None:
-        if n % 20_000 == 0 or n == total:
-            width = 30
-            done = int(width * n / max(total, 1))
-            rate = n / max(time.monotonic() - started, 1e-9)
-            print(
-                f"\r[{'#' * done}{'.' * (width - done)}] {n}/{total} entries, {rate:,.0f}/s",
-                end="" if n < total else "\n",
-                file=sys.stderr,
-            )
+        nonlocal seen
+        if n - seen >= 5_000 or n == total:
+            bar.update(n - seen)
+            seen = n
+            if n == total:
+                bar.close()
 
     return show
 
@@ -238,7 +240,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         rows = list(_export_rows(path, notes))
         claims = _claims(notes, vkey, origin, "exported checkpoint")
         check_outside_checkpoints(outside, claims)
-        verified = verify_log(rows, None, claims + outside, _progress(len(rows)))
+        verified = verify_log(rows, None, claims + outside, _progress(len(rows), args.progress))
     else:
         store = _open(args.store)
         try:
@@ -252,7 +254,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             check_outside_checkpoints(outside, claims)
             leaves: list[bytes] = []
             verified = verify_log(
-                store.scan(), head, claims + outside, _progress(head.size), leaves
+                store.scan(), head, claims + outside, _progress(head.size, args.progress), leaves
             )
             nodes = verify_tree_nodes(leaves, store.scan_nodes())
         finally:
@@ -417,6 +419,12 @@ def add_audit_commands(audit: Any, witness: argparse.ArgumentParser) -> None:
         "--pubkey",
         help="the log's verifier key, or a file with it, from a source you trust (required: "
         "the key stored in the log is never used)",
+    )
+    p.add_argument(
+        "--progress",
+        action="store_true",
+        help="show progress on stderr even when it is not a terminal (it is shown on one for "
+        "logs of 100,000 entries or more)",
     )
     p.add_argument("--pki", default=".gerbang/pki", help="with an https --remote: the CA")
     p.add_argument(
