@@ -25,7 +25,7 @@ import pytest
 from gateway.agent import alerts
 from gateway.agent.local import LocalAgent
 from gateway.identities import EXAMPLE_CALLERS
-from gateway.local import AdapterSpec, LocalFederation
+from gateway.local import AdapterSpec, LocalFederation, free_port
 from gateway.pki import init_pki
 from tests.agent_support import basis, headers
 from tests.test_consoles_ops import REGIONS, WIB, surge_window
@@ -34,6 +34,7 @@ SECRET = b"webhook-secret-of-the-standing-watch-0123456789"
 COMMAND_CENTRE = "jsc-command-centre"
 LIFETIME_SECONDS = 3
 SERVICE_ACCOUNT = "svc-jsc-early-warning"
+WATCH_OWN = {"interval_seconds": 1, "user": SERVICE_ACCOUNT, "retry_seconds": 0.5}
 
 
 class Receiver:
@@ -169,7 +170,7 @@ def watched(
     configure(
         agent,
         receiver,
-        body | {"interval_seconds": 1, "user": SERVICE_ACCOUNT, "retry_seconds": 0.5},
+        body | WATCH_OWN,
     )
     agent.start()
     try:
@@ -223,10 +224,15 @@ def test_acknowledgements_survive_a_restart_and_alerts_are_not_delivered_twice(
 ) -> None:
     agent, body, kecamatan = watched
     before = receiver.ids()
-    # A console watches the same days: the same alerts, not delivered to the webhook again.
+    # A console watches the same days. Its stream's alerts can differ from the watcher's
+    # after the renewal (another noisy release of the lookback), but an id the watcher
+    # delivered is not delivered again, and one only the console saw is delivered once.
     seen = sse_alerts(agent, body)
+    wait_for(lambda: {a["id"] for a in seen} <= set(receiver.ids()), 15, "console's alerts")
+    delivered = receiver.ids()
+    assert set(before) <= set(delivered)
+    assert set(delivered.values()) == {1}, delivered
     surge = next(a for a in seen if a["area"] == kecamatan)
-    assert surge["id"] in before
     assert surge["acknowledged"] is None
     r = httpx.post(
         agent.url + "/v1/acknowledge", json={"alert": surge["id"]}, headers=headers(agent)
@@ -234,14 +240,19 @@ def test_acknowledgements_survive_a_restart_and_alerts_are_not_delivered_twice(
     assert r.status_code == 200, r.text
     acknowledged_at = r.json()["acknowledged_at"]
 
-    # Restarted on the same state directory, without the watch (its days are spent).
+    # Restarted on the same state directory with the same watch: it carries on where it
+    # stopped (its end), asking the gateway nothing.
     agent.stop()
-    configure(agent, receiver, None)
+    lines = len(journal(agent))
+    configure(agent, receiver, body | WATCH_OWN)
     agent.start()
     again = next(a for a in sse_alerts(agent, body) if a["id"] == surge["id"])
     assert again["acknowledged"] == {"by": "nip-198501012010011001", "at": acknowledged_at}
     time.sleep(1.0)  # deliveries run in their own tasks: give a duplicate the time to show
-    assert receiver.ids() == before
+    assert receiver.ids() == delivered
+    after = [e for e in journal(agent)[lines:] if e["client"] == "watch"]
+    assert [(e["operation"], e["detail"][:5]) for e in after] == [("watch-end", "ended")]
+    assert after[0]["request"]["next_day"] == body["end"][:10]
 
 
 def test_watch_settings_are_checked_at_start(tmp_path: Any) -> None:
@@ -274,3 +285,29 @@ def test_watch_settings_are_checked_at_start(tmp_path: Any) -> None:
     assert config.watch.user == "svc"
     assert config.watch.body["kota"] == ["Jakarta Selatan"]
     assert (config.watch.retry_seconds, config.watch.max_retry_seconds) == (5.0, 300.0)
+
+
+def test_the_watch_backs_off_while_the_gateway_is_unreachable_and_stops_cleanly(
+    federation: LocalFederation, receiver: Receiver
+) -> None:
+    """Nothing listens where the agent looks for the gateway: each failure is journalled
+    and the next attempt waits twice as long (0.5 s, 1 s, 2 s ...), never a tight loop; on
+    shutdown the watch journals where it stopped."""
+    body, _ = scope_of(federation)
+    agent = LocalAgent(
+        federation, "pemkot-jaksel-command-centre", gateway=f"127.0.0.1:{free_port()}"
+    )
+    configure(agent, receiver, body | WATCH_OWN)
+    agent.start()
+    try:
+        time.sleep(4.0)
+    finally:
+        agent.stop()
+    ends = [e for e in journal(agent) if e["client"] == "watch"]
+    assert all(e["operation"] == "watch-end" for e in ends)
+    retries = [e["detail"].split(":")[0] for e in ends[:-1]]
+    assert 2 <= len(retries) <= 4, retries
+    assert retries == [f"retrying in {0.5 * 2**i:g} s" for i in range(len(retries))]
+    assert all(e["status"] == 503 for e in ends[:-1])
+    assert ends[-1]["detail"] == "stopped: the agent is shutting down"
+    assert ends[-1]["request"]["next_day"] == body["start"][:10]

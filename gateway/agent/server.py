@@ -73,6 +73,7 @@ def build_app(config: AgentConfig) -> Starlette:
                     key = load_commitment_key(config.commitment_key_path)
                     user = service_user(config.identity, config.watch.user, key)
                 watcher = Watcher(config.watch, service, agent.webhook, agent.journal, user)
+                watcher.resume(replay(config.journal_path))
                 watcher.start()
         try:
             yield

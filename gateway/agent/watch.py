@@ -14,7 +14,8 @@ by the watcher. Any other failure is retried after a backoff that doubles up to
 less than `MIN_RENEW_SECONDS` apart. With an `end`, the watcher stops when the stream reaches
 it. Each opening, renewal and failure is a journal line (client `watch`); each alert is offered
 to the webhook, which delivers an alert id once whichever stream (a console's or this one)
-carried it.
+carried it. The last `watch-end` line (renewing, retrying, stopped, ended) says where the watch
+was: a restarted agent with the same `[watch]` carries on from there.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from gateway.agent import asks, problems
@@ -72,12 +74,28 @@ class Watcher:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self.run(), name="gerbang-watch")
 
+    def resume(self, entries: Iterable[dict[str, Any]]) -> None:
+        """Carry on from where the journal says this same watch stopped (its last `watch-end`
+        line), so a restart does not release its days again."""
+        for e in entries:
+            request = e.get("request") or {}
+            if e.get("client") == WATCH_CLIENT and request.get("watch") == self.watch.body:
+                try:
+                    day = dt.date.fromisoformat(str(request.get("next_day")))
+                except ValueError:
+                    continue
+                self.next_day = max(self.next_day, day)
+
     async def stop(self) -> None:
-        """Cancel the stream (the gateway sees the call cancelled) and wait for the task."""
+        """Cancel the stream (the gateway sees the call cancelled), wait for the task, and
+        journal where it stopped."""
         if self._task is not None:
+            running = not self._task.done()
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+            if running:
+                await self._record(200, "stopped: the agent is shutting down")
 
     def _done(self) -> bool:
         end = self.ask.scope.end
@@ -164,7 +182,7 @@ class Watcher:
             client=WATCH_CLIENT,
             user=self.user,
             operation="watch-end",
-            request={"next_day": self.next_day.isoformat()},
+            request={"next_day": self.next_day.isoformat(), "watch": self.watch.body},
             status=status,
             request_id=request_id,
             audit_entry=entry,
