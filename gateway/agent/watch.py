@@ -68,15 +68,14 @@ class Watcher:
         self.ask = ask
         start = ask.scope.start or ops.local_midnight(ops.local_day(dt.datetime.now(dt.UTC)))
         self.next_day = ops.local_day(start)  # the first day no stream of ours has released
-        self.streams = 0
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self.run(), name="gerbang-watch")
 
     def resume(self, entries: Iterable[dict[str, Any]]) -> None:
-        """Carry on from where the journal says this same watch stopped (its last `watch-end`
-        line), so a restart does not release its days again."""
+        """Carry on from where the journal says this same watch stood (the furthest `next_day`
+        of its `watch-end` lines), so a restart does not release its days again."""
         for e in entries:
             request = e.get("request") or {}
             if e.get("client") == WATCH_CLIENT and request.get("watch") == self.watch.body:
@@ -135,7 +134,6 @@ class Watcher:
         try:
             async for answer in stream:
                 if released == 0:
-                    self.streams += 1
                     await self.journal.record(
                         client=WATCH_CLIENT,
                         user=self.user,
