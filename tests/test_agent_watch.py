@@ -23,11 +23,12 @@ import httpx
 import pytest
 
 from gateway.agent import alerts
+from gateway.agent.journal import open_commitment
 from gateway.agent.local import LocalAgent
 from gateway.identities import EXAMPLE_CALLERS
 from gateway.local import AdapterSpec, LocalFederation, free_port
 from gateway.pki import init_pki
-from tests.agent_support import basis, headers
+from tests.agent_support import audit_entry, basis, headers
 from tests.test_consoles_ops import REGIONS, WIB, surge_window
 
 SECRET = b"webhook-secret-of-the-standing-watch-0123456789"
@@ -206,6 +207,12 @@ def test_alerts_reach_the_webhook_with_no_console_open_across_a_renewed_stream(
     assert starts == sorted(set(starts))
     assert all(e["user"]["sub"] == SERVICE_ACCOUNT for e in opened)
     assert all(isinstance(e["audit_entry"], int) for e in opened)
+    # The audit entry of each stream carries the service account's commitment, which the
+    # organisation opens from its journal (`gerbang agent journal open`).
+    for e in opened:
+        entry = audit_entry(agent.federation, e["audit_entry"])
+        assert entry["user_commitment"] == e["user"]["commitment"]
+    assert open_commitment(agent.journal, opened[0]["user"]["commitment"])
     assert ends[-1]["detail"].startswith("ended")
     assert ends[-1]["request"]["next_day"] == (body["end"][:10])
     # The surge's alert reached the receiver, signed; every alert exactly once.
