@@ -60,6 +60,7 @@ __all__ = [
     "QueryRefused",
     "QueryResult",
     "Receipt",
+    "StreamExpired",
     "TransportError",
     "Unauthenticated",
 ]
@@ -114,6 +115,10 @@ class Overloaded(QueryRefused):
     """The gateway is at a limit for this caller or overall: retry later."""
 
 
+class StreamExpired(QueryRefused):
+    """A stream reached the caller's maximum lifetime: renew it with a freshly signed request."""
+
+
 # ErrorInfo reasons (gateway/refusals.py) -> the exception a caller catches.
 _REASONS: Final[Mapping[str, type[QueryRefused]]] = {
     "POLICY_DENIED": PolicyDenied,
@@ -125,6 +130,7 @@ _REASONS: Final[Mapping[str, type[QueryRefused]]] = {
     "AUDIT_UNAVAILABLE": AuditUnavailable,
     "AUDIT_CORRUPT": AuditUnavailable,
     "OVERLOADED": Overloaded,
+    "STREAM_EXPIRED": StreamExpired,
 }
 # A status without details (from gRPC itself, or a proxy) by its code alone.
 _CODES: Final[Mapping[grpc.StatusCode, type[QueryRefused]]] = {

@@ -385,7 +385,8 @@ def document() -> dict[str, Any]:
             "operationId": "acknowledge",
             "summary": "Acknowledge an early-warning alert this client was sent",
             "description": "The journal records who acknowledged which alert, when, and the "
-            "answer (request id, audit entry) that released it.",
+            "answer (request id, audit entry) that released it. Acknowledgements are read back "
+            "from the journal when the agent restarts.",
             "requestBody": {
                 "required": True,
                 "content": {

@@ -9,6 +9,9 @@ The webhook (`[webhook]` in the agent's TOML) gets one POST per alert, a JSON bo
 with HMAC-SHA256 over `"<unix time>.<body>"` in `Gerbang-Signature: t=<time>,v1=<hex>`. Each
 delivery runs in its own task, retried with exponential backoff; the stream never waits for
 it. Deliveries beyond `MAX_IN_FLIGHT` are dropped and journalled, never queued without bound.
+
+Both survive a restart through the journal: `restore` reads back who acknowledged what and
+which alerts were already offered to the webhook, so neither is lost nor sent twice.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +81,22 @@ class AlertBook:
         self._sent: OrderedDict[tuple[str, str], Sent] = OrderedDict()
         self._acks: dict[tuple[str, str], dict[str, Any]] = {}
 
+    def restore(self, entries: Iterable[dict[str, Any]]) -> int:
+        """The acknowledgements the journal holds (the latest `KEPT_ALERTS`); how many."""
+        acks: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        for e in entries:
+            if e.get("operation") != "acknowledge" or e.get("status") != 200:
+                continue
+            ident, client = (e.get("request") or {}).get("alert"), e.get("client")
+            if not isinstance(ident, str) or not isinstance(client, str):
+                continue
+            acks[(client, ident)] = {"by": (e.get("user") or {}).get("sub"), "at": e.get("time")}
+            acks.move_to_end((client, ident))
+            if len(acks) > KEPT_ALERTS:
+                acks.popitem(last=False)
+        self._acks.update(acks)
+        return len(acks)
+
     def acknowledged(self, client: str, ident: str) -> dict[str, Any] | None:
         return self._acks.get((client, ident))
 
@@ -104,15 +124,29 @@ class WebhookSender:
         self._offered: OrderedDict[str, None] = OrderedDict()  # each alert is delivered once
         self._http = httpx.AsyncClient(timeout=hook.timeout_seconds, follow_redirects=False)
 
+    def restore(self, entries: Iterable[dict[str, Any]]) -> int:
+        """The alerts the journal says were offered before (delivered, given up or dropped):
+        not offered again after a restart. Returns how many."""
+        for e in entries:
+            if e.get("client") == WEBHOOK_CLIENT and e.get("operation") == "webhook":
+                ident = (e.get("request") or {}).get("alert")
+                if isinstance(ident, str):
+                    self._remember(ident)
+        return len(self._offered)
+
+    def _remember(self, ident: str) -> None:
+        self._offered[ident] = None
+        self._offered.move_to_end(ident)
+        while len(self._offered) > KEPT_ALERTS:
+            self._offered.popitem(last=False)
+
     def offer(self, payload: dict[str, Any]) -> None:
         """Start the delivery and return at once; drop it (journalled) when too many wait. An
         alert already offered (a stream watched again) is not delivered twice."""
         ident = alert_id(payload["alert"])
         if ident in self._offered:
             return
-        self._offered[ident] = None
-        while len(self._offered) > KEPT_ALERTS:
-            self._offered.popitem(last=False)
+        self._remember(ident)
         if len(self._tasks) >= MAX_IN_FLIGHT:
             LOG.warning("webhook: %d deliveries in flight, alert %s dropped", MAX_IN_FLIGHT, ident)
             self._spawn(self._record(ident, 0, 0, "dropped: too many deliveries in flight"))

@@ -31,6 +31,14 @@
     attempts = 5                        # retried with backoff 1 s, 2 s, 4 s ...
     backoff_seconds = 1.0
 
+    [watch]                             # optional: a standing warning stream for the webhook
+    purpose = "public_order_early_warning"            # the body of POST /v1/watch-warnings:
+    legal_basis = "UU 27/2022 Pasal 20 ayat (2) huruf e; UU 23/2014"
+    kota = ["Jakarta Selatan"]          # kecamatan, categories, start, end, interval_seconds
+    user = "svc-command-centre-watch"   # a service account, where the purpose requires a user
+    retry_seconds = 5.0                 # backoff after a failure, doubling up to max_retry
+    max_retry_seconds = 300.0
+
     [consoles]                          # optional: the deployment's own base map (GeoJSON)
     basemap = "kecamatan.geojson"       # default: the demo's approximate outlines
     [oversight]                         # an oversight body's agent (Kompolnas, DPRD): the audit log
@@ -66,7 +74,19 @@ from gateway.errors import ConfigurationError
 ENV_PREFIX = "GERBANG_AGENT_"
 _AGENT_KEYS = ("identity", "pki", "keys", "gateway", "listen", "state")
 _PATHS = ("pki", "keys", "state")
-_SECTIONS = {"agent", "clients", "tls", "issuers", "users", "webhook", "consoles", "oversight"}
+_SECTIONS = {
+    "agent",
+    "clients",
+    "tls",
+    "issuers",
+    "users",
+    "webhook",
+    "watch",
+    "consoles",
+    "oversight",
+}
+_WATCH_OWN = {"user", "retry_seconds", "max_retry_seconds"}
+_WATCH_SCOPE = {"purpose", "legal_basis", "kota", "kecamatan", "categories", "start", "end"}
 MIN_WEBHOOK_SECRET = 16
 MAX_BASEMAP_BYTES = 64 * 1024 * 1024
 
@@ -103,6 +123,17 @@ class Webhook:
 
 
 @dataclass(frozen=True)
+class Watch:
+    """The agent's standing warning stream (ADR 0020, amended): `body` is what a client would
+    POST to /v1/watch-warnings; `user` the service account it asks as, if any."""
+
+    body: dict[str, Any]
+    user: str | None = None
+    retry_seconds: float = 5.0
+    max_retry_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
 class Oversight:
     """What an oversight body's agent pins to check the audit log, and who may open details."""
 
@@ -126,6 +157,7 @@ class AgentConfig:
     issuers: tuple[Issuer, ...]
     users_required: bool = True
     webhook: Webhook | None = None
+    watch: Watch | None = None
     basemap: Path | None = None  # None: the packaged, approximate demo outlines
     oversight: Oversight | None = None
 
@@ -278,7 +310,8 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Agen
     if not isinstance(required, bool):
         raise ConfigurationError("[users] required must be true or false")
     return AgentConfig(
-        webhook=_webhook(_table(doc, "webhook"), env, base),
+        webhook=(webhook := _webhook(_table(doc, "webhook"), env, base)),
+        watch=_watch(_table(doc, "watch"), webhook),
         basemap=_basemap(_table(doc, "consoles"), env, base),
         oversight=_oversight(_table(doc, "oversight"), base),
         identity=identity,
@@ -327,6 +360,35 @@ def _webhook(table: dict[str, Any], env: Mapping[str, str], base: Path) -> Webho
     if not isinstance(backoff, int | float) or not 0 < backoff <= 3600:
         raise ConfigurationError("[webhook] backoff_seconds must be over 0 and at most 3600")
     return Webhook(url, secret, attempts, float(backoff))
+
+
+def _watch(table: dict[str, Any], webhook: Webhook | None) -> Watch | None:
+    """`[watch]`: the scope parsed now, as the HTTP API would, so a wrong one stops the agent."""
+    from gateway.agent import asks
+    from gateway.model import InvalidQuery
+
+    if not table:
+        return None
+    if webhook is None:
+        raise ConfigurationError("[watch] needs a [webhook]: its alerts go nowhere else")
+    if unknown := set(table) - _WATCH_OWN - _WATCH_SCOPE - {"interval_seconds"}:
+        raise ConfigurationError(f"unknown key(s) in [watch]: {', '.join(sorted(unknown))}")
+    body = {k: v for k, v in table.items() if k not in _WATCH_OWN}
+    try:
+        asks.parse("watch-warnings", body)
+    except (InvalidQuery, ValueError) as e:
+        raise ConfigurationError(f"[watch]: {e}") from e
+    user = table.get("user")
+    if user is not None and (not isinstance(user, str) or not 0 < len(user) <= 200):
+        raise ConfigurationError("[watch] user must be a service account's name (a string)")
+    retry = table.get("retry_seconds", 5.0)
+    most = table.get("max_retry_seconds", 300.0)
+    for name, value in (("retry_seconds", retry), ("max_retry_seconds", most)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86400:
+            raise ConfigurationError(f"[watch] {name} must be over 0 and at most 86400")
+    if most < retry:
+        raise ConfigurationError("[watch] max_retry_seconds must be at least retry_seconds")
+    return Watch(body, user, float(retry), float(most))
 
 
 def _basemap(table: dict[str, Any], env: Mapping[str, str], base: Path) -> Path | None:

@@ -74,6 +74,21 @@ def entries(path: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
+def replay(path: Path) -> Iterator[dict[str, Any]]:
+    """Every whole line of the journal, for rebuilding the agent's state at start; a line torn
+    by a crash mid-write (only ever the last) is passed over."""
+    if not path.exists():
+        return
+    with path.open("rb") as f:
+        for line in f:
+            try:
+                entry = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if isinstance(entry, dict):
+                yield entry
+
+
 def open_commitment(path: Path, commitment_hex: str) -> list[dict[str, Any]]:
     """Every journal line whose end user committed to `commitment_hex` (oversight)."""
     wanted = commitment_hex.lower()

@@ -26,10 +26,11 @@ from gateway.agent.alerts import WebhookSender
 from gateway.agent.auth import ClientTokens, UserVerifier, load_commitment_key, new_token
 from gateway.agent.config import AgentConfig, load_config
 from gateway.agent.issuer import LocalIssuer
-from gateway.agent.journal import Journal, open_commitment
+from gateway.agent.journal import Journal, open_commitment, replay
 from gateway.agent.problems import Problem
 from gateway.agent.routes import Agent, routes
 from gateway.agent.service import AgentService
+from gateway.agent.watch import Watcher, service_user
 from gateway.client import GerbangClient
 
 
@@ -56,16 +57,29 @@ def build_app(config: AgentConfig) -> Starlette:
         basemap=config.basemap,
         oversight=config.oversight,
     )
+    agent.alerts.restore(replay(config.journal_path))  # acknowledgements survive a restart
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         client = GerbangClient.connect(config.gateway, config.pki, config.identity, config.keys)
-        agent.service = AgentService(client, config.evidence_dir)
+        agent.service = service = AgentService(client, config.evidence_dir)
+        watcher = None
         if config.webhook is not None:
             agent.webhook = WebhookSender(config.webhook, agent.journal)
+            agent.webhook.restore(replay(config.journal_path))
+            if config.watch is not None:
+                user = None
+                if config.watch.user is not None:
+                    key = load_commitment_key(config.commitment_key_path)
+                    user = service_user(config.identity, config.watch.user, key)
+                watcher = Watcher(config.watch, service, agent.webhook, agent.journal, user)
+                watcher.resume(replay(config.journal_path))
+                watcher.start()
         try:
             yield
         finally:
+            if watcher is not None:
+                await watcher.stop()
             if agent.webhook is not None:
                 await agent.webhook.settle(timeout=2.0)
                 await agent.webhook.close()
