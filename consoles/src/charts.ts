@@ -6,7 +6,7 @@ import { MapboxOverlay } from "@deck.gl/mapbox";
 import { GeoJsonLayer } from "@deck.gl/layers";
 import maplibregl from "maplibre-gl";
 import type { AreaIndex, Series } from "./api";
-import { baseLayers, BLANK, bounds } from "./crimemap";
+import { baseStyle, bounds, MAP_OPTIONS, UNDER_OUTLINES } from "./crimemap";
 import type { Basemap } from "./domain";
 import { el } from "./dom";
 import { lang, monthName, num, t } from "./i18n";
@@ -65,11 +65,12 @@ export async function indexMap(box: HTMLElement, legend: HTMLElement, base: Base
   MAPS.get(box)?.remove();
   const map = new maplibregl.Map({
     container: box,
-    style: BLANK,
+    style: baseStyle(base),
     bounds: bounds(base),
     fitBoundsOptions: { padding: 10 },
-    attributionControl: false,
+    ...MAP_OPTIONS,
     interactive: true,
+    // The printed report (window.print) copies the canvas: it must keep its last frame.
     canvasContextAttributes: { preserveDrawingBuffer: true },
   });
   const fill = new GeoJsonLayer({
@@ -78,14 +79,15 @@ export async function indexMap(box: HTMLElement, legend: HTMLElement, base: Base
     filled: true,
     stroked: false,
     pickable: true,
+    ...UNDER_OUTLINES,
     getFillColor: (f: { properties: { kecamatan?: string } }) => {
       const r = byName.get(f.properties.kecamatan ?? "");
       return r?.vs_city == null ? [200, 200, 205, 120] : shade(r.vs_city);
     },
   });
   const overlay = new MapboxOverlay({
-    interleaved: false,
-    layers: [fill, ...baseLayers(base).slice(0, 1)], // outlines only: names crowd a small map
+    interleaved: true,
+    layers: [fill], // the outlines are the style's; names crowd a small map
     getTooltip: ({ object }) => {
       const name = (object as { properties?: { kecamatan?: string } } | null)?.properties?.kecamatan;
       const r = name ? byName.get(name) : undefined;

@@ -6,7 +6,7 @@ import { H3HexagonLayer } from "@deck.gl/geo-layers";
 import type { Layer } from "@deck.gl/core";
 import maplibregl from "maplibre-gl";
 import { patrolPlan, Refused, type PatrolPlanAnswer, type RiskScore } from "./api";
-import { baseLayers, BLANK, bounds, loadBasemap } from "./crimemap";
+import { baseStyle, bounds, loadBasemap, MAP_OPTIONS, UNDER_OUTLINES, nameLabels } from "./crimemap";
 import type { Basemap } from "./domain";
 import { el, select } from "./dom";
 import { factsPanel, problemPanel } from "./facts";
@@ -23,7 +23,7 @@ interface Placed {
   score: RiskScore | undefined;
 }
 
-function layers(base: Basemap, scored: RiskScore[], placed: Placed[]): Layer[] {
+function layers(scored: RiskScore[], placed: Placed[]): Layer[] {
   const max = Math.max(1, ...scored.map((s) => s.score));
   return [
     new H3HexagonLayer<RiskScore>({
@@ -34,6 +34,7 @@ function layers(base: Basemap, scored: RiskScore[], placed: Placed[]): Layer[] {
       stroked: false,
       getFillColor: (s) => [255, Math.round(230 - 150 * Math.min(1, s.score / max)), 120, 70],
       pickable: true,
+      ...UNDER_OUTLINES,
     }),
     new H3HexagonLayer<Placed>({
       id: "plan",
@@ -45,8 +46,8 @@ function layers(base: Basemap, scored: RiskScore[], placed: Placed[]): Layer[] {
       getLineColor: [255, 255, 255, 255],
       lineWidthMinPixels: 2,
       pickable: true,
+      ...UNDER_OUTLINES,
     }),
-    ...baseLayers(base),
   ];
 }
 
@@ -114,36 +115,35 @@ export async function patrol(root: HTMLElement): Promise<void> {
   const side = el("aside", { class: "side", "data-testid": "facts" });
   const mapBox = el("div", { class: "map", id: "map", "data-testid": "map" });
   const below = el("div", { class: "below" });
+  // The plan is asked for at once, while the base layer and the map load.
+  const first = ask();
+  first.catch(() => undefined);
   const { base, note } = await loadBasemap();
   root.replaceChildren(el("h1", {}, t("patrol")), form, status, el("div", { class: "split" }, mapBox, side), note, below);
   const map = new maplibregl.Map({
     container: mapBox,
-    style: BLANK,
+    style: baseStyle(base),
     bounds: bounds(base),
     fitBoundsOptions: { padding: 20 },
-    attributionControl: false,
-    canvasContextAttributes: { preserveDrawingBuffer: true },
+    ...MAP_OPTIONS,
   });
-  const overlay = new MapboxOverlay({ interleaved: false, layers: baseLayers(base), getTooltip: ({ object }) => tooltip(object) });
-  map.addControl(overlay as unknown as maplibregl.IControl);
+  const overlay = new MapboxOverlay({ interleaved: true, layers: [], getTooltip: ({ object }) => tooltip(object) });
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
+  nameLabels(map, base);
 
-  async function show(): Promise<void> {
-    const data = new FormData(form);
-    const n = Number(data.get("units"));
-    const c = Number(data.get("cap"));
-    const resolution = Number(data.get("resolution"));
+  async function show(pending: Promise<PatrolPlanAnswer> = ask()): Promise<void> {
+    const c = Number(new FormData(form).get("cap"));
     status.textContent = t("loading");
     side.replaceChildren();
     below.replaceChildren();
     let answer: PatrolPlanAnswer;
     try {
-      answer = await patrolPlan({ purpose: PURPOSE, legal_basis: purpose.legal_basis, end: `${REGISTRY.data_end}T00:00:00+07:00` }, n, c, resolution);
+      answer = await pending;
     } catch (e) {
       status.textContent = "";
       if (e instanceof Refused) {
         side.replaceChildren(problemPanel(e.problem));
-        overlay.setProps({ layers: baseLayers(base) });
+        overlay.setProps({ layers: [] });
         root.dataset.ready = "true";
         return;
       }
@@ -151,7 +151,7 @@ export async function patrol(root: HTMLElement): Promise<void> {
     }
     const byCell = new Map(answer.result.scores.map((s) => [s.unit, s]));
     const placed = answer.result.assignments.map((a, i) => ({ cell: a.cell, area: a.area, rank: i + 1, score: byCell.get(a.cell) }));
-    overlay.setProps({ layers: layers(base, answer.result.scores, placed) });
+    overlay.setProps({ layers: layers(answer.result.scores, placed) });
     status.textContent = `${num(placed.length)} ${t("unitsPlaced")} · ${t("coverage")} ${percent(answer.result.expected_coverage)} · ${t("asOf")} ${date(answer.period.end)}`;
     status.dataset.placed = String(placed.length);
     side.replaceChildren(factsPanel(answer), caps(answer, c));
@@ -160,11 +160,21 @@ export async function patrol(root: HTMLElement): Promise<void> {
     map.triggerRepaint();
   }
 
+  /** The plan the form asks for, sent now. */
+  function ask(): Promise<PatrolPlanAnswer> {
+    const data = new FormData(form);
+    const end = `${REGISTRY.data_end}T00:00:00+07:00`;
+    return patrolPlan({ purpose: PURPOSE, legal_basis: purpose.legal_basis, end }, Number(data.get("units")), Number(data.get("cap")), Number(data.get("resolution")));
+  }
+
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     delete root.dataset.ready;
     void show();
   });
-  await new Promise<void>((done) => map.once("load", () => done()));
-  await show();
+  // deck.gl joins the map once it has loaded and the first answer (or refusal) is in: the
+  // first frame it draws has the data (each frame is drawn in software without a GPU).
+  await Promise.all([new Promise<void>((done) => map.once("load", () => done())), first.catch(() => undefined)]);
+  map.addControl(overlay as unknown as maplibregl.IControl);
+  await show(first);
 }
