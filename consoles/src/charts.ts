@@ -2,11 +2,10 @@
 // (uPlot, about 20 kB gzip) and the index as a choropleth of kecamatan on the base map.
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { MapboxOverlay } from "@deck.gl/mapbox";
-import { GeoJsonLayer } from "@deck.gl/layers";
 import maplibregl from "maplibre-gl";
 import type { AreaIndex, Series } from "./api";
-import { baseStyle, bounds, MAP_OPTIONS, UNDER_OUTLINES } from "./crimemap";
+import { baseStyle, bounds, MAP_OPTIONS } from "./crimemap";
+import { rgba, setShapes, type Rgba, type Shape } from "./maplayers";
 import type { Basemap } from "./domain";
 import { el } from "./dom";
 import { lang, monthName, num, t } from "./i18n";
@@ -52,7 +51,7 @@ export function seriesChart(box: HTMLElement, series: Series[]): uPlot | null {
   return new uPlot(opts, data, box);
 }
 
-function shade(x: number): [number, number, number, number] {
+function shade(x: number): Rgba {
   // vs_city: 1 is the city's rate; 0.5 light, 2 and more dark.
   const v = Math.max(0, Math.min(1, (Math.log2(Math.max(x, 0.01)) + 1) / 2));
   return [Math.round(255 - 60 * v), Math.round(240 - 190 * v), Math.round(220 - 190 * v), 210];
@@ -73,28 +72,15 @@ export async function indexMap(box: HTMLElement, legend: HTMLElement, base: Base
     // The printed report (window.print) copies the canvas: it must keep its last frame.
     canvasContextAttributes: { preserveDrawingBuffer: true },
   });
-  const fill = new GeoJsonLayer({
-    id: "index",
-    data: { type: "FeatureCollection", features: outlines } as never,
-    filled: true,
-    stroked: false,
-    pickable: true,
-    ...UNDER_OUTLINES,
-    getFillColor: (f: { properties: { kecamatan?: string } }) => {
-      const r = byName.get(f.properties.kecamatan ?? "");
-      return r?.vs_city == null ? [200, 200, 205, 120] : shade(r.vs_city);
-    },
+  const none = rgba([0, 0, 0, 0]);
+  const shapes: Shape[] = outlines.map((f) => {
+    const r = byName.get((f.properties as { kecamatan?: string }).kecamatan ?? "");
+    const tip = r ? `${r.name}\n${t("rate")}: ${num(r.rate_per_100k, 1)}\n${t("vsCity")}: ×${num(r.vs_city ?? 0, 2)}` : "";
+    const fill = rgba(r?.vs_city == null ? [200, 200, 205, 120] : shade(r.vs_city));
+    return { type: "Feature", geometry: f.geometry, properties: { fill, line: none, tip } };
   });
-  const overlay = new MapboxOverlay({
-    interleaved: true,
-    layers: [fill], // the outlines are the style's; names crowd a small map
-    getTooltip: ({ object }) => {
-      const name = (object as { properties?: { kecamatan?: string } } | null)?.properties?.kecamatan;
-      const r = name ? byName.get(name) : undefined;
-      return r ? `${r.name}\n${t("rate")}: ${num(r.rate_per_100k, 1)}\n${t("vsCity")}: ×${num(r.vs_city ?? 0, 2)}` : null;
-    },
-  });
-  map.addControl(overlay as unknown as maplibregl.IControl);
+  // The outlines are the style's; names crowd a small map.
+  map.once("load", () => setShapes(map, "index", shapes, 0));
   MAPS.set(box, map);
   legend.replaceChildren(
     el("span", { class: "swatch", style: "background: rgb(255,240,220)" }),

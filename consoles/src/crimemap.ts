@@ -1,10 +1,7 @@
-// Crime map (spatial planning): the differentially private heatmap on a MapLibre map with
-// deck.gl's H3 layer over the approximate kecamatan outlines the deployment serves. Nothing
-// loads from outside: the outlines come from the agent and are drawn by MapLibre, the names
-// are HTML labels placed by MapLibre, the cells are drawn by deck.gl.
-import { MapboxOverlay } from "@deck.gl/mapbox";
-import { H3HexagonLayer } from "@deck.gl/geo-layers";
-import type { Layer } from "@deck.gl/core";
+// Crime map (spatial planning): the differentially private heatmap of H3 cells on a MapLibre
+// map over the approximate kecamatan outlines the deployment serves. Nothing loads from
+// outside: the outlines come from the agent, the cells' boundaries from h3-js, all drawn by
+// MapLibre (maplayers.ts); the names are HTML labels placed by MapLibre.
 import maplibregl from "maplibre-gl";
 import "maplibre-gl/dist/maplibre-gl.css";
 import { Refused, heatmap, type HeatmapGeoJson } from "./api";
@@ -13,6 +10,7 @@ import { factsPanel, problemPanel } from "./facts";
 import { category, monthName, num, t } from "./i18n";
 import { monthWindow, REGISTRY } from "./registry";
 import { publicDomain, type Basemap, type Outline } from "./domain";
+import { cellShapes, setShapes, type Rgba } from "./maplayers";
 
 const PURPOSE = "spatial_planning";
 export const BLANK: maplibregl.StyleSpecification = {
@@ -21,15 +19,9 @@ export const BLANK: maplibregl.StyleSpecification = {
   layers: [{ id: "background", type: "background", paint: { "background-color": "#eef2f5" } }],
 };
 
-/** What every console map shares: no fade-in of symbols (nothing waits for an animation before
- * the map is idle), no attribution (nothing from outside is drawn). deck.gl's layers are drawn
- * interleaved, into MapLibre's own WebGL context: one context and one canvas per map, and the
- * map's `idle` comes after the data layers are drawn, not before. */
+/** What every console map shares: no fade-in (nothing waits for an animation before the map is
+ * idle), no attribution (nothing from outside is drawn). */
 export const MAP_OPTIONS = { attributionControl: false, fadeDuration: 0 } as const;
-
-/** deck.gl's layers go under the style's outlines (MapboxOverlay's `beforeId`, which the
- * layers' own prop types do not name). */
-export const UNDER_OUTLINES: object = { beforeId: "kecamatan" };
 
 interface Cell {
   cell: string;
@@ -60,8 +52,8 @@ function labelText(f: { properties: unknown }): string {
 }
 
 /** The map's own style: the background and the kecamatan outlines, drawn by MapLibre itself
- * (a small shader; without a GPU each WebGL program is compiled in software, and deck.gl's are
- * large), under whatever deck.gl draws for the view. */
+ * (a small shader: without a GPU each WebGL program is compiled in software), under the data
+ * layers each view adds (maplayers.ts). */
 export function baseStyle(base: Basemap): maplibregl.StyleSpecification {
   return {
     version: 8,
@@ -95,22 +87,12 @@ export async function loadBasemap(): Promise<{ base: Basemap; note: HTMLElement 
   return { base, note };
 }
 
-function layers(cells: Cell[]): Layer[] {
+/** The cells as the map draws them: released ones by their count, withheld ones grey. */
+function shapes(cells: Cell[]): ReturnType<typeof cellShapes> {
   const max = Math.max(1, ...cells.map((c) => c.count ?? 0));
-  return [
-    new H3HexagonLayer<Cell>({
-      id: "heatmap",
-      data: cells,
-      getHexagon: (c) => c.cell,
-      extruded: false,
-      stroked: true,
-      getFillColor: (c) => (c.count === null ? [150, 150, 160, 90] : colour(c.count, max)),
-      getLineColor: (c) => (c.count === null ? [120, 120, 130, 160] : [200, 60, 20, 120]),
-      lineWidthMinPixels: 0.5,
-      pickable: true,
-      ...UNDER_OUTLINES,
-    }),
-  ];
+  const fill = (c: Cell): Rgba => (c.count === null ? [150, 150, 160, 90] : colour(c.count, max));
+  const line = (c: Cell): Rgba => (c.count === null ? [120, 120, 130, 160] : [200, 60, 20, 120]);
+  return cellShapes(cells, (c) => c.cell, fill, line, tooltip);
 }
 
 /** West, south, east, north of the outlines: the map opens on the whole city. */
@@ -128,8 +110,7 @@ export function bounds(base: Basemap): [[number, number], [number, number]] {
   return [[w, s], [e, n]];
 }
 
-function tooltip(c: Cell | null): string | null {
-  if (!c) return null;
+function tooltip(c: Cell): string {
   if (c.count === null) return `${c.cell}\n${t("withheld")}`;
   return `${c.cell}\n${t("count")}: ${num(c.count)}\n${t("interval")}: ${num(c.low ?? 0)}–${num(c.high ?? 0)}`;
 }
@@ -176,7 +157,6 @@ export async function crimeMap(root: HTMLElement): Promise<void> {
     fitBoundsOptions: { padding: 20 },
     ...MAP_OPTIONS,
   });
-  const overlay = new MapboxOverlay({ interleaved: true, layers: [], getTooltip: ({ object }) => tooltip(object as Cell | null) });
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
   nameLabels(map, base);
 
@@ -212,7 +192,7 @@ export async function crimeMap(root: HTMLElement): Promise<void> {
       status.textContent = "";
       if (e instanceof Refused) {
         side.replaceChildren(problemPanel(e.problem));
-        overlay.setProps({ layers: layers([]) });
+        setShapes(map, "heatmap", [], 0.5);
         return;
       }
       throw e;
@@ -223,7 +203,7 @@ export async function crimeMap(root: HTMLElement): Promise<void> {
     for (const cell of domain) if (!released.has(cell)) cells.push({ cell, count: null });
     for (const [cell, p] of released) cells.push({ cell, count: p.count, low: p.low, high: p.high });
     const withheld = cells.length - released.size;
-    overlay.setProps({ layers: layers(cells) });
+    setShapes(map, "heatmap", shapes(cells), 0.5);
     status.textContent = `${monthName(month)}: ${num(released.size)} ${t("released")}, ${num(withheld)} ${t("withheldCells")}`;
     status.dataset.released = String(released.size);
     status.dataset.withheld = String(withheld);
@@ -237,9 +217,6 @@ export async function crimeMap(root: HTMLElement): Promise<void> {
     delete root.dataset.ready;
     void show();
   });
-  // deck.gl joins the map once it has loaded and the first answer (or refusal) is in: the
-  // first frame it draws has the data (each frame is drawn in software without a GPU).
-  await Promise.all([new Promise<void>((done) => map.once("load", () => done())), first.catch(() => undefined)]);
-  map.addControl(overlay as unknown as maplibregl.IControl);
+  await new Promise<void>((done) => map.once("load", () => done()));
   await show(first);
 }

@@ -7,7 +7,7 @@ import { oversight, oversightLabel } from "./oversight";
 import { credentials, signIn, signOut, subject } from "./session";
 
 type Render = (root: HTMLElement) => Promise<void>;
-// The views with a map load MapLibre GL and deck.gl (most of the bundle) only when opened:
+// The views with a map load MapLibre GL (most of the bundle) only when opened:
 // each is its own chunk, asked for at once, while the agent is asked what the caller may see.
 const VIEWS: Record<string, { label: () => string; load: () => Promise<Render> }> = {
   peta: { label: () => t("crimeMap"), load: () => import("./crimemap").then((m) => m.crimeMap) },

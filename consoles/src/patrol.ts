@@ -1,13 +1,10 @@
 // Patrol planning (Direktorat Samapta): the patrol plan on the map, each placed cell with its
 // risk score, its interval and the factors behind it, and the cap per kecamatan shown beside
 // how many units each kecamatan got.
-import { MapboxOverlay } from "@deck.gl/mapbox";
-import { H3HexagonLayer } from "@deck.gl/geo-layers";
-import type { Layer } from "@deck.gl/core";
 import maplibregl from "maplibre-gl";
 import { patrolPlan, Refused, type PatrolPlanAnswer, type RiskScore } from "./api";
-import { baseStyle, bounds, loadBasemap, MAP_OPTIONS, UNDER_OUTLINES, nameLabels } from "./crimemap";
-import type { Basemap } from "./domain";
+import { baseStyle, bounds, loadBasemap, MAP_OPTIONS, nameLabels } from "./crimemap";
+import { cellShapes, setShapes } from "./maplayers";
 import { el, select } from "./dom";
 import { factsPanel, problemPanel } from "./facts";
 import { date, num, percent, t } from "./i18n";
@@ -23,32 +20,12 @@ interface Placed {
   score: RiskScore | undefined;
 }
 
-function layers(scored: RiskScore[], placed: Placed[]): Layer[] {
+/** The risk of every scored cell under the cells the plan places units in (white-edged). */
+function draw(map: maplibregl.Map, scored: RiskScore[], placed: Placed[]): void {
   const max = Math.max(1, ...scored.map((s) => s.score));
-  return [
-    new H3HexagonLayer<RiskScore>({
-      id: "risk",
-      data: scored,
-      getHexagon: (s) => s.unit,
-      extruded: false,
-      stroked: false,
-      getFillColor: (s) => [255, Math.round(230 - 150 * Math.min(1, s.score / max)), 120, 70],
-      pickable: true,
-      ...UNDER_OUTLINES,
-    }),
-    new H3HexagonLayer<Placed>({
-      id: "plan",
-      data: placed,
-      getHexagon: (p) => p.cell,
-      extruded: false,
-      stroked: true,
-      getFillColor: [18, 61, 92, 200],
-      getLineColor: [255, 255, 255, 255],
-      lineWidthMinPixels: 2,
-      pickable: true,
-      ...UNDER_OUTLINES,
-    }),
-  ];
+  const none = [0, 0, 0, 0] as const;
+  setShapes(map, "risk", cellShapes(scored, (s) => s.unit, (s) => [255, Math.round(230 - 150 * Math.min(1, s.score / max)), 120, 70], () => none, tooltip), 0);
+  setShapes(map, "plan", cellShapes(placed, (p) => p.cell, () => [18, 61, 92, 200], () => [255, 255, 255, 255], tooltip), 2);
 }
 
 function factors(s: RiskScore | undefined): string {
@@ -58,11 +35,10 @@ function factors(s: RiskScore | undefined): string {
     .join(" · ");
 }
 
-function tooltip(o: unknown): string | null {
-  if (!o || typeof o !== "object") return null;
+function tooltip(o: RiskScore | Placed): string {
   const s = "rank" in o ? (o as Placed).score : (o as RiskScore);
   const head = "rank" in o ? `${t("unit")} ${(o as Placed).rank} · ${(o as Placed).area}\n` : "";
-  if (!s) return head || null;
+  if (!s) return head;
   return `${head}${s.unit}\n${t("riskScore")}: ${num(s.score, 2)} (${num(s.low, 2)}–${num(s.high, 2)})\n${factors(s)}`;
 }
 
@@ -127,7 +103,6 @@ export async function patrol(root: HTMLElement): Promise<void> {
     fitBoundsOptions: { padding: 20 },
     ...MAP_OPTIONS,
   });
-  const overlay = new MapboxOverlay({ interleaved: true, layers: [], getTooltip: ({ object }) => tooltip(object) });
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
   nameLabels(map, base);
 
@@ -143,7 +118,7 @@ export async function patrol(root: HTMLElement): Promise<void> {
       status.textContent = "";
       if (e instanceof Refused) {
         side.replaceChildren(problemPanel(e.problem));
-        overlay.setProps({ layers: [] });
+        draw(map, [], []);
         root.dataset.ready = "true";
         return;
       }
@@ -151,7 +126,7 @@ export async function patrol(root: HTMLElement): Promise<void> {
     }
     const byCell = new Map(answer.result.scores.map((s) => [s.unit, s]));
     const placed = answer.result.assignments.map((a, i) => ({ cell: a.cell, area: a.area, rank: i + 1, score: byCell.get(a.cell) }));
-    overlay.setProps({ layers: layers(answer.result.scores, placed) });
+    draw(map, answer.result.scores, placed);
     status.textContent = `${num(placed.length)} ${t("unitsPlaced")} · ${t("coverage")} ${percent(answer.result.expected_coverage)} · ${t("asOf")} ${date(answer.period.end)}`;
     status.dataset.placed = String(placed.length);
     side.replaceChildren(factsPanel(answer), caps(answer, c));
@@ -172,9 +147,6 @@ export async function patrol(root: HTMLElement): Promise<void> {
     delete root.dataset.ready;
     void show();
   });
-  // deck.gl joins the map once it has loaded and the first answer (or refusal) is in: the
-  // first frame it draws has the data (each frame is drawn in software without a GPU).
-  await Promise.all([new Promise<void>((done) => map.once("load", () => done())), first.catch(() => undefined)]);
-  map.addControl(overlay as unknown as maplibregl.IControl);
+  await new Promise<void>((done) => map.once("load", () => done()));
   await show(first);
 }
