@@ -3,10 +3,11 @@ incidents): `make bench-consoles`, or `python -m bench.consoles --incidents 1000
 
 Seeds one police database holding the whole city (kept under --workdir per incident count, so
 a second run starts at once), starts the gateway, the adapter and the agents of the spatial
-planners, the command centre and Kompolnas (the last with its [oversight] pins), and drives
+planners, the command centre, Samapta and Kompolnas (the last with its [oversight] pins), and drives
 Debian's Chromium with Playwright: for each view, a fresh browser context already signed in
 (the tokens put in sessionStorage before the page's scripts run) navigates to the view, and
-the load time is `performance.now()` when the view marks itself ready (`data-ready`): from
+the load time is `performance.now()` when the view marks itself ready (`data-ready`; the
+command centre `data-ended`, its stream over): from
 navigation start to the data rendered, the agent's and the gateway's work included. The first
 load of each view is reported apart (cold caches), then the median of the rest.
 
@@ -103,7 +104,7 @@ def measure(incidents: int, workdir: Path, runs: int) -> dict[str, Any]:
     with LocalFederation(run, [spec]) as fed:
         agents = {}
         try:
-            for view, identity, client, oversight in VIEWS:
+            for _view, identity, client, oversight in VIEWS:
                 if identity not in agents:
                     agents[identity] = LocalAgent(fed, identity, client=client, oversight=oversight)
                     agents[identity].start()
