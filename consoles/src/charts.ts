@@ -10,7 +10,7 @@ import type { Basemap } from "./domain";
 import { el } from "./dom";
 import { lang, monthName, num, t } from "./i18n";
 
-const MAPS = new WeakMap<HTMLElement, maplibregl.Map>();
+const MAPS = new WeakMap<HTMLElement, { map: maplibregl.Map; loaded: Promise<void> }>();
 const COLOURS = ["#123d5c", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#2c7fb8"];
 
 /** "Okt 26": a tick's month, short, in the console's language. */
@@ -57,21 +57,32 @@ function shade(x: number): Rgba {
   return [Math.round(255 - 60 * v), Math.round(240 - 190 * v), Math.round(220 - 190 * v), 210];
 }
 
+/** The index map in `box`, made on first use (asked for before the data, the map starts while
+ * the agent answers) and reused for every later answer. */
+export function indexMapFor(box: HTMLElement, base: Basemap): { map: maplibregl.Map; loaded: Promise<void> } {
+  let made = MAPS.get(box);
+  if (made === undefined) {
+    const map = new maplibregl.Map({
+      container: box,
+      style: baseStyle(base),
+      bounds: bounds(base),
+      fitBoundsOptions: { padding: 10 },
+      ...MAP_OPTIONS,
+      interactive: true,
+      // The printed report (window.print) copies the canvas: it must keep its last frame.
+      canvasContextAttributes: { preserveDrawingBuffer: true },
+    });
+    made = { map, loaded: new Promise<void>((done) => map.once("load", () => done())) };
+    MAPS.set(box, made);
+  }
+  return made;
+}
+
 /** Kecamatan coloured by their rate against the city's (vs_city), drawn on the base map. */
 export async function indexMap(box: HTMLElement, legend: HTMLElement, base: Basemap, rows: AreaIndex[]): Promise<void> {
   const byName = new Map(rows.filter((r) => r.level === "kecamatan").map((r) => [r.name, r]));
   const outlines = base.features.filter((f) => f.geometry.type !== "Point" && ((f.properties as { kind?: string }).kind ?? "outline") === "outline");
-  MAPS.get(box)?.remove();
-  const map = new maplibregl.Map({
-    container: box,
-    style: baseStyle(base),
-    bounds: bounds(base),
-    fitBoundsOptions: { padding: 10 },
-    ...MAP_OPTIONS,
-    interactive: true,
-    // The printed report (window.print) copies the canvas: it must keep its last frame.
-    canvasContextAttributes: { preserveDrawingBuffer: true },
-  });
+  const { map, loaded } = indexMapFor(box, base);
   const none = rgba([0, 0, 0, 0]);
   const shapes: Shape[] = outlines.map((f) => {
     const r = byName.get((f.properties as { kecamatan?: string }).kecamatan ?? "");
@@ -80,8 +91,8 @@ export async function indexMap(box: HTMLElement, legend: HTMLElement, base: Base
     return { type: "Feature", geometry: f.geometry, properties: { fill, line: none, tip } };
   });
   // The outlines are the style's; names crowd a small map.
-  map.once("load", () => setShapes(map, "index", shapes, 0));
-  MAPS.set(box, map);
+  await loaded;
+  setShapes(map, "index", shapes, 0);
   legend.replaceChildren(
     el("span", { class: "swatch", style: "background: rgb(255,240,220)" }),
     ` ×0,5 `,

@@ -2,7 +2,7 @@
 // in the terms of BPS's crime statistics, each with the answer's period, mechanism and receipt;
 // and the same answer as CSV, as the agent renders it.
 import { Refused, securityIndex, securityIndexCsv, type AreaIndex, type Facts, type Scope } from "./api";
-import { indexMap, seriesChart } from "./charts";
+import { indexMap, indexMapFor, seriesChart } from "./charts";
 import { loadBasemap } from "./crimemap";
 import { period } from "./facts";
 import { el, select } from "./dom";
@@ -97,6 +97,7 @@ export async function dashboard(root: HTMLElement): Promise<void> {
     el("div", { class: "split" }, el("section", {}, cardStamp, cards), side),
   );
   form.querySelector("#print")?.addEventListener("click", () => window.print());
+  indexMapFor(mapBox, base); // the map starts while the agent answers
 
   function scope(): Scope {
     const month = String(new FormData(form).get("month"));
