@@ -2,6 +2,9 @@
 // lands in the Python package, so `make run` needs no Node.
 import { defineConfig } from "vite";
 
+// Node's environment, typed here: @types/node is not a dependency of the consoles.
+declare const process: { env: Record<string, string | undefined> };
+
 export default defineConfig({
   base: "/consoles/",
   publicDir: false,
@@ -11,6 +14,6 @@ export default defineConfig({
     sourcemap: false,
     chunkSizeWarningLimit: 2500,
     // Hashed names make each build's files comparable byte for byte (tools/consoles.py --check).
-    rollupOptions: { output: { manualChunks: { map: ["maplibre-gl"], deck: ["@deck.gl/core", "@deck.gl/layers", "@deck.gl/geo-layers", "@deck.gl/mapbox"] } } },
+    rollupOptions: { output: { manualChunks: { map: ["maplibre-gl"] } } },
   },
 });

@@ -69,6 +69,9 @@ export function denial(c: Capabilities, view: string): Problem | null {
 
 /** Hide the links the caller may not follow, then render the view or the reason it may not. */
 export async function gate(view: string, nav: HTMLElement, main: HTMLElement, render: () => Promise<void>): Promise<void> {
+  // Both questions go out together; the second is only awaited when its link is shown.
+  const overseer = oversightAllowed();
+  overseer.catch(() => undefined);
   let c: Capabilities;
   try {
     c = await caps();
@@ -82,7 +85,7 @@ export async function gate(view: string, nav: HTMLElement, main: HTMLElement, re
     const target = a.getAttribute("href")?.slice(2) ?? "";
     if (denial(c, target) !== null) a.hidden = true;
     // The view itself says why when opened directly; the link is only hidden.
-    if (target === OVERSIGHT_VIEW && !(await oversightAllowed())) a.hidden = true;
+    if (target === OVERSIGHT_VIEW && !(await overseer)) a.hidden = true;
   }
   const refused = denial(c, view);
   if (refused === null) return render();

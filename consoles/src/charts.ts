@@ -2,16 +2,15 @@
 // (uPlot, about 20 kB gzip) and the index as a choropleth of kecamatan on the base map.
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { MapboxOverlay } from "@deck.gl/mapbox";
-import { GeoJsonLayer } from "@deck.gl/layers";
 import maplibregl from "maplibre-gl";
 import type { AreaIndex, Series } from "./api";
-import { baseLayers, BLANK, bounds } from "./crimemap";
+import { baseStyle, bounds, MAP_OPTIONS } from "./crimemap";
+import { rgba, setShapes, type Rgba, type Shape } from "./maplayers";
 import type { Basemap } from "./domain";
 import { el } from "./dom";
 import { lang, monthName, num, t } from "./i18n";
 
-const MAPS = new WeakMap<HTMLElement, maplibregl.Map>();
+const MAPS = new WeakMap<HTMLElement, { map: maplibregl.Map; loaded: Promise<void> }>();
 const COLOURS = ["#123d5c", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#2c7fb8"];
 
 /** "Okt 26": a tick's month, short, in the console's language. */
@@ -52,48 +51,48 @@ export function seriesChart(box: HTMLElement, series: Series[]): uPlot | null {
   return new uPlot(opts, data, box);
 }
 
-function shade(x: number): [number, number, number, number] {
+function shade(x: number): Rgba {
   // vs_city: 1 is the city's rate; 0.5 light, 2 and more dark.
   const v = Math.max(0, Math.min(1, (Math.log2(Math.max(x, 0.01)) + 1) / 2));
   return [Math.round(255 - 60 * v), Math.round(240 - 190 * v), Math.round(220 - 190 * v), 210];
+}
+
+/** The index map in `box`, made on first use (asked for before the data, the map starts while
+ * the agent answers) and reused for every later answer. */
+export function indexMapFor(box: HTMLElement, base: Basemap): { map: maplibregl.Map; loaded: Promise<void> } {
+  let made = MAPS.get(box);
+  if (made === undefined) {
+    const map = new maplibregl.Map({
+      container: box,
+      style: baseStyle(base),
+      bounds: bounds(base),
+      fitBoundsOptions: { padding: 10 },
+      ...MAP_OPTIONS,
+      interactive: true,
+      // The printed report (window.print) copies the canvas: it must keep its last frame.
+      canvasContextAttributes: { preserveDrawingBuffer: true },
+    });
+    made = { map, loaded: new Promise<void>((done) => map.once("load", () => done())) };
+    MAPS.set(box, made);
+  }
+  return made;
 }
 
 /** Kecamatan coloured by their rate against the city's (vs_city), drawn on the base map. */
 export async function indexMap(box: HTMLElement, legend: HTMLElement, base: Basemap, rows: AreaIndex[]): Promise<void> {
   const byName = new Map(rows.filter((r) => r.level === "kecamatan").map((r) => [r.name, r]));
   const outlines = base.features.filter((f) => f.geometry.type !== "Point" && ((f.properties as { kind?: string }).kind ?? "outline") === "outline");
-  MAPS.get(box)?.remove();
-  const map = new maplibregl.Map({
-    container: box,
-    style: BLANK,
-    bounds: bounds(base),
-    fitBoundsOptions: { padding: 10 },
-    attributionControl: false,
-    interactive: true,
-    canvasContextAttributes: { preserveDrawingBuffer: true },
+  const { map, loaded } = indexMapFor(box, base);
+  const none = rgba([0, 0, 0, 0]);
+  const shapes: Shape[] = outlines.map((f) => {
+    const r = byName.get((f.properties as { kecamatan?: string }).kecamatan ?? "");
+    const tip = r ? `${r.name}\n${t("rate")}: ${num(r.rate_per_100k, 1)}\n${t("vsCity")}: ×${num(r.vs_city ?? 0, 2)}` : "";
+    const fill = rgba(r?.vs_city == null ? [200, 200, 205, 120] : shade(r.vs_city));
+    return { type: "Feature", geometry: f.geometry, properties: { fill, line: none, tip } };
   });
-  const fill = new GeoJsonLayer({
-    id: "index",
-    data: { type: "FeatureCollection", features: outlines } as never,
-    filled: true,
-    stroked: false,
-    pickable: true,
-    getFillColor: (f: { properties: { kecamatan?: string } }) => {
-      const r = byName.get(f.properties.kecamatan ?? "");
-      return r?.vs_city == null ? [200, 200, 205, 120] : shade(r.vs_city);
-    },
-  });
-  const overlay = new MapboxOverlay({
-    interleaved: false,
-    layers: [fill, ...baseLayers(base).slice(0, 1)], // outlines only: names crowd a small map
-    getTooltip: ({ object }) => {
-      const name = (object as { properties?: { kecamatan?: string } } | null)?.properties?.kecamatan;
-      const r = name ? byName.get(name) : undefined;
-      return r ? `${r.name}\n${t("rate")}: ${num(r.rate_per_100k, 1)}\n${t("vsCity")}: ×${num(r.vs_city ?? 0, 2)}` : null;
-    },
-  });
-  map.addControl(overlay as unknown as maplibregl.IControl);
-  MAPS.set(box, map);
+  // The outlines are the style's; names crowd a small map.
+  await loaded;
+  setShapes(map, "index", shapes, 0);
   legend.replaceChildren(
     el("span", { class: "swatch", style: "background: rgb(255,240,220)" }),
     ` ×0,5 `,

@@ -97,7 +97,7 @@ export async function commandCentre(root: HTMLElement): Promise<void> {
     el("h1", {}, t("commandCentre")),
     form,
     status,
-    el("div", { class: "split" }, el("section", { "aria-label": t("alerts") }, alerts, el("h2", {}, t("daysScanned")), days), side),
+    el("div", { class: "split" }, el("section", { "aria-labelledby": "alerts-heading" }, el("h2", { id: "alerts-heading" }, t("alertsHeading")), alerts, el("h2", {}, t("daysScanned")), days), side),
   );
   let running: AbortController | null = null;
 

@@ -1,10 +1,7 @@
-// Crime map (spatial planning): the differentially private heatmap on a MapLibre map with
-// deck.gl's H3 layer over the approximate kecamatan outlines the deployment serves. Nothing
-// loads from outside: a blank style, the base layer from the agent, labels drawn by deck.gl.
-import { MapboxOverlay } from "@deck.gl/mapbox";
-import { GeoJsonLayer, TextLayer } from "@deck.gl/layers";
-import { H3HexagonLayer } from "@deck.gl/geo-layers";
-import type { Layer } from "@deck.gl/core";
+// Crime map (spatial planning): the differentially private heatmap of H3 cells on a MapLibre
+// map over the approximate kecamatan outlines the deployment serves. Nothing loads from
+// outside: the outlines come from the agent, the cells' boundaries from h3-js, all drawn by
+// MapLibre (maplayers.ts); the names are HTML labels placed by MapLibre.
 import maplibregl from "maplibre-gl";
 import "maplibre-gl/dist/maplibre-gl.css";
 import { Refused, heatmap, type HeatmapGeoJson } from "./api";
@@ -13,6 +10,7 @@ import { factsPanel, problemPanel } from "./facts";
 import { category, monthName, num, t } from "./i18n";
 import { monthWindow, REGISTRY } from "./registry";
 import { publicDomain, type Basemap, type Outline } from "./domain";
+import { cellShapes, setShapes, type Rgba } from "./maplayers";
 
 const PURPOSE = "spatial_planning";
 export const BLANK: maplibregl.StyleSpecification = {
@@ -20,6 +18,10 @@ export const BLANK: maplibregl.StyleSpecification = {
   sources: {},
   layers: [{ id: "background", type: "background", paint: { "background-color": "#eef2f5" } }],
 };
+
+/** What every console map shares: no fade-in (nothing waits for an animation before the map is
+ * idle), no attribution (nothing from outside is drawn). */
+export const MAP_OPTIONS = { attributionControl: false, fadeDuration: 0 } as const;
 
 interface Cell {
   cell: string;
@@ -44,32 +46,36 @@ function isLabel(f: Basemap["features"][number]): boolean {
   return kind === "label" || (kind === undefined && f.geometry.type === "Point");
 }
 
-/** The kecamatan outlines and their names, under whatever the view draws. */
-export function baseLayers(base: Basemap): Layer[] {
-  return [
-    new GeoJsonLayer({
-      id: "kecamatan",
-      data: { type: "FeatureCollection", features: base.features.filter(isOutline) } as never,
-      stroked: true,
-      filled: false,
-      getLineColor: [40, 50, 60, 220],
-      lineWidthMinPixels: 1.2,
-    }),
-    new TextLayer({
-      id: "names",
-      data: base.features.filter(isLabel),
-      getPosition: (f: { geometry: { coordinates: number[] } }) => f.geometry.coordinates as [number, number],
-      getText: (f: { properties: { kecamatan?: string; name?: string } }) => f.properties.kecamatan ?? f.properties.name ?? "",
-      getSize: 12,
-      getColor: [20, 25, 30, 255],
-      fontFamily: "system-ui, 'Noto Sans', 'DejaVu Sans', sans-serif",
-      fontWeight: 600,
-      outlineWidth: 3,
-      outlineColor: [255, 255, 255, 230],
-      fontSettings: { sdf: true },
-      characterSet: "auto",
-    }),
-  ];
+function labelText(f: { properties: unknown }): string {
+  const p = (f.properties ?? {}) as { kecamatan?: string; name?: string };
+  return p.kecamatan ?? p.name ?? "";
+}
+
+/** The map's own style: the background and the kecamatan outlines, drawn by MapLibre itself
+ * (a small shader: without a GPU each WebGL program is compiled in software), under the data
+ * layers each view adds (maplayers.ts). */
+export function baseStyle(base: Basemap): maplibregl.StyleSpecification {
+  return {
+    version: 8,
+    sources: { kecamatan: { type: "geojson", data: { type: "FeatureCollection", features: base.features.filter(isOutline) } as never } },
+    layers: [
+      ...BLANK.layers,
+      { id: "kecamatan", type: "line", source: "kecamatan", paint: { "line-color": "rgba(40, 50, 60, 0.86)", "line-width": 1.2 } },
+    ],
+  };
+}
+
+/** The kecamatan names as HTML labels over the map: no glyph atlas to build, no WebGL program
+ * to compile, text the browser renders and a screen reader can skip (the map is an image). */
+export function nameLabels(map: maplibregl.Map, base: Basemap): void {
+  for (const f of base.features.filter(isLabel)) {
+    const [lon, lat] = f.geometry.coordinates as number[];
+    if (lon === undefined || lat === undefined) continue;
+    const label = el("span", { class: "map-label", "aria-hidden": "true" }, labelText(f));
+    const marker = new maplibregl.Marker({ element: label }).setLngLat([lon, lat]).addTo(map);
+    marker.getElement().removeAttribute("aria-label");
+    marker.getElement().removeAttribute("tabindex");
+  }
 }
 
 /** The base map the deployment serves, and the note that says what it is. */
@@ -81,22 +87,12 @@ export async function loadBasemap(): Promise<{ base: Basemap; note: HTMLElement 
   return { base, note };
 }
 
-function layers(base: Basemap, cells: Cell[]): Layer[] {
+/** The cells as the map draws them: released ones by their count, withheld ones grey. */
+function shapes(cells: Cell[]): ReturnType<typeof cellShapes> {
   const max = Math.max(1, ...cells.map((c) => c.count ?? 0));
-  return [
-    new H3HexagonLayer<Cell>({
-      id: "heatmap",
-      data: cells,
-      getHexagon: (c) => c.cell,
-      extruded: false,
-      stroked: true,
-      getFillColor: (c) => (c.count === null ? [150, 150, 160, 90] : colour(c.count, max)),
-      getLineColor: (c) => (c.count === null ? [120, 120, 130, 160] : [200, 60, 20, 120]),
-      lineWidthMinPixels: 0.5,
-      pickable: true,
-    }),
-    ...baseLayers(base),
-  ];
+  const fill = (c: Cell): Rgba => (c.count === null ? [150, 150, 160, 90] : colour(c.count, max));
+  const line = (c: Cell): Rgba => (c.count === null ? [120, 120, 130, 160] : [200, 60, 20, 120]);
+  return cellShapes(cells, (c) => c.cell, fill, line, tooltip);
 }
 
 /** West, south, east, north of the outlines: the map opens on the whole city. */
@@ -114,8 +110,7 @@ export function bounds(base: Basemap): [[number, number], [number, number]] {
   return [[w, s], [e, n]];
 }
 
-function tooltip(c: Cell | null): string | null {
-  if (!c) return null;
+function tooltip(c: Cell): string {
   if (c.count === null) return `${c.cell}\n${t("withheld")}`;
   return `${c.cell}\n${t("count")}: ${num(c.count)}\n${t("interval")}: ${num(c.low ?? 0)}–${num(c.high ?? 0)}`;
 }
@@ -148,21 +143,22 @@ export async function crimeMap(root: HTMLElement): Promise<void> {
   // takes seconds to start); a refusal is shown by show(), not reported as unhandled.
   const first = ask();
   first.catch(() => undefined);
-  const { base, note } = await loadBasemap();
   // The heatmap's public domain comes from the reference geography, whatever the base map.
-  const areas = (await (await fetch("/consoles/areas.geojson")).json()) as Basemap;
+  const [{ base, note }, areas] = await Promise.all([
+    loadBasemap(),
+    fetch("/consoles/areas.geojson").then(async (r) => (await r.json()) as Basemap),
+  ]);
   root.replaceChildren(el("h1", {}, t("crimeMap")), form, status, el("div", { class: "split" }, mapBox, side), legend, note);
 
   const map = new maplibregl.Map({
     container: mapBox,
-    style: BLANK,
+    style: baseStyle(base),
     bounds: bounds(base),
     fitBoundsOptions: { padding: 20 },
-    attributionControl: false,
+    ...MAP_OPTIONS,
   });
-  const overlay = new MapboxOverlay({ interleaved: false, layers: layers(base, []), getTooltip: ({ object }) => tooltip(object as Cell | null) });
-  map.addControl(overlay as unknown as maplibregl.IControl);
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
+  nameLabels(map, base);
 
   /** The question the form asks, sent now. */
   function ask(): Promise<HeatmapGeoJson> {
@@ -196,7 +192,7 @@ export async function crimeMap(root: HTMLElement): Promise<void> {
       status.textContent = "";
       if (e instanceof Refused) {
         side.replaceChildren(problemPanel(e.problem));
-        overlay.setProps({ layers: layers(base, []) });
+        setShapes(map, "heatmap", [], 0.5);
         return;
       }
       throw e;
@@ -207,7 +203,7 @@ export async function crimeMap(root: HTMLElement): Promise<void> {
     for (const cell of domain) if (!released.has(cell)) cells.push({ cell, count: null });
     for (const [cell, p] of released) cells.push({ cell, count: p.count, low: p.low, high: p.high });
     const withheld = cells.length - released.size;
-    overlay.setProps({ layers: layers(base, cells) });
+    setShapes(map, "heatmap", shapes(cells), 0.5);
     status.textContent = `${monthName(month)}: ${num(released.size)} ${t("released")}, ${num(withheld)} ${t("withheldCells")}`;
     status.dataset.released = String(released.size);
     status.dataset.withheld = String(withheld);

@@ -2,7 +2,7 @@
 // in the terms of BPS's crime statistics, each with the answer's period, mechanism and receipt;
 // and the same answer as CSV, as the agent renders it.
 import { Refused, securityIndex, securityIndexCsv, type AreaIndex, type Facts, type Scope } from "./api";
-import { indexMap, seriesChart } from "./charts";
+import { indexMap, indexMapFor, seriesChart } from "./charts";
 import { loadBasemap } from "./crimemap";
 import { period } from "./facts";
 import { el, select } from "./dom";
@@ -11,6 +11,7 @@ import { monthName, num, percent, t } from "./i18n";
 import { monthWindow, REGISTRY } from "./registry";
 
 const PURPOSE = "security_indicators";
+type Answer = Awaited<ReturnType<typeof securityIndex>>;
 
 function trend(a: AreaIndex): string {
   if (a.trend === null) return "–";
@@ -77,6 +78,9 @@ export async function dashboard(root: HTMLElement): Promise<void> {
   const chartStamp = el("div", {});
   const mapStamp = el("div", {});
   const cardStamp = el("div", {});
+  // The index is asked for at once, while the base layer loads.
+  const first = securityIndex(scope());
+  first.catch(() => undefined);
   const { base, note } = await loadBasemap();
   const figures = el(
     "div",
@@ -93,6 +97,7 @@ export async function dashboard(root: HTMLElement): Promise<void> {
     el("div", { class: "split" }, el("section", {}, cardStamp, cards), side),
   );
   form.querySelector("#print")?.addEventListener("click", () => window.print());
+  indexMapFor(mapBox, base); // the map starts while the agent answers
 
   function scope(): Scope {
     const month = String(new FormData(form).get("month"));
@@ -100,12 +105,12 @@ export async function dashboard(root: HTMLElement): Promise<void> {
     return { purpose: PURPOSE, legal_basis: REGISTRY.purposes[PURPOSE].legal_basis, end: monthWindow(month).end };
   }
 
-  async function show(): Promise<void> {
+  async function show(pending: Promise<Answer> = securityIndex(scope())): Promise<void> {
     status.textContent = t("loading");
     cards.replaceChildren();
     side.replaceChildren();
     try {
-      const answer = await securityIndex(scope());
+      const answer = await pending;
       const order = { city: 0, kota: 1, kecamatan: 2 } as const;
       const rows = [...answer.result].sort((a, b) => order[a.level] - order[b.level] || a.name.localeCompare(b.name, "id"));
       cards.replaceChildren(...rows.map(card));
@@ -136,5 +141,5 @@ export async function dashboard(root: HTMLElement): Promise<void> {
       },
     );
   });
-  await show();
+  await show(first);
 }

@@ -72,6 +72,7 @@ const TEXT = {
   toDay: ["Sampai hari", "To day"],
   watch: ["Pantau", "Watch"],
   daysScanned: ["Hari yang dipindai", "Days scanned"],
+  alertsHeading: ["Peringatan dini", "Early warnings"],
   live: ["Langsung", "Live"],
   pace: ["Jeda antarhari (putar ulang)", "Pause between days (replay)"],
   asFast: ["tanpa jeda", "none"],

@@ -1,21 +1,20 @@
 // The consoles' shell: sign-in, language, and a hash route per view (#/peta, #/dasbor).
 import "./style.css";
 import { gate } from "./access";
-import { commandCentre } from "./commandcentre";
-import { patrol } from "./patrol";
-import { crimeMap } from "./crimemap";
-import { dashboard } from "./dashboard";
 import { el } from "./dom";
 import { lang, setLang, t } from "./i18n";
 import { oversight, oversightLabel } from "./oversight";
 import { credentials, signIn, signOut, subject } from "./session";
 
-const VIEWS: Record<string, { label: () => string; render: (root: HTMLElement) => Promise<void> }> = {
-  peta: { label: () => t("crimeMap"), render: crimeMap },
-  dasbor: { label: () => t("dashboard"), render: dashboard },
-  komando: { label: () => t("commandCentre"), render: commandCentre },
-  patroli: { label: () => t("patrol"), render: patrol },
-  pengawasan: { label: oversightLabel, render: oversight },
+type Render = (root: HTMLElement) => Promise<void>;
+// The views with a map load MapLibre GL (most of the bundle) only when opened:
+// each is its own chunk, asked for at once, while the agent is asked what the caller may see.
+const VIEWS: Record<string, { label: () => string; load: () => Promise<Render> }> = {
+  peta: { label: () => t("crimeMap"), load: () => import("./crimemap").then((m) => m.crimeMap) },
+  dasbor: { label: () => t("dashboard"), load: () => import("./dashboard").then((m) => m.dashboard) },
+  komando: { label: () => t("commandCentre"), load: () => import("./commandcentre").then((m) => m.commandCentre) },
+  patroli: { label: () => t("patrol"), load: () => import("./patrol").then((m) => m.patrol) },
+  pengawasan: { label: oversightLabel, load: () => Promise.resolve(oversight) },
 };
 
 function loginForm(app: HTMLElement): void {
@@ -72,7 +71,9 @@ function render(app: HTMLElement): void {
     signOut();
     render(app);
   });
-  gate(name, nav, main, () => view.render(main)).catch((e: unknown) => {
+  const loading = view.load();
+  loading.catch(() => undefined); // reported below, when the gate lets the view render
+  gate(name, nav, main, async () => (await loading)(main)).catch((e: unknown) => {
     main.append(el("p", { class: "problem", role: "alert" }, String(e)));
   });
 }

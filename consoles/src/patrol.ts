@@ -1,13 +1,10 @@
 // Patrol planning (Direktorat Samapta): the patrol plan on the map, each placed cell with its
 // risk score, its interval and the factors behind it, and the cap per kecamatan shown beside
 // how many units each kecamatan got.
-import { MapboxOverlay } from "@deck.gl/mapbox";
-import { H3HexagonLayer } from "@deck.gl/geo-layers";
-import type { Layer } from "@deck.gl/core";
 import maplibregl from "maplibre-gl";
 import { patrolPlan, Refused, type PatrolPlanAnswer, type RiskScore } from "./api";
-import { baseLayers, BLANK, bounds, loadBasemap } from "./crimemap";
-import type { Basemap } from "./domain";
+import { baseStyle, bounds, loadBasemap, MAP_OPTIONS, nameLabels } from "./crimemap";
+import { cellShapes, setShapes } from "./maplayers";
 import { el, select } from "./dom";
 import { factsPanel, problemPanel } from "./facts";
 import { date, num, percent, t } from "./i18n";
@@ -23,31 +20,12 @@ interface Placed {
   score: RiskScore | undefined;
 }
 
-function layers(base: Basemap, scored: RiskScore[], placed: Placed[]): Layer[] {
+/** The risk of every scored cell under the cells the plan places units in (white-edged). */
+function draw(map: maplibregl.Map, scored: RiskScore[], placed: Placed[]): void {
   const max = Math.max(1, ...scored.map((s) => s.score));
-  return [
-    new H3HexagonLayer<RiskScore>({
-      id: "risk",
-      data: scored,
-      getHexagon: (s) => s.unit,
-      extruded: false,
-      stroked: false,
-      getFillColor: (s) => [255, Math.round(230 - 150 * Math.min(1, s.score / max)), 120, 70],
-      pickable: true,
-    }),
-    new H3HexagonLayer<Placed>({
-      id: "plan",
-      data: placed,
-      getHexagon: (p) => p.cell,
-      extruded: false,
-      stroked: true,
-      getFillColor: [18, 61, 92, 200],
-      getLineColor: [255, 255, 255, 255],
-      lineWidthMinPixels: 2,
-      pickable: true,
-    }),
-    ...baseLayers(base),
-  ];
+  const none = [0, 0, 0, 0] as const;
+  setShapes(map, "risk", cellShapes(scored, (s) => s.unit, (s) => [255, Math.round(230 - 150 * Math.min(1, s.score / max)), 120, 70], () => none, tooltip), 0);
+  setShapes(map, "plan", cellShapes(placed, (p) => p.cell, () => [18, 61, 92, 200], () => [255, 255, 255, 255], tooltip), 2);
 }
 
 function factors(s: RiskScore | undefined): string {
@@ -57,11 +35,10 @@ function factors(s: RiskScore | undefined): string {
     .join(" · ");
 }
 
-function tooltip(o: unknown): string | null {
-  if (!o || typeof o !== "object") return null;
+function tooltip(o: RiskScore | Placed): string {
   const s = "rank" in o ? (o as Placed).score : (o as RiskScore);
   const head = "rank" in o ? `${t("unit")} ${(o as Placed).rank} · ${(o as Placed).area}\n` : "";
-  if (!s) return head || null;
+  if (!s) return head;
   return `${head}${s.unit}\n${t("riskScore")}: ${num(s.score, 2)} (${num(s.low, 2)}–${num(s.high, 2)})\n${factors(s)}`;
 }
 
@@ -114,36 +91,34 @@ export async function patrol(root: HTMLElement): Promise<void> {
   const side = el("aside", { class: "side", "data-testid": "facts" });
   const mapBox = el("div", { class: "map", id: "map", "data-testid": "map" });
   const below = el("div", { class: "below" });
+  // The plan is asked for at once, while the base layer and the map load.
+  const first = ask();
+  first.catch(() => undefined);
   const { base, note } = await loadBasemap();
   root.replaceChildren(el("h1", {}, t("patrol")), form, status, el("div", { class: "split" }, mapBox, side), note, below);
   const map = new maplibregl.Map({
     container: mapBox,
-    style: BLANK,
+    style: baseStyle(base),
     bounds: bounds(base),
     fitBoundsOptions: { padding: 20 },
-    attributionControl: false,
-    canvasContextAttributes: { preserveDrawingBuffer: true },
+    ...MAP_OPTIONS,
   });
-  const overlay = new MapboxOverlay({ interleaved: false, layers: baseLayers(base), getTooltip: ({ object }) => tooltip(object) });
-  map.addControl(overlay as unknown as maplibregl.IControl);
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
+  nameLabels(map, base);
 
-  async function show(): Promise<void> {
-    const data = new FormData(form);
-    const n = Number(data.get("units"));
-    const c = Number(data.get("cap"));
-    const resolution = Number(data.get("resolution"));
+  async function show(pending: Promise<PatrolPlanAnswer> = ask()): Promise<void> {
+    const c = Number(new FormData(form).get("cap"));
     status.textContent = t("loading");
     side.replaceChildren();
     below.replaceChildren();
     let answer: PatrolPlanAnswer;
     try {
-      answer = await patrolPlan({ purpose: PURPOSE, legal_basis: purpose.legal_basis, end: `${REGISTRY.data_end}T00:00:00+07:00` }, n, c, resolution);
+      answer = await pending;
     } catch (e) {
       status.textContent = "";
       if (e instanceof Refused) {
         side.replaceChildren(problemPanel(e.problem));
-        overlay.setProps({ layers: baseLayers(base) });
+        draw(map, [], []);
         root.dataset.ready = "true";
         return;
       }
@@ -151,7 +126,7 @@ export async function patrol(root: HTMLElement): Promise<void> {
     }
     const byCell = new Map(answer.result.scores.map((s) => [s.unit, s]));
     const placed = answer.result.assignments.map((a, i) => ({ cell: a.cell, area: a.area, rank: i + 1, score: byCell.get(a.cell) }));
-    overlay.setProps({ layers: layers(base, answer.result.scores, placed) });
+    draw(map, answer.result.scores, placed);
     status.textContent = `${num(placed.length)} ${t("unitsPlaced")} · ${t("coverage")} ${percent(answer.result.expected_coverage)} · ${t("asOf")} ${date(answer.period.end)}`;
     status.dataset.placed = String(placed.length);
     side.replaceChildren(factsPanel(answer), caps(answer, c));
@@ -160,11 +135,18 @@ export async function patrol(root: HTMLElement): Promise<void> {
     map.triggerRepaint();
   }
 
+  /** The plan the form asks for, sent now. */
+  function ask(): Promise<PatrolPlanAnswer> {
+    const data = new FormData(form);
+    const end = `${REGISTRY.data_end}T00:00:00+07:00`;
+    return patrolPlan({ purpose: PURPOSE, legal_basis: purpose.legal_basis, end }, Number(data.get("units")), Number(data.get("cap")), Number(data.get("resolution")));
+  }
+
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     delete root.dataset.ready;
     void show();
   });
   await new Promise<void>((done) => map.once("load", () => done()));
-  await show();
+  await show(first);
 }
