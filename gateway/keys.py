@@ -21,6 +21,7 @@ import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Final, Literal
 
@@ -121,8 +122,20 @@ class KeyRegistry:
         tmp.write_text(json.dumps({"keys": [k.to_json() for k in self.keys]}, indent=2) + "\n")
         tmp.replace(path)
 
+    @cached_property
+    def _by_id(self) -> dict[str, RegisteredKey]:
+        # Every signature check looks its key up: by ID, not by a scan of the registry.
+        by_id: dict[str, RegisteredKey] = {}
+        for k in self.keys:
+            by_id.setdefault(k.key_id, k)  # the first, as a scan would find it
+        return by_id
+
+    @cached_property
+    def _ed25519_keys(self) -> dict[bytes, Ed25519PublicKey]:
+        return {}
+
     def find(self, key_id_: str) -> RegisteredKey | None:
-        return next((k for k in self.keys if k.key_id == key_id_), None)
+        return self._by_id.get(key_id_)
 
     def usable(self, owner: str, kind: KeyKind, key_id_: str, at: dt.datetime) -> RegisteredKey:
         """The registered key, if it is `owner`'s key of `kind` and valid at `at`; else raise."""
@@ -140,7 +153,11 @@ class KeyRegistry:
         return key
 
     def ed25519(self, owner: str, key_id_: str, at: dt.datetime) -> Ed25519PublicKey:
-        return Ed25519PublicKey.from_public_bytes(self.usable(owner, "signing", key_id_, at).public)
+        public = self.usable(owner, "signing", key_id_, at).public
+        parsed = self._ed25519_keys.get(public)
+        if parsed is None:
+            parsed = self._ed25519_keys[public] = Ed25519PublicKey.from_public_bytes(public)
+        return parsed
 
     def hpke_key_of(self, owner: str, public: bytes, at: dt.datetime) -> RegisteredKey:
         """The registered HPKE key with these public bytes, if it is `owner`'s and valid."""
@@ -184,12 +201,13 @@ class RegistryFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._fspath = os.fspath(path)
         self._stamp: tuple[int, int] | None = None
         self._registry = KeyRegistry(())
         self.get()
 
     def get(self) -> KeyRegistry:
-        st = self.path.stat()
+        st = os.stat(self._fspath)  # every signature check asks: no pathlib on the way
         stamp = (st.st_mtime_ns, st.st_size)
         if stamp != self._stamp:
             self._registry = KeyRegistry.load(self.path)

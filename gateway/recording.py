@@ -181,10 +181,21 @@ class Recorder:
         record = outcome.record(self.details_key)
         replayed = None
         if outcome.nonce is not None:
-            replay = dataclasses.replace(outcome, nonce=None)
-            replay.refused(Unauthenticated("request refused: " + _REPLAYED))
-            replay.results, replay.adapters, replay.revision = (), (), ""
-            replayed = replay.record(self.details_key)
+            # What the log holds instead if another process claimed the nonce first: this
+            # record refused as a replay, with nothing released. The same details, so the
+            # same sealed blob (sealing them again, a fresh X25519 agreement, for a record
+            # that is almost never written cost as much as the first seal).
+            refusal = Unauthenticated("request refused: " + _REPLAYED)
+            replayed = dataclasses.replace(
+                record,
+                decision=refusal.decision,
+                status=refusal.status,
+                reasons=refusal.reasons,
+                fields_granted=() if refusal.decision == "deny" else record.fields_granted,
+                results=(),
+                adapters=(),
+                policy_revision="",
+            )
         try:
             entry, fresh = await self.writer.append_claimed(record, outcome.nonce, replayed)
         except AuditIntegrityError as e:

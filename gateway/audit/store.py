@@ -244,6 +244,22 @@ def _sqlite_pragmas(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+def _sqlite_rows(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """Run one statement through the sqlite3 driver in the transaction of `conn`.
+
+    The append path's statements on SQLite: SQLAlchemy's execution (statement cache key,
+    parameter processing, result wrapping) cost several times SQLite's own work on these
+    primary-key reads and small writes, and every request pays for them (BENCHMARKS.md,
+    the profile of issue 12). Statements are this module's constants; values are bound.
+    """
+    driver: Any = conn.connection.driver_connection
+    cur = driver.cursor()
+    try:
+        return list(cur.execute(sql, params).fetchall())
+    finally:
+        cur.close()
+
+
 def _expiry(record: AuditRecord) -> str:
     expires = record.time + dt.timedelta(days=record.retention_days)
     return expires.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -261,6 +277,15 @@ class _NodeReader:
         # One equality pair per key, OR-ed: both SQLite and PostgreSQL answer each with a
         # primary-key lookup. (A row-value IN made SQLite scan the whole tree table:
         # 335 ms per proof at 1,000,000 entries, and appends slowing as the log grew.)
+        if self.conn.dialect.name == "sqlite":
+            # The same SELECT through the driver: every append runs it (_sqlite_rows).
+            pairs = " OR ".join(["(level = ? AND idx = ?)"] * len(keys))
+            found = _sqlite_rows(
+                self.conn,
+                f"SELECT level, idx, hash FROM audit_tree WHERE {pairs}",  # noqa: S608
+                [v for key in keys for v in key],
+            )
+            return {(int(lv), int(i)): bytes(h) for lv, i, h in found}
         c = tree_table.c
         rows = self.conn.execute(
             select(c.level, c.idx, c.hash).where(
@@ -360,6 +385,13 @@ class AuditStore:
         return None if row is None else str(row.value)
 
     def _locked_head(self, conn: Connection) -> Head:
+        if self.dialect == "sqlite":  # the lock is the transaction's BEGIN IMMEDIATE
+            found = _sqlite_rows(conn, "SELECT size, head_hash FROM audit_head WHERE id = 1")
+            if not found:
+                raise AuditIntegrityError(
+                    "audit log has no head row; was it created with `create()`?"
+                )
+            return Head(int(found[0][0]), bytes(found[0][1]))
         stmt = select(head_table.c.size, head_table.c.head_hash).where(head_table.c.id == 1)
         if self.dialect == "postgresql":
             stmt = stmt.with_for_update()
@@ -432,17 +464,32 @@ class AuditStore:
             for e, r in zip(entries, records, strict=True)
             if r.sealed is not None
         ]
-        if sealed:
+        if sealed and self.dialect == "sqlite":
+            self._insert_rows(
+                conn,
+                details_table,
+                ("idx", "recipient", "blob", "expires_at"),
+                (tuple(d.values()) for d in sealed),
+            )
+        elif sealed:
             conn.execute(insert(details_table), sealed)
         nodes = nodes_completed_by_append(head.size, leaf_hashes, _NodeReader(conn))
         self._insert_rows(
             conn, tree_table, TREE_COLUMNS, ((lv, i, h) for (lv, i), h in nodes.items())
         )
-        conn.execute(
-            update(head_table)
-            .where(head_table.c.id == 1)
-            .values(size=head.size + len(records), head_hash=entries[-1].entry_hash)
-        )
+        size, head_hash = head.size + len(records), entries[-1].entry_hash
+        if self.dialect == "sqlite":
+            _sqlite_rows(
+                conn,
+                "UPDATE audit_head SET size = ?, head_hash = ? WHERE id = 1",
+                (size, head_hash),
+            )
+        else:
+            conn.execute(
+                update(head_table)
+                .where(head_table.c.id == 1)
+                .values(size=size, head_hash=head_hash)
+            )
         return entries
 
     def _insert_rows(
@@ -545,6 +592,8 @@ class AuditStore:
         for caller, nonce, expires in items:
             if (caller, nonce) not in first:
                 first[caller, nonce] = expires.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if self.dialect == "sqlite":
+            return self._claim_sqlite(conn, items, now, first)
         insert_ = sqlite_insert if self.dialect == "sqlite" else pg_insert
         c = nonces_table.c
         claim = insert_(nonces_table).on_conflict_do_nothing().returning(c.caller, c.nonce)
@@ -559,6 +608,31 @@ class AuditStore:
                 claim.values([{"caller": k[0], "nonce": k[1], "expires_at": e} for k, e in page])
             )
             new.update((r.caller, r.nonce) for r in rows)
+        fresh: list[bool] = []
+        for caller, nonce, _ in items:
+            fresh.append((caller, nonce) in new)
+            new.discard((caller, nonce))  # a repeat within the batch is not new
+        return fresh
+
+    @staticmethod
+    def _claim_sqlite(
+        conn: Connection, items: Sequence[NonceClaim], now: str, first: dict[tuple[str, str], str]
+    ) -> list[bool]:
+        """`_claim_in` on SQLite, through the driver: the same DELETE and the same
+        `INSERT ... ON CONFLICT DO NOTHING RETURNING`, in pages."""
+        _sqlite_rows(conn, "DELETE FROM request_nonces WHERE expires_at < ?", (now,))
+        keys = list(first.items())
+        new: set[tuple[str, str]] = set()
+        for start in range(0, len(keys), _NONCE_PAGE):
+            page = keys[start : start + _NONCE_PAGE]
+            values = ", ".join(["(?, ?, ?)"] * len(page))
+            rows = _sqlite_rows(
+                conn,
+                "INSERT INTO request_nonces (caller, nonce, expires_at) "  # noqa: S608
+                f"VALUES {values} ON CONFLICT DO NOTHING RETURNING caller, nonce",
+                [v for (caller, nonce), e in page for v in (caller, nonce, e)],
+            )
+            new.update((str(c), str(n)) for c, n in rows)
         fresh: list[bool] = []
         for caller, nonce, _ in items:
             fresh.append((caller, nonce) in new)
