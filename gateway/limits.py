@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Final
 
-from gateway.errors import GerbangError
+from gateway import refusals
 from gateway.model import Query
 
 __all__ = [
@@ -36,11 +36,11 @@ __all__ = [
 ]
 
 
-class Overloaded(GerbangError):
+class Overloaded(refusals.Overloaded):
     """A caller is over one of its limits; retry later, or ask a smaller question.
 
-    `limit` names the limit (a `CallerLimits` field). Never a policy denial: on the wire
-    it is RESOURCE_EXHAUSTED.
+    The pipeline's own refusal (RESOURCE_EXHAUSTED, never a policy denial), naming the
+    limit (a `CallerLimits` field) in `limit`.
     """
 
     def __init__(self, limit: str, message: str) -> None:
