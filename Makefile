@@ -90,6 +90,7 @@ lint: $(VENV_STAMP) node_modules/.bin/buf
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+	.venv/bin/lint-imports --no-cache
 	$(MAKE) --no-print-directory proto-check
 	$(MAKE) --no-print-directory stubs-check
 	$(PY) -m tools.agentapi --check
