@@ -30,11 +30,11 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from adapters.seed import seed_city
-from gateway.identities import adapter_id
-from gateway.local import Process, free_port, wait_healthy
 from gateway.policy.bundle import load_bundle
-from gateway.tls import TlsFiles
+from gateway.protocol.identities import adapter_id
+from gateway.protocol.tls import TlsFiles
+from tools.city import seed_city
+from tools.federation import Process, free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the wheel is built from: the project's metadata and the packages it ships.
@@ -164,7 +164,7 @@ import asyncio, datetime as dt, json, sys
 from pathlib import Path
 
 from gateway.client import GerbangClient
-from gateway.model import Aggregation, Filter, GroupBy, Op, Query
+from gateway.protocol.model import Aggregation, Filter, GroupBy, Op, Query
 from gateway.policy.bundle import installed_policies
 
 WIB = dt.timezone(dt.timedelta(hours=7))
