@@ -38,7 +38,33 @@ from tools.federation import Process, free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the wheel is built from: the project's metadata and the packages it ships.
-SOURCES = ("pyproject.toml", "README.md", "gateway", "adapters", "gerbang", "policies")
+SOURCES = (
+    "pyproject.toml",
+    "README.md",
+    "gateway",
+    "adapters",
+    "gerbang",
+    "policies",
+    "clients/python/pyproject.toml",
+)
+# What a caller's environment must not hold: the gateway's, the adapter's, oversight's.
+SERVER_ONLY = (
+    "sqlalchemy",
+    "psycopg",
+    "wasmtime",
+    "opendp",
+    "starlette",
+    "uvicorn",
+    "alembic",
+    "structlog",
+    "regopy",
+    "gateway.service",
+    "gateway.policy",
+    "gateway.audit",
+    "gateway.oversight",
+    "gateway.cli",
+    "adapters",
+)
 STEP_TIMEOUT = 120.0
 
 pytestmark = pytest.mark.timeout(480)
@@ -63,10 +89,11 @@ def run(argv: list[str | Path], cwd: Path, timeout: float = STEP_TIMEOUT) -> str
     return done.stdout
 
 
-def build_wheel(sources: Path, project: Path, out: Path) -> Path:
-    """A wheel of `project` (copied into `sources` first), built offline."""
+def copy_sources(project: Path, sources: Path) -> None:
+    """What the two distributions are built from, without caches."""
     for name in SOURCES:
         src = project / name
+        (sources / name).parent.mkdir(parents=True, exist_ok=True)
         if src.is_dir():
             shutil.copytree(
                 src,
@@ -76,6 +103,11 @@ def build_wheel(sources: Path, project: Path, out: Path) -> Path:
             )
         else:
             shutil.copy2(src, sources / name)
+
+
+def build_wheel(project: Path, out: Path) -> Path:
+    """The wheel of `project`, built offline with the build backends the lock installed."""
+    out.mkdir()
     run(
         [
             sys.executable,
@@ -88,7 +120,7 @@ def build_wheel(sources: Path, project: Path, out: Path) -> Path:
             "--no-index",
             "--wheel-dir",
             out,
-            sources,
+            project,
         ],
         cwd=out,
     )
@@ -164,11 +196,12 @@ import asyncio, datetime as dt, json, sys
 from pathlib import Path
 
 from gateway.client import GerbangClient
+from gateway.protocol.evidence import verify_bundle
+from gateway.protocol.keys import KeyRegistry
 from gateway.protocol.model import Aggregation, Filter, GroupBy, Op, Query
-from gateway.policy.bundle import installed_policies
 
 WIB = dt.timezone(dt.timedelta(hours=7))
-purposes = json.loads((installed_policies() / "registry/purposes/data.json").read_text())
+address, legal_basis, out = sys.argv[1:4]
 
 
 async def main() -> None:
@@ -181,39 +214,63 @@ async def main() -> None:
         ),
         aggregation=Aggregation((GroupBy("kecamatan"),)),
         purpose="traffic_planning",
-        legal_basis=purposes["traffic_planning"]["legal_basis"],
+        legal_basis=legal_basis,
     )
-    pki = Path(".gerbang/pki")
-    async with GerbangClient.connect(sys.argv[1], pki, "dishub-atcs") as client:
+    async with GerbangClient.connect(address, Path(".gerbang/pki"), "dishub-atcs") as client:
         result = await client.query(query)
         bundle = await client.evidence(result)
-    Path("evidence.json").write_text(json.dumps(bundle))
+    Path(out).write_text(json.dumps(bundle))
+    # Offline, with the federation's public keys and the log's key only.
+    summary = verify_bundle(
+        bundle,
+        KeyRegistry.load(Path(".gerbang/keys/registry.json")),
+        Path(".gerbang/keys/audit-log.pub").read_text().strip(),
+    )
     print(json.dumps({"revision": result.policy_revision, "adapters": list(result.adapters),
-                      "leaf": result.receipt.leaf_index}))
+                      "leaf": result.receipt.leaf_index, "verified_leaf": summary.leaf_index}))
 
 
 asyncio.run(main())
 """
 
-
-# Where the fresh environment finds each package, and what it cannot find.
+# Where an environment finds each package, and which it cannot find.
 PROBE = """
-import importlib.util, json
-import adapters, gateway, gerbang.v1, sqlalchemy
+import importlib.util, json, sys
 
-absent = {name: importlib.util.find_spec(name) is None for name in ("tools", "tests", "pytest")}
-print(json.dumps({"gateway": gateway.__file__, "adapters": adapters.__file__, **absent}))
+import gateway, gateway.client, gerbang.v1
+
+def absent(name):
+    try:
+        return importlib.util.find_spec(name) is None
+    except ModuleNotFoundError:  # a parent package is missing
+        return True
+
+print(json.dumps({"gateway": gateway.__file__,
+                  "absent": [n for n in sys.argv[1:] if absent(n)]}))
 """
 
 
+def probe(python: Path, cwd: Path, names: tuple[str, ...]) -> tuple[Path, set[str]]:
+    """Where `python` imports `gateway` from, and which of `names` it cannot import."""
+    found = json.loads(run([python, "-c", PROBE, *names], cwd=cwd))
+    return Path(found["gateway"]), set(found["absent"])
+
+
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(the fresh environment's python, a work folder outside the checkout)."""
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(a folder outside the checkout, the `gerbang` wheel, the `gerbang-client` wheel)."""
     base = tmp_path_factory.mktemp("install")
     assert not base.resolve().is_relative_to(ROOT), "the test must run outside the checkout"
-    (base / "src").mkdir()
-    (base / "dist").mkdir()
-    wheel = build_wheel(base / "src", ROOT, base / "dist")
+    copy_sources(ROOT, base / "src")
+    full = build_wheel(base / "src", base / "dist")
+    client = build_wheel(base / "src/clients/python", base / "dist-client")
+    return base, full, client
+
+
+@pytest.fixture(scope="module")
+def installed(wheels: tuple[Path, Path, Path]) -> tuple[Path, Path]:
+    """`pip install .`: (the fresh environment's python, a work folder outside the checkout)."""
+    base, wheel, _ = wheels
     names = link_distributions(declared_requirements(wheel), base / "deps")
     assert "sqlalchemy" in names
     assert not names & {"pytest", "mypy", "ruff", "hypothesis", "uv"}, "dev tools are not runtime"
@@ -223,19 +280,33 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return python, work
 
 
+@pytest.fixture(scope="module")
+def client_installed(wheels: tuple[Path, Path, Path]) -> Path:
+    """The client distribution alone, with only its declared dependencies: its python."""
+    base, _, wheel = wheels
+    names = link_distributions(declared_requirements(wheel), base / "client-deps")
+    assert names >= {"grpcio", "protobuf", "cryptography"}
+    return fresh_venv(base / "client-venv", wheel, base / "client-deps")
+
+
 def test_the_installed_package_is_the_wheel_not_the_checkout(installed: tuple[Path, Path]) -> None:
     python, work = installed
-    found = json.loads(run([python, "-c", PROBE], cwd=work))
-    venv = python.parent.parent
-    for package in ("gateway", "adapters"):
-        assert Path(found[package]).is_relative_to(venv), found
-    assert found["tools"], "tools/ must stay out of the wheel"
-    assert found["tests"]
-    assert found["pytest"], "the environment must hold only what the wheel declares"
+    where, absent = probe(python, work, ("adapters", "sqlalchemy", "tools", "tests", "pytest"))
+    assert where.is_relative_to(python.parent.parent), where
+    assert absent == {"tools", "tests", "pytest"}, "tools/ and tests/ stay out of the wheel"
 
 
-def test_gateway_adapter_and_audit_verify_from_outside_the_checkout(
-    installed: tuple[Path, Path],
+def test_the_client_installs_without_the_servers_dependencies(
+    client_installed: Path, tmp_path: Path
+) -> None:
+    where, absent = probe(client_installed, tmp_path, ("gateway.tlog", *SERVER_ONLY))
+    assert where.is_relative_to(client_installed.parent.parent), where
+    assert absent == set(SERVER_ONLY), "the client environment holds a server dependency"
+    assert not (client_installed.parent / "gerbang").exists(), "the client has no commands"
+
+
+def test_gateway_adapter_client_and_audit_verify_from_outside_the_checkout(
+    installed: tuple[Path, Path], client_installed: Path
 ) -> None:
     python, work = installed
     gerbang = python.parent / "gerbang"
@@ -267,6 +338,9 @@ def test_gateway_adapter_and_audit_verify_from_outside_the_checkout(
         logs / "gateway.log",
     )
     tls = TlsFiles.load(work / ".gerbang/pki", "gateway")
+    purposes = json.loads((ROOT / "policies/registry/purposes/data.json").read_text())
+    basis = str(purposes["traffic_planning"]["legal_basis"])
+    (work / "query.py").write_text(QUERY_SCRIPT)
     cwd = Path.cwd()
     os.chdir(work)  # Process starts in the working directory
     try:
@@ -277,14 +351,21 @@ def test_gateway_adapter_and_audit_verify_from_outside_the_checkout(
     try:
         wait_healthy(adapter_address, tls, adapter, timeout=60)
         wait_healthy(gateway_address, tls, gateway, timeout=60)
-        (work / "query.py").write_text(QUERY_SCRIPT)
-        answer = json.loads(run([python, "query.py", gateway_address], cwd=work).splitlines()[-1])
+        answers = [
+            json.loads(
+                run([py, "query.py", gateway_address, basis, out], cwd=work).splitlines()[-1]
+            )
+            for py, out in ((python, "evidence.json"), (client_installed, "evidence-client.json"))
+        ]
     finally:
         gateway.stop()
         adapter.stop()
-    # The installed bundle decided, and it is the checkout's policies/, byte for byte.
-    assert answer["revision"] == load_bundle(ROOT / "policies").revision
-    assert answer["adapters"] == [adapter_id("pmj-1")]
+    for answer in answers:
+        # The installed bundle decided, and it is the checkout's policies/, byte for byte.
+        assert answer["revision"] == load_bundle(ROOT / "policies").revision
+        assert answer["adapters"] == [adapter_id("pmj-1")]
+        assert answer["verified_leaf"] == answer["leaf"]
+    assert answers[0]["leaf"] != answers[1]["leaf"]
     run([gerbang, "audit", "export", "--out", "audit.jsonl"], cwd=work)
     verified = run(
         [
@@ -300,7 +381,8 @@ def test_gateway_adapter_and_audit_verify_from_outside_the_checkout(
     )
     match = re.match(r"audit log OK: (\d+) entries", verified)
     assert match is not None, verified
-    assert int(match.group(1)) > answer["leaf"]
-    evidence = run([gerbang, "evidence", "verify", "evidence.json"], cwd=work)
-    assert evidence.startswith("evidence OK: spiffe://"), evidence
-    assert f"audit entry {answer['leaf']} " in evidence
+    assert int(match.group(1)) > max(a["leaf"] for a in answers)
+    for name, answer in zip(("evidence.json", "evidence-client.json"), answers, strict=True):
+        evidence = run([gerbang, "evidence", "verify", name], cwd=work)
+        assert evidence.startswith("evidence OK: spiffe://"), evidence
+        assert f"audit entry {answer['leaf']} " in evidence
