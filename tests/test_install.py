@@ -386,3 +386,10 @@ def test_gateway_adapter_client_and_audit_verify_from_outside_the_checkout(
         evidence = run([gerbang, "evidence", "verify", name], cwd=work)
         assert evidence.startswith("evidence OK: spiffe://"), evidence
         assert f"audit entry {answer['leaf']} " in evidence
+
+
+def test_in_the_checkout_the_default_policies_are_the_top_level_folder() -> None:
+    from gateway.policy.bundle import installed_policies
+
+    assert installed_policies().resolve() == (ROOT / "policies").resolve()
+    assert (installed_policies() / "compiled" / "decision.wasm").is_file()
