@@ -16,13 +16,26 @@ PROTOS := $(wildcard proto/gerbang/v1/*.proto)
 # grpcurl checks the servers' reflection from outside (tests/test_reflection.py).
 GRPCURL_VERSION := v1.9.3
 
-.PHONY: run test lint proto proto-check stubs-check stub-plugins policy-test policy-wasm policy-wasm-check consoles consoles-check bench bench-consoles profile clean tools
+.PHONY: run test lint lock proto proto-check stubs-check stub-plugins policy-test policy-wasm policy-wasm-check consoles consoles-check bench bench-consoles profile clean tools
 
-$(VENV_STAMP): pyproject.toml
+# The exact versions, with hashes, come from requirements.lock; the project itself is installed
+# without its dependencies (they are all in the lock) and without build isolation (setuptools
+# is in the lock too), so nothing resolves at install time (docs/adr/0026).
+$(VENV_STAMP): pyproject.toml requirements.lock
 	python3.11 -m venv .venv || python3 -m venv .venv
 	.venv/bin/pip install --quiet --upgrade pip==25.3
-	.venv/bin/pip install --quiet -e '.[dev]'
+	.venv/bin/pip install --quiet --require-hashes -r requirements.lock
+	.venv/bin/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(VENV_STAMP)
+
+# Regenerate the lock from pyproject.toml's ranges, keeping every pin that still fits (uv
+# prefers the lock's versions); `make lock LOCK_FLAGS=--upgrade` (or `--upgrade-package X`)
+# moves them. Needs the package index; `make lint` checks the lock offline (tools/lockcheck.py).
+LOCK_FLAGS ?=
+lock: $(VENV_STAMP)
+	.venv/bin/uv pip compile pyproject.toml --extra dev --generate-hashes \
+	  --python-version 3.11 --python-platform linux --custom-compile-command "make lock" \
+	  --quiet $(LOCK_FLAGS) -o requirements.lock
 
 node_modules/.bin/buf: package.json
 	npm install --no-audit --no-fund --silent
@@ -87,6 +100,7 @@ test: $(VENV_STAMP)
 
 lint: $(VENV_STAMP) node_modules/.bin/buf
 	cd proto && ../node_modules/.bin/buf lint
+	$(PY) -m tools.lockcheck
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy

@@ -19,6 +19,18 @@ if TYPE_CHECKING:
     from gateway.service.server import GatewayConfig
 
 
+POLICIES_HELP = "the policy bundle (default: the policies installed with Gerbang)"
+
+
+def _policies(args: argparse.Namespace) -> Path:
+    """`--policies`, or the bundle installed with the package (not the working directory's)."""
+    if args.policies is not None:
+        return Path(args.policies)
+    from gateway.policy.bundle import installed_policies
+
+    return installed_policies()
+
+
 def _adapter_spec(text: str) -> tuple[str, str]:
     adapter, sep, address = text.partition("=")
     if not sep or not adapter or not address:
@@ -78,7 +90,7 @@ def cmd_pki_policy_link(args: argparse.Namespace) -> int:
 def cmd_policy_stage(args: argparse.Namespace) -> int:
     from gateway.policy import stage_bundle
 
-    revision = stage_bundle(Path(args.policies), Path(args.dir))
+    revision = stage_bundle(_policies(args), Path(args.dir))
     print(f"staged revision {revision} in {args.dir}: serve it with `opa run --bundle {args.dir}`")
     return 0
 
@@ -118,7 +130,7 @@ def gateway_config(args: argparse.Namespace) -> GatewayConfig:
         listen=args.listen,
         pki_dir=Path(args.pki),
         audit_url=args.audit,
-        policies_dir=Path(args.policies),
+        policies_dir=_policies(args),
         adapters=dict(args.adapter),
         commitment_key=load_or_create_key(Path(args.commitment_key)),
         engine=args.engine,
@@ -191,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = policy.add_parser("stage", help="copy the bundle for OPA with its revision (.manifest)")
     p.add_argument("dir", help="where OPA's copy goes (updated in place)")
-    p.add_argument("--policies", default="policies")
+    p.add_argument("--policies", metavar="DIR", help=POLICIES_HELP)
     p.set_defaults(func=cmd_policy_stage)
 
     adapter = sub.add_parser("adapter", help="police database adapter").add_subparsers(
@@ -227,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--audit", default="sqlite:///.gerbang/audit.db", help="SQLAlchemy URL of the audit log"
     )
-    p.add_argument("--policies", default="policies")
+    p.add_argument("--policies", metavar="DIR", help=POLICIES_HELP)
     p.add_argument(
         "--adapter",
         action="append",

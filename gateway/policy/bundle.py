@@ -10,6 +10,11 @@ The revision is SHA-256, in hex, over the bundle's files sorted by path, each co
 `path || 0x00 || SHA-256(content)` (path relative to the bundle, with `/`). Both engines
 report it, so a decision names exactly the files that made it. Loading validates the
 registry (`gateway.policy.registry`) and raises `ConfigurationError` naming what is wrong.
+
+The bundle Gerbang ships is package data: `gateway/policy/policies` is a link to the
+checkout's top-level `policies/` (the source of truth), which the wheel holds as files.
+`installed_policies()` finds it the same way in a checkout and in an installed package
+(docs/adr/0026); it is the commands' default `--policies`.
 """
 
 from __future__ import annotations
@@ -18,19 +23,30 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Final
 
 from gateway.errors import ConfigurationError
 from gateway.policy.registry import check_registry
 
-__all__ = ["ENTRYPOINT", "QUERY", "Module", "PolicyBundle", "bundle_revision", "load_bundle"]
+__all__ = [
+    "ENTRYPOINT",
+    "QUERY",
+    "Module",
+    "PolicyBundle",
+    "bundle_revision",
+    "installed_policies",
+    "load_bundle",
+]
 
 QUERY: Final = "data.gerbang.authz.decision"
 ENTRYPOINT: Final = "gerbang/authz/decision"
 DATA_FILE: Final = "data.json"
 TEST_SUFFIX: Final = "_test.rego"
 _REFUSED: Final = frozenset({"data.yaml", "data.yml", ".manifest", ".signatures.json"})
+# The shipped bundle, beside this module: a link to `policies/` in a checkout, files in a wheel.
+INSTALLED_DIR: Final = "policies"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +123,21 @@ def _place(data: dict[str, object], parts: tuple[str, ...], value: object, path:
     if parts[-1] in node:
         raise ConfigurationError(f"policy data {path}: data.{'.'.join(parts)} is defined twice")
     node[parts[-1]] = value
+
+
+def installed_policies() -> Path:
+    """The bundle installed with Gerbang; `ConfigurationError` if it is not on the file system.
+
+    In a checkout (editable install) this is the top-level `policies/`, through the link; in
+    an installed wheel, its copy in site-packages. Either way not the working directory's.
+    """
+    root = resources.files("gateway.policy").joinpath(INSTALLED_DIR)
+    if not isinstance(root, Path) or not root.is_dir():
+        raise ConfigurationError(
+            f"the policies installed with Gerbang are missing ({root}); "
+            "reinstall the package or pass --policies DIR"
+        )
+    return root
 
 
 def load_bundle(root: Path) -> PolicyBundle:
