@@ -25,15 +25,15 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import write
 
-from adapters.geography import KECAMATAN
-from adapters.seed import DEFAULT_END, seed_city
-from gateway.agent.local import LocalAgent
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.pki import init_pki
+from gateway.protocol.geography import KECAMATAN
+from gateway.protocol.pki import init_pki
 from tests.axe import assert_accessible
 from tests.conftest import require
 from tests.conventions import assert_conventions
 from tests.test_consoles_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, shot, signed_in
+from tools.agent_federation import LocalAgent
+from tools.city import DEFAULT_END, seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 ZOOM = 10
 EXTENT = 4096
