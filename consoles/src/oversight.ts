@@ -73,8 +73,6 @@ type Key = keyof typeof TEXT;
 const tr = (k: Key): string => TEXT[k][lang() === "id" ? 0 : 1];
 export const oversightLabel = (): string => tr("oversight");
 
-const when = dateTime;
-
 /** A caller's SPIFFE ID without the federation's prefix, for reading. */
 function short(caller: string): string {
   return caller.replace(/^spiffe:\/\/[^/]+\//, "");
@@ -168,7 +166,7 @@ export async function oversight(root: HTMLElement): Promise<void> {
       "tr",
       { "data-testid": "entry", "data-index": String(e.index), "data-decision": e.decision },
       el("td", {}, `#${e.index}`),
-      el("td", {}, when(e.time)),
+      el("td", {}, dateTime(e.time)),
       el("td", {}, short(e.caller)),
       el("td", {}, e.purpose || "–"),
       el("td", {}, e.dataset || "–"),
@@ -224,7 +222,7 @@ export async function oversight(root: HTMLElement): Promise<void> {
         "li",
         { "data-testid": "cosignature", "data-witness": c.name, "data-valid": String(c.valid) },
         `${c.name} (${c.keyId})`,
-        c.timestamp === null ? "" : ` · ${when(new Date(c.timestamp * 1000).toISOString())}`,
+        c.timestamp === null ? "" : ` · ${dateTime(new Date(c.timestamp * 1000).toISOString())}`,
         ` · ${verdict(c.valid)}`,
       ),
     );
