@@ -46,7 +46,12 @@ REGIONS = {
     "h1": ("Jakarta Pusat", "Jakarta Barat", "Jakarta Utara"),
     "h2": ("Jakarta Selatan", "Jakarta Timur"),
 }
-SHOTS = Path(os.environ.get("GERBANG_SCREENSHOTS", ".gerbang/screenshots"))
+# Under the checkout, wherever pytest runs from: the README links these files.
+SHOTS = Path(
+    os.environ.get(
+        "GERBANG_SCREENSHOTS", Path(__file__).resolve().parent.parent / ".gerbang" / "screenshots"
+    )
+)
 AGENTS = ("citata-spatial", "jsc-command-centre", "dishub-atcs")
 TIMEOUT_MS = 60_000
 SUBJECT = "nip-198703152010121002"
@@ -83,9 +88,20 @@ def browser() -> Iterator[Browser]:
             b.close()
 
 
-def signed_in(browser: Browser, agent: LocalAgent, view: str, token: str | None = None) -> Page:
-    """A fresh page on the agent's console, signed in through the form, on `view`."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+def signed_in(
+    browser: Browser,
+    agent: LocalAgent,
+    view: str,
+    token: str | None = None,
+    locale: str | None = None,
+) -> Page:
+    """A fresh page on the agent's console, signed in through the form, on `view`; `locale`
+    is the browser's own (its language settings), which the console must not follow."""
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 900},
+        accept_downloads=True,
+        locale=locale,
+    )
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     outside: list[str] = []
@@ -104,9 +120,14 @@ def signed_in(browser: Browser, agent: LocalAgent, view: str, token: str | None 
 
 
 def shot(page: Page, name: str) -> Path:
+    """The page as a PNG under SHOTS (the README's how-to-see-it), checked written."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
+    path.unlink(missing_ok=True)
     page.screenshot(path=str(path), full_page=True)
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n"), path
+    assert len(data) > 10_000, path
     return path
 
 

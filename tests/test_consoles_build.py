@@ -65,3 +65,19 @@ def test_budget_refuses_a_bundle_over_it(tmp_path: Path) -> None:
 def test_the_committed_build_is_within_budget() -> None:
     assert consoles.check_budget(consoles.DIST) == []
     assert (consoles.DIST / "index.html").exists()
+
+
+def test_the_readmes_screenshots_are_the_ones_the_browser_tests_write() -> None:
+    """Every screenshot the README links is written by a browser test, and every view has one."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    linked = set(
+        re.findall(r"\]\(\.gerbang/screenshots/([\w-]+)\.png\)", (root / "README.md").read_text())
+    )
+    written = set()
+    for test in root.glob("tests/test_consoles_*.py"):
+        written |= set(re.findall(r"\bshot\(\w+, \"([\w-]+)\"\)", test.read_text()))
+    assert linked <= written, sorted(linked - written)
+    views = ("crime-map", "dashboard", "command-centre", "patrol-plan", "oversight")
+    assert set(views) <= linked

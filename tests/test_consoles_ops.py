@@ -210,8 +210,8 @@ def test_command_centre_streams_alerts_live_acknowledges_and_calls_the_webhook(
     # The view opens on the last days of data; then the days of a planted surge.
     page.wait_for_selector("#view[data-ended=true]")
     first, last, kecamatan = surge_window(federation)
-    page.fill("#start", first.isoformat())
-    page.fill("#end", last.isoformat())
+    page.fill("#start", first.strftime("%d/%m/%Y"))  # day first, as the console reads it
+    page.fill("#end", last.strftime("%d/%m/%Y"))
     page.select_option("#pace", "1")  # the gateway paces the replay: one day a second
     page.click("form.controls button[type=submit]")
     # Live: the first day is on the page while the stream is still open.
@@ -424,12 +424,16 @@ def test_webhook_and_basemap_settings_are_checked_at_start(tmp_path: Path) -> No
     (tmp_path / "short").write_bytes(b"short")
     (tmp_path / "map.geojson").write_text('{"type": "FeatureCollection", "features": []}')
     (tmp_path / "bad.geojson").write_text('{"type": "Feature"}')
+    (tmp_path / "map.pmtiles").write_bytes(b"not an archive" * 10)
+    (tmp_path / "raster.pmtiles").write_bytes(b"PMTiles\x03" + bytes(91) + b"\x02" + bytes(27))
     cases = {
         '[webhook]\nurl = "http://alerts.example.go.id/x"\nsecret_file = "key"\n': "https",
         '[webhook]\nurl = "https://alerts.example.go.id/x"\nsecret_file = "short"\n': "too weak",
         '[webhook]\nurl = "https://a.go.id/x"\nsecret_file = "key"\nattempts = 0\n': "attempts",
         '[consoles]\nbasemap = "bad.geojson"\n': "FeatureCollection",
-        '[consoles]\nbasemap = "map.pmtiles"\n': "PMTiles",
+        '[consoles]\nbasemap = "map.pmtiles"\n': "not a PMTiles version 3 archive",
+        '[consoles]\nbasemap = "raster.pmtiles"\n': "must hold vector tiles",
+        '[consoles]\nbasemap = "map.shp"\n': "GeoJSON .* or PMTiles",
     }
     for extra, message in cases.items():
         path = tmp_path / "agent.toml"

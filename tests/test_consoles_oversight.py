@@ -40,7 +40,8 @@ from gerbang.v1 import audit_pb2, audit_pb2_grpc
 from tests.agent_support import TRAFFIC, conforms, post, running_agents
 from tests.axe import assert_accessible
 from tests.conftest import require
-from tests.test_consoles_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, signed_in
+from tests.conventions import assert_conventions
+from tests.test_consoles_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, shot, signed_in
 from tools.agent_federation import LocalAgent
 from tools.city import seed_city
 from tools.federation import AdapterSpec, LocalFederation
@@ -130,13 +131,6 @@ def browser() -> Iterator[Browser]:
             b.close()
 
 
-def shot(page: Page, name: str) -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
-
-
 def rows(page: Page) -> list[dict[str, str]]:
     out = []
     for r in page.locator("[data-testid=entry]").all():
@@ -187,12 +181,14 @@ def test_oversight_view_shows_the_log_its_cosigned_checkpoint_and_statistics(
     )
     assert {"traffic_planning", "spatial_planning"} <= set(purposes)
     assert page.locator("[data-testid=by-week] tbody tr").count() >= 1
+    assert_conventions(page, "id")
     shot(page, "oversight")
     assert_accessible(page, "oversight", SHOTS)
     page.click("#lang")  # English on request, the checks run again
     page.wait_for_selector("#view[data-ready=true]")
     assert page.locator("h1").inner_text() == "Oversight console"
     page.wait_for_selector("[data-testid=checkpoint][data-verified=true]")
+    assert_conventions(page, "en")
     assert (
         "valid, checked in the browser" in box.locator("[data-testid=log-signature]").inner_text()
     )
@@ -219,7 +215,7 @@ def test_oversight_filters_by_decision_caller_and_time(
     assert {r["caller"] for r in rows(page)} == {"citata/spatial"}
     assert len(rows(page)) == sum(e["caller"].endswith("citata/spatial") for e in log)
     page.select_option("#caller", "")
-    page.fill("#to", "2026-01-01")  # before every entry of this log
+    page.fill("#to", "01/01/2026")  # day first; before every entry of this log
     show(page)
     assert rows(page) == []
     assert page.locator("[data-testid=status]").get_attribute("data-count") == "0"
@@ -518,3 +514,37 @@ def test_a_newer_checkpoint_shows_the_witness_that_has_not_cosigned_it(
     witness = box.locator(f"[data-testid=cosignature][data-witness='{WITNESS}']")
     assert witness.get_attribute("data-valid") == "missing"
     assert "belum menandatangani" in witness.inner_text()
+
+
+def test_the_checkpoint_panel_shows_the_checkpoint_the_proof_was_checked_against(
+    federation: LocalFederation, agents: dict[str, LocalAgent], browser: Browser
+) -> None:
+    """Last in this module: the log grows while the page is open, so the gateway proves the
+    entry against a newer checkpoint than the one the panel opened with; the panel follows,
+    and both say which tree size they show."""
+    kompolnas = agents[OVERSIGHT]
+    page = signed_in(browser, kompolnas, "pengawasan")
+    box = page.locator("[data-testid=checkpoint]")
+    opened = int(box.locator("[data-testid=checkpoint-size] dd").inner_text().replace(".", ""))
+    assert post(agents["dishub-atcs"], "/v1/query", TRAFFIC).status_code == 200
+    size = len(clear_fields(federation))
+    h = {"Authorization": f"Bearer {kompolnas.token}", "Gerbang-End-User": kompolnas.id_token()}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        cp = httpx.get(kompolnas.url + "/v1/audit/checkpoint", headers=h, timeout=30).json()
+        if cp["checkpoint_size"] >= size:
+            break
+        time.sleep(0.2)
+    assert size > opened
+    page.locator("[data-testid=entry] [data-testid=check]").first.click()
+    page.wait_for_selector("[data-testid=proof][data-verified=true]")
+    proven = int(page.locator("[data-testid=proof]").get_attribute("data-size") or 0)
+    assert proven >= size
+    assert box.get_attribute("data-size") == str(proven)
+    assert box.locator("[data-testid=checkpoint-size] dd").inner_text() == f"{proven:,}".replace(
+        ",", "."
+    )
+    assert f"{proven:,}".replace(",", ".") in box.locator("h2").first.inner_text()
+    said = page.locator("[data-testid=proof-checkpoint]").inner_text()
+    assert said == f"diperiksa terhadap checkpoint ukuran pohon {proven:,}".replace(",", ".")
+    shot(page, "oversight-proof-latest")

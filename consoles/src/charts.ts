@@ -4,20 +4,13 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import maplibregl from "maplibre-gl";
 import type { AreaIndex, Series } from "./api";
-import { baseStyle, bounds, MAP_OPTIONS } from "./crimemap";
+import { baseStyle, bounds, MAP_OPTIONS, type BaseLayer } from "./crimemap";
 import { rgba, setShapes, type Rgba, type Shape } from "./maplayers";
-import type { Basemap } from "./domain";
 import { el } from "./dom";
-import { lang, monthName, num, t } from "./i18n";
+import { monthName, num, shortMonth, t } from "./i18n";
 
 const MAPS = new WeakMap<HTMLElement, { map: maplibregl.Map; loaded: Promise<void> }>();
 const COLOURS = ["#123d5c", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#2c7fb8"];
-
-/** "Okt 26": a tick's month, short, in the console's language. */
-function shortMonth(seconds: number): string {
-  const locale = lang() === "id" ? "id-ID" : "en-GB";
-  return new Intl.DateTimeFormat(locale, { month: "short", year: "2-digit", timeZone: "UTC" }).format(new Date(seconds * 1000));
-}
 
 /** Incidents per month for the city and each kota, one line each. */
 export function seriesChart(box: HTMLElement, series: Series[]): uPlot | null {
@@ -59,13 +52,13 @@ function shade(x: number): Rgba {
 
 /** The index map in `box`, made on first use (asked for before the data, the map starts while
  * the agent answers) and reused for every later answer. */
-export function indexMapFor(box: HTMLElement, base: Basemap): { map: maplibregl.Map; loaded: Promise<void> } {
+export function indexMapFor(box: HTMLElement, layer: BaseLayer): { map: maplibregl.Map; loaded: Promise<void> } {
   let made = MAPS.get(box);
   if (made === undefined) {
     const map = new maplibregl.Map({
       container: box,
-      style: baseStyle(base),
-      bounds: bounds(base),
+      style: baseStyle(layer),
+      bounds: bounds(layer),
       fitBoundsOptions: { padding: 10 },
       ...MAP_OPTIONS,
       interactive: true,
@@ -79,10 +72,10 @@ export function indexMapFor(box: HTMLElement, base: Basemap): { map: maplibregl.
 }
 
 /** Kecamatan coloured by their rate against the city's (vs_city), drawn on the base map. */
-export async function indexMap(box: HTMLElement, legend: HTMLElement, base: Basemap, rows: AreaIndex[]): Promise<void> {
+export async function indexMap(box: HTMLElement, legend: HTMLElement, layer: BaseLayer, rows: AreaIndex[]): Promise<void> {
   const byName = new Map(rows.filter((r) => r.level === "kecamatan").map((r) => [r.name, r]));
-  const outlines = base.features.filter((f) => f.geometry.type !== "Point" && ((f.properties as { kind?: string }).kind ?? "outline") === "outline");
-  const { map, loaded } = indexMapFor(box, base);
+  const outlines = layer.base.features.filter((f) => f.geometry.type !== "Point" && ((f.properties as { kind?: string }).kind ?? "outline") === "outline");
+  const { map, loaded } = indexMapFor(box, layer);
   const none = rgba([0, 0, 0, 0]);
   const shapes: Shape[] = outlines.map((f) => {
     const r = byName.get((f.properties as { kecamatan?: string }).kecamatan ?? "");
@@ -95,7 +88,7 @@ export async function indexMap(box: HTMLElement, legend: HTMLElement, base: Base
   setShapes(map, "index", shapes, 0);
   legend.replaceChildren(
     el("span", { class: "swatch", style: "background: rgb(255,240,220)" }),
-    ` ×0,5 `,
+    ` ×${num(0.5, 1)} `,
     el("span", { class: "swatch", style: "background: rgb(225,145,125)" }),
     ` ×1 (${t("city")}) `,
     el("span", { class: "swatch", style: "background: rgb(195,50,30)" }),

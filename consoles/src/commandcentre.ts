@@ -2,9 +2,9 @@
 // as the gateway releases it; each alert with its evidence (observed, expected, threshold,
 // window, p) and an acknowledge action the agent journals with the person signed in.
 import { acknowledge, Refused, watchWarnings, type Alert, type WarningDay } from "./api";
-import { el, select } from "./dom";
+import { dayField, el, select } from "./dom";
 import { factsPanel, problemPanel } from "./facts";
-import { date, num, t } from "./i18n";
+import { date, dateTime, num, scientific, t } from "./i18n";
 import { REGISTRY } from "./registry";
 
 const PURPOSE = "public_order_early_warning";
@@ -20,7 +20,7 @@ function wib(day: string): string {
 }
 
 function p(x: number): string {
-  return x < 0.0001 ? x.toExponential(1).replace(".", t("decimal")) : num(x, 4);
+  return x < 0.0001 ? scientific(x) : num(x, 4);
 }
 
 function evidence(a: Alert): HTMLElement {
@@ -52,12 +52,7 @@ function alertCard(a: Alert, live: HTMLElement): HTMLElement {
   );
   const seen = (by: string | null, at: string, entry: string): void => {
     card.dataset.acknowledged = "true";
-    const when = new Intl.DateTimeFormat(document.documentElement.lang === "en" ? "en-GB" : "id-ID", {
-      dateStyle: "medium",
-      timeStyle: "medium",
-      timeZone: "Asia/Jakarta",
-    }).format(new Date(at));
-    state.textContent = `${t("acknowledgedBy")} ${by ?? "?"} · ${when} WIB${entry}`;
+    state.textContent = `${t("acknowledgedBy")} ${by ?? "?"} · ${dateTime(at)} WIB${entry}`;
     button.remove();
   };
   if (a.acknowledged) seen(a.acknowledged.by, a.acknowledged.at, "");
@@ -79,13 +74,13 @@ function alertCard(a: Alert, live: HTMLElement): HTMLElement {
 
 export async function commandCentre(root: HTMLElement): Promise<void> {
   const end = REGISTRY.data_end;
-  const start = el("input", { type: "date", id: "start", name: "start", value: dayBefore(end, 3), required: "" });
-  const last = el("input", { type: "date", id: "end", name: "end", value: dayBefore(end, 1), required: "" });
+  const start = dayField("start", t("fromDay"), dayBefore(end, 3), true);
+  const last = dayField("end", t("toDay"), dayBefore(end, 1), true);
   const form = el(
     "form",
     { class: "controls", "aria-label": t("commandCentre") },
-    el("label", { for: "start" }, t("fromDay"), start),
-    el("label", { for: "end" }, t("toDay"), last),
+    start.field,
+    last.field,
     select("pace", t("pace"), [["0", t("asFast")], ["1", `1 ${t("secondsPerDay")}`], ["5", `5 ${t("secondsPerDay")}`]], "0"),
     el("button", { type: "submit" }, t("watch")),
   );
@@ -127,8 +122,8 @@ export async function commandCentre(root: HTMLElement): Promise<void> {
         {
           purpose: PURPOSE,
           legal_basis: REGISTRY.purposes[PURPOSE].legal_basis,
-          start: wib(start.value),
-          end: wib(dayBefore(last.value, -1)),
+          start: wib(start.day()),
+          end: wib(dayBefore(last.day(), -1)),
           interval_seconds: Number(new FormData(form).get("pace") ?? 0),
         },
         onDay,

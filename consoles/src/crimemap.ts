@@ -1,7 +1,7 @@
 // Crime map (spatial planning): the differentially private heatmap of H3 cells on a MapLibre
 // map over the approximate kecamatan outlines the deployment serves. Nothing loads from
 // outside: the outlines come from the agent, the cells' boundaries from h3-js, all drawn by
-// MapLibre (maplayers.ts); the names are HTML labels placed by MapLibre.
+// MapLibre (maplayers.ts) and the names by its symbol placement, which keeps them apart.
 import maplibregl from "maplibre-gl";
 import "maplibre-gl/dist/maplibre-gl.css";
 import { Refused, heatmap, type HeatmapGeoJson } from "./api";
@@ -46,45 +46,120 @@ function isLabel(f: Basemap["features"][number]): boolean {
   return kind === "label" || (kind === undefined && f.geometry.type === "Point");
 }
 
-function labelText(f: { properties: unknown }): string {
-  const p = (f.properties ?? {}) as { kecamatan?: string; name?: string };
-  return p.kecamatan ?? p.name ?? "";
+/** A deployment's PMTiles base layer (ADR 0030): vector tiles read by HTTP range requests
+ * from the agent, through the `pmtiles` protocol; its polygons are outlines, its points names. */
+export interface TileBase {
+  url: string; // pmtiles://<the agent's URL of the file>
+  layers: string[]; // the archive's vector layers
+  bounds: [[number, number], [number, number]];
 }
 
-/** The map's own style: the background and the kecamatan outlines, drawn by MapLibre itself
- * (a small shader: without a GPU each WebGL program is compiled in software), under the data
- * layers each view adds (maplayers.ts). */
-export function baseStyle(base: Basemap): maplibregl.StyleSpecification {
+/** What a console map draws under its data: the deployment's GeoJSON, or its PMTiles (then
+ * `base` is the packaged reference geography, for the figures keyed by kecamatan). */
+export interface BaseLayer {
+  base: Basemap;
+  tiles: TileBase | null;
+}
+
+const POINT = ["match", ["geometry-type"], ["Point", "MultiPoint"], true, false] as const;
+const OUTLINE_PAINT = { "line-color": "rgba(40, 50, 60, 0.86)", "line-width": 1.2 };
+
+/** The kecamatan names as one symbol layer: MapLibre places them with collision detection
+ * (no two overlap; a crowded one is left out), the most populous (or largest) first. No glyph
+ * server: without a style's `glyphs`, MapLibre draws the letters from the browser's own font. */
+function namesLayer(id: string, source: string, sourceLayer?: string): maplibregl.LayerSpecification {
+  return {
+    id,
+    type: "symbol",
+    source,
+    ...(sourceLayer === undefined ? {} : { "source-layer": sourceLayer }),
+    filter: POINT as never,
+    layout: {
+      "text-field": ["coalesce", ["get", "kecamatan"], ["get", "name"], ""],
+      "text-font": ["system-ui", "Noto Sans", "DejaVu Sans"],
+      "text-size": 12,
+      "text-padding": 3,
+      "text-allow-overlap": false,
+      "text-ignore-placement": false,
+      "symbol-sort-key": ["-", 0, ["to-number", ["coalesce", ["get", "population"], ["get", "area_km2"], 0]]],
+    },
+    paint: { "text-color": "#14191e", "text-halo-color": "#ffffff", "text-halo-width": 1.5 },
+  };
+}
+
+/** The map's own style: the background, the kecamatan outlines and (with `names`) their
+ * names, drawn by MapLibre under the data layers each view adds (maplayers.ts) and the names
+ * over them. */
+export function baseStyle(layer: BaseLayer, names = false): maplibregl.StyleSpecification {
+  if (layer.tiles !== null) {
+    const tiles = layer.tiles;
+    return {
+      version: 8,
+      sources: { kecamatan: { type: "vector", url: tiles.url } },
+      layers: [
+        ...BLANK.layers,
+        ...tiles.layers.map((l, i): maplibregl.LayerSpecification => ({
+          id: i ? `kecamatan-${i}` : "kecamatan",
+          type: "line",
+          source: "kecamatan",
+          "source-layer": l,
+          filter: ["!", POINT] as never,
+          paint: OUTLINE_PAINT,
+        })),
+        ...(names ? tiles.layers.map((l, i) => namesLayer(i ? `kecamatan-names-${i}` : "kecamatan-names", "kecamatan", l)) : []),
+      ],
+    };
+  }
+  const base = layer.base;
+  const collection = (features: unknown[]): never => ({ type: "FeatureCollection", features }) as never;
   return {
     version: 8,
-    sources: { kecamatan: { type: "geojson", data: { type: "FeatureCollection", features: base.features.filter(isOutline) } as never } },
+    sources: {
+      kecamatan: { type: "geojson", data: collection(base.features.filter(isOutline)) },
+      ...(names ? { names: { type: "geojson", data: collection(base.features.filter(isLabel)) } } : {}),
+    } as maplibregl.StyleSpecification["sources"],
     layers: [
       ...BLANK.layers,
-      { id: "kecamatan", type: "line", source: "kecamatan", paint: { "line-color": "rgba(40, 50, 60, 0.86)", "line-width": 1.2 } },
+      { id: "kecamatan", type: "line", source: "kecamatan", paint: OUTLINE_PAINT },
+      ...(names ? [namesLayer("kecamatan-names", "names")] : []),
     ],
   };
 }
 
-/** The kecamatan names as HTML labels over the map: no glyph atlas to build, no WebGL program
- * to compile, text the browser renders and a screen reader can skip (the map is an image). */
-export function nameLabels(map: maplibregl.Map, base: Basemap): void {
-  for (const f of base.features.filter(isLabel)) {
-    const [lon, lat] = f.geometry.coordinates as number[];
-    if (lon === undefined || lat === undefined) continue;
-    const label = el("span", { class: "map-label", "aria-hidden": "true" }, labelText(f));
-    const marker = new maplibregl.Marker({ element: label }).setLngLat([lon, lat]).addTo(map);
-    marker.getElement().removeAttribute("aria-label");
-    marker.getElement().removeAttribute("tabindex");
-  }
+/** The map's element keeps its MapLibre map, for the browser tests' queryRenderedFeatures. */
+export function keepMap(box: HTMLElement, map: maplibregl.Map): void {
+  Object.defineProperty(box, "maplibre", { value: map, configurable: true });
+}
+
+let protocol: Promise<import("pmtiles").Protocol> | null = null;
+
+/** The deployment's PMTiles, opened by range requests to the agent; `pmtiles` is loaded only
+ * when a deployment serves one. */
+async function openTiles(path: string): Promise<TileBase> {
+  protocol ??= import("pmtiles").then(({ Protocol }) => {
+    const p = new Protocol();
+    maplibregl.addProtocol("pmtiles", p.tile);
+    return p;
+  });
+  const [{ PMTiles }, p] = await Promise.all([import("pmtiles"), protocol]);
+  const url = new URL(path, location.href).href;
+  const archive = new PMTiles(url);
+  p.add(archive);
+  const [h, meta] = await Promise.all([archive.getHeader(), archive.getMetadata()]);
+  const layers = ((meta as { vector_layers?: { id: string }[] } | null)?.vector_layers ?? []).map((l) => l.id);
+  return { url: `pmtiles://${url}`, layers, bounds: [[h.minLon, h.minLat], [h.maxLon, h.maxLat]] };
 }
 
 /** The base map the deployment serves, and the note that says what it is. */
-export async function loadBasemap(): Promise<{ base: Basemap; note: HTMLElement }> {
-  const base = (await (await fetch("/consoles/basemap.geojson")).json()) as Basemap;
-  const note = base.approximate
+export async function loadBasemap(): Promise<BaseLayer & { note: HTMLElement }> {
+  const served = (await (await fetch("/consoles/basemap.geojson")).json()) as Basemap;
+  const [base, tiles] = served.pmtiles
+    ? await Promise.all([fetch("/consoles/areas.geojson").then(async (r) => (await r.json()) as Basemap), openTiles(served.pmtiles)])
+    : [served, null];
+  const note = served.approximate
     ? el("p", { class: "approximate", "data-testid": "approximate" }, `${t("approximate")} · perkiraan / approximate`)
-    : el("p", { class: "basemap-note", "data-testid": "basemap-note" }, `${t("deploymentBasemap")}${base.notice ? `: ${base.notice}` : ""}`);
-  return { base, note };
+    : el("p", { class: "basemap-note", "data-testid": "basemap-note" }, `${t("deploymentBasemap")}${served.notice ? `: ${served.notice}` : ""}`);
+  return { base, tiles, note };
 }
 
 /** The cells as the map draws them: released ones by their count, withheld ones grey. */
@@ -96,7 +171,9 @@ function shapes(cells: Cell[]): ReturnType<typeof cellShapes> {
 }
 
 /** West, south, east, north of the outlines: the map opens on the whole city. */
-export function bounds(base: Basemap): [[number, number], [number, number]] {
+export function bounds(layer: BaseLayer): [[number, number], [number, number]] {
+  if (layer.tiles !== null) return layer.tiles.bounds;
+  const base = layer.base;
   let w = 180, s = 90, e = -180, n = -90;
   for (const f of base.features) {
     if (!isOutline(f)) continue;
@@ -144,7 +221,7 @@ export async function crimeMap(root: HTMLElement): Promise<void> {
   const first = ask();
   first.catch(() => undefined);
   // The heatmap's public domain comes from the reference geography, whatever the base map.
-  const [{ base, note }, areas] = await Promise.all([
+  const [{ note, ...layer }, areas] = await Promise.all([
     loadBasemap(),
     fetch("/consoles/areas.geojson").then(async (r) => (await r.json()) as Basemap),
   ]);
@@ -152,13 +229,13 @@ export async function crimeMap(root: HTMLElement): Promise<void> {
 
   const map = new maplibregl.Map({
     container: mapBox,
-    style: baseStyle(base),
-    bounds: bounds(base),
+    style: baseStyle(layer, true),
+    bounds: bounds(layer),
     fitBoundsOptions: { padding: 20 },
     ...MAP_OPTIONS,
   });
+  keepMap(mapBox, map);
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
-  nameLabels(map, base);
 
   /** The question the form asks, sent now. */
   function ask(): Promise<HeatmapGeoJson> {

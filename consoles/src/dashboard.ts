@@ -7,7 +7,7 @@ import { loadBasemap } from "./crimemap";
 import { period } from "./facts";
 import { el, select } from "./dom";
 import { factsPanel, problemPanel } from "./facts";
-import { monthName, num, percent, t } from "./i18n";
+import { dateTime, monthName, num, percent, t } from "./i18n";
 import { monthWindow, REGISTRY } from "./registry";
 
 const PURPOSE = "security_indicators";
@@ -81,7 +81,7 @@ export async function dashboard(root: HTMLElement): Promise<void> {
   // The index is asked for at once, while the base layer loads.
   const first = securityIndex(scope());
   first.catch(() => undefined);
-  const { base, note } = await loadBasemap();
+  const { note, ...layer } = await loadBasemap();
   const figures = el(
     "div",
     { class: "figures" },
@@ -90,14 +90,14 @@ export async function dashboard(root: HTMLElement): Promise<void> {
   );
   root.replaceChildren(
     el("h1", {}, t("dashboard")),
-    el("p", { class: "print-only", "data-testid": "print-heading" }, `${t("title")} · ${t("printedAt")} ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`),
+    el("p", { class: "print-only", "data-testid": "print-heading" }, `${t("title")} · ${t("printedAt")} ${dateTime(new Date().toISOString())} WIB`),
     form,
     status,
     figures,
     el("div", { class: "split" }, el("section", {}, cardStamp, cards), side),
   );
   form.querySelector("#print")?.addEventListener("click", () => window.print());
-  indexMapFor(mapBox, base); // the map starts while the agent answers
+  indexMapFor(mapBox, layer); // the map starts while the agent answers
 
   function scope(): Scope {
     const month = String(new FormData(form).get("month"));
@@ -117,7 +117,7 @@ export async function dashboard(root: HTMLElement): Promise<void> {
       side.replaceChildren(factsPanel(answer));
       for (const box of [chartStamp, mapStamp, cardStamp]) box.replaceChildren(stamp(answer));
       seriesChart(chart, answer.series ?? []);
-      await indexMap(mapBox, legend, base, rows);
+      await indexMap(mapBox, legend, layer, rows);
       status.textContent = `${monthName(String(new FormData(form).get("month")))}: ${num(rows.length)} ${t("areas")}`;
     } catch (e) {
       status.textContent = "";

@@ -28,6 +28,8 @@ export interface Basemap {
   approximate: boolean;
   notice: string;
   features: (Outline | Label)[];
+  /** Served by an agent whose deployment gives a PMTiles base layer: the file's path. */
+  pmtiles?: string;
 }
 
 export function publicDomain(base: Basemap, resolution: number, kota: string | null): Set<string> {

@@ -2,7 +2,7 @@
 // and its audit receipt; and a refusal with the policy's reasons.
 import type { Facts, Problem } from "./api";
 import { el } from "./dom";
-import { date, num, t } from "./i18n";
+import { date, num, periods, t } from "./i18n";
 import { signOut } from "./session";
 
 function row(label: string, value: string, testid: string): HTMLElement {
@@ -25,7 +25,7 @@ export function factsPanel(f: Facts): HTMLElement {
   ];
   if (p.budget_remaining !== undefined && p.budget_remaining !== null) {
     const limit = p.budget_limit === undefined || p.budget_limit === null ? "" : ` / ${num(p.budget_limit, 2)}`;
-    const where = p.budget_period ? ` (${p.budget_period})` : "";
+    const where = p.budget_period ? ` (${periods(p.budget_period)})` : "";
     rows.push(row(t("budgetLeft"), `${num(p.budget_remaining, 2)}${limit}${where}`, "budget"));
   }
   if (p.held) rows.push(row(t("charged"), `0 – ${t("heldRelease")}`, "charged"));

@@ -57,7 +57,6 @@ const TEXT = {
   patrol: ["Perencanaan patroli", "Patrol planning"],
   viewDenied: ["Tampilan tidak diizinkan", "View not allowed"],
   viewDeniedDetail: ["Kebijakan tidak memberi organisasi ini tujuan", "The policy does not give this organisation the purpose"],
-  decimal: [",", "."],
   observed: ["Teramati", "Observed"],
   expected: ["Diharapkan", "Expected"],
   threshold: ["Ambang", "Threshold"],
@@ -99,6 +98,8 @@ const TEXT = {
   indexMap: ["Peta indeks: laju dibanding kota", "Index map: rate compared with the city"],
   printReport: ["Cetak laporan", "Print report"],
   printedAt: ["dicetak", "printed"],
+  dayFormat: ["hh/bb/tttt", "dd/mm/yyyy"],
+  notADay: ["Tulis tanggal sebagai hh/bb/tttt, mis. 03/12/2026", "Write the date as dd/mm/yyyy, e.g. 03/12/2026"],
 } as const;
 
 export type Key = keyof typeof TEXT;
@@ -159,4 +160,66 @@ export function monthName(month: string): string {
 export function date(iso: string | null): string {
   if (iso === null) return "–";
   return new Intl.DateTimeFormat(locale(), { dateStyle: "long", timeZone: "Asia/Jakarta" }).format(new Date(iso));
+}
+
+/** A time as day and clock in WIB, e.g. "3 Des 2026, 14.05.09". */
+export function dateTime(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return new Intl.DateTimeFormat(locale(), { dateStyle: "medium", timeStyle: "medium", timeZone: "Asia/Jakarta" }).format(d);
+}
+
+/** "Okt 26": a month (given as UTC seconds), short, for a chart's ticks. */
+export function shortMonth(seconds: number): string {
+  return new Intl.DateTimeFormat(locale(), { month: "short", year: "2-digit", timeZone: "UTC" }).format(new Date(seconds * 1000));
+}
+
+/** A small probability as "1,2E-5" (id) or "1.2E-5" (en). */
+export function scientific(x: number): string {
+  return new Intl.NumberFormat(locale(), { notation: "scientific", maximumFractionDigits: 1 }).format(x);
+}
+
+/** A budget's periods for reading: each day "2026-10-04" as "4 Okt 2026", each month
+ * "2026-10" as "Oktober 2026", each ISO week with its Monday ("2026-W43 (19 Okt 2026)"). */
+export function periods(text: string): string {
+  return text.replace(/\b\d{4}-(W\d{2}|\d{2}-\d{2}|\d{2})\b/g, (m, part: string) =>
+    part.startsWith("W") ? week(m) : part.length === 5 ? dayShort(m) : monthName(m),
+  );
+}
+
+function utcDay(day: string): Date | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
+  if (!m) return null;
+  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+  return d.toISOString().slice(0, 10) === day ? d : null;
+}
+
+/** A day "YYYY-MM-DD" as typed in the day fields: "03/12/2026" (dd/mm/yyyy, id and en-GB alike). */
+export function dayNumeric(day: string): string {
+  const d = utcDay(day);
+  return d === null ? "" : new Intl.DateTimeFormat(locale(), { day: "2-digit", month: "2-digit", year: "numeric", timeZone: "UTC" }).format(d);
+}
+
+/** A day "YYYY-MM-DD" as "3 Des 2026" (id) or "3 Dec 2026" (en). */
+export function dayShort(day: string): string {
+  const d = utcDay(day);
+  return d === null ? day : new Intl.DateTimeFormat(locale(), { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" }).format(d);
+}
+
+/** "3/12/2026" or "03-12-2026" (day first, as both languages write it) as "2026-12-03"; null
+ * when it is no such day. */
+export function parseDay(text: string): string | null {
+  const m = /^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*$/.exec(text);
+  if (!m) return null;
+  const day = `${m[3]}-${m[2]!.padStart(2, "0")}-${m[1]!.padStart(2, "0")}`;
+  return utcDay(day) === null ? null : day;
+}
+
+/** An ISO week "2026-W43" with its Monday: "2026-W43 (19 Okt 2026)". */
+export function week(key: string): string {
+  const m = /^(\d{4})-W(\d{2})$/.exec(key);
+  if (!m) return key;
+  const jan4 = Date.UTC(Number(m[1]), 0, 4);
+  const monday = jan4 - (((new Date(jan4).getUTCDay() + 6) % 7) * 86_400_000) + (Number(m[2]) - 1) * 7 * 86_400_000;
+  return `${key} (${dayShort(new Date(monday).toISOString().slice(0, 10))})`;
 }

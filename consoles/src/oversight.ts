@@ -16,9 +16,9 @@ import {
   type EntryFilter,
   type EntrySummary,
 } from "./auditlog";
-import { el, select } from "./dom";
+import { dayField, el, select } from "./dom";
 import { problemPanel } from "./facts";
-import { lang, num } from "./i18n";
+import { dateTime, lang, num, week } from "./i18n";
 import { fromBase64, leafHash, toHex, verifyCheckpoint, verifyInclusion, VerifyError, type VerifiedCheckpoint } from "./verify";
 
 const TEXT = {
@@ -43,6 +43,7 @@ const TEXT = {
   entries: ["entri", "entries"],
   scanned: ["dipindai", "scanned"],
   checkpoint: ["Checkpoint terbaru", "Latest checkpoint"],
+  against: ["diperiksa terhadap checkpoint ukuran pohon", "checked against the checkpoint of tree size"],
   treeSize: ["Ukuran pohon", "Tree size"],
   root: ["Akar", "Root"],
   logSignature: ["Tanda tangan log", "Log signature"],
@@ -72,13 +73,6 @@ type Key = keyof typeof TEXT;
 const tr = (k: Key): string => TEXT[k][lang() === "id" ? 0 : 1];
 export const oversightLabel = (): string => tr("oversight");
 
-function when(iso: string): string {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  const locale = lang() === "id" ? "id-ID" : "en-GB";
-  return new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "medium", timeZone: "Asia/Jakarta" }).format(d);
-}
-
 /** A caller's SPIFFE ID without the federation's prefix, for reading. */
 function short(caller: string): string {
   return caller.replace(/^spiffe:\/\/[^/]+\//, "");
@@ -88,7 +82,7 @@ function fact(label: string, value: string | Node, testid: string): HTMLElement 
   return el("div", { class: "fact", "data-testid": testid }, el("dt", {}, label), el("dd", {}, value));
 }
 
-function statsTable(caption: string, rows: (Count & { key: string })[], testid: string): HTMLElement {
+function statsTable(caption: string, rows: (Count & { key: string })[], testid: string, label: (key: string) => string = short): HTMLElement {
   return el(
     "table",
     { class: "stats", "data-testid": testid },
@@ -98,7 +92,7 @@ function statsTable(caption: string, rows: (Count & { key: string })[], testid: 
       "tbody",
       {},
       ...rows.map((r) =>
-        el("tr", { "data-key": r.key }, el("th", { scope: "row" }, short(r.key)), el("td", {}, num(r.requests)), el("td", {}, num(r.denials))),
+        el("tr", { "data-key": r.key }, el("th", { scope: "row" }, label(r.key)), el("td", {}, num(r.requests)), el("td", {}, num(r.denials))),
       ),
     ),
   );
@@ -115,6 +109,8 @@ function toRfc3339(day: string): string {
 
 export async function oversight(root: HTMLElement): Promise<void> {
   const settings: AuditSettings = await auditSettings();
+  const from = dayField("from", tr("from"), "");
+  const to = dayField("to", tr("to"), "");
   const form = el(
     "form",
     { class: "controls", "aria-label": tr("log") },
@@ -122,8 +118,8 @@ export async function oversight(root: HTMLElement): Promise<void> {
     select("purpose", tr("purpose"), [["", tr("all")]], ""),
     input("dataset", tr("dataset"), "text"),
     select("decision", tr("decision"), [["", tr("all")], ["allow", tr("allow")], ["deny", tr("deny")], ["error", tr("error")]], ""),
-    input("from", tr("from"), "date"),
-    input("to", tr("to"), "date"),
+    from.field,
+    to.field,
     el("button", { type: "submit" }, tr("show")),
   );
   const status = el("div", { class: "status", "aria-live": "polite", "data-testid": "status" });
@@ -153,11 +149,14 @@ export async function oversight(root: HTMLElement): Promise<void> {
   );
 
   let next: number | null = null;
+  // The checkpoint the panel shows: the latest one this page verified, whether it came with
+  // the panel's own request or with an inclusion proof (the gateway proves against its latest).
+  let shown: VerifiedCheckpoint | null = null;
 
   function filter(): EntryFilter {
     const f = new FormData(form);
     const get = (k: string): string => String(f.get(k) ?? "");
-    return { caller: get("caller"), purpose: get("purpose"), dataset: get("dataset").trim(), decision: get("decision"), from: toRfc3339(get("from")), to: toRfc3339(get("to")) };
+    return { caller: get("caller"), purpose: get("purpose"), dataset: get("dataset").trim(), decision: get("decision"), from: toRfc3339(from.day()), to: toRfc3339(to.day()) };
   }
 
   function row(e: EntrySummary): HTMLElement {
@@ -167,7 +166,7 @@ export async function oversight(root: HTMLElement): Promise<void> {
       "tr",
       { "data-testid": "entry", "data-index": String(e.index), "data-decision": e.decision },
       el("td", {}, `#${e.index}`),
-      el("td", {}, when(e.time)),
+      el("td", {}, dateTime(e.time)),
       el("td", {}, short(e.caller)),
       el("td", {}, e.purpose || "–"),
       el("td", {}, e.dataset || "–"),
@@ -197,7 +196,7 @@ export async function oversight(root: HTMLElement): Promise<void> {
         { class: "stats-grid" },
         statsTable(tr("caller"), s.by_caller.map((r) => ({ ...r, key: r.caller })), "by-caller"),
         statsTable(tr("purpose"), s.by_purpose.map((r) => ({ ...r, key: r.purpose })), "by-purpose"),
-        statsTable(tr("week"), s.by_week.map((r) => ({ ...r, key: r.week })), "by-week"),
+        statsTable(tr("week"), s.by_week.map((r) => ({ ...r, key: r.week })), "by-week", week),
       ),
     );
     // The filters offer what the log holds.
@@ -214,13 +213,16 @@ export async function oversight(root: HTMLElement): Promise<void> {
     return ok === null ? tr("noKey") : ok ? `✓ ${tr("valid")}` : `✗ ${tr("invalid")}`;
   }
 
+  /** Show `cp` unless the panel already shows a larger tree. */
   function showCheckpoint(cp: VerifiedCheckpoint): void {
+    if (shown !== null && shown.size > cp.size) return;
+    shown = cp;
     const cos = cp.cosignatures.map((c) =>
       el(
         "li",
         { "data-testid": "cosignature", "data-witness": c.name, "data-valid": String(c.valid) },
         `${c.name} (${c.keyId})`,
-        c.timestamp === null ? "" : ` · ${when(new Date(c.timestamp * 1000).toISOString())}`,
+        c.timestamp === null ? "" : ` · ${dateTime(new Date(c.timestamp * 1000).toISOString())}`,
         ` · ${verdict(c.valid)}`,
       ),
     );
@@ -232,8 +234,9 @@ export async function oversight(root: HTMLElement): Promise<void> {
       }
     }
     checkpointBox.dataset.verified = "true";
+    checkpointBox.dataset.size = String(cp.size);
     checkpointBox.replaceChildren(
-      el("h2", {}, tr("checkpoint")),
+      el("h2", {}, `${tr("checkpoint")} · ${tr("treeSize").toLowerCase()} ${num(Number(cp.size))}`),
       el(
         "dl",
         {},
@@ -273,11 +276,16 @@ export async function oversight(root: HTMLElement): Promise<void> {
       const cp = await verifyCheckpoint(p.checkpoint, settings.log_key, settings.witnesses);
       const hash = await leafHash(leaf);
       await verifyInclusion(BigInt(p.leaf_index), cp.size, hash, p.proof.map(fromBase64), cp.root);
+      // The panel follows: it shows the checkpoint this proof was checked against, never an
+      // older one fetched when the page opened.
+      showCheckpoint(cp);
       leafDoc = JSON.parse(new TextDecoder().decode(leaf)) as Record<string, unknown>;
       if (leafDoc["index"] !== index || p.leaf_index !== index) throw new VerifyError(`the proven leaf is not entry ${index}`);
       proofBox.dataset.verified = "true";
+      proofBox.dataset.size = String(cp.size);
       out.push(
-        el("p", { class: "ok", role: "status", "data-testid": "proof-result" }, `✓ ${tr("proofOk")} (${tr("treeSize")} ${num(Number(cp.size))})`),
+        el("p", { class: "ok", role: "status", "data-testid": "proof-result" }, `✓ ${tr("proofOk")}`),
+        el("p", { "data-testid": "proof-checkpoint" }, `${tr("against")} ${num(Number(cp.size))}`),
         el(
           "dl",
           {},

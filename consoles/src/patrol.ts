@@ -3,7 +3,7 @@
 // how many units each kecamatan got.
 import maplibregl from "maplibre-gl";
 import { patrolPlan, Refused, type PatrolPlanAnswer, type RiskScore } from "./api";
-import { baseStyle, bounds, loadBasemap, MAP_OPTIONS, nameLabels } from "./crimemap";
+import { baseStyle, bounds, keepMap, loadBasemap, MAP_OPTIONS } from "./crimemap";
 import { cellShapes, setShapes } from "./maplayers";
 import { el, select } from "./dom";
 import { factsPanel, problemPanel } from "./facts";
@@ -94,17 +94,17 @@ export async function patrol(root: HTMLElement): Promise<void> {
   // The plan is asked for at once, while the base layer and the map load.
   const first = ask();
   first.catch(() => undefined);
-  const { base, note } = await loadBasemap();
+  const { note, ...layer } = await loadBasemap();
   root.replaceChildren(el("h1", {}, t("patrol")), form, status, el("div", { class: "split" }, mapBox, side), note, below);
   const map = new maplibregl.Map({
     container: mapBox,
-    style: baseStyle(base),
-    bounds: bounds(base),
+    style: baseStyle(layer, true),
+    bounds: bounds(layer),
     fitBoundsOptions: { padding: 20 },
     ...MAP_OPTIONS,
   });
+  keepMap(mapBox, map);
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
-  nameLabels(map, base);
 
   async function show(pending: Promise<PatrolPlanAnswer> = ask()): Promise<void> {
     const c = Number(new FormData(form).get("cap"));

@@ -39,8 +39,10 @@
     retry_seconds = 5.0                 # backoff after a failure, doubling up to max_retry
     max_retry_seconds = 300.0
 
-    [consoles]                          # optional: the deployment's own base map (GeoJSON)
-    basemap = "kecamatan.geojson"       # default: the demo's approximate outlines
+    [consoles]                          # optional: the deployment's own base map
+    basemap = "kecamatan.geojson"       # GeoJSON or PMTiles v3 (.pmtiles, vector tiles: its
+                                        # polygons outlines, its points names); default: the
+                                        # demo's approximate outlines
     [oversight]                         # an oversight body's agent (Kompolnas, DPRD): the audit log
     log_key = "gerbang.jakarta.go.id/audit+1a2b3c4d+AU..."   # the log's verifier key, pinned
     witnesses = ["kompolnas.go.id/witness+..."]              # cosigner keys (cosignature/v1)
@@ -158,7 +160,7 @@ class AgentConfig:
     users_required: bool = True
     webhook: Webhook | None = None
     watch: Watch | None = None
-    basemap: Path | None = None  # None: the packaged, approximate demo outlines
+    basemap: Path | None = None  # .geojson/.json or .pmtiles; None: the packaged demo outlines
     oversight: Oversight | None = None
 
     def __post_init__(self) -> None:
@@ -392,7 +394,8 @@ def _watch(table: dict[str, Any], webhook: Webhook | None) -> Watch | None:
 
 
 def _basemap(table: dict[str, Any], env: Mapping[str, str], base: Path) -> Path | None:
-    """`[consoles] basemap`: the deployment's GeoJSON FeatureCollection, checked at start."""
+    """`[consoles] basemap`: the deployment's GeoJSON FeatureCollection or PMTiles v3 archive,
+    checked at start."""
     if (value := env.get(ENV_PREFIX + "CONSOLES_BASEMAP")) is not None:
         table["basemap"] = value
     if unknown := set(table) - {"basemap"}:
@@ -400,10 +403,12 @@ def _basemap(table: dict[str, Any], env: Mapping[str, str], base: Path) -> Path 
     if "basemap" not in table:
         return None
     path = base / _text(table, "basemap", "[consoles]")
+    if path.suffix == ".pmtiles":
+        return _pmtiles(path)
     if path.suffix not in (".geojson", ".json"):
         raise ConfigurationError(
-            f"[consoles] basemap {path}: a GeoJSON file (.geojson) is expected; PMTiles is not "
-            "read yet"
+            f"[consoles] basemap {path}: a GeoJSON (.geojson) or PMTiles (.pmtiles) file is "
+            "expected"
         )
     try:
         if path.stat().st_size > MAX_BASEMAP_BYTES:
@@ -413,6 +418,23 @@ def _basemap(table: dict[str, Any], env: Mapping[str, str], base: Path) -> Path 
         raise ConfigurationError(f"[consoles] cannot read basemap {path}: {e}") from e
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
         raise ConfigurationError(f"[consoles] basemap {path} is not a GeoJSON FeatureCollection")
+    return path
+
+
+def _pmtiles(path: Path) -> Path:
+    """A PMTiles archive is served by range requests, never read whole: its header is checked
+    (magic, version 3, vector tiles) so that a wrong file stops the agent, not the map."""
+    try:
+        with path.open("rb") as f:
+            header = f.read(127)
+    except OSError as e:
+        raise ConfigurationError(f"[consoles] cannot read basemap {path}: {e}") from e
+    if len(header) < 127 or header[:7] != b"PMTiles" or header[7] != 3:
+        raise ConfigurationError(f"[consoles] basemap {path} is not a PMTiles version 3 archive")
+    if header[99] != 1:  # tile type 1: Mapbox Vector Tiles
+        raise ConfigurationError(
+            f"[consoles] basemap {path}: the PMTiles archive must hold vector tiles (MVT)"
+        )
     return path
 
 

@@ -4,20 +4,24 @@ The TypeScript front end is built by Vite (`make consoles`, tools/consoles.py) i
 `gateway/agent/consoles/dist/`, which ships with the package; the approximate base layer
 `basemap.geojson` sits beside it. A deployment's own GeoJSON (`[consoles] basemap`) replaces
 it as `/consoles/basemap.geojson`; the packaged file stays at `/consoles/areas.geojson`, the
-reference geography the heatmap's public domain is built from. Every file is read once at
-start into a fixed table, so a request can name nothing outside it. The page holds no
-credential of its own: it asks /v1/ with the headers every client sends.
+reference geography the heatmap's public domain is built from. A deployment's PMTiles archive
+is served at `/consoles/basemap.pmtiles` by HTTP range requests (the page's `pmtiles` protocol
+reads its header, directory and tiles), and `/consoles/basemap.geojson` then names it (ADR 0030).
+Every file is read once at start into a fixed table, or is the one configured archive, so a
+request can name nothing outside them. The page holds no credential of its own: it asks /v1/
+with the headers every client sends.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from gateway.agent.problems import Problem
@@ -75,7 +79,18 @@ def _media(name: str) -> str:
 def console_routes(basemap: Path | None = None) -> list[Route]:
     """The routes under /consoles/; `basemap` is the deployment's file, read once here."""
     files = _files()
-    if basemap is not None:
+    tiles = basemap if basemap is not None and basemap.suffix == ".pmtiles" else None
+    if tiles is not None:
+        files["basemap.geojson"] = json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [],
+                "approximate": False,
+                "notice": f"PMTiles {tiles.name}",
+                "pmtiles": PREFIX + "/basemap.pmtiles",
+            }
+        ).encode()
+    elif basemap is not None:
         files["basemap.geojson"] = basemap.read_bytes()
 
     def serve(name: str) -> Response:
@@ -101,6 +116,16 @@ def console_routes(basemap: Path | None = None) -> list[Route]:
     async def base_layer(request: Request) -> Response:
         return serve("basemap.geojson")
 
+    async def archive(request: Request) -> Response:
+        if tiles is None:
+            return serve("basemap.pmtiles")  # not configured: the 404 problem
+        # Starlette answers Range with 206 and Content-Range (or 416), from the file.
+        return FileResponse(
+            tiles,
+            media_type="application/vnd.pmtiles",
+            headers=HEADERS | {"Cache-Control": "no-cache"},
+        )
+
     async def areas(request: Request) -> Response:
         return serve("areas.geojson")
 
@@ -113,6 +138,7 @@ def console_routes(basemap: Path | None = None) -> list[Route]:
         (PREFIX + "/", index),
         (PREFIX + "/assets/{name}", asset),
         (PREFIX + "/basemap.geojson", base_layer),
+        (PREFIX + "/basemap.pmtiles", archive),
         (PREFIX + "/areas.geojson", areas),
     ]
     return [Route(path, fn, methods=["GET"]) for path, fn in table]
