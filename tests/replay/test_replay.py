@@ -35,11 +35,11 @@ from typing import Any, Final
 import pytest
 import time_machine
 
+from adapters import noise as noise_step
 from gateway.analytics import operations as ops
-from gateway.analytics import privacy as noise_step
 from gateway.client import GerbangClient
-from gateway.evidence import user_commitment
-from gateway.model import Aggregation, Bucket, Filter, GroupBy, Measure, Op, Query
+from gateway.protocol.evidence import user_commitment
+from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Measure, Op, Query
 from gerbang.v1 import analytics_pb2, query_pb2
 from tests.conftest import month_window
 from tests.support.determinism import repeatable, seed_bytes
@@ -48,6 +48,9 @@ from tests.support.simulator import InMemoryFederation, Reply
 
 GOLDEN: Final = Path(__file__).with_name("golden.json")
 RECORD: Final = os.environ.get("GERBANG_REPLAY_RECORD") == "1"
+# The policies are an input (their revision is in every plan and leaf): to compare code
+# across a change that also edits them, replay with the recorded run's policies.
+POLICIES: Final = os.environ.get("GERBANG_REPLAY_POLICIES")
 NOW: Final = dt.datetime(2026, 12, 3, 10, 0, tzinfo=dt.UTC)
 PURPOSES: Final = json.loads(
     (Path(__file__).resolve().parents[2] / "policies/registry/purposes/data.json").read_text()
@@ -373,6 +376,8 @@ def first_difference(got: Any, want: Any, path: str = "") -> str | None:
 async def test_recorded_requests_replay_byte_for_byte(tmp_path: Path) -> None:
     template = seed_police(tmp_path / "police.db")
     fed = InMemoryFederation(tmp_path, copies(template, tmp_path, ("t1", "t2")))
+    if POLICIES:
+        fed.policies = Path(POLICIES)
     with time_machine.travel(NOW, tick=False), repeatable(noise_step.privatise):
         await fed.start()
         try:

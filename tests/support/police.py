@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Final
 
-from adapters.seed import seed_city
+from tools.city import seed_city
 
 # Fixed arguments: the same rows on every run (`seed_city` is deterministic in them).
 SEED: Final = 7

@@ -34,21 +34,21 @@ from cryptography.x509.oid import NameOID
 from adapters.held import HeldReleases
 from adapters.plans import SeenPlans
 from adapters.server import SqlAdapter, make_engine
-from gateway.analytics.service import AnalyticsServicer
-from gateway.audit._note import format_signer_key, format_verifier_key, parse_signer_key
 from gateway.audit.checkpoints import ORIGIN, Checkpointer, LogKey
 from gateway.audit.store import AuditStore, AuditWriter
-from gateway.catalog import Catalog, Dataset
 from gateway.client import CallerKeys, GerbangClient
-from gateway.fanout import AdapterLink, FanOut
-from gateway.identities import EXAMPLE_CALLERS, GATEWAY_ID, adapter_id
-from gateway.keys import KeyRegistry, RegisteredKey, RegistryFile, Signer, key_id
-from gateway.pipeline import Pipeline
 from gateway.policy import engine_from_config
 from gateway.policy.engine import PolicyEngine
-from gateway.replay import ReplayGuard
-from gateway.server import Gateway, Undecodable
-from gateway.wire import MalformedRequests
+from gateway.protocol.catalog import Catalog, Dataset
+from gateway.protocol.identities import EXAMPLE_CALLERS, GATEWAY_ID, adapter_id
+from gateway.protocol.keys import KeyRegistry, RegisteredKey, RegistryFile, Signer, key_id
+from gateway.protocol.wire import MalformedRequests
+from gateway.service.analytics import AnalyticsServicer
+from gateway.service.fanout import AdapterLink, FanOut
+from gateway.service.pipeline import Pipeline
+from gateway.service.replay import ReplayGuard
+from gateway.service.server import Gateway, Undecodable
+from gateway.tlog.note import format_signer_key, format_verifier_key, parse_signer_key
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, analytics_pb2_grpc, query_pb2_grpc
 from tests.support.determinism import hpke_key, seed_bytes, signing_key
 
