@@ -41,6 +41,14 @@ def require_opa() -> Path:
     return binary
 
 
+@pytest.fixture(scope="session")
+def police_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small seeded police store (SQLite) for in-process federations; copy it to use it."""
+    from tests.support.police import seed_police
+
+    return seed_police(tmp_path_factory.mktemp("police") / "police.db")
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database on the server in GERBANG_TEST_PG_URL."""
