@@ -14,12 +14,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from gateway.protocol.model import Filter, Op
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# No Hypothesis deadline: a test's examples are bounded by count, and on a loaded machine
+# (or beside an xdist worker) a per-example time limit fails tests that assert no time.
+settings.register_profile("gerbang", deadline=None)
+settings.load_profile("gerbang")
 
 
 def require(condition: object, reason: str) -> None:
