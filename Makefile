@@ -82,9 +82,12 @@ run: $(VENV_STAMP)
 	  || echo "run: litewitness could not be built; the demo runs without a standard witness"
 	$(PY) -m tools.demo
 
-# Every layer (docs/adr/0027): tests/unit, tests/vectors, tests/integration, tests/e2e.
+# Every layer (docs/adr/0027): the two without processes on two workers, then the rest
+# (tests/integration, tests/e2e, anything else under tests/) in one process: they take
+# loopback ports from free_port(), which workers could collide on.
 test: $(VENV_STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 tests/unit tests/vectors
+	$(PY) -m pytest -q --ignore=tests/unit --ignore=tests/vectors
 
 # The layers with no processes and no sockets, but for their few `slow` tests, on two workers.
 test-fast: $(VENV_STAMP)
