@@ -7,16 +7,16 @@ OPA_VERSION := v1.22.3
 # The local buf plugins for the Go stubs (proto/buf.gen.yaml; docs/protocol.md section 10).
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
-# C2SP tlog-witness interop (tests/test_tlog_witness.py): torchwood's litewitness.
+# C2SP tlog-witness interop (tests/integration/test_tlog_witness.py): torchwood's litewitness.
 TORCHWOOD_VERSION := v0.6.1
-# transparency-dev's omniwitness (tests/test_tlog_omniwitness.py): the module has no release
+# transparency-dev's omniwitness (tests/integration/test_tlog_omniwitness.py): the module has no release
 # tags; this is the pseudo-version the Go module proxy serves (older commits are refused).
 OMNIWITNESS_VERSION := v0.0.0-20260720115447-2e1c6971d19e
 PROTOS := $(wildcard proto/gerbang/v1/*.proto)
-# grpcurl checks the servers' reflection from outside (tests/test_reflection.py).
+# grpcurl checks the servers' reflection from outside (tests/e2e/test_reflection.py).
 GRPCURL_VERSION := v1.9.3
 
-.PHONY: run test lint lock proto proto-check stubs-check stub-plugins policy-test policy-wasm policy-wasm-check consoles consoles-check bench bench-consoles profile clean tools
+.PHONY: run test test-fast lint lock proto proto-check stubs-check stub-plugins policy-test policy-wasm policy-wasm-check consoles consoles-check bench bench-consoles profile clean tools
 
 # The exact versions, with hashes, come from requirements.lock; the project itself is installed
 # without its dependencies (they are all in the lock) and without build isolation (setuptools
@@ -95,8 +95,16 @@ run: $(VENV_STAMP)
 	  || echo "run: litewitness could not be built; the demo runs without a standard witness"
 	$(PY) -m tools.demo
 
+# Every layer (docs/adr/0027): the two without processes on two workers, then the rest
+# (tests/integration, tests/e2e, anything else under tests/) in one process: they take
+# loopback ports from free_port(), which workers could collide on.
 test: $(VENV_STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 tests/unit tests/vectors
+	$(PY) -m pytest -q --ignore=tests/unit --ignore=tests/vectors
+
+# The layers with no processes and no sockets, but for their few `slow` tests, on two workers.
+test-fast: $(VENV_STAMP)
+	$(PY) -m pytest -q -n 2 -m "not slow" tests/unit tests/vectors
 
 lint: $(VENV_STAMP) node_modules/.bin/buf
 	cd proto && ../node_modules/.bin/buf lint
@@ -130,7 +138,7 @@ policy-wasm-check: $(VENV_STAMP)
 
 policy-test: $(VENV_STAMP) $(GOBIN)/opa
 	$(GOBIN)/opa test policies/ -v
-	$(PY) -m pytest -q tests/test_policy_*.py
+	$(PY) -m pytest -q tests/unit/test_policy_*.py tests/integration/test_policy_*.py tests/e2e/test_policy_*.py
 
 # Issue 3: real processes on loopback, A (bare relay) vs B (Gerbang), components, workers,
 # memory; writes BENCHMARKS.md. ghz (pinned) and OPA are built when missing; a part whose
@@ -143,6 +151,7 @@ bench: $(VENV_STAMP)
 	  || go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION) \
 	  || echo "bench: ghz $(GHZ_VERSION) could not be built; it is reported as missing"
 	$(PY) -m bench --ghz $(GOBIN)/ghz --opa $(GOBIN)/opa --command "make bench"
+	$(PY) -m bench.policy_latency --opa $(GOBIN)/opa
 
 # Issue 15: each console's load time in Chromium on the 1,000,000-incident city (seeded once
 # into .gerbang/bench-consoles/); a measurement printed and written as JSON, not a test.

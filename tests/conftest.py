@@ -14,12 +14,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from gateway.protocol.model import Filter, Op
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# No Hypothesis deadline: a test's examples are bounded by count, and on a loaded machine
+# (or beside an xdist worker) a per-example time limit fails tests that assert no time.
+settings.register_profile("gerbang", deadline=None)
+settings.load_profile("gerbang")
 
 
 def require(condition: object, reason: str) -> None:
@@ -39,6 +45,14 @@ def require_opa() -> Path:
     require(binary, "no opa binary (run `make tools`, or set GERBANG_OPA_BINARY)")
     assert binary is not None
     return binary
+
+
+@pytest.fixture(scope="session")
+def police_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small seeded police store (SQLite) for in-process federations; copy it to use it."""
+    from tests.support.police import seed_police
+
+    return seed_police(tmp_path_factory.mktemp("police") / "police.db")
 
 
 @pytest.fixture

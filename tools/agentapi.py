@@ -1,7 +1,7 @@
 """Write the agent's OpenAPI 3.1 document, `gateway/agent/openapi.json` (`--check`: fail if stale).
 
 The document is built here, with loops where the operations repeat, and committed; the agent
-serves the committed file and tests/test_agent_api.py checks it against the running agent.
+serves the committed file and tests/e2e/test_agent_api.py checks it against the running agent.
 """
 
 from __future__ import annotations

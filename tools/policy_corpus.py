@@ -4,7 +4,7 @@
 purpose requests it allows, then the same requests broken one way at a time (unknown
 caller, wrong legal basis, ungranted field, malformed filter, wrong types, missing keys,
 limits and clock at and beyond their bounds, expired cases, awkward strings, ...), then
-random combinations of those breakages. tests/test_policy_parity.py runs every document
+random combinations of those breakages. tests/integration/test_policy_parity.py runs every document
 through both engines; the latency measurement reuses the allowed ones.
 """
 

@@ -1,7 +1,7 @@
 """Generate the protocol test vectors under tests/vectors/protocol/ (docs/protocol.md).
 
 `python -m tools.protocol_vectors` writes them; `--check` fails when the files differ from
-what the implementation produces now (tests/test_protocol_vectors.py runs the same check).
+what the implementation produces now (tests/vectors/test_protocol_vectors.py runs the same check).
 
 Everything is fixed: keys from constant seeds, nonces, times. Ed25519 is deterministic, so
 requests, plans and attestations are reproduced byte for byte. HPKE base mode draws a fresh

@@ -1,4 +1,4 @@
-// node --test for consoles/src/verify.ts, bundled to JS by tests/test_consoles_oversight.py
+// node --test for consoles/src/verify.ts, bundled to JS by tests/e2e/test_consoles_oversight.py
 // (GERBANG_VERIFY_JS): the published RFC 9162 inclusion vectors (transparency-dev/merkle),
 // the Go sumdb/note signed-note vector, and a checkpoint signed and cosigned by the gateway's
 // Python code (GERBANG_CHECKPOINT_JSON), each also altered so that it must fail.

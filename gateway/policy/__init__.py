@@ -5,7 +5,7 @@
 - `OpaServerEngine`: a real OPA server (a sidecar), over mTLS with opa-python-client.
 
 Both evaluate `data.gerbang.authz.decision` over the same bundle and report the same
-revision; the parity corpus (tests/test_policy_parity.py) holds them to identical
+revision; the parity corpus (tests/integration/test_policy_parity.py) holds them to identical
 decisions. Every engine failure is a denial (docs/policy.md, docs/adr/0002-policy-engines.md).
 """
 

@@ -18,7 +18,7 @@ matters on every audit leaf, whenever the text holds no character beyond U+FFFF:
 sorts keys by code point, which is UTF-16 order inside the Basic Multilingual Plane. Its
 53-bit integer mode refuses what JCS cannot represent. Text with a character beyond U+FFFF
 (a 4-byte UTF-8 sequence, lead byte 0xF0-0xF4), and nesting deeper than orjson allows, go to
-`_encode`, written from the definition. tests/test_canonical.py holds both to rfc8785, an
+`_encode`, written from the definition. tests/vectors/test_canonical.py holds both to rfc8785, an
 outside JCS implementation.
 """
 

@@ -25,7 +25,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// input is the JSON written by tests/test_interop_go.py; []byte fields are
+// input is the JSON written by tests/integration/test_interop_go.py; []byte fields are
 // standard base64, as encoding/json expects.
 type input struct {
 	VerifierKey string   `json:"verifier_key"`

@@ -1,4 +1,4 @@
-// Runs against a live agent: tests/test_agent_typescript.py starts the federation and the
+// Runs against a live agent: tests/e2e/test_agent_typescript.py starts the federation and the
 // agent, then passes where it is and how to call it in the environment.
 
 import assert from "node:assert/strict";
