@@ -124,7 +124,7 @@ def _has_stored_cells(path: Path) -> bool:
 
 def _has_demo_case(path: Path) -> bool:
     """The database files one of the demo cases (seeded since ADR 0013)."""
-    from tools.city import DEMO_CASES
+    from tools.city.cases import DEMO_CASES
 
     with contextlib.closing(sqlite3.connect(path)) as conn:
         return any(
