@@ -52,7 +52,7 @@ CALLER_SLUG: Final = "citata-spatial"
 CALLER: Final = "spiffe://gerbang.jakarta.go.id/citata/spatial"
 RESOLUTION: Final = 8
 SEED: Final = 20261101  # as `make run`
-# The kota split of `make run` (tools/demo.py), one database per regional police.
+# The kota split of `make run` (tools/demo/workdir.py), one database per regional police.
 REGIONS: Final = {
     "pmj-1": ("Jakarta Pusat", "Jakarta Utara", "Jakarta Barat"),
     "pmj-2": ("Jakarta Selatan", "Jakarta Timur"),
