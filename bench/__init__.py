@@ -11,7 +11,7 @@ Modules, one job each:
 - `load`: the Python closed-loop load generator;
 - `ghz`: the independent load generator;
 - `procs`: CPU time and memory of processes, the machine's description;
-- `components`: policy, audit append, log verification, sealing, each with its baseline;
+- `components`: policy, audit append, log verification, proofs, sealing, each against its baseline;
 - `report`: the Markdown written to BENCHMARKS.md;
 - `run`: the whole run (`python -m bench`);
 - `profile`: where the gateway's time goes under load (`make profile`).

@@ -36,7 +36,17 @@ from pathlib import Path
 from typing import Any
 
 from adapters.server import SqlAdapter, make_engine
-from bench import agent, components, flood, heatmap, report, stages
+from bench import agent, flood, heatmap, report, stages
+from bench.components import Component
+from bench.components.audit_log import (
+    audit_components,
+    grow_log,
+    postgres_audit_components,
+    proof_component,
+    verify_component,
+)
+from bench.components.policy_engines import policy_component, trivial_policies
+from bench.components.sealing import seal_and_sign_components, sealing_component
 from bench.ghz import GhzFailed, find_ghz, ghz_version, run_ghz
 from bench.load import LoadResult, drive
 from bench.procs import (
@@ -497,7 +507,7 @@ def policy_runs(run: report.RunResult, s: Settings, opa: str | None) -> None:
     # Relative, like POLICIES: the OPA engine cannot verify a bundle given by an absolute
     # path (OPA names its policies after the path; see BENCHMARKS.md, "Findings").
     baseline = Path(".gerbang") / f"bench-baseline-policies-{os.getpid()}"
-    components.trivial_policies(POLICIES, baseline)
+    trivial_policies(POLICIES, baseline)
     try:
         for kind in _engine_kinds():
             try:
@@ -508,9 +518,7 @@ def policy_runs(run: report.RunResult, s: Settings, opa: str | None) -> None:
         shutil.rmtree(baseline, ignore_errors=True)
 
 
-async def _policy_component(
-    kind: str, baseline: Path, s: Settings, opa: str | None
-) -> components.Component:
+async def _policy_component(kind: str, baseline: Path, s: Settings, opa: str | None) -> Component:
     if kind == "opa":
         if opa is None:
             raise RuntimeError("no opa binary (run `make tools`)")
@@ -520,7 +528,7 @@ async def _policy_component(
             OpaServerProcess(POLICIES, binary=Path(opa)) as server,
             OpaServerProcess(baseline, binary=Path(opa)) as baseline_server,
         ):
-            return await components.policy_component(
+            return await policy_component(
                 kind,
                 POLICIES,
                 baseline,
@@ -538,7 +546,7 @@ async def _policy_component(
 
         with contextlib.redirect_stdout(io.StringIO()):
             write(Path(opa), baseline)
-    return await components.policy_component(kind, POLICIES, baseline, s.component_seconds)
+    return await policy_component(kind, POLICIES, baseline, s.component_seconds)
 
 
 def component_runs(
@@ -546,15 +554,15 @@ def component_runs(
 ) -> None:
     policy_runs(run, s, opa)
     url = f"sqlite:///{city.workdir / 'components-audit.db'}"
-    run.components += components.audit_components(url, s.audit_batches, s.component_seconds)
-    run.components += components.postgres_audit_components(s.audit_batches, s.component_seconds)
-    components.grow_log(url, s.verify_entries)
-    run.components.append(components.verify_component(url))
-    run.components.append(components.sealing_component(payload, s.component_seconds))
-    run.components += components.seal_and_sign_components(s.seal_sizes, s.component_seconds)
+    run.components += audit_components(url, s.audit_batches, s.component_seconds)
+    run.components += postgres_audit_components(s.audit_batches, s.component_seconds)
+    grow_log(url, s.verify_entries)
+    run.components.append(verify_component(url))
+    run.components.append(sealing_component(payload, s.component_seconds))
+    run.components += seal_and_sign_components(s.seal_sizes, s.component_seconds)
     say(f"growing the audit log to {s.proof_entries:,} entries for the proof component")
-    components.grow_log(url, s.proof_entries, batch=2048)
-    run.components.append(components.proof_component(url, s.component_seconds))
+    grow_log(url, s.proof_entries, batch=2048)
+    run.components.append(proof_component(url, s.component_seconds))
     for comp in run.components:
         say(
             f"component {comp.name}: "
@@ -643,10 +651,10 @@ def audit_only(s: Settings) -> int:
     work = Path(tempfile.mkdtemp(prefix="gerbang-bench-"))
     try:
         url = f"sqlite:///{work / 'components-audit.db'}"
-        found = components.audit_components(url, s.audit_batches, s.component_seconds)
-        found += components.postgres_audit_components(s.audit_batches, s.component_seconds)
-        components.grow_log(url, s.verify_entries)
-        found.append(components.verify_component(url))
+        found = audit_components(url, s.audit_batches, s.component_seconds)
+        found += postgres_audit_components(s.audit_batches, s.component_seconds)
+        grow_log(url, s.verify_entries)
+        found.append(verify_component(url))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     wall = time.monotonic() - t0
