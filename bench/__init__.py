@@ -12,6 +12,7 @@ Modules, one job each:
 - `ghz`: the independent load generator;
 - `procs`: CPU time and memory of processes, the machine's description;
 - `components`: policy, audit append, log verification, proofs, sealing, each against its baseline;
+- `results`: what one run found;
 - `report`: the Markdown written to BENCHMARKS.md;
 - `run`: the whole run (`python -m bench`);
 - `profile`: where the gateway's time goes under load (`make profile`).

@@ -57,6 +57,7 @@ from bench.procs import (
     tool_version,
     tree_rss_bytes,
 )
+from bench.results import RunResult, Soak, Workload
 from bench.workload import (
     ADAPTER,
     CALLER,
@@ -153,7 +154,7 @@ def _line(r: LoadResult) -> str:
     )
 
 
-def measure_workload(city: City, query: Query, settings: Settings) -> tuple[report.Workload, bytes]:
+def measure_workload(city: City, query: Query, settings: Settings) -> tuple[Workload, bytes]:
     """Run B's plan in-process against the adapter's database: rows, payload, SQL time."""
     from bench.workload import obligations
 
@@ -190,7 +191,7 @@ def measure_workload(city: City, query: Query, settings: Settings) -> tuple[repo
     times.sort()
     payload = result.SerializeToString()
     fsync_p50, fsync_p99 = fsync_ms(city.workdir)
-    workload = report.Workload(
+    workload = Workload(
         incidents=city.incidents,
         seed=SEED,
         window_days=settings.window_days,
@@ -306,7 +307,7 @@ async def soak(
     gateway_pid: int,
     meter: CpuMeter,
     s: Settings,
-) -> report.Soak:
+) -> Soak:
     samples: list[tuple[float, int]] = []
     start = time.perf_counter()
 
@@ -332,7 +333,7 @@ async def soak(
         sampler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sampler
-    return report.Soak(s.soak_seconds, s.soak_window, samples, load)
+    return Soak(s.soak_seconds, s.soak_window, samples, load)
 
 
 def _ghz_total(python: LoadResult | None, seconds: float) -> int:
@@ -342,7 +343,7 @@ def _ghz_total(python: LoadResult | None, seconds: float) -> int:
 
 
 def end_to_end(
-    run: report.RunResult,
+    run: RunResult,
     city: City,
     query: Query,
     s: Settings,
@@ -417,7 +418,7 @@ def end_to_end(
 
 
 def workers(
-    run: report.RunResult,
+    run: RunResult,
     city: City,
     query: Query,
     s: Settings,
@@ -488,9 +489,7 @@ def _engine_kinds() -> tuple[str, ...]:
     return tuple(typing.get_args(EngineKind))
 
 
-def flood_run(
-    run: report.RunResult, city: City, query: Query, s: Settings, opa: str | None
-) -> None:
+def flood_run(run: RunResult, city: City, query: Query, s: Settings, opa: str | None) -> None:
     """Issue 12: another caller's p99 while one caller floods (bench/flood.py)."""
     say("flood: the measured caller alone, then while another caller floods")
     with federation(city, s, opa) as fed:
@@ -502,7 +501,7 @@ def flood_run(
     say(run.flood.line())
 
 
-def policy_runs(run: report.RunResult, s: Settings, opa: str | None) -> None:
+def policy_runs(run: RunResult, s: Settings, opa: str | None) -> None:
     """Every policy engine, each against itself answering one constant rule."""
     # Relative, like POLICIES: the OPA engine cannot verify a bundle given by an absolute
     # path (OPA names its policies after the path; see BENCHMARKS.md, "Findings").
@@ -550,7 +549,7 @@ async def _policy_component(kind: str, baseline: Path, s: Settings, opa: str | N
 
 
 def component_runs(
-    run: report.RunResult, city: City, s: Settings, opa: str | None, payload: bytes
+    run: RunResult, city: City, s: Settings, opa: str | None, payload: bytes
 ) -> None:
     policy_runs(run, s, opa)
     url = f"sqlite:///{city.workdir / 'components-audit.db'}"
@@ -571,9 +570,7 @@ def component_runs(
         )
 
 
-def agent_run(
-    run: report.RunResult, city: City, query: Query, s: Settings, opa: str | None
-) -> None:
+def agent_run(run: RunResult, city: City, query: Query, s: Settings, opa: str | None) -> None:
     """Issue 14: the agent's added latency per request, against the client library."""
     try:
         with federation(city, s, opa) as fed:
@@ -585,7 +582,7 @@ def agent_run(
     say(f"component {comp.name}: {comp.note}")
 
 
-def heatmap_run(run: report.RunResult, s: Settings, work: Path) -> None:
+def heatmap_run(run: RunResult, s: Settings, work: Path) -> None:
     """Issue 7's heatmap over two adapters, end to end; full-size databases are cached."""
     full = s.heatmap_incidents >= 100_000
     run.heatmap = heatmap.measure(
@@ -702,7 +699,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"workload: {workload.rows} cells released, {workload.suppressed} suppressed, "
             f"{workload.payload_bytes}-byte payload, SQL {workload.sql_p50_ms:.2f} ms"
         )
-        run = report.RunResult(
+        run = RunResult(
             started=started.strftime("%Y-%m-%d %H:%M UTC"),
             minutes=0.0,
             command=command,
