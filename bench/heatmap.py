@@ -116,8 +116,9 @@ def heatmap_query(legal_basis: str, purpose: str = PURPOSE) -> Query:
 def cache_key(incidents: int, seed: int) -> str:
     """Parameters and the source that decides the rows and the schema: a change reseeds."""
     h = hashlib.sha256(json.dumps([incidents, seed, REGIONS], sort_keys=True).encode())
-    for path in _SOURCES:
-        h.update(path.read_bytes())
+    for source in _SOURCES:  # a package is every module in it, in a fixed order
+        for path in sorted(source.rglob("*.py")) if source.is_dir() else [source]:
+            h.update(path.read_bytes())
     return f"heatmap-{incidents}-{seed}-{h.hexdigest()[:12]}"
 
 
