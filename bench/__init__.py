@@ -11,8 +11,13 @@ Modules, one job each:
 - `load`: the Python closed-loop load generator;
 - `ghz`: the independent load generator;
 - `procs`: CPU time and memory of processes, the machine's description;
-- `components`: policy, audit append, log verification, sealing, each with its baseline;
+- `components`: policy, audit append, log verification, proofs, sealing, each against its baseline;
+- `results`: what one run found;
 - `report`: the Markdown written to BENCHMARKS.md;
+- `settings`: a run's sizes, full and quick;
+- `servers`: the adapter, the gateway (path B) and the relay (path A) a run starts;
+- `end_to_end`: A against B with both load generators, the soak, the workers;
+- `parts`: the flood, the components, the agent and the heatmap, measured apart;
 - `run`: the whole run (`python -m bench`);
 - `profile`: where the gateway's time goes under load (`make profile`).
 """

@@ -1,6 +1,6 @@
 """`make profile`: where one process of the path spends its time under load.
 
-Starts the benchmark's federation and relay (bench/run.py), drives path B (or A)
+Starts the benchmark's federation and relay (bench/servers.py), drives path B (or A)
 with the Python client at the given concurrency, and records the chosen process
 (the gateway by default) with py-spy: all threads, native frames included
 (gRPC's Cython layer, rego-cpp, SQLite). Writes, under `--out`:
@@ -28,7 +28,7 @@ from typing import Final
 from bench.flood import bench_policies
 from bench.load import drive
 from bench.procs import descendants
-from bench.run import POLICIES, SHIPPED_POLICIES, default_engine, relay_process
+from bench.servers import POLICIES, SHIPPED_POLICIES, default_engine, relay_process
 from bench.workload import (
     ADAPTER,
     CALLER,

@@ -3,7 +3,7 @@
 Both paths (A, the bare relay; B, Gerbang) ask the same adapter, over the same
 database, the same question: the transport agency (`dishub-atcs`) counting
 incidents by kecamatan and hour of day for traffic planning, in one kota over a
-short window (`tools/demo.py` asks the same for a month). The window sets how
+short window (`tools/demo/queries.py` asks the same for a month). The window sets how
 much work the adapter's SQL does; it is chosen so that the SQL is a realistic
 part of a request, not most of it (BENCHMARKS.md says how much).
 """

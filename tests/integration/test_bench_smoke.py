@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench import report
+from bench.results import RunResult, Workload
 
 pytestmark = pytest.mark.slow
 
@@ -64,17 +65,17 @@ def test_quick_run_writes_report_and_ends_with_the_ratio_line(tmp_path: Path) ->
     assert "heatmap over 3,000 incidents, end to end: p50 " in first.stdout
 
 
-def _result(started: str, ratio_b: float) -> report.RunResult:
+def _result(started: str, ratio_b: float) -> RunResult:
     from bench.load import LoadResult
     from bench.procs import describe_machine
 
-    run = report.RunResult(
+    run = RunResult(
         started=started,
         minutes=1.0,
         command="test",
         commit="abc1234",
         machine=describe_machine({}),
-        workload=report.Workload(100, 1, 14, "Jakarta Selatan", 5, 200, 170, 1.5, 1.0),
+        workload=Workload(100, 1, 14, "Jakarta Selatan", 5, 200, 170, 1.5, 1.0),
         settings={"warmup": 1, "seconds": 1, "connections": 8, "concurrencies": [64]},
     )
     for target, ok in (("A", 100), ("B", int(100 * ratio_b))):

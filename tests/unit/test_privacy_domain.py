@@ -19,7 +19,8 @@ from adapters.sql import PlanRefused
 from gateway.protocol import cells as _h3
 from gateway.protocol.geography import KECAMATAN
 from gateway.protocol.model import Bucket, Filter, GroupBy, Op
-from tools.city import _PROFILES, seed_city
+from tools.city import seed_city
+from tools.city.profiles import PROFILES
 
 WIB = dt.timezone(dt.timedelta(hours=7))
 CITY = {k.name: k.kota for k in KECAMATAN}
@@ -77,7 +78,7 @@ def test_modus_operandi_pairs_with_the_codes_of_its_category() -> None:
 
 
 def test_the_generator_draws_modus_operandi_from_the_published_codes() -> None:
-    assert {c: tuple(m for m, _ in p.modus) for c, p in _PROFILES.items()} == MODUS_OPERANDI
+    assert {c: tuple(m for m, _ in p.modus) for c, p in PROFILES.items()} == MODUS_OPERANDI
 
 
 def test_kelurahan_pair_with_their_kecamatan_and_kota() -> None:

@@ -33,13 +33,13 @@ from adapters.schema import (
 from gateway.protocol.geography import KECAMATAN, KOTA, kecamatan_of, kota_named
 from tools.city import (
     DEFAULT_END,
-    DEMO_CASES,
-    HOTSPOT_CELL_M2,
     DatabaseNotEmptyError,
     add_seed_arguments,
     run_seed,
     seed_city,
 )
+from tools.city.cases import DEMO_CASES
+from tools.city.geometry import HOTSPOT_CELL_M2
 
 # One city for most checks: big enough to measure a rate ratio, small enough to stay fast.
 CITY: dict[str, Any] = {

@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from tools.city import add_seed_arguments, run_seed
+from tools.city.command import add_seed_arguments, run_seed
 
 parser = argparse.ArgumentParser(
     prog="python -m tools.city", description="generate a synthetic city into a police database"

@@ -1,14 +1,10 @@
-"""The oversight console's paths of the agent's OpenAPI document (gateway/agent/oversight.py).
-
-Kept beside tools/agentapi.py, which adds them to the document it writes.
-"""
+"""The oversight console's paths of the agent's OpenAPI document (gateway/agent/oversight.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-Responses = Callable[..., dict[str, Any]]
+from tools.agentapi.schemas import problem_responses
 
 TEXT = {"type": "string"}
 INT = {"type": "integer", "minimum": 0}
@@ -69,9 +65,9 @@ def _get(op: str, summary: str, schema: Any, errors: dict[str, Any], **more: Any
     }
 
 
-def oversight_paths(problems: Responses) -> dict[str, Any]:
+def oversight_paths() -> dict[str, Any]:
     """`/v1/audit/...`: read as the oversight body through the gateway's AuditService."""
-    read = problems("400", "401", "403", "502", "503")
+    read = problem_responses("400", "401", "403", "502", "503")
     settings = {
         "type": "object",
         "required": ["log_key", "witnesses", "details"],
@@ -145,7 +141,7 @@ def oversight_paths(problems: Responses) -> dict[str, Any]:
                 "audit_settings",
                 "The pinned log and witness keys, and whether this client may open details",
                 settings,
-                problems("401"),
+                problem_responses("401"),
             )
         },
         "/v1/audit/entries": {
@@ -178,7 +174,7 @@ def oversight_paths(problems: Responses) -> dict[str, Any]:
                 "audit_proof",
                 "An entry's leaf and its inclusion proof in the latest signed checkpoint",
                 proof,
-                problems("400", "401", "403", "404", "502", "503"),
+                problem_responses("400", "401", "403", "404", "502", "503"),
                 parameters=INDEX,
             )
         },
@@ -187,7 +183,7 @@ def oversight_paths(problems: Responses) -> dict[str, Any]:
                 "audit_details",
                 "An entry's sealed details, opened with the oversight body's key",
                 details,
-                problems("400", "401", "403", "404", "422", "502", "503"),
+                problem_responses("400", "401", "403", "404", "422", "502", "503"),
                 parameters=INDEX,
             )
         },
