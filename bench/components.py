@@ -32,7 +32,8 @@ from sqlalchemy import Column, MetaData, Table, insert, select
 
 from bench.load import percentiles_ms
 from bench.workload import ADAPTER, CALLER, bench_query
-from gateway.audit.store import AuditStore, entries_table
+from gateway.audit.schema import entries_table
+from gateway.audit.store import AuditStore
 from gateway.oversight.verify import verify_log
 from gateway.protocol.audit_entry import AuditRecord, ResultDigest, describe_query
 from gateway.protocol.identities import EXAMPLE_CALLERS, adapter_id

@@ -36,8 +36,10 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from google.protobuf.message import Message
 
+from gateway.audit.nonces import NonceClaim
 from gateway.audit.releases import ReleaseLedger
-from gateway.audit.store import AuditStore, AuditWriter, NonceClaim
+from gateway.audit.store import AuditStore
+from gateway.audit.writer import AuditWriter
 from gateway.errors import GerbangError, UntrustedInputError
 from gateway.policy import PolicyEngine
 from gateway.policy.bundle import PolicyBundle, load_bundle
