@@ -50,10 +50,11 @@ from gateway.oversight.verify import (
     verify_tree_nodes,
 )
 from gateway.protocol.canonical import canonical_json
-from gateway.protocol.evidence import user_commitment, verify_bundle
+from gateway.protocol.evidence import verify_bundle
 from gateway.protocol.geography import KECAMATAN
 from gateway.protocol.keys import KeyRegistry
 from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Op, Query
+from gateway.protocol.signed_request import user_commitment
 from gateway.protocol.tls import TlsFiles
 from gateway.tlog.merkle import verify_inclusion
 from gateway.tlog.note import parse_verifier_key

@@ -32,20 +32,16 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from google.protobuf.message import DecodeError
 
 from gateway.errors import GerbangError, TransportError, UntrustedInputError
+from gateway.protocol.attestation import check_result
 from gateway.protocol.capabilities import Capabilities
-from gateway.protocol.evidence import (
-    BUNDLE_VERSION,
-    NONCE_BYTES,
-    SignedBlob,
-    b64,
-    check_result,
-    open_result,
-    sha256,
-    sign_request,
-)
+from gateway.protocol.encoding import b64, sha256
+from gateway.protocol.evidence import BUNDLE_VERSION
 from gateway.protocol.identities import GATEWAY_ID
 from gateway.protocol.keys import Keystore, RegistryFile, Signer
 from gateway.protocol.model import Query, QueryPlan, Scalar, rows_from_result
+from gateway.protocol.sealing import open_result
+from gateway.protocol.signed_plan import SignedBlob
+from gateway.protocol.signed_request import NONCE_BYTES, sign_request
 from gateway.protocol.tls import TlsFiles, peer_certificate_identity
 from gerbang.v1 import common_pb2, query_pb2, query_pb2_grpc
 
@@ -428,7 +424,7 @@ class GerbangClient:
     ) -> tuple[query_pb2.RequestAuth, bytes]:
         """This caller's signature over `query`, as the request's auth, and the canonical
         bytes it signed. `user` is the end user's 32-byte commitment
-        (`gateway.protocol.evidence.user_commitment`), or None when no user is named."""
+        (`gateway.protocol.signed_request.user_commitment`), or None when no user is named."""
         auth, canonical = sign_request(
             self.keys.identity,
             query,

@@ -47,10 +47,11 @@ from gateway.protocol import model
 from gateway.protocol.audit_entry import AuditRecord, describe_query, query_details
 from gateway.protocol.audit_names import RegisteredNames, committed_unless
 from gateway.protocol.catalog import Catalog, Dataset
-from gateway.protocol.evidence import FRESHNESS, RequestAuth, sha256, verify_request
+from gateway.protocol.encoding import sha256
 from gateway.protocol.identities import GATEWAY_ID
 from gateway.protocol.keys import RegistryFile, Signer
 from gateway.protocol.model import MAX_REQUEST_BYTES, InvalidQuery
+from gateway.protocol.signed_request import FRESHNESS, RequestAuth, verify_request
 from gateway.service.admission import AdmissionControl
 from gateway.service.recording import Outcome, Recorded, Recorder
 from gateway.service.refusals import (
