@@ -278,7 +278,8 @@ def test_checkpoint_note_file_under_another_key_is_refused(
 
 
 def _rebuild_tree(store: AuditStore, size: int) -> None:
-    from gateway.tlog.merkle import leaf_hash, nodes_completed_by_append
+    from gateway.tlog.merkle import leaf_hash
+    from gateway.tlog.subtrees import nodes_completed_by_append
 
     class Empty:
         def read_nodes(self, keys: object) -> dict[object, bytes]:

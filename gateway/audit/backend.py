@@ -18,7 +18,7 @@ from gateway.audit.postgresql import PostgreSQLBackend
 from gateway.audit.sqlite import SQLiteBackend
 from gateway.errors import ConfigurationError
 from gateway.protocol.audit_rows import Head
-from gateway.tlog.merkle import NodeKey
+from gateway.tlog.subtrees import NodeKey
 
 
 class StoreBackend(Protocol):

@@ -33,7 +33,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from gateway.audit.schema import Bytes, details_table, head_table, nonces_table, tree_table
 from gateway.errors import AuditIntegrityError
 from gateway.protocol.audit_rows import Head
-from gateway.tlog.merkle import NodeKey
+from gateway.tlog.subtrees import NodeKey
 
 # Advisory lock keys (pg_advisory_xact_lock), one per thing serialised outside the head row.
 # Migrations at startup: several gateway processes may create the schema at once.

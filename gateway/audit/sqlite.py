@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, Select, Table, create_engine, event
 from gateway.audit.schema import details_table
 from gateway.errors import AuditIntegrityError
 from gateway.protocol.audit_rows import Head
-from gateway.tlog.merkle import NodeKey
+from gateway.tlog.subtrees import NodeKey
 
 # The execution option that marks a write transaction: on SQLite it begins with
 # BEGIN IMMEDIATE (the write lock); every other transaction is a deferred read.

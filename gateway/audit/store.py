@@ -53,11 +53,11 @@ from gateway.errors import AuditIntegrityError, ProofRequestError
 from gateway.protocol.audit_entry import AuditRecord, Entry, seal_body
 from gateway.protocol.audit_rows import INDEXED_COLUMNS, Head, StoredEntry, StoredNode
 from gateway.protocol.observability import STORE_COMMITS
-from gateway.tlog.merkle import (
+from gateway.tlog.merkle import leaf_hash
+from gateway.tlog.subtrees import (
     NodeKey,
     consistency_proof,
     inclusion_proof,
-    leaf_hash,
     nodes_completed_by_append,
     root_at,
 )

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from gateway.errors import AuditIntegrityError, UntrustedInputError
-from gateway.tlog.merkle import HASH_SIZE, NodeKey, node_hash
+from gateway.tlog.merkle import HASH_SIZE, node_hash
+from gateway.tlog.subtrees import NodeKey
 
 __all__ = [
     "MAX_ENTRY_BYTES",
