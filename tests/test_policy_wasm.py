@@ -44,16 +44,11 @@ from gateway.policy import (
     find_opa_binary,
     load_bundle,
 )
+from gateway.policy.compiled import COMPILED_DIR, MODULE_FILE, load_compiled
 from gateway.policy.engine import input_json
-from gateway.policy.wasm import (
-    COMPILED_DIR,
-    MODULE_FILE,
-    SprintfError,
-    WasmEngine,
-    _I32Export,
-    load_compiled,
-    sprintf,
-)
+from gateway.policy.sprintf import SprintfError, sprintf
+from gateway.policy.wasm import WasmEngine
+from gateway.policy.wasm_instance import _I32Export
 from tests.conftest import require_opa
 from tools import policywasm
 from tools.policy_corpus import parity_corpus, purpose_bases
