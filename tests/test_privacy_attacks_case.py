@@ -32,7 +32,9 @@ import pytest
 from gateway.analytics import operations as ops
 from gateway.audit.store import AuditStore
 from gateway.client.analytics import AnalyticsClient
-from gateway.client.core import GerbangClient, QueryRefused, QueryResult, check_case_binding
+from gateway.client.core import GerbangClient
+from gateway.client.refusals import QueryRefused
+from gateway.client.results import QueryResult, check_case_binding
 from gateway.errors import UntrustedInputError
 from gateway.policy.bundle import load_bundle
 from gateway.protocol.audit_entry import commit_value
