@@ -20,7 +20,8 @@ from pathlib import Path
 from adapters.sql import PlanRefused
 from gateway.protocol.identities import GATEWAY_ID
 from gateway.protocol.keys import RegistryFile
-from gateway.protocol.model import InvalidQuery, QueryPlan
+from gateway.protocol.limits import InvalidQuery
+from gateway.protocol.model import QueryPlan
 from gateway.protocol.planning import PLAN_LIFETIME
 from gateway.protocol.signed_plan import SignedBlob, open_plan
 

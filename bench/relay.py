@@ -36,7 +36,8 @@ from bench.workload import Obligations, obligations
 from gateway.protocol.encoding import sha256
 from gateway.protocol.identities import GATEWAY_ID
 from gateway.protocol.keys import Signer
-from gateway.protocol.model import InvalidQuery, Query
+from gateway.protocol.limits import InvalidQuery
+from gateway.protocol.model import Query
 from gateway.protocol.planning import narrow
 from gateway.protocol.release import hold_key, release_id
 from gateway.protocol.signed_plan import sign_blob

@@ -23,7 +23,7 @@ from gateway.errors import SignatureError, UntrustedInputError
 from gateway.protocol.attestation import check_result
 from gateway.protocol.audit_entry import AuditRecord, ResultDigest, seal_body
 from gateway.protocol.keys import KeyRegistry, RegisteredKey, key_id
-from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Measure, Op, Query, Scalar
+from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Measure, Op, Query
 from gateway.protocol.sealing import open_result
 from gateway.protocol.signed_plan import SignedBlob
 from gateway.protocol.signed_request import (
@@ -32,6 +32,7 @@ from gateway.protocol.signed_request import (
     user_commitment,
     verify_request,
 )
+from gateway.protocol.values import Scalar
 from tools import protocol_vectors
 
 VECTORS = Path(__file__).parent / "vectors" / "protocol"

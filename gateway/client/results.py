@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.errors import UntrustedInputError
-from gateway.protocol.model import Query, QueryPlan, Scalar, rows_from_result
+from gateway.protocol.model import Query, QueryPlan
+from gateway.protocol.values import Scalar, rows_from_result
 from gerbang.v1 import common_pb2, query_pb2
 
 __all__ = [

@@ -18,8 +18,8 @@ from gateway.errors import UntrustedInputError
 from gateway.protocol.canonical import canonical_json
 from gateway.protocol.encoding import sha256
 from gateway.protocol.keys import KeyRegistry
-from gateway.protocol.model import time_text
 from gateway.protocol.signed_plan import SignedBlob, open_plan
+from gateway.protocol.values import time_text
 from gerbang.v1 import adapter_pb2
 
 

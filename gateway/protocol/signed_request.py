@@ -20,7 +20,8 @@ from gateway.errors import SignatureError, UntrustedInputError
 from gateway.protocol.canonical import canonical_json
 from gateway.protocol.encoding import b64
 from gateway.protocol.keys import KeyRegistry, Signer
-from gateway.protocol.model import Query, time_text, typed_value, utc
+from gateway.protocol.model import Query
+from gateway.protocol.values import time_text, typed_value, utc
 
 REQUEST_VERSION: Final = 1
 # A request is fresh within this much of the gateway's clock (both directions).

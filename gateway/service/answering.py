@@ -19,7 +19,7 @@ from gateway.errors import PolicyDenied as PolicyDeniedError
 from gateway.protocol import model
 from gateway.protocol.capabilities import describe
 from gateway.protocol.catalog import Dataset
-from gateway.protocol.model import InvalidQuery
+from gateway.protocol.limits import InvalidQuery
 from gateway.protocol.observability import POLICY_DECISION
 from gateway.protocol.planning import narrow, policy_input, row_filters
 from gateway.protocol.release import PrivacyBudget, data_periods

@@ -50,8 +50,9 @@ from gateway.protocol.catalog import Catalog, Dataset
 from gateway.protocol.encoding import sha256
 from gateway.protocol.identities import GATEWAY_ID
 from gateway.protocol.keys import RegistryFile, Signer
-from gateway.protocol.model import MAX_REQUEST_BYTES, InvalidQuery
+from gateway.protocol.limits import MAX_REQUEST_BYTES, InvalidQuery
 from gateway.protocol.signed_request import FRESHNESS, RequestAuth, verify_request
+from gateway.protocol.values import timestamp_from_proto
 from gateway.service.admission import AdmissionControl
 from gateway.service.recording import Outcome, Recorded, Recorder
 from gateway.service.refusals import (
@@ -223,7 +224,7 @@ class Pipeline:
         if a is None or not a.signature:
             raise Unauthenticated("request is not signed")
         try:
-            issued_at = model.timestamp_from_proto(a.issued_at, "issued_at")
+            issued_at = timestamp_from_proto(a.issued_at, "issued_at")
         except InvalidQuery as e:
             raise InvalidRequest(
                 f"invalid request: {e}",
