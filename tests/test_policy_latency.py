@@ -2,7 +2,8 @@
 
 `pytest -s tests/test_policy_latency.py` prints p50/p99 per engine over the corpus's
 allowed requests and a mix of denials, decided one after another (the gateway's per-request
-path: `decide`, including JSON encoding, the worker thread hop or the loopback HTTP call).
+path: `decide`, including JSON encoding and the loopback HTTP call). The Wasm engine's
+latency is printed by tests/test_policy_wasm.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from gateway.policy import EmbeddedEngine, OpaServerEngine, OpaServerProcess, find_opa_binary
+from gateway.policy import OpaServerEngine, OpaServerProcess, find_opa_binary
 from tools.policy_corpus import parity_corpus, purpose_bases
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
@@ -32,7 +33,7 @@ def _inputs() -> dict[str, list[dict[str, Any]]]:
     return {"allowed": list(purpose_bases().values()), "denied": denials}
 
 
-async def _measure(engine: EmbeddedEngine | OpaServerEngine, docs: Sequence[dict[str, Any]]) -> str:
+async def _measure(engine: OpaServerEngine, docs: Sequence[dict[str, Any]]) -> str:
     for doc in docs:  # warm up: connection pool, caches, the first check of the OPA bundle
         await engine.decide(doc)
     latencies: list[float] = []
@@ -46,19 +47,6 @@ async def _measure(engine: EmbeddedEngine | OpaServerEngine, docs: Sequence[dict
         i += 1
     q = statistics.quantiles(latencies, n=100)
     return f"p50 {q[49] * 1e6:8.0f} µs   p99 {q[98] * 1e6:8.0f} µs   n={len(latencies)}"
-
-
-async def test_embedded_engine_latency(capsys: pytest.CaptureFixture[str]) -> None:
-    engine = EmbeddedEngine(POLICIES)
-    try:
-        lines = [
-            f"embedded (rego-cpp), {kind:7}: {await _measure(engine, docs)}"
-            for kind, docs in _inputs().items()
-        ]
-    finally:
-        await engine.close()
-    with capsys.disabled():
-        print("\n" + "\n".join(lines))
 
 
 @pytest.mark.opa
