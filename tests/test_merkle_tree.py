@@ -228,7 +228,7 @@ def _every_complete_node(size: int) -> dict[NodeKey, bytes]:
     }
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)  # 12 batches of 300: >200 ms when loaded
 @given(batches=st.lists(st.integers(min_value=0, max_value=300), max_size=12))
 def test_appends_in_any_batches_write_exactly_every_complete_node_once(
     batches: list[int],
