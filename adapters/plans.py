@@ -18,11 +18,12 @@ import threading
 from pathlib import Path
 
 from adapters.sql import PlanRefused
-from gateway.protocol.evidence import SignedBlob, open_plan
 from gateway.protocol.identities import GATEWAY_ID
 from gateway.protocol.keys import RegistryFile
-from gateway.protocol.model import InvalidQuery, QueryPlan
+from gateway.protocol.limits import InvalidQuery
+from gateway.protocol.model import QueryPlan
 from gateway.protocol.planning import PLAN_LIFETIME
+from gateway.protocol.signed_plan import SignedBlob, open_plan
 
 # How far the gateway's clock may run ahead of this adapter's before its plans are refused.
 CLOCK_TOLERANCE = dt.timedelta(seconds=5)

@@ -50,7 +50,8 @@ from adapters.sql import PlanRefused
 from gateway.protocol import cells as _h3
 from gateway.protocol.catalog import LOCATION
 from gateway.protocol.geography import KECAMATAN
-from gateway.protocol.model import Bucket, Filter, GroupBy, Op, Scalar, utc
+from gateway.protocol.model import Bucket, Filter, GroupBy, Op
+from gateway.protocol.values import Scalar, utc
 
 __all__ = ["MAX_DOMAIN", "public_domain"]
 

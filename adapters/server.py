@@ -40,19 +40,19 @@ from adapters.sql import (
     suppress_small_cells,
 )
 from gateway.errors import ConfigurationError
-from gateway.protocol.evidence import SignedBlob, attestation, seal_result, sha256
+from gateway.protocol.attestation import attestation
+from gateway.protocol.encoding import sha256
 from gateway.protocol.health_port import start_health_port
 from gateway.protocol.identities import GATEWAY_ID
 from gateway.protocol.keys import RegistryFile, Signer, x25519_public
-from gateway.protocol.model import (
-    InvalidQuery,
-    QueryPlan,
-    utc,
-    value_to_proto,
-)
+from gateway.protocol.limits import InvalidQuery
+from gateway.protocol.model import QueryPlan
 from gateway.protocol.reflection import enable_reflection
 from gateway.protocol.release import hold_key, release_id
+from gateway.protocol.sealing import seal_result
+from gateway.protocol.signed_plan import SignedBlob
 from gateway.protocol.tls import TlsFiles, peer_identity
+from gateway.protocol.values import utc, value_to_proto
 from gateway.protocol.wire import MalformedRequests
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
 

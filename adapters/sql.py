@@ -43,17 +43,9 @@ from sqlalchemy import (
 
 from gateway.protocol.catalog import LOCATION, Dataset, FieldType
 from gateway.protocol.cells import cell_of
-from gateway.protocol.model import (
-    Bucket,
-    CaseBinding,
-    Filter,
-    GroupBy,
-    InvalidQuery,
-    Measure,
-    Op,
-    QueryPlan,
-    Scalar,
-)
+from gateway.protocol.limits import InvalidQuery
+from gateway.protocol.model import Bucket, CaseBinding, Filter, GroupBy, Measure, Op, QueryPlan
+from gateway.protocol.values import Scalar
 
 COUNT: Final = "count"
 # Reference geography: public, read under any purpose without a case (no personal field).

@@ -24,7 +24,8 @@ from bench.components import Component, Rate
 from bench.load import percentiles_ms
 from bench.workload import CALLER, bench_query, prepare_city
 from gateway.client import GerbangClient
-from gateway.protocol.model import Query, time_text
+from gateway.protocol.model import Query
+from gateway.protocol.values import time_text
 from tools.agent_federation import LocalAgent
 from tools.federation import LocalFederation
 

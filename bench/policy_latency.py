@@ -1,9 +1,9 @@
 """Decision latency of each policy engine over the parity corpus: `make bench` runs it.
 
-Measured, not asserted: p50 and p99 per engine (rego-cpp, Wasm, and a real OPA server over
-mTLS when the binary is given) for the registry's allowed requests and a mix of denials,
+Measured, not asserted: p50 and p99 per engine (Wasm, and a real OPA server over mTLS when
+the binary is given) for the registry's allowed requests and a mix of denials,
 decided one after another as the gateway's per-request path does (`decide`, including the
-JSON encoding, the worker-thread hop or the loopback HTTPS call). These were three pytest
+JSON encoding, or the loopback HTTPS call). These were three pytest
 "tests" that asserted nothing (issue 13); the comparable, recorded figures are the policy
 components of `python -m bench`.
 
@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from gateway.policy import (
-    EmbeddedEngine,
     OpaServerEngine,
     OpaServerProcess,
     PolicyEngine,
@@ -68,8 +67,7 @@ async def engine_lines(name: str, engine: PolicyEngine, seconds: float) -> list[
 
 
 async def run(opa: Path | None, seconds: float) -> list[str]:
-    lines = await engine_lines("embedded (rego-cpp)", EmbeddedEngine(POLICIES), seconds)
-    lines += await engine_lines("wasm", WasmEngine(POLICIES), seconds)
+    lines = await engine_lines("wasm", WasmEngine(POLICIES), seconds)
     if opa is None:
         lines.append("OPA server: no opa binary (run `make tools`); not measured")
         return lines

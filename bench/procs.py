@@ -25,7 +25,6 @@ LIBRARIES: Final = (
     "grpcio",
     "protobuf",
     "SQLAlchemy",
-    "regopy",
     "opa-python-client",
     "cryptography",
     "structlog",

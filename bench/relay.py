@@ -33,12 +33,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from bench.workload import Obligations, obligations
-from gateway.protocol.evidence import sha256, sign_blob
+from gateway.protocol.encoding import sha256
 from gateway.protocol.identities import GATEWAY_ID
 from gateway.protocol.keys import Signer
-from gateway.protocol.model import InvalidQuery, Query
+from gateway.protocol.limits import InvalidQuery
+from gateway.protocol.model import Query
 from gateway.protocol.planning import narrow
 from gateway.protocol.release import hold_key, release_id
+from gateway.protocol.signed_plan import sign_blob
 from gateway.protocol.tls import TlsFiles, peer_identity
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, query_pb2, query_pb2_grpc
 

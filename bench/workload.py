@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Final
 
 from gateway.client import CallerKeys
-from gateway.protocol.evidence import NONCE_BYTES, sign_request
 from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Op, Query
 from gateway.protocol.pki import init_pki
+from gateway.protocol.signed_request import NONCE_BYTES, sign_request
 from gateway.protocol.tls import TlsFiles, peer_certificate_identity
 from gerbang.v1 import query_pb2
 from tools.city import seed_city

@@ -25,8 +25,7 @@ from pathlib import Path
 
 from gateway.errors import ConfigurationError
 from gateway.policy.bundle import ENTRYPOINT, PolicyBundle, load_bundle
-from gateway.policy.opa_server import find_opa_binary
-from gateway.policy.wasm import (
+from gateway.policy.compiled import (
     COMPILED_DIR,
     MANIFEST_FILE,
     MODULE_FILE,
@@ -34,6 +33,7 @@ from gateway.policy.wasm import (
     load_compiled,
     sources_digest,
 )
+from gateway.policy.opa_server import find_opa_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"

@@ -26,29 +26,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from gateway.errors import UntrustedInputError
-from gateway.protocol.evidence import (
-    RESULT_INFO,
-    attestation,
-    canonical_request,
-    open_result,
-    seal_result,
-    sha256,
-    user_commitment,
-)
+from gateway.protocol.attestation import attestation
+from gateway.protocol.encoding import sha256
 from gateway.protocol.keys import key_id
-from gateway.protocol.model import (
-    Aggregation,
-    Bucket,
-    Filter,
-    GroupBy,
-    Op,
-    Query,
-    QueryPlan,
-    Scalar,
-    time_text,
-    typed_value,
-    value_to_proto,
-)
+from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Op, Query, QueryPlan
+from gateway.protocol.sealing import RESULT_INFO, open_result, seal_result
+from gateway.protocol.signed_request import canonical_request, user_commitment
+from gateway.protocol.values import Scalar, time_text, typed_value, value_to_proto
 from gerbang.v1 import common_pb2
 
 ROOT: Final = Path(__file__).resolve().parent.parent

@@ -1,6 +1,6 @@
 """Each component of the Gerbang path against its own baseline, in this process.
 
-- policy decision latency per engine (Wasm, embedded regopy, a real OPA server), each
+- policy decision latency per engine (Wasm, a real OPA server), each
   against the same engine answering a one-line policy with the same input: the
   difference is the cost of the project's rules (`policy_engines`);
 - audit append (AuditStore.append in batches, as the group-commit writer makes

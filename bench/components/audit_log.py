@@ -19,7 +19,8 @@ from sqlalchemy import Column, MetaData, Table, insert, select
 from bench.components import Component, Rate
 from bench.components.timing import ROUNDS, alternate, timed_batches
 from bench.workload import ADAPTER, CALLER, bench_query
-from gateway.audit.store import AuditStore, entries_table
+from gateway.audit.schema import entries_table
+from gateway.audit.store import AuditStore
 from gateway.oversight.verify import verify_log
 from gateway.protocol.audit_entry import AuditRecord, ResultDigest, describe_query
 from gateway.protocol.identities import EXAMPLE_CALLERS, adapter_id

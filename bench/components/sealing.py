@@ -22,7 +22,7 @@ def sealing_component(payload: bytes, seconds: float) -> Component:
     """
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-    from gateway.protocol.evidence import seal_result
+    from gateway.protocol.sealing import seal_result
 
     recipient = X25519PrivateKey.generate().public_key()
     plan_hash = hashlib.sha256(b"benchmark plan").digest()
@@ -56,7 +56,8 @@ def seal_and_sign_components(sizes: tuple[int, ...], seconds: float) -> list[Com
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-    from gateway.protocol.evidence import attestation, seal_result
+    from gateway.protocol.attestation import attestation
+    from gateway.protocol.sealing import seal_result
 
     caller = X25519PrivateKey.generate()
     signer = Ed25519PrivateKey.generate()

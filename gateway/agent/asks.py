@@ -13,17 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from gateway.analytics import operations as ops
-from gateway.protocol.model import (
-    Aggregation,
-    Bucket,
-    Filter,
-    GroupBy,
-    InvalidQuery,
-    Measure,
-    Op,
-    Query,
-    Scalar,
-)
+from gateway.protocol.limits import InvalidQuery
+from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Measure, Op, Query
+from gateway.protocol.values import Scalar
 
 MAX_PREVIOUS = 1000
 

@@ -367,7 +367,7 @@ def _webhook(table: dict[str, Any], env: Mapping[str, str], base: Path) -> Webho
 def _watch(table: dict[str, Any], webhook: Webhook | None) -> Watch | None:
     """`[watch]`: the scope parsed now, as the HTTP API would, so a wrong one stops the agent."""
     from gateway.agent import asks
-    from gateway.protocol.model import InvalidQuery
+    from gateway.protocol.limits import InvalidQuery
 
     if not table:
         return None

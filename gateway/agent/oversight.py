@@ -32,7 +32,7 @@ from gateway.agent.config import Oversight
 from gateway.agent.journal import Journal
 from gateway.agent.problems import Problem
 from gateway.agent.service import AgentService
-from gateway.client.core import refusal
+from gateway.client.refusals import refusal
 from gateway.errors import ConfigurationError, GerbangError
 from gateway.protocol.audit_entry import Entry
 from gateway.protocol.sealed_details import DetailsKey, open_details

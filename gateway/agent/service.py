@@ -25,7 +25,8 @@ from gateway.analytics.index import AreaIndex
 from gateway.analytics.tally import Tally, reported
 from gateway.client import GerbangClient, QueryResult
 from gateway.client.analytics import AnalyticsClient
-from gateway.protocol.model import Bucket, Op, QueryPlan, time_text
+from gateway.protocol.model import Bucket, Op, QueryPlan
+from gateway.protocol.values import time_text
 
 TIME_FIELD = "occurred_at"
 # Coverage of the interval given for each noisy count.

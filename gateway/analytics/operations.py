@@ -27,19 +27,9 @@ from gateway.analytics.patrol import PatrolPlan, plan_patrols
 from gateway.analytics.risk import RiskScore, risk_scores
 from gateway.analytics.tally import REPORTED, InvalidTally, Tally
 from gateway.protocol.geography import KECAMATAN
-from gateway.protocol.model import (
-    Aggregation,
-    Bucket,
-    Filter,
-    GroupBy,
-    InvalidQuery,
-    Op,
-    Query,
-    QueryPlan,
-    check_time,
-    timestamp_from_proto,
-    utc,
-)
+from gateway.protocol.limits import InvalidQuery
+from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Op, Query, QueryPlan
+from gateway.protocol.values import check_time, timestamp_from_proto, utc
 from gerbang.v1 import analytics_pb2
 
 __all__ = [

@@ -23,14 +23,15 @@ from typing import Any, Final
 
 from sqlalchemy import Column, Connection, Float, String, Table, insert, select, update
 
-from gateway.audit.store import AuditStore, metadata
+from gateway.audit.postgresql import RELEASE_LOCK
+from gateway.audit.schema import metadata
+from gateway.audit.store import AuditStore
 from gateway.errors import PolicyDenied
 from gateway.protocol.release import BUDGET_SLACK, PrivacyBudget, iter_accounts
 
 __all__ = ["BudgetExhausted", "ReleaseCharge", "ReleaseLedger"]
 
 PURPOSE_ACCOUNT: Final = "*"
-_LOCK: Final = 727277
 
 accounts_table = Table(
     "privacy_accounts",
@@ -162,7 +163,7 @@ class ReleaseLedger:
                 return self._result(True, 0.0, periods, caller, spent, budget)
         with self._store.write_engine.begin() as conn:
             if self._store.dialect == "postgresql":
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK})")
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({RELEASE_LOCK})")
             held = self._held(conn, rid, stamp)
             exists = (
                 held

@@ -249,9 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--engine",
-        choices=["wasm", "regopy", "opa"],
+        choices=["wasm", "opa"],
         default="wasm",
-        help="policy engine: wasm (OPA-compiled, in-process; default), regopy, or opa (server)",
+        help="policy engine: wasm (OPA-compiled, in-process; default) or opa (server)",
     )
     p.add_argument("--opa-url", default=None, help="OPA server, https://127.0.0.1:8181")
     p.add_argument(

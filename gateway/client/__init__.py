@@ -4,27 +4,26 @@
     async with GerbangClient.connect("127.0.0.1:7443", pki_dir, "dishub-atcs") as client:
         result = await client.query(Query(...))
 
-`core` signs, sends, verifies, opens and merges one request; `analytics` runs the analytic
+`core` signs, sends, verifies and opens one request, `results` checks and merges its
+parts, `refusals` types the gateway's refusals; `analytics` runs the analytic
 methods on the caller's side over the counts only the caller can open; `render` draws a
 released heatmap. Everything here depends on the shared protocol (`gateway.protocol`,
 `gateway.tlog`) and never on the gateway's service, its audit store or its policies.
 """
 
-from gateway.client.core import (
+from gateway.client.core import CallerKeys, GerbangClient
+from gateway.client.refusals import (
     AuditUnavailable,
-    CallerKeys,
-    GerbangClient,
     InvalidQuery,
     Overloaded,
     PartRefused,
     PolicyDenied,
     QueryRefused,
-    QueryResult,
-    Receipt,
     StreamExpired,
-    TransportError,
     Unauthenticated,
 )
+from gateway.client.results import QueryResult, Receipt
+from gateway.errors import TransportError
 from gateway.protocol.model import Filter, Op, Query
 
 __all__ = [

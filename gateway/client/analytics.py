@@ -27,7 +27,9 @@ from gateway.analytics.risk import RiskScore
 from gateway.analytics.stream import WarningHistory, released_days
 from gateway.analytics.tally import InvalidTally, Tally
 from gateway.analytics.warning import Alert
-from gateway.client.core import GerbangClient, QueryResult, refusal
+from gateway.client.core import GerbangClient
+from gateway.client.refusals import refusal
+from gateway.client.results import QueryResult
 from gateway.protocol.model import Query
 from gerbang.v1 import analytics_pb2, analytics_pb2_grpc, query_pb2
 

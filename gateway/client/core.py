@@ -10,8 +10,9 @@ caller's registered Ed25519 key (a fresh nonce, the time, and the X25519 key
 results must be sealed to). For every adapter's part it checks the gateway's
 plan signature and the plan's binding to this request, the adapter's signed
 attestation of the sealed result, and only then opens the HPKE ciphertext.
-Record-level rows are concatenated, group counts summed. A request under a case reference
-is accepted only if every plan carried the binding to that case (`check_case_binding`).
+Record-level rows are concatenated, group counts summed, and a request under a case
+reference is accepted only if every plan carried the binding to that case
+(`gateway.client.results`). A refusal raises a typed exception (`gateway.client.refusals`).
 """
 
 from __future__ import annotations
@@ -19,181 +20,39 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Any
 
-import google.rpc.error_details_pb2 as error_details_pb2
-import google.rpc.status_pb2 as status_pb2
 import grpc
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from google.protobuf.message import DecodeError
 
-from gateway.errors import GerbangError, TransportError, UntrustedInputError
-from gateway.protocol.capabilities import Capabilities
-from gateway.protocol.evidence import (
-    BUNDLE_VERSION,
-    NONCE_BYTES,
-    SignedBlob,
-    b64,
-    check_result,
-    open_result,
-    sha256,
-    sign_request,
+from gateway.client.refusals import PartRefused, QueryRefused, refusal, refused
+from gateway.client.results import (
+    Privacy,
+    QueryResult,
+    Receipt,
+    check_case_binding,
+    check_mechanism,
+    merge,
 )
+from gateway.errors import UntrustedInputError
+from gateway.protocol.attestation import check_result
+from gateway.protocol.capabilities import Capabilities
+from gateway.protocol.encoding import b64, sha256
+from gateway.protocol.evidence import BUNDLE_VERSION
 from gateway.protocol.identities import GATEWAY_ID
 from gateway.protocol.keys import Keystore, RegistryFile, Signer
-from gateway.protocol.model import Query, QueryPlan, Scalar, rows_from_result
+from gateway.protocol.model import Query, QueryPlan
+from gateway.protocol.sealing import open_result
+from gateway.protocol.signed_plan import SignedBlob
+from gateway.protocol.signed_request import NONCE_BYTES, sign_request
 from gateway.protocol.tls import TlsFiles, peer_certificate_identity
 from gerbang.v1 import common_pb2, query_pb2, query_pb2_grpc
 
-__all__ = [
-    "AuditUnavailable",
-    "CallerKeys",
-    "GerbangClient",
-    "InvalidQuery",
-    "Overloaded",
-    "PartRefused",
-    "PolicyDenied",
-    "QueryRefused",
-    "QueryResult",
-    "Receipt",
-    "StreamExpired",
-    "TransportError",
-    "Unauthenticated",
-]
-
-Row = dict[str, Scalar | None]
-
-
-class QueryRefused(GerbangError):
-    """The gateway refused the request; `code` and `message` are its gRPC status.
-
-    The subclasses say why (`PolicyDenied`, `InvalidQuery`, `Unauthenticated`,
-    `AuditUnavailable`, `Overloaded`), read from the status's google.rpc ErrorInfo,
-    never from its message text: `reason`, `reasons`, `request_id` and `audit_index`.
-    """
-
-    def __init__(
-        self,
-        code: grpc.StatusCode,
-        message: str,
-        *,
-        reason: str = "",
-        reasons: Sequence[str] = (),
-        request_id: str = "",
-        audit_index: int | None = None,
-    ) -> None:
-        super().__init__(f"{code.name}: {message}")
-        self.code = code
-        self.message = message
-        self.reason = reason
-        self.reasons = tuple(reasons)
-        self.request_id = request_id
-        self.audit_index = audit_index
-
-
-class PolicyDenied(QueryRefused):
-    """The policy, a privacy budget or an adapter's minimisation check said no."""
-
-
-class InvalidQuery(QueryRefused):
-    """The gateway found the request malformed, out of range, or too large."""
-
-
-class Unauthenticated(QueryRefused):
-    """The gateway did not accept the request's signature, key, freshness or nonce."""
-
-
-class AuditUnavailable(QueryRefused):
-    """The gateway's audit log could not record the request: nothing was released. Retry."""
-
-
-class Overloaded(QueryRefused):
-    """The gateway is at a limit for this caller or overall: retry later."""
-
-
-class StreamExpired(QueryRefused):
-    """A stream reached the caller's maximum lifetime: renew it with a freshly signed request."""
-
-
-# ErrorInfo reasons (gateway/service/refusals.py) -> the exception a caller catches.
-_REASONS: Final[Mapping[str, type[QueryRefused]]] = {
-    "POLICY_DENIED": PolicyDenied,
-    "PRIVACY_BUDGET_EXHAUSTED": PolicyDenied,
-    "ADAPTER_REFUSED": PolicyDenied,
-    "INVALID_REQUEST": InvalidQuery,
-    "REQUEST_TOO_LARGE": InvalidQuery,
-    "REQUEST_NOT_AUTHENTICATED": Unauthenticated,
-    "AUDIT_UNAVAILABLE": AuditUnavailable,
-    "AUDIT_CORRUPT": AuditUnavailable,
-    "OVERLOADED": Overloaded,
-    "STREAM_EXPIRED": StreamExpired,
-}
-# A status without details (from gRPC itself, or a proxy) by its code alone.
-_CODES: Final[Mapping[grpc.StatusCode, type[QueryRefused]]] = {
-    grpc.StatusCode.PERMISSION_DENIED: PolicyDenied,
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidQuery,
-    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: Overloaded,
-}
-_STATUS_DETAILS: Final = "grpc-status-details-bin"
-
-
-def _error_info(e: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None:
-    """The ErrorInfo of a failed call's google.rpc.Status, if it carries one."""
-    for key, value in e.trailing_metadata() or ():
-        if key != _STATUS_DETAILS or not isinstance(value, bytes):
-            continue
-        status = status_pb2.Status()
-        try:
-            status.ParseFromString(value)
-        except DecodeError:
-            return None
-        for detail in status.details:
-            info = error_details_pb2.ErrorInfo()
-            if detail.TypeName() == info.DESCRIPTOR.full_name and detail.Unpack(info):
-                return info
-    return None
-
-
-def refused(e: grpc.aio.AioRpcError) -> QueryRefused:
-    """A refusal as its typed exception, from the status's ErrorInfo (or its code alone)."""
-    info = _error_info(e)
-    details = e.details() or ""
-    if info is None:
-        return _CODES.get(e.code(), QueryRefused)(e.code(), details)
-    index = info.metadata.get("audit_index", "")
-    reasons = info.metadata.get("reasons", "")
-    kind = _REASONS.get(info.reason) or _CODES.get(e.code(), QueryRefused)
-    return kind(
-        e.code(),
-        details,
-        reason=info.reason,
-        reasons=tuple(r for r in reasons.split("\n") if r),
-        request_id=info.metadata.get("request_id", ""),
-        audit_index=int(index) if index.isdigit() else None,
-    )
-
-
-class PartRefused(UntrustedInputError):
-    """One adapter's part of an answer does not verify or open; nothing of the answer is
-    released. `adapter` is the adapter the gateway named for the part."""
-
-    def __init__(self, adapter: str, message: str) -> None:
-        super().__init__(message)
-        self.adapter = adapter
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """Where the request sits in the audit log: prove it with AuditService.GetInclusionProof."""
-
-    leaf_index: int
-    entry_hash: bytes
-    leaf_hash: bytes
+__all__ = ["CallerKeys", "GerbangClient"]
 
 
 @dataclass(frozen=True)
@@ -220,162 +79,6 @@ class CallerKeys:
         return cls(
             identity, Signer.current(keys_dir, slug, identity), hpke_keys, current.public, registry
         )
-
-
-@dataclass(frozen=True)
-class Privacy:
-    """How an aggregate answer was released (docs/adr/0009): its mechanism, the noise's
-    epsilon and the minimum noisy count k; what it cost (nothing when `held`: the same
-    release as an earlier identical question); and the caller's account on the data periods
-    it read: the most spent on any, the limit per period, the least left."""
-
-    mechanism: str
-    epsilon: float
-    min_cell_count: int
-    epsilon_charged: float
-    held: bool
-    periods: str
-    spent: float
-    limit: float
-    remaining: float
-    held_until: dt.datetime | None
-
-    @classmethod
-    def from_proto(cls, p: query_pb2.PrivacyRelease) -> Privacy:
-        return cls(
-            p.mechanism,
-            p.epsilon,
-            p.min_cell_count,
-            p.epsilon_charged,
-            p.held,
-            p.periods,
-            p.spent,
-            p.limit,
-            p.remaining,
-            p.held_until.ToDatetime(tzinfo=dt.UTC) if p.HasField("held_until") else None,
-        )
-
-
-def check_mechanism(plans: Sequence[QueryPlan], response: query_pb2.QueryResponse) -> None:
-    """Counts for an aggregate-only purpose must have been released with noise: every signed
-    plan carries the same epsilon and release, and the gateway says so. Raises
-    `UntrustedInputError` otherwise: exact counts could be differenced."""
-    counted = [
-        p
-        for p in plans
-        if p.aggregate_only and p.aggregation is not None and p.aggregation.measure == "count"
-    ]
-    if not counted:
-        return
-    if len(counted) != len(plans) or any(p.epsilon is None or not p.release_id for p in plans):
-        raise UntrustedInputError(
-            "aggregate counts came without a privacy mechanism in their signed plans"
-        )
-    if len({(p.epsilon, p.release_id) for p in plans}) != 1:
-        raise UntrustedInputError("the parts of one answer name different releases")
-    if not response.HasField("privacy") or response.privacy.epsilon != plans[0].epsilon:
-        raise UntrustedInputError("the gateway did not report the release's mechanism")
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    rows: list[Row]
-    columns: tuple[str, ...]
-    receipt: Receipt
-    request_id: str
-    granted_fields: tuple[str, ...]
-    policy_revision: str
-    adapters: tuple[str, ...]
-    suppressed_groups: int
-    # The signed request and each part's signed plan and attestation, for evidence.
-    evidence: dict[str, Any] = field(default_factory=dict)
-    # A differentially private answer: the epsilon left for this purpose in the budget
-    # period after it, and the period ("2026-11"); None and "" when no budget was spent.
-    privacy_budget_remaining: float | None = None
-    privacy_budget_period: str = ""
-    # The plans the adapters answered, as the gateway signed them (obligations included).
-    plans: tuple[QueryPlan, ...] = ()
-    # How an aggregate answer was released, and the caller's privacy accounts after it.
-    privacy: Privacy | None = None
-
-
-# gRPC's own text when no connection could be made; the gateway never says it.
-_NOT_CONNECTED: Final = "failed to connect to all addresses"
-# How a TLS handshake the gateway refused shows in it: with TLS 1.3 the server checks the
-# client's certificate after the client's side of the handshake is done, and closes.
-_TLS_REFUSED: Final = ("Socket closed", "handshake", "Handshake", "SSL", "certificate")
-
-
-def refusal(e: grpc.aio.AioRpcError) -> TransportError | QueryRefused:
-    """What a failed call to the gateway means: refused with a reason (the gateway's
-    google.rpc details say so), or else unreachable."""
-    if _error_info(e) is not None:
-        return refused(e)
-    details = e.details() or ""
-    if e.code() is grpc.StatusCode.UNAVAILABLE and _NOT_CONNECTED in details:
-        if any(word in details for word in _TLS_REFUSED):
-            return TransportError(
-                "TLS handshake with the gateway failed: it accepts only a client certificate "
-                "issued by the federation CA. Check this identity's certificate and key "
-                f"(gerbang pki). ({details})"
-            )
-        return TransportError(f"gateway unreachable ({details})")
-    if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and not details:
-        return TransportError(f"gateway unreachable: {e.code().name}")
-    return refused(e)
-
-
-def merge(parts: Sequence[common_pb2.ResultSet]) -> tuple[tuple[str, ...], list[Row], int]:
-    """Merge the federated parts of one answer.
-
-    Aggregates (a trailing `count` column) are summed per group, H3 cells included: each
-    adapter holds different incidents, so the noisy parts of a cell add up to a noisy total
-    (sums of released counts are post-processing, no extra privacy cost). `exists` is or-ed;
-    record-level rows are concatenated.
-    """
-    if not parts:
-        return (), [], 0
-    columns = tuple(parts[0].columns)
-    if any(tuple(p.columns) != columns for p in parts):
-        raise UntrustedInputError("adapters answered with different columns")
-    suppressed = sum(p.suppressed_groups for p in parts)
-    decoded = [rows_from_result(p) for p in parts]
-    if columns == ("exists",):
-        hit = any(bool(r["exists"]) for rows in decoded for r in rows)
-        return columns, [{"exists": hit}], suppressed
-    if columns and columns[-1] == "count":
-        keys = columns[:-1]
-        totals: dict[tuple[Any, ...], int] = {}
-        for rows in decoded:
-            for r in rows:
-                key = tuple(r[k] for k in keys)
-                count = r["count"]
-                totals[key] = totals.get(key, 0) + (count if isinstance(count, int) else 0)
-        merged = [
-            dict(zip(keys, key, strict=True)) | {"count": n}
-            for key, n in sorted(totals.items(), key=_sort_key)
-        ]
-        return columns, merged, suppressed
-    return columns, [r for rows in decoded for r in rows], suppressed
-
-
-def check_case_binding(query: Query, plans: Sequence[QueryPlan]) -> None:
-    """A request under a case reference must have been answered within that case: every plan
-    the adapters ran carries the binding to it (ADR 0013). Checked on the signed plans, as the
-    reported-only filter of analytics is, never assumed."""
-    if not query.case_reference:
-        return
-    for plan in plans:
-        binding = plan.case_binding
-        if binding is None or binding.reference != query.case_reference:
-            raise UntrustedInputError(
-                f"plan {plan.plan_id} is not bound to the case the request was made under; "
-                "its rows may come from outside the case"
-            )
-
-
-def _sort_key(item: tuple[tuple[Any, ...], int]) -> tuple[str, ...]:
-    return tuple("" if v is None else str(v) for v in item[0])
 
 
 class GerbangClient:
@@ -428,7 +131,7 @@ class GerbangClient:
     ) -> tuple[query_pb2.RequestAuth, bytes]:
         """This caller's signature over `query`, as the request's auth, and the canonical
         bytes it signed. `user` is the end user's 32-byte commitment
-        (`gateway.protocol.evidence.user_commitment`), or None when no user is named."""
+        (`gateway.protocol.signed_request.user_commitment`), or None when no user is named."""
         auth, canonical = sign_request(
             self.keys.identity,
             query,

@@ -30,7 +30,8 @@ from gateway.oversight.monitor_rules import Alert, MonitorRules, RuleState, eval
 from gateway.oversight.remote import Fetch, fetch_checkpoint, read_entries
 from gateway.oversight.witness import ForkDetected
 from gateway.protocol.audit_entry import GENESIS
-from gateway.tlog.merkle import CompactRange, leaf_hash
+from gateway.tlog.merkle import leaf_hash
+from gateway.tlog.subtrees import CompactRange
 from gateway.tlog.witness_policy import WitnessPolicy
 
 

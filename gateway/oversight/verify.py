@@ -44,8 +44,9 @@ from gateway.errors import AuditIntegrityError, UntrustedInputError
 from gateway.protocol.audit_entry import GENESIS, LEAF_VERSION, Entry
 from gateway.protocol.audit_rows import INDEXED_COLUMNS, Head, StoredEntry, StoredNode
 from gateway.tlog.checkpoint import open_checkpoint
-from gateway.tlog.merkle import CompactRange, leaf_hash, node_hash
+from gateway.tlog.merkle import leaf_hash, node_hash
 from gateway.tlog.note import NoteVerifier, parse_verifier_key
+from gateway.tlog.subtrees import CompactRange
 
 # The leaf members verification compares, decoded alone (see `_leaf_members`).
 _LeafMembers = msgspec.defstruct(

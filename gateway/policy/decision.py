@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from gateway.errors import GerbangError, PolicyDenied
-from gateway.protocol.model import CaseBinding, InvalidQuery
+from gateway.protocol.limits import InvalidQuery
+from gateway.protocol.model import CaseBinding
 
 __all__ = [
     "Decision",

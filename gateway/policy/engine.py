@@ -1,4 +1,5 @@
-"""The one interface both policy engines offer, and how an engine's answer becomes a Decision.
+"""The one interface both policy engines (Wasm, OPA server) offer, and how an engine's answer
+becomes a Decision.
 
 `decide` never raises for an engine failure: an error, a timeout, an undefined result or a
 malformed document is a denial whose single reason starts "policy engine error:" (fail
@@ -73,9 +74,9 @@ async def decide_fail_closed(evaluation: Awaitable[object], revision: str) -> De
 def input_json(input_doc: Mapping[str, object]) -> str:
     """The input as JSON text both engines can read alike, or `PolicyEngineError`.
 
-    Non-ASCII stays as UTF-8 rather than \\u escapes (rego-cpp compares strings by their
-    escaped form, so an escape would not equal the same character written plainly); NaN,
-    infinities and lone surrogates are refused, as neither engine reads them the same way.
+    Non-ASCII stays as UTF-8 rather than \\u escapes (the bytes the engines have always been
+    given: rego-cpp, the removed third engine, compared strings by their escaped form); NaN,
+    infinities and lone surrogates are refused, as the engines do not read them alike.
     """
     try:
         text = json.dumps(input_doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))

@@ -23,8 +23,9 @@ import orjson
 
 from gateway.errors import AuditIntegrityError, GerbangError
 from gateway.protocol.canonical import canonical_json
-from gateway.protocol.model import Filter, Query, Scalar, time_text, typed_value
+from gateway.protocol.model import Filter, Query
 from gateway.protocol.sealed_details import SealedDetails
+from gateway.protocol.values import Scalar, time_text, typed_value
 
 LEAF_VERSION: Final = 1
 GENESIS: Final = bytes(32)

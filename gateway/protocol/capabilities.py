@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import PolicyDenied
-from gateway.protocol.model import Filter, Op, Scalar
+from gateway.protocol.model import Filter, Op
 from gateway.protocol.release import PrivacyBudget as ReleaseBudget
+from gateway.protocol.values import Scalar
 from gerbang.v1 import query_pb2
 
 # (purpose, its budget) -> (the data period holding now, epsilon left on it)

@@ -15,7 +15,9 @@ from enum import StrEnum
 from typing import Final
 
 from gateway.errors import ConfigurationError
-from gateway.protocol.model import Bucket, InvalidQuery, Query, Scalar
+from gateway.protocol.limits import InvalidQuery
+from gateway.protocol.model import Bucket, Query
+from gateway.protocol.values import Scalar
 from gerbang.v1 import adapter_pb2
 
 

@@ -16,16 +16,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from gateway.protocol.catalog import Dataset, FieldType
-from gateway.protocol.model import (
-    CaseBinding,
-    Filter,
-    InvalidQuery,
-    Op,
-    Query,
-    QueryPlan,
-    Scalar,
-    utc,
-)
+from gateway.protocol.limits import InvalidQuery
+from gateway.protocol.model import CaseBinding, Filter, Op, Query, QueryPlan
+from gateway.protocol.values import Scalar, utc
 
 PLAN_LIFETIME: Final = dt.timedelta(seconds=30)
 

@@ -27,7 +27,8 @@ from typing import Any, Final, Literal, cast, get_args
 
 from gateway.errors import ConfigurationError
 from gateway.protocol.canonical import canonical_json
-from gateway.protocol.model import Filter, Op, QueryPlan, typed_value, utc
+from gateway.protocol.model import Filter, Op, QueryPlan
+from gateway.protocol.values import typed_value, utc
 
 __all__ = [
     "BUDGET_SLACK",

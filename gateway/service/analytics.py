@@ -23,7 +23,9 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.analytics import operations as ops
-from gateway.protocol.model import InvalidQuery, Query, duration_from_proto
+from gateway.protocol.limits import InvalidQuery
+from gateway.protocol.model import Query
+from gateway.protocol.values import duration_from_proto
 from gateway.service import answering
 from gateway.service.pipeline import STREAM_LIFETIME, Pipeline
 from gateway.service.recording import Outcome

@@ -19,11 +19,11 @@ from gateway.errors import PolicyDenied as PolicyDeniedError
 from gateway.protocol import model
 from gateway.protocol.capabilities import describe
 from gateway.protocol.catalog import Dataset
-from gateway.protocol.evidence import RequestAuth
-from gateway.protocol.model import InvalidQuery
+from gateway.protocol.limits import InvalidQuery
 from gateway.protocol.observability import POLICY_DECISION
 from gateway.protocol.planning import narrow, policy_input, row_filters
 from gateway.protocol.release import PrivacyBudget, data_periods
+from gateway.protocol.signed_request import RequestAuth
 from gateway.service.pipeline import Pipeline, StreamGrant, registry_of
 from gateway.service.recording import Outcome
 from gateway.service.refusals import (

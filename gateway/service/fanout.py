@@ -17,10 +17,12 @@ import grpc
 
 from gateway.errors import GerbangError
 from gateway.protocol import model
+from gateway.protocol.attestation import check_result
 from gateway.protocol.audit_entry import ResultDigest
-from gateway.protocol.evidence import SignedBlob, check_result, sha256, sign_blob
+from gateway.protocol.encoding import sha256
 from gateway.protocol.identities import GATEWAY_ID
 from gateway.protocol.keys import RegistryFile, Signer
+from gateway.protocol.signed_plan import SignedBlob, sign_blob
 from gateway.service.recording import Outcome
 from gateway.service.refusals import AdapterFailed, AdapterRefused
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, query_pb2

@@ -36,8 +36,10 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from google.protobuf.message import Message
 
+from gateway.audit.nonces import NonceClaim
 from gateway.audit.releases import ReleaseLedger
-from gateway.audit.store import AuditStore, AuditWriter, NonceClaim
+from gateway.audit.store import AuditStore
+from gateway.audit.writer import AuditWriter
 from gateway.errors import GerbangError, UntrustedInputError
 from gateway.policy import PolicyEngine
 from gateway.policy.bundle import PolicyBundle, load_bundle
@@ -45,10 +47,12 @@ from gateway.protocol import model
 from gateway.protocol.audit_entry import AuditRecord, describe_query, query_details
 from gateway.protocol.audit_names import RegisteredNames, committed_unless
 from gateway.protocol.catalog import Catalog, Dataset
-from gateway.protocol.evidence import FRESHNESS, RequestAuth, sha256, verify_request
+from gateway.protocol.encoding import sha256
 from gateway.protocol.identities import GATEWAY_ID
 from gateway.protocol.keys import RegistryFile, Signer
-from gateway.protocol.model import MAX_REQUEST_BYTES, InvalidQuery
+from gateway.protocol.limits import MAX_REQUEST_BYTES, InvalidQuery
+from gateway.protocol.signed_request import FRESHNESS, RequestAuth, verify_request
+from gateway.protocol.values import timestamp_from_proto
 from gateway.service.admission import AdmissionControl
 from gateway.service.recording import Outcome, Recorded, Recorder
 from gateway.service.refusals import (
@@ -220,7 +224,7 @@ class Pipeline:
         if a is None or not a.signature:
             raise Unauthenticated("request is not signed")
         try:
-            issued_at = model.timestamp_from_proto(a.issued_at, "issued_at")
+            issued_at = timestamp_from_proto(a.issued_at, "issued_at")
         except InvalidQuery as e:
             raise InvalidRequest(
                 f"invalid request: {e}",

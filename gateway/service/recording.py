@@ -21,7 +21,8 @@ from typing import Any, Final, Generic, TypeVar
 import structlog
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from gateway.audit.store import AuditWriter, NonceClaim
+from gateway.audit.nonces import NonceClaim
+from gateway.audit.writer import AuditWriter
 from gateway.errors import AuditIntegrityError, GerbangError
 from gateway.protocol.audit_entry import AuditRecord, Entry, ResultDigest
 from gateway.protocol.observability import AUDIT_APPEND, LATENCY, REQUESTS

@@ -20,7 +20,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gateway.audit.releases import ReleaseCharge, ReleaseLedger
-from gateway.protocol.model import InvalidQuery, QueryPlan
+from gateway.protocol.limits import InvalidQuery
+from gateway.protocol.model import QueryPlan
 from gateway.protocol.release import (
     PrivacyBudget,
     budgets_from_registry,

@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Final
 
-from gateway.audit.store import AuditStore, NonceClaim
+from gateway.audit.nonces import NonceClaim
+from gateway.audit.store import AuditStore
 from gateway.errors import UntrustedInputError
 
 MEMORY: Final = 100_000

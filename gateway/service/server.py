@@ -37,9 +37,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway import errors
 from gateway.audit.checkpoints import Checkpointer, LogKey
 from gateway.audit.service import MAX_INDEX, AuditService
-from gateway.audit.store import AuditStore, AuditWriter
+from gateway.audit.store import AuditStore
 from gateway.audit.tiles import start_gateway_tiles
 from gateway.audit.witnessing import TlogWitness
+from gateway.audit.writer import AuditWriter
 from gateway.errors import AuditIntegrityError, ConfigurationError
 from gateway.policy import PolicyEngine
 from gateway.policy.bundle import load_bundle

@@ -10,7 +10,7 @@ name the audit entry also records) and a `google.rpc.Status` in the trailing met
 - `PreconditionFailure`: what a stream or a reload needs and did not find.
 
 The message stays readable by a person: the refusal's text, then the request and entry.
-The client (`gateway.client.core`) reads the details, never the message text.
+The client (`gateway.client.refusals`) reads the details, never the message text.
 
 Also here, the rest of the gRPC edge every servicer shares: the caller's identity from
 its certificate, and the receipt an answer leaves with.

@@ -1,6 +1,6 @@
 """C2SP tlog-checkpoint bodies and tlog-cosignature/v1 Ed25519 witness cosignatures.
 
-Internal module: its API may change without notice. Pure functions, no I/O.
+Part of the public verification API (`gateway.tlog`, docs/adr/0025). Pure functions, no I/O.
 
 Checkpoint (https://c2sp.org/tlog-checkpoint, §Note text): the text of a
 signed note, at least three non-empty newline-terminated lines:

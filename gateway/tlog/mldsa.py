@@ -1,6 +1,6 @@
 """C2SP tlog-cosignature ML-DSA-44 cosignatures (`subtree/v1`), with `cryptography`'s ML-DSA.
 
-Internal module: its API may change without notice. Pure functions, no I/O.
+Part of the public verification API (`gateway.tlog`, docs/adr/0025). Pure functions, no I/O.
 
 https://c2sp.org/tlog-cosignature, §Format and §ML-DSA-44 signed message:
 

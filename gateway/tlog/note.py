@@ -1,6 +1,6 @@
 """C2SP signed notes with Ed25519 (https://c2sp.org/signed-note), as golang.org/x/mod/sumdb/note.
 
-Internal module: its API may change without notice. Pure functions, no I/O.
+Part of the public verification API (`gateway.tlog`, docs/adr/0025). Pure functions, no I/O.
 
 A signed note (signed-note §Format) is a UTF-8 text ending in a newline, a
 blank line, then one or more signature lines

@@ -1,6 +1,6 @@
 """C2SP tlog-proof@v1: an offline-verifiable proof that an entry is in a (cosigned) checkpoint.
 
-Internal module: its API may change without notice. Pure functions, no I/O.
+Part of the public verification API (`gateway.tlog`, docs/adr/0025). Pure functions, no I/O.
 
 Format (https://c2sp.org/tlog-proof, §Format):
 

@@ -1,6 +1,6 @@
 """C2SP tlog-tiles: tile paths, which tiles a tree has, tile contents, entry bundles.
 
-Internal module: its API may change without notice. Pure functions, no I/O.
+Part of the public verification API (`gateway.tlog`, docs/adr/0025). Pure functions, no I/O.
 
 https://c2sp.org/tlog-tiles, §Merkle Tree: the n-th tile at level l holds,
 for i in 0..255, MTH(D[(n*256 + i) * 256**l : (n*256 + i + 1) * 256**l]):
@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from gateway.errors import AuditIntegrityError, UntrustedInputError
-from gateway.tlog.merkle import HASH_SIZE, NodeKey, node_hash
+from gateway.tlog.merkle import HASH_SIZE, node_hash
+from gateway.tlog.subtrees import NodeKey
 
 __all__ = [
     "MAX_ENTRY_BYTES",

@@ -1,6 +1,6 @@
 """C2SP tlog-policy: known logs, known witnesses, groups and the quorum a checkpoint must meet.
 
-Internal module: its API may change without notice. Pure functions, no I/O.
+Part of the public verification API (`gateway.tlog`, docs/adr/0025). Pure functions, no I/O.
 
 Policy file (https://c2sp.org/tlog-policy, §Policy file syntax and structure):
 

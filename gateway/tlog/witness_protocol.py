@@ -1,6 +1,6 @@
 """C2SP tlog-witness add-checkpoint: the request body, the witness's checks, the answers.
 
-Internal module: its API may change without notice. Pure functions, no I/O;
+Part of the public verification API (`gateway.tlog`, docs/adr/0025). Pure functions, no I/O;
 the HTTP server (`gateway.oversight.witness_server`) and the log's client
 (`gateway.audit.witnessing`) are thin layers around it.
 

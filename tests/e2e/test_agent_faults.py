@@ -24,10 +24,11 @@ import pytest
 from gateway.audit.store import AuditStore
 from gateway.cli.keys import development_identities
 from gateway.protocol.canonical import canonical_json
-from gateway.protocol.evidence import sha256, sign_blob
+from gateway.protocol.encoding import sha256
 from gateway.protocol.identities import adapter_id
 from gateway.protocol.keys import Signer, init_keys
 from gateway.protocol.pki import init_pki
+from gateway.protocol.signed_plan import sign_blob
 from gateway.protocol.tls import TlsFiles
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc
 from tools.agent_federation import LocalAgent

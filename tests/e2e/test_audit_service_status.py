@@ -14,8 +14,9 @@ import grpc
 import pytest
 from sqlalchemy import delete
 
+from gateway.audit.schema import tree_table
 from gateway.audit.service import AuditService
-from gateway.audit.store import AuditStore, tree_table
+from gateway.audit.store import AuditStore
 from gateway.protocol.audit_entry import AuditRecord
 from gateway.protocol.identities import EXAMPLE_CALLERS
 from gateway.protocol.pki import init_pki

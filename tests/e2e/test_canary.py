@@ -16,9 +16,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from gateway.client import GerbangClient
-from gateway.protocol.evidence import user_commitment
 from gateway.protocol.model import Filter, Op, Query
 from gateway.protocol.pki import init_pki
+from gateway.protocol.signed_request import user_commitment
 from tools.city import seed_city
 from tools.federation import AdapterSpec, LocalFederation
 

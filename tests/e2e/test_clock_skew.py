@@ -26,10 +26,10 @@ from adapters.sql import PlanRefused
 from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient, QueryRefused
 from gateway.oversight.verify import verify_log
-from gateway.protocol.evidence import FRESHNESS
 from gateway.protocol.model import Aggregation, Bucket, GroupBy, Query
 from gateway.protocol.pki import init_pki
 from gateway.protocol.planning import PLAN_LIFETIME
+from gateway.protocol.signed_request import FRESHNESS
 from tests.conftest import month_window
 from tools.city import seed_city
 from tools.federation import AdapterSpec, LocalFederation

@@ -34,8 +34,9 @@ from gateway.cli.audit import witness_via_gateway
 from gateway.protocol.pki import init_pki
 from gateway.protocol.tls import TlsFiles
 from gateway.tlog.checkpoint import Checkpoint, cosign, format_cosigner_key, sign_checkpoint
-from gateway.tlog.merkle import MemoryNodeStore, inclusion_proof, leaf_hash, root_at
+from gateway.tlog.merkle import leaf_hash
 from gateway.tlog.note import generate_signer_key, parse_signer_key
+from gateway.tlog.subtrees import MemoryNodeStore, inclusion_proof, root_at
 from gerbang.v1 import audit_pb2, audit_pb2_grpc
 from tests.conftest import require
 from tests.e2e.test_consoles_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, shot, signed_in

@@ -25,9 +25,9 @@ from gateway.oversight.witness_server import (
     serve_in_thread,
 )
 from gateway.protocol.canonical import canonical_json
-from gateway.protocol.evidence import user_commitment
 from gateway.protocol.model import Filter, Op, Query
 from gateway.protocol.pki import init_pki
+from gateway.protocol.signed_request import user_commitment
 from tools.city import seed_city
 from tools.federation import AdapterSpec, LocalFederation
 

@@ -39,15 +39,8 @@ from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient
 from gateway.client.analytics import AnalyticsClient
 from gateway.protocol.identities import EXAMPLE_CALLERS
-from gateway.protocol.model import (
-    MAX_TOTAL_VALUES,
-    MAX_VALUES,
-    Aggregation,
-    Filter,
-    GroupBy,
-    Op,
-    Query,
-)
+from gateway.protocol.limits import MAX_TOTAL_VALUES, MAX_VALUES
+from gateway.protocol.model import Aggregation, Filter, GroupBy, Op, Query
 from gateway.protocol.pki import init_pki
 from gerbang.v1 import analytics_pb2, analytics_pb2_grpc, query_pb2_grpc
 from tests.conftest import month_window

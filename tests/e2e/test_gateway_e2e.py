@@ -18,10 +18,10 @@ import pytest
 from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient, QueryRefused
 from gateway.oversight.verify import verify_log
-from gateway.protocol.evidence import user_commitment
 from gateway.protocol.geography import kecamatan_of
 from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Measure, Op, Query
 from gateway.protocol.pki import CertificateAuthority, init_pki, write_issued
+from gateway.protocol.signed_request import user_commitment
 from gateway.protocol.tls import TlsFiles
 from gerbang.v1 import audit_pb2, audit_pb2_grpc, common_pb2, query_pb2, query_pb2_grpc
 from tests.conftest import month_window

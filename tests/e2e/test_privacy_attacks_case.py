@@ -32,17 +32,20 @@ import pytest
 from gateway.analytics import operations as ops
 from gateway.audit.store import AuditStore
 from gateway.client.analytics import AnalyticsClient
-from gateway.client.core import GerbangClient, QueryRefused, QueryResult, check_case_binding
+from gateway.client.core import GerbangClient
+from gateway.client.refusals import QueryRefused
+from gateway.client.results import QueryResult, check_case_binding
 from gateway.errors import UntrustedInputError
 from gateway.policy.bundle import load_bundle
 from gateway.protocol.audit_entry import commit_value
 from gateway.protocol.audit_names import COMMITTED, RegisteredNames, committed_unless
-from gateway.protocol.evidence import sign_blob, user_commitment
 from gateway.protocol.identities import GATEWAY_ID, adapter_id
 from gateway.protocol.keys import Signer
 from gateway.protocol.model import Aggregation, CaseBinding, Filter, GroupBy, Op, Query, QueryPlan
 from gateway.protocol.pki import init_pki
 from gateway.protocol.planning import PLAN_LIFETIME
+from gateway.protocol.signed_plan import sign_blob
+from gateway.protocol.signed_request import user_commitment
 from gateway.protocol.tls import TlsFiles
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, query_pb2
 from tests.conftest import month_window

@@ -19,20 +19,18 @@ import pytest
 from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient, QueryRefused
 from gateway.errors import GerbangError, UntrustedInputError
+from gateway.protocol.attestation import attestation
 from gateway.protocol.canonical import canonical_json
-from gateway.protocol.evidence import (
-    attestation,
-    seal_result,
-    sha256,
-    sign_blob,
-    user_commitment,
-    verify_bundle,
-)
+from gateway.protocol.encoding import sha256
+from gateway.protocol.evidence import verify_bundle
 from gateway.protocol.identities import GATEWAY_ID, adapter_id
 from gateway.protocol.keys import KeyRegistry, Signer
 from gateway.protocol.model import Aggregation, Filter, GroupBy, Op, Query, QueryPlan
 from gateway.protocol.pki import init_pki
 from gateway.protocol.release import hold_key, release_id
+from gateway.protocol.sealing import seal_result
+from gateway.protocol.signed_plan import sign_blob
+from gateway.protocol.signed_request import user_commitment
 from gateway.protocol.tls import TlsFiles
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, query_pb2
 from tests.conftest import month_window

@@ -27,7 +27,8 @@ from gateway.oversight.remote import FullTiles, check_upper_tiles, verify_tiles
 from gateway.protocol.audit_entry import MAX_LEAF_BYTES, AuditEntryTooLarge, AuditRecord
 from gateway.protocol.identities import EXAMPLE_CALLERS
 from gateway.protocol.pki import init_pki
-from gateway.tlog.merkle import MemoryNodeStore, leaf_hash, root_at
+from gateway.tlog.merkle import leaf_hash
+from gateway.tlog.subtrees import MemoryNodeStore, root_at
 from gateway.tlog.tiles import (
     ENTRIES,
     TILE_WIDTH,

@@ -25,9 +25,9 @@ from gateway.client import GerbangClient, QueryRefused
 from gateway.client.analytics import AnalyticsClient
 from gateway.errors import PolicyDenied
 from gateway.protocol.capabilities import describe
-from gateway.protocol.evidence import user_commitment
 from gateway.protocol.model import Aggregation, Filter, GroupBy, Op, Query
 from gateway.protocol.pki import init_pki
+from gateway.protocol.signed_request import user_commitment
 from tests.conftest import month_window
 from tools.city import seed_city
 from tools.federation import AdapterSpec, LocalFederation

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, update
 
-from gateway.audit.store import AuditStore, AuditWriter, entries_table, head_table
+from gateway.audit.schema import entries_table, head_table
+from gateway.audit.store import AuditStore
+from gateway.audit.writer import AuditWriter
 from gateway.cli import main as gerbang
 from gateway.errors import AuditIntegrityError, AuditUnavailable
 from gateway.oversight.verify import verify_log
@@ -307,7 +309,7 @@ def test_the_leaf_index_migration_indexes_an_existing_log(tmp_path: Path) -> Non
     from alembic.config import Config
     from sqlalchemy import func, select
 
-    from gateway.audit.store import head_table, leaf_index_table
+    from gateway.audit.schema import head_table, leaf_index_table
     from gateway.protocol.audit_entry import GENESIS
     from gateway.tlog.merkle import leaf_hash
 
@@ -364,7 +366,7 @@ def test_migrations_build_exactly_the_declared_schema(store_url: str) -> None:
     from alembic.migration import MigrationContext
 
     from gateway.audit import releases
-    from gateway.audit.store import metadata
+    from gateway.audit.schema import metadata
 
     assert releases.accounts_table.metadata is metadata  # its tables are declared there too
     s = AuditStore(store_url)

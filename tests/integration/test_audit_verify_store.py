@@ -21,13 +21,8 @@ import pytest
 from sqlalchemy import ColumnElement, and_, delete, select, update
 
 from gateway.audit.checkpoints import ORIGIN, Checkpointer, LogKey
-from gateway.audit.store import (
-    AuditStore,
-    checkpoints_table,
-    cosignatures_table,
-    meta_table,
-    tree_table,
-)
+from gateway.audit.schema import checkpoints_table, cosignatures_table, meta_table, tree_table
+from gateway.audit.store import AuditStore
 from gateway.cli import main as gerbang
 from gateway.oversight.witness import WitnessKey, WitnessState, witness_round
 from tests.integration.test_audit_log import record
@@ -239,7 +234,7 @@ def test_deleted_checkpoint_row_in_an_evidence_bundle_is_detected(
 
 def test_store_behind_a_witness_is_detected(log: Log, capsys: pytest.CaptureFixture[str]) -> None:
     """The witness saw size 8; the store was rolled back to 5 entries with its checkpoints."""
-    from gateway.audit.store import entries_table, head_table
+    from gateway.audit.schema import entries_table, head_table
 
     state = log.tmp / "witness.state"
     first5 = log.store.entries(4, 5)[0]
@@ -283,7 +278,8 @@ def test_checkpoint_note_file_under_another_key_is_refused(
 
 
 def _rebuild_tree(store: AuditStore, size: int) -> None:
-    from gateway.tlog.merkle import leaf_hash, nodes_completed_by_append
+    from gateway.tlog.merkle import leaf_hash
+    from gateway.tlog.subtrees import nodes_completed_by_append
 
     class Empty:
         def read_nodes(self, keys: object) -> dict[object, bytes]:

@@ -27,14 +27,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.tlog.checkpoint import Checkpoint, cosign, format_cosigner_key, sign_checkpoint
-from gateway.tlog.merkle import (
-    MemoryNodeStore,
-    consistency_proof,
-    inclusion_proof,
-    leaf_hash,
-    root_at,
-)
+from gateway.tlog.merkle import leaf_hash
 from gateway.tlog.note import Ed25519NoteSigner
+from gateway.tlog.subtrees import MemoryNodeStore, consistency_proof, inclusion_proof, root_at
 
 INTEROP = Path(__file__).resolve().parents[1] / "interop"
 ORIGIN = "gerbang.test/audit-log"

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.audit.store import AuditStore, AuditWrite, AuditWriter, NonceClaim
+from gateway.audit.nonces import NonceClaim
+from gateway.audit.store import AuditStore, AuditWrite
+from gateway.audit.writer import AuditWriter
 from gateway.errors import AuditIntegrityError
 from gateway.oversight.verify import verify_log
 from gateway.protocol.audit_entry import AuditRecord

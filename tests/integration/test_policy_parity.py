@@ -1,7 +1,7 @@
 """Both policy engines decide every input of the parity corpus identically.
 
-A real `opa run --server` serves policies/ and the embedded engine (rego-cpp) compiles the
-same bundle; each corpus document goes to both, and the raw decision documents must be
+A real `opa run --server` serves policies/ and the Wasm engine runs OPA's compilation of the
+same bundle in-process; each corpus document goes to both, and the raw decision documents must be
 equal (a difference fails with a diff), as must the typed decisions and the revisions.
 Without an OPA binary the comparison is skipped, except under CI=true where it fails.
 """
@@ -18,12 +18,12 @@ import pytest_asyncio
 
 from gateway.policy import (
     Decision,
-    EmbeddedEngine,
     OpaServerEngine,
     OpaServerProcess,
     PolicyEngineError,
 )
 from gateway.policy.engine import decision_from_engine
+from gateway.policy.wasm import WasmEngine
 from tests.conftest import require_opa
 from tools.policy_corpus import parity_corpus
 
@@ -48,14 +48,14 @@ def opa_server() -> Iterator[OpaServerProcess]:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def engines(
     opa_server: OpaServerProcess,
-) -> AsyncIterator[tuple[EmbeddedEngine, OpaServerEngine]]:
+) -> AsyncIterator[tuple[WasmEngine, OpaServerEngine]]:
     # Generous timeouts: parity is about answers, not speed, on a loaded CI machine.
-    embedded = EmbeddedEngine(POLICIES, timeout=10)
+    wasm = WasmEngine(POLICIES, timeout=10)
     opa = OpaServerEngine(POLICIES, opa_server.url, tls=opa_server.tls, timeout=10)
     try:
-        yield embedded, opa
+        yield wasm, opa
     finally:
-        await embedded.close()
+        await wasm.close()
         await opa.close()
 
 
@@ -73,7 +73,7 @@ def _canonical(value: object) -> object:
 
 
 async def _answer(
-    engine: EmbeddedEngine | OpaServerEngine, doc: dict[str, object], errors: list[str]
+    engine: WasmEngine | OpaServerEngine, doc: dict[str, object], errors: list[str]
 ) -> tuple[str, Decision]:
     """The engine's answer as comparable text, and the decision it stands for."""
     try:
@@ -94,7 +94,7 @@ def test_corpus_is_large_deterministic_and_named_uniquely() -> None:
 
 @module_loop
 async def test_corpus_allows_and_denies_for_every_purpose() -> None:
-    engine = EmbeddedEngine(POLICIES)
+    engine = WasmEngine(POLICIES)
     outcomes: dict[str, set[bool]] = {p: set() for p in PURPOSES}
     try:
         for _, doc in CORPUS:
@@ -110,23 +110,23 @@ async def test_corpus_allows_and_denies_for_every_purpose() -> None:
 @module_loop
 @pytest.mark.opa
 async def test_engines_report_one_revision(
-    engines: tuple[EmbeddedEngine, OpaServerEngine],
+    engines: tuple[WasmEngine, OpaServerEngine],
 ) -> None:
-    embedded, opa = engines
-    assert embedded.revision == opa.revision
-    assert (await embedded.decide(CORPUS[0][1])) == (await opa.decide(CORPUS[0][1]))
+    wasm, opa = engines
+    assert wasm.revision == opa.revision
+    assert (await wasm.decide(CORPUS[0][1])) == (await opa.decide(CORPUS[0][1]))
 
 
 @module_loop
 @pytest.mark.opa
 @pytest.mark.parametrize(("name", "doc"), CORPUS, ids=[name for name, _ in CORPUS])
 async def test_engines_agree(
-    engines: tuple[EmbeddedEngine, OpaServerEngine], name: str, doc: dict[str, object]
+    engines: tuple[WasmEngine, OpaServerEngine], name: str, doc: dict[str, object]
 ) -> None:
-    embedded, opa = engines
+    wasm, opa = engines
     errors: list[str] = []
     (mine, my_decision), (theirs, their_decision) = (
-        await _answer(embedded, doc, errors),
+        await _answer(wasm, doc, errors),
         await _answer(opa, doc, errors),
     )
     if mine != theirs:
@@ -134,7 +134,7 @@ async def test_engines_agree(
             difflib.unified_diff(
                 mine.splitlines(),
                 theirs.splitlines(),
-                "embedded (rego-cpp)",
+                "Wasm engine",
                 "OPA server",
                 lineterm="",
             )

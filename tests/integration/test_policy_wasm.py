@@ -2,7 +2,7 @@
 
 - The committed `policies/compiled/` is current, and OPA rebuilds it byte for byte.
 - Every parity-corpus document gets the same decision document from the Wasm engine as from
-  a real `opa run --server` (and the same typed decision and revision).
+  a real `opa run --server`: tests/test_policy_parity.py.
 - The host's `sprintf` formats as OPA's Go `sprintf` does, checked against a real OPA server
   on generated templates and arguments, through the compiled module.
 - Stale, tampered or missing artefacts are refused; reloads take new registry data and
@@ -22,34 +22,26 @@ import shutil
 import ssl
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import pytest_asyncio
 import wasmtime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import ConfigurationError
 from gateway.policy import (
-    OpaServerEngine,
     OpaServerProcess,
     PolicyEngineError,
     engine_from_config,
     load_bundle,
 )
+from gateway.policy.compiled import COMPILED_DIR, MODULE_FILE, load_compiled
 from gateway.policy.engine import input_json
-from gateway.policy.wasm import (
-    COMPILED_DIR,
-    MODULE_FILE,
-    SprintfError,
-    WasmEngine,
-    _I32Export,
-    load_compiled,
-    sprintf,
-)
+from gateway.policy.sprintf import SprintfError, sprintf
+from gateway.policy.wasm import WasmEngine
+from gateway.policy.wasm_instance import _I32Export
 from tests.conftest import require_opa
 from tools import policywasm
 from tools.policy_corpus import parity_corpus, purpose_bases
@@ -63,17 +55,6 @@ module_loop = pytest.mark.asyncio(loop_scope="module")
 
 def _opa() -> Path:
     return require_opa()
-
-
-def _canonical(value: object) -> object:
-    """JSON values as JSON compares them: 1 and 1.0 alike, true never equal to 1."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, list):
-        return [_canonical(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _canonical(v) for k, v in value.items()}
-    return value
 
 
 def _copy_policies(root: Path) -> Path:
@@ -147,59 +128,6 @@ def test_opa_does_not_take_the_artefact_for_bundle_files() -> None:
 
 
 # --- parity with the OPA server ------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def opa_server() -> Iterator[OpaServerProcess]:
-    with OpaServerProcess(POLICIES, binary=_opa()) as server:
-        yield server
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def engines(
-    opa_server: OpaServerProcess,
-) -> AsyncIterator[tuple[WasmEngine, OpaServerEngine]]:
-    wasm = WasmEngine(POLICIES, timeout=10)
-    opa = OpaServerEngine(POLICIES, opa_server.url, tls=opa_server.tls, timeout=10)
-    try:
-        yield wasm, opa
-    finally:
-        await wasm.close()
-        await opa.close()
-
-
-async def _document(engine: WasmEngine | OpaServerEngine, doc: dict[str, Any]) -> object:
-    try:
-        return _canonical(await engine.evaluate(doc))
-    except PolicyEngineError:  # compared by kind; the message differs per engine
-        return "engine error"
-
-
-@module_loop
-@pytest.mark.opa
-async def test_wasm_and_opa_agree_on_the_whole_corpus(
-    engines: tuple[WasmEngine, OpaServerEngine],
-) -> None:
-    wasm, opa = engines
-    assert wasm.revision == opa.revision
-    disagreements = []
-    for name, doc in CORPUS:
-        mine, theirs = await _document(wasm, doc), await _document(opa, doc)
-        if mine != theirs:
-            disagreements.append(f"{name}:\n  wasm: {mine}\n  opa:  {theirs}")
-    assert not disagreements, f"{len(disagreements)} of {len(CORPUS)} differ:\n" + "\n".join(
-        disagreements[:10]
-    )
-
-
-@module_loop
-@pytest.mark.opa
-async def test_wasm_and_opa_give_equal_typed_decisions(
-    engines: tuple[WasmEngine, OpaServerEngine],
-) -> None:
-    wasm, opa = engines
-    for _, doc in CORPUS[::50]:
-        assert await wasm.decide(doc) == await opa.decide(doc)
 
 
 # --- sprintf -------------------------------------------------------------------------------

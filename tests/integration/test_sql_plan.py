@@ -12,13 +12,13 @@ from sqlalchemy import Engine, create_engine, insert
 from adapters.schema import Base, create_schema
 from adapters.server import SqlAdapter
 from adapters.sql import PlanRefused, compile_plan
+from gateway.protocol.limits import InvalidQuery
 from gateway.protocol.model import (
     Aggregation,
     Bucket,
     CaseBinding,
     Filter,
     GroupBy,
-    InvalidQuery,
     Measure,
     Op,
     QueryPlan,
@@ -156,7 +156,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 
 def run(engine: Engine, p: QueryPlan) -> list[dict[str, object]]:
-    from gateway.protocol.model import rows_from_result
+    from gateway.protocol.values import rows_from_result
 
     result, _ = SqlAdapter("a", engine).run(p)
     return rows_from_result(result)  # type: ignore[return-value]

@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import event, select
 
 from gateway.audit.releases import ReleaseLedger
-from gateway.audit.store import AuditStore, head_table
+from gateway.audit.schema import head_table
+from gateway.audit.store import AuditStore
 from gateway.protocol.audit_entry import AuditRecord
 from gateway.protocol.release import PrivacyBudget
 from gateway.tlog.merkle import leaf_hash

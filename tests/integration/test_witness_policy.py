@@ -13,9 +13,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.errors import ProofError, SignatureError
 from gateway.tlog.checkpoint import Checkpoint, cosign, format_cosigner_key, sign_checkpoint
-from gateway.tlog.merkle import MemoryNodeStore, inclusion_proof, leaf_hash, root_at
+from gateway.tlog.merkle import leaf_hash
 from gateway.tlog.note import Ed25519NoteSigner, format_verifier_key
 from gateway.tlog.proof import TlogProof
+from gateway.tlog.subtrees import MemoryNodeStore, inclusion_proof, root_at
 from gateway.tlog.witness_policy import PolicyFormatError, QuorumNotMet, WitnessPolicy
 from tests.conftest import require
 

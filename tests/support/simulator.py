@@ -35,7 +35,8 @@ from adapters.held import HeldReleases
 from adapters.plans import SeenPlans
 from adapters.server import SqlAdapter, make_engine
 from gateway.audit.checkpoints import ORIGIN, Checkpointer, LogKey
-from gateway.audit.store import AuditStore, AuditWriter
+from gateway.audit.store import AuditStore
+from gateway.audit.writer import AuditWriter
 from gateway.client import CallerKeys, GerbangClient
 from gateway.policy import engine_from_config
 from gateway.policy.engine import PolicyEngine

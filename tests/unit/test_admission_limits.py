@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from gateway.audit.store import AuditStore, AuditWriter
+from gateway.audit.store import AuditStore
+from gateway.audit.writer import AuditWriter
 from gateway.errors import ConfigurationError
 from gateway.policy.bundle import load_bundle
 from gateway.policy.registry import check_registry

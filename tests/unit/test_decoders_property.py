@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from gateway.analytics import operations as ops
 from gateway.errors import GerbangError
-from gateway.protocol.evidence import canonical_request
-from gateway.protocol.model import Query, QueryPlan, duration_from_proto, timestamp_from_proto
+from gateway.protocol.model import Query, QueryPlan
+from gateway.protocol.signed_request import canonical_request
+from gateway.protocol.values import duration_from_proto, timestamp_from_proto
 from gateway.service.analytics import _check_stream, pattern_kind, risk_unit
 from gerbang.v1 import adapter_pb2, analytics_pb2, common_pb2, query_pb2
 

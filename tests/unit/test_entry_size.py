@@ -14,18 +14,14 @@ import pytest
 
 from gateway.audit.store import AuditStore
 from gateway.protocol.audit_entry import AuditRecord, ResultDigest, describe_query
-from gateway.protocol.model import (
+from gateway.protocol.limits import (
     MAX_FILTERS,
     MAX_STRING,
     MAX_TOTAL_VALUES,
     MAX_VALUES,
-    Aggregation,
-    Filter,
-    GroupBy,
     InvalidQuery,
-    Op,
-    Query,
 )
+from gateway.protocol.model import Aggregation, Filter, GroupBy, Op, Query
 from gateway.tlog.tiles import MAX_ENTRY_BYTES
 
 

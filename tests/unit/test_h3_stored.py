@@ -20,7 +20,8 @@ from adapters.schema import H3_STORED_RESOLUTIONS, Base, create_schema, h3_colum
 from adapters.server import SqlAdapter, make_engine
 from adapters.sql import PlanRefused, compile_plan, describe, register_h3, stored_h3_columns
 from gateway.protocol.cells import cell_of
-from gateway.protocol.model import Aggregation, Bucket, GroupBy, QueryPlan, rows_from_result
+from gateway.protocol.model import Aggregation, Bucket, GroupBy, QueryPlan
+from gateway.protocol.values import rows_from_result
 from tools.city import seed_city
 
 INCIDENTS = Base.metadata.tables["incidents"]

@@ -28,7 +28,6 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from adapters.server import SqlAdapter
-from gateway.protocol.evidence import user_commitment
 from gateway.protocol.identities import EXAMPLE_CALLERS
 from gateway.protocol.model import (
     Aggregation,
@@ -40,6 +39,7 @@ from gateway.protocol.model import (
     Query,
     QueryPlan,
 )
+from gateway.protocol.signed_request import user_commitment
 from gerbang.v1 import query_pb2
 from tests.conftest import month_window
 from tests.support.police import copies

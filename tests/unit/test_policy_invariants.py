@@ -12,7 +12,8 @@ from typing import Any, cast
 
 import pytest
 
-from gateway.policy import EmbeddedEngine, load_bundle
+from gateway.policy import load_bundle
+from gateway.policy.wasm import WasmEngine
 from tools.policy_corpus import parity_corpus
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
@@ -140,7 +141,7 @@ def violations(doc: dict[str, Any], obligations: dict[str, Any]) -> list[str]:
 
 @pytest.mark.slow  # the whole corpus through rego-cpp: over a minute; `make test` runs it
 async def test_every_allowed_corpus_input_respects_the_rules() -> None:
-    engine = EmbeddedEngine(POLICIES, timeout=10)
+    engine = WasmEngine(POLICIES, timeout=10)
     found: dict[str, list[str]] = {}
     allowed = 0
     try:

@@ -21,7 +21,9 @@ from hypothesis import strategies as st
 
 from gateway.protocol.audit_entry import commit_value
 from gateway.protocol.canonical import MAX_INTEGER, canonical_json
-from gateway.protocol.model import Filter, InvalidQuery, Op, time_text
+from gateway.protocol.limits import InvalidQuery
+from gateway.protocol.model import Filter, Op
+from gateway.protocol.values import time_text
 from gerbang.v1 import common_pb2
 
 

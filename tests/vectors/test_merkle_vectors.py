@@ -18,12 +18,8 @@ from typing import Any
 import pytest
 
 from gateway.errors import ProofError
-from gateway.tlog.merkle import (
-    verify_consistency,
-    verify_inclusion,
-    verify_subtree_consistency,
-    verify_subtree_inclusion,
-)
+from gateway.tlog.merkle import verify_consistency, verify_inclusion
+from gateway.tlog.subtree_proofs import verify_subtree_consistency, verify_subtree_inclusion
 
 VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "tlog"
 

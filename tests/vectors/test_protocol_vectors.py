@@ -20,18 +20,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from gateway.errors import SignatureError, UntrustedInputError
+from gateway.protocol.attestation import check_result
 from gateway.protocol.audit_entry import AuditRecord, ResultDigest, seal_body
-from gateway.protocol.evidence import (
+from gateway.protocol.keys import KeyRegistry, RegisteredKey, key_id
+from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Measure, Op, Query
+from gateway.protocol.sealing import open_result
+from gateway.protocol.signed_plan import SignedBlob
+from gateway.protocol.signed_request import (
     RequestAuth,
-    SignedBlob,
     canonical_request,
-    check_result,
-    open_result,
     user_commitment,
     verify_request,
 )
-from gateway.protocol.keys import KeyRegistry, RegisteredKey, key_id
-from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Measure, Op, Query, Scalar
+from gateway.protocol.values import Scalar
 from tools import protocol_vectors
 
 VECTORS = Path(__file__).parent / "protocol"

@@ -38,8 +38,8 @@ import time_machine
 from adapters import noise as noise_step
 from gateway.analytics import operations as ops
 from gateway.client import GerbangClient
-from gateway.protocol.evidence import user_commitment
 from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Measure, Op, Query
+from gateway.protocol.signed_request import user_commitment
 from gerbang.v1 import analytics_pb2, query_pb2
 from tests.conftest import month_window
 from tests.support.determinism import repeatable, seed_bytes

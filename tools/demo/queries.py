@@ -14,9 +14,10 @@ from typing import Any
 from gateway.analytics import operations as ops
 from gateway.client import GerbangClient, QueryRefused, Receipt
 from gateway.protocol.canonical import canonical_json
-from gateway.protocol.evidence import user_commitment, verify_bundle
+from gateway.protocol.evidence import verify_bundle
 from gateway.protocol.keys import KeyRegistry
 from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Op, Query
+from gateway.protocol.signed_request import user_commitment
 from gateway.tlog.witness_policy import WitnessPolicy
 from tools.demo.show import heading, receipt, show_hourly, show_privacy, show_records
 from tools.demo.workdir import WORKDIR, legal_basis

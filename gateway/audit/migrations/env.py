@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from gateway.audit.store import metadata
+from gateway.audit.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

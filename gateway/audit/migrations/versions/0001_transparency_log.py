@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from gateway.audit.store import Bytes
+from gateway.audit.schema import Bytes
 
 revision = "0001"
 down_revision = None

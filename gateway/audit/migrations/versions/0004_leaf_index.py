@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from gateway.audit.store import Bytes
+from gateway.audit.schema import Bytes
 
 revision = "0004"
 down_revision = "0003"
