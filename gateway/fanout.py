@@ -18,8 +18,7 @@ import grpc
 from gateway import model
 from gateway.audit.entry import ResultDigest
 from gateway.errors import GerbangError
-from gateway.evidence import SignedBlob, check_result, sha256, sign_blob
-from gateway.identities import GATEWAY_ID
+from gateway.evidence import SignedBlob, check_attestation, sha256, sign_blob
 from gateway.keys import RegistryFile, Signer
 from gateway.recording import Outcome
 from gateway.refusals import AdapterFailed, AdapterRefused
@@ -65,15 +64,13 @@ class FanOut:
             response: adapter_pb2.ExecuteResponse = await link.stub.Execute(
                 req, timeout=self.timeout
             )
-            check_result(
-                plan=blob,
+            # The plan is the gateway's own, signed above: only the adapter's side is checked.
+            check_attestation(
+                plan_data=blob.data,
+                adapter_id=plan.adapter_id,
                 attested=SignedBlob(response.attestation, response.key_id, response.signature),
                 ciphertext_sha256=sha256(response.payload),
                 registry=registry,
-                gateway_id=GATEWAY_ID,
-                request_hash=outcome.request_hash,
-                caller=outcome.caller,
-                hpke_public_key=None,
                 now=dt.datetime.now(dt.UTC),
             )
             return response
