@@ -38,8 +38,8 @@ from bench.workload import (
     bench_query,
     prepare_city,
 )
-from gateway.local import LocalFederation
-from gateway.tls import TlsFiles
+from gateway.protocol.tls import TlsFiles
+from tools.federation import LocalFederation
 
 # Seconds of load before the measured window, as in `make bench` (bench/run.py).
 WARMUP: Final = 2.0

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from gateway.analytics.privacy import (
+from adapters.noise import (
     CountNoise,
     laplace_scale,
     opendp_discrete_laplace,
