@@ -226,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ]
             if args.native:
                 argv_spy.append("--native")
-            if not args.blocking:
+            if not args.blocking and not args.native:  # py-spy: native stacks only blocking
                 argv_spy.append("--nonblocking")
             if args.gil:
                 argv_spy.append("--gil")
