@@ -198,6 +198,14 @@ def test_the_held_read_on_the_loop_answers_as_the_charge(
     assert held(b"1" * 32, now, caller="b") == charge(ledger, b"1" * 32, now, caller="b")
     ledger.close()
     assert held(b"1" * 32, now) == found  # opens its connection again
+    # Its connection belongs to the thread that opened it: from another, the thread's
+    # `charge` answers instead (None here), and nothing raises.
+    elsewhere: list[ReleaseCharge | None] = []
+    other = threading.Thread(target=lambda: elsewhere.append(held(b"1" * 32, now)))
+    other.start()
+    other.join()
+    assert elsewhere == [None]
+    assert held(b"1" * 32, now) == found
 
 
 def test_the_purpose_cap_binds_across_callers(ledger: ReleaseLedger) -> None:

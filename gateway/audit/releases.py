@@ -16,6 +16,7 @@ noisy answer anybody sees.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 from collections.abc import Sequence
@@ -136,8 +137,10 @@ class ReleaseLedger:
         self._store = store
         # The held read's own connection, for the event loop's thread only (`held`).
         self._reader: sqlite3.Connection | None = None
-        database = store.engine.url.database if store.dialect == "sqlite" else None
-        self._database = None if database in (None, "", ":memory:") else database
+        database = (store.engine.url.database if store.dialect == "sqlite" else None) or ""
+        # A plain file name only: an in-memory or URI-named database takes the thread.
+        plain = database not in ("", ":memory:") and not database.startswith("file:")
+        self._database = database if plain else None
 
     def held(
         self,
@@ -176,7 +179,8 @@ class ReleaseLedger:
         """Close the held read's connection (it opens again when next needed)."""
         reader, self._reader = self._reader, None
         if reader is not None:
-            reader.close()
+            with contextlib.suppress(sqlite3.Error):  # e.g. closed from another thread
+                reader.close()
 
     def charge(
         self,
