@@ -27,7 +27,7 @@ from typing import Final
 
 from bench.flood import bench_policies
 from bench.load import drive
-from bench.procs import descendants
+from bench.procs import descendants, tree_cpu_seconds
 from bench.servers import POLICIES, SHIPPED_POLICIES, default_engine, relay_process
 from bench.workload import (
     ADAPTER,
@@ -40,6 +40,9 @@ from bench.workload import (
 )
 from gateway.protocol.tls import TlsFiles
 from tools.federation import LocalFederation
+
+# Seconds of load before the measured window, as in `make bench` (bench/run.py).
+WARMUP: Final = 2.0
 
 # Stages of a request, each recognised by a frame in its stack (file or function).
 # A sample counts for every stage it is under, so the shares can add up to more than 100 %.
@@ -86,6 +89,17 @@ def thread_cpu(pid: int) -> dict[str, float]:
             # Thread names that end in a number are one pool: sum them.
             pool = name.rstrip("0123456789_-") or name
             out[pool] = out.get(pool, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
+def thread_ids(pid: int) -> set[int]:
+    """The thread IDs of a process tree now."""
+    out: set[int] = set()
+    for p in descendants(pid):
+        try:
+            out.update(int(t.name) for t in Path(f"/proc/{p}/task").iterdir())
+        except OSError:
+            continue
     return out
 
 
@@ -212,11 +226,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             ]
             if args.native:
                 argv_spy.append("--native")
-            if not args.blocking:
+            if not args.blocking and not args.native:  # py-spy: native stacks only blocking
                 argv_spy.append("--nonblocking")
             if args.gil:
                 argv_spy.append("--gil")
-            cpu_before = thread_cpu(pid)
+            # One window, two meters read at its ends: the bench's (psutil, the process tree's
+            # whole CPU, as bench/run.py reads it) and /proc per live thread. The bench's
+            # includes threads that ended inside the window; the per-thread sum cannot.
+            tids: list[set[int]] = []
+
+            def snapshot() -> dict[str, float]:
+                tids.append(thread_ids(pid))
+                threads = {f"thread:{k}": v for k, v in thread_cpu(pid).items()}
+                return {args.process: tree_cpu_seconds(pid), **threads}
+
             recorder = subprocess.Popen(argv_spy, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             time.sleep(0.5)
             load = asyncio.run(
@@ -226,12 +249,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     requests,
                     target=path,
                     concurrency=args.concurrency,
-                    seconds=args.seconds,
-                    warmup=0.0,
+                    seconds=args.seconds - WARMUP,
+                    warmup=WARMUP,
                     connections=min(args.concurrency, 8),
+                    snapshot=snapshot,
                 )
             )
-            cpu_after = thread_cpu(pid)
             spy_out, _ = recorder.communicate(timeout=args.seconds + 60)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -239,26 +262,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(spy_out.decode(errors="replace"), file=sys.stderr)
         return 1
     threads = sorted(
-        ((name, cpu_after[name] - cpu_before.get(name, 0.0)) for name in cpu_after),
+        (
+            (name.removeprefix("thread:"), cpu)
+            for name, cpu in load.cpu.items()
+            if name.startswith("thread:")
+        ),
         key=lambda item: -item[1],
     )
-    busy = sum(s for _, s in threads)
+    per_request = 1000 / max(load.ok, 1)
+    busy = load.cpu.get(args.process, 0.0)
+    live = sum(s for _, s in threads)
+    ended = len(tids[0] - tids[-1]) if len(tids) == 2 else 0
+    started = len(tids[-1] - tids[0]) if len(tids) == 2 else 0
     lines = [
         f"# Profile of the {args.process} ({path} path), concurrency {args.concurrency}, "
         f"{args.seconds:g} s, policy engine {engine}",
         "",
         f"Load: {load.throughput:.1f} req/s, p50 {load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms, "
-        f"errors {dict(load.errors) or 0}.",
-        f"CPU of the {args.process}: {busy:.2f} s over {load.seconds:g} s "
-        f"({busy / load.seconds:.2f} cores), {1000 * busy / max(load.ok, 1):.2f} ms per request.",
+        f"errors {dict(load.errors) or 0}; measured over {load.seconds:g} s after a "
+        f"{WARMUP:g} s warm-up.",
+        f"CPU of the {args.process} (the bench's meter: psutil, whole process tree): "
+        f"{busy:.2f} s ({busy / load.seconds:.2f} cores), {busy * per_request:.2f} ms per "
+        "request.",
+        f"Of it in threads alive at both ends of the window (/proc): {live:.2f} s, "
+        f"{live * per_request:.2f} ms per request; threads started {started}, ended {ended} "
+        "meanwhile (an ended thread's CPU is in the process total only).",
         "",
         "| thread (from /proc) | CPU s | ms per request |",
         "|---|---|---|",
-        *(
-            f"| {name} | {s:.2f} | {1000 * s / max(load.ok, 1):.3f} |"
-            for name, s in threads
-            if s >= 0.01
-        ),
+        *(f"| {name} | {s:.2f} | {s * per_request:.3f} |" for name, s in threads if s >= 0.01),
         "",
         *summarise(parse_collapsed(collapsed.read_text().splitlines()), native=args.native),
     ]

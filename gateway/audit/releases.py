@@ -16,7 +16,9 @@ noisy answer anybody sees.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -67,10 +69,10 @@ _SPENT_SQL: Final = (
 
 
 def _held_sqlite(
-    conn: Connection, rid: str, stamp: str, caller: str, purpose: str, periods: Sequence[str]
+    driver: Any, rid: str, stamp: str, caller: str, purpose: str, periods: Sequence[str]
 ) -> dict[tuple[str, str, str], float] | None:
-    """The spent accounts if the release is held (as `_held`, then `_spent`), else None."""
-    driver: Any = conn.connection.driver_connection
+    """The spent accounts if the release is held (as `_held`, then `_spent`), else None;
+    `driver` is a sqlite3 connection in autocommit mode."""
     cur = driver.cursor()
     try:
         cur.execute("BEGIN")
@@ -134,6 +136,52 @@ class ReleaseLedger:
 
     def __init__(self, store: AuditStore) -> None:
         self._store = store
+        # The held read's own connection, for the event loop's thread only (`held`).
+        self._reader: sqlite3.Connection | None = None
+        database = (store.engine.url.database if store.dialect == "sqlite" else None) or ""
+        # A plain file name only: an in-memory or URI-named database takes the thread.
+        plain = database not in ("", ":memory:") and not database.startswith("file:")
+        self._database = database if plain else None
+
+    def held(
+        self,
+        release: bytes,
+        *,
+        caller: str,
+        purpose: str,
+        periods: Sequence[str],
+        budget: PrivacyBudget,
+        now: dt.datetime,
+    ) -> ReleaseCharge | None:
+        """`charge`'s answer when the release is already held, read on the caller's thread;
+        None when it is not held or cannot be read so (then `charge`, in a worker thread).
+
+        For the event loop: on a SQLite file, two primary-key reads in a deferred
+        transaction, which in WAL mode wait for no writer, on a connection of its own (no
+        pool). The hop to a worker thread and back cost more than the read (BENCHMARKS.md,
+        issue 12). Anything else, or a busy database, takes the thread as before.
+        """
+        if self._database is None:
+            return None
+        try:
+            if self._reader is None:
+                reader = sqlite3.connect(self._database, isolation_level=None, timeout=0.05)
+                reader.execute("PRAGMA query_only=1")
+                self._reader = reader
+            found = _held_sqlite(self._reader, release.hex(), _text(now), caller, purpose, periods)
+        except sqlite3.Error:
+            self.close()
+            return None
+        if found is None:
+            return None
+        return self._result(True, 0.0, periods, caller, found, budget)
+
+    def close(self) -> None:
+        """Close the held read's connection (it opens again when next needed)."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            with contextlib.suppress(sqlite3.Error):  # e.g. closed from another thread
+                reader.close()
 
     def charge(
         self,
@@ -155,7 +203,8 @@ class ReleaseLedger:
         # deferred read answers them without the write lock that appends need.
         with self._store.engine.connect() as conn:
             if self._store.dialect == "sqlite":
-                found = _held_sqlite(conn, rid, stamp, caller, purpose, periods)
+                driver = conn.connection.driver_connection
+                found = _held_sqlite(driver, rid, stamp, caller, purpose, periods)
                 if found is not None:
                     return self._result(True, 0.0, periods, caller, found, budget)
             elif self._held(conn, rid, stamp):

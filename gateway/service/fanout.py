@@ -17,10 +17,9 @@ import grpc
 
 from gateway.errors import GerbangError
 from gateway.protocol import model
-from gateway.protocol.attestation import check_result
+from gateway.protocol.attestation import check_attestation
 from gateway.protocol.audit_entry import ResultDigest
 from gateway.protocol.encoding import sha256
-from gateway.protocol.identities import GATEWAY_ID
 from gateway.protocol.keys import RegistryFile, Signer
 from gateway.protocol.signed_plan import SignedBlob, sign_blob
 from gateway.service.recording import Outcome
@@ -67,15 +66,13 @@ class FanOut:
             response: adapter_pb2.ExecuteResponse = await link.stub.Execute(
                 req, timeout=self.timeout
             )
-            check_result(
-                plan=blob,
+            # The plan is the gateway's own, signed above: only the adapter's side is checked.
+            check_attestation(
+                plan_data=blob.data,
+                adapter_id=plan.adapter_id,
                 attested=SignedBlob(response.attestation, response.key_id, response.signature),
                 ciphertext_sha256=sha256(response.payload),
                 registry=registry,
-                gateway_id=GATEWAY_ID,
-                request_hash=outcome.request_hash,
-                caller=outcome.caller,
-                hpke_public_key=None,
                 now=dt.datetime.now(dt.UTC),
             )
             return response

@@ -89,16 +89,21 @@ async def charge_release(
         raise InvalidQuery(f"the window on {field!r} is empty")
     until = hold_until(now, budget.hold)
     rid = release_id(first, hold_key(until))
-    charge = await asyncio.to_thread(
-        ledger.charge,
-        rid,
-        caller=caller,
-        purpose=first.purpose,
-        periods=periods,
-        budget=budget,
-        now=now,
-        held_until=until,
+    # Held already (most requests): read on the loop, no hop to a thread and back.
+    charge = ledger.held(
+        rid, caller=caller, purpose=first.purpose, periods=periods, budget=budget, now=now
     )
+    if charge is None:
+        charge = await asyncio.to_thread(
+            ledger.charge,
+            rid,
+            caller=caller,
+            purpose=first.purpose,
+            periods=periods,
+            budget=budget,
+            now=now,
+            held_until=until,
+        )
     # Charged, now or earlier in its hold period: an adapter that does not hold it yet (a
     # concurrent first request, or a failure before it kept its answer) may make it.
     marked = [

@@ -428,4 +428,5 @@ async def serve(
         for link in links.values():
             await link.channel.close()
         await engine.close()
+        pipeline.ledger.close()
         store.close()

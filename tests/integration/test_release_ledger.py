@@ -166,6 +166,48 @@ def test_a_release_is_charged_once_per_hold_period(ledger: ReleaseLedger) -> Non
         charge(ledger, b"1" * 32, now + dt.timedelta(days=62))
 
 
+def test_the_held_read_on_the_loop_answers_as_the_charge(
+    ledger: ReleaseLedger, store_url: str
+) -> None:
+    """`held` (read on the event loop, issue 12's CPU work) says what `charge` says of a held
+    release, and None, never a charge, for one not held: then `charge` runs as before."""
+    now = dt.datetime(2026, 11, 15, tzinfo=dt.UTC)
+
+    def held(rid: bytes, at: dt.datetime, caller: str = "c") -> ReleaseCharge | None:
+        return ledger.held(
+            rid,
+            caller=caller,
+            purpose="traffic_planning",
+            periods=["2026-10"],
+            budget=BUDGET,
+            now=at,
+        )
+
+    assert held(b"1" * 32, now) is None  # never charged
+    charge(ledger, b"2" * 32, now, caller="other")
+    first = charge(ledger, b"1" * 32, now)
+    found = held(b"1" * 32, now)
+    if not store_url.startswith("sqlite"):  # PostgreSQL: always the thread's `charge`
+        assert found is None
+        return
+    assert found == charge(ledger, b"1" * 32, now)
+    assert found is not None
+    assert found.held
+    assert found.spent == first.spent
+    assert held(b"1" * 32, now + dt.timedelta(days=31)) is None  # its hold period ended
+    assert held(b"1" * 32, now, caller="b") == charge(ledger, b"1" * 32, now, caller="b")
+    ledger.close()
+    assert held(b"1" * 32, now) == found  # opens its connection again
+    # Its connection belongs to the thread that opened it: from another, the thread's
+    # `charge` answers instead (None here), and nothing raises.
+    elsewhere: list[ReleaseCharge | None] = []
+    other = threading.Thread(target=lambda: elsewhere.append(held(b"1" * 32, now)))
+    other.start()
+    other.join()
+    assert elsewhere == [None]
+    assert held(b"1" * 32, now) == found
+
+
 def test_the_purpose_cap_binds_across_callers(ledger: ReleaseLedger) -> None:
     now = dt.datetime(2026, 11, 15, tzinfo=dt.UTC)
     charge(ledger, b"1" * 32, now, caller="a")
