@@ -80,7 +80,7 @@ run: $(VENV_STAMP)
 	@test -x $(GOBIN)/litewitness -a -x $(GOBIN)/witnessctl \
 	  || $(MAKE) --no-print-directory $(GOBIN)/litewitness $(GOBIN)/witnessctl \
 	  || echo "run: litewitness could not be built; the demo runs without a standard witness"
-	$(PY) -m gateway.demo
+	$(PY) -m tools.demo
 
 test: $(VENV_STAMP)
 	$(PY) -m pytest -q
@@ -90,6 +90,7 @@ lint: $(VENV_STAMP) node_modules/.bin/buf
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+	.venv/bin/lint-imports --no-cache
 	$(MAKE) --no-print-directory proto-check
 	$(MAKE) --no-print-directory stubs-check
 	$(PY) -m tools.agentapi --check

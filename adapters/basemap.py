@@ -1,7 +1,7 @@
 """An approximate base layer of the synthetic city: kecamatan outlines and names as GeoJSON.
 
-The synthetic city (adapters/seed.py) places each kecamatan's incidents in its region of a
-power diagram of equal-area discs around the reference centroids (adapters/geography.py).
+The synthetic city (tools/city/) places each kecamatan's incidents in its region of a
+power diagram of equal-area discs around the reference centroids (gateway/protocol/geography.py).
 Each region is convex: the disc cut by one half-plane per other kecamatan (the points whose
 power distance to this centre is not larger). So the outline is exact for the demo's data up
 to the disc drawn as a polygon, and only approximate for the real city: the file says so.
@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from adapters.geography import KECAMATAN
+from gateway.protocol.geography import KECAMATAN
 
-# The seed's local plane (adapters/seed.py): metres east and north of a point in the city.
+# The seed's local plane (tools/city/): metres east and north of a point in the city.
 _LAT0, _LON0 = -6.2, 106.83
 _M_PER_DEG_LAT = 110_574.0
 _M_PER_DEG_LON = 111_320.0 * math.cos(math.radians(_LAT0))

@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 import structlog
 
-from gateway.tls import peer_identity
+from gateway.protocol.tls import peer_identity
 
 __all__ = ["CallLog"]
 

@@ -18,11 +18,11 @@ import threading
 from pathlib import Path
 
 from adapters.sql import PlanRefused
-from gateway.evidence import SignedBlob, open_plan
-from gateway.identities import GATEWAY_ID
-from gateway.keys import RegistryFile
-from gateway.model import InvalidQuery, QueryPlan
-from gateway.planning import PLAN_LIFETIME
+from gateway.protocol.evidence import SignedBlob, open_plan
+from gateway.protocol.identities import GATEWAY_ID
+from gateway.protocol.keys import RegistryFile
+from gateway.protocol.model import InvalidQuery, QueryPlan
+from gateway.protocol.planning import PLAN_LIFETIME
 
 # How far the gateway's clock may run ahead of this adapter's before its plans are refused.
 CLOCK_TOLERANCE = dt.timedelta(seconds=5)

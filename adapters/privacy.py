@@ -1,6 +1,6 @@
 """Differential privacy at the adapter: the fixed domain of a noisy count table.
 
-A plan with an epsilon is answered with `gateway.analytics.privacy.privatise`: discrete Laplace
+A plan with an epsilon is answered with `adapters.noise.privatise`: discrete Laplace
 noise on every cell of a domain, then the minimum cell count k on the noisy values. The domain
 must be fixed before the data is read, from public knowledge only, or the released cells would
 tell which cells hold no rows at all. `public_domain` builds it, per group-by dimension:
@@ -39,7 +39,6 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
-from adapters.geography import KECAMATAN
 from adapters.schema import (
     INCIDENT_CATEGORIES,
     INCIDENT_SOURCES,
@@ -48,9 +47,10 @@ from adapters.schema import (
     WIB_OFFSET,
 )
 from adapters.sql import PlanRefused
-from gateway.analytics import _h3
-from gateway.catalog import LOCATION
-from gateway.model import Bucket, Filter, GroupBy, Op, Scalar, utc
+from gateway.protocol import cells as _h3
+from gateway.protocol.catalog import LOCATION
+from gateway.protocol.geography import KECAMATAN
+from gateway.protocol.model import Bucket, Filter, GroupBy, Op, Scalar, utc
 
 __all__ = ["MAX_DOMAIN", "public_domain"]
 

@@ -33,7 +33,9 @@ from sqlalchemy import (
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from gateway.analytics._h3 import cell_of
+from gateway.protocol.catalog import INCIDENT_SOURCES as INCIDENT_SOURCES
+from gateway.protocol.catalog import REPORTED_SOURCES as REPORTED_SOURCES
+from gateway.protocol.cells import cell_of
 
 WIB_OFFSET = timedelta(hours=7)
 
@@ -123,9 +125,6 @@ MODUS_OPERANDI: dict[str, tuple[str, ...]] = {
     ),
 }
 INCIDENT_STATUSES: tuple[str, ...] = ("reported", "under_investigation", "solved", "closed")
-INCIDENT_SOURCES: tuple[str, ...] = ("citizen_report", "emergency_call", "police_initiated")
-# Analytics count what the public reported; police-initiated records measure patrol effort.
-REPORTED_SOURCES: tuple[str, ...] = ("citizen_report", "emergency_call")
 CASE_STATUSES: tuple[str, ...] = ("open", "closed", "suspended")
 ROLES: tuple[str, ...] = ("suspect", "victim", "witness", "reporter")
 SEXES: tuple[str, ...] = ("L", "P")  # laki-laki, perempuan, as printed on the KTP

@@ -27,6 +27,7 @@ from sqlalchemy import Engine, create_engine, event, select
 
 from adapters.call_log import CallLog
 from adapters.held import HeldReleases
+from adapters.noise import DrawnNoise, laplace_scale, privatise
 from adapters.plans import SeenPlans, admit
 from adapters.privacy import public_domain
 from adapters.schema import Area, Base
@@ -38,22 +39,21 @@ from adapters.sql import (
     register_h3,
     suppress_small_cells,
 )
-from gateway.analytics.privacy import DrawnNoise, laplace_scale, privatise
 from gateway.errors import ConfigurationError
-from gateway.evidence import SignedBlob, attestation, seal_result, sha256
-from gateway.health_port import start_health_port
-from gateway.identities import GATEWAY_ID
-from gateway.keys import RegistryFile, Signer, x25519_public
-from gateway.model import (
+from gateway.protocol.evidence import SignedBlob, attestation, seal_result, sha256
+from gateway.protocol.health_port import start_health_port
+from gateway.protocol.identities import GATEWAY_ID
+from gateway.protocol.keys import RegistryFile, Signer, x25519_public
+from gateway.protocol.model import (
     InvalidQuery,
     QueryPlan,
     utc,
     value_to_proto,
 )
-from gateway.reflection import enable_reflection
-from gateway.release import hold_key, release_id
-from gateway.tls import TlsFiles, peer_identity
-from gateway.wire import MalformedRequests
+from gateway.protocol.reflection import enable_reflection
+from gateway.protocol.release import hold_key, release_id
+from gateway.protocol.tls import TlsFiles, peer_identity
+from gateway.protocol.wire import MalformedRequests
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
 
 log = structlog.get_logger("gerbang.adapter")

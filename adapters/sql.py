@@ -41,9 +41,9 @@ from sqlalchemy import (
     select,
 )
 
-from gateway.analytics._h3 import cell_of
-from gateway.catalog import LOCATION, Dataset, FieldType
-from gateway.model import (
+from gateway.protocol.catalog import LOCATION, Dataset, FieldType
+from gateway.protocol.cells import cell_of
+from gateway.protocol.model import (
     Bucket,
     CaseBinding,
     Filter,

@@ -23,10 +23,10 @@ import httpx
 from bench.components import Component, Rate
 from bench.load import percentiles_ms
 from bench.workload import CALLER, bench_query, prepare_city
-from gateway.agent.local import LocalAgent
 from gateway.client import GerbangClient
-from gateway.local import LocalFederation
-from gateway.model import Query, time_text
+from gateway.protocol.model import Query, time_text
+from tools.agent_federation import LocalAgent
+from tools.federation import LocalFederation
 
 WARMUP = 10
 

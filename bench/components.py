@@ -32,11 +32,11 @@ from sqlalchemy import Column, MetaData, Table, insert, select
 
 from bench.load import percentiles_ms
 from bench.workload import ADAPTER, CALLER, bench_query
-from gateway.audit.entry import AuditRecord, ResultDigest, describe_query
 from gateway.audit.store import AuditStore, entries_table
-from gateway.audit.verify import verify_log
-from gateway.identities import EXAMPLE_CALLERS, adapter_id
-from gateway.planning import policy_input
+from gateway.oversight.verify import verify_log
+from gateway.protocol.audit_entry import AuditRecord, ResultDigest, describe_query
+from gateway.protocol.identities import EXAMPLE_CALLERS, adapter_id
+from gateway.protocol.planning import policy_input
 
 # The engines' baseline: the same decision document for every input, no rules to evaluate.
 # `allow` reads the input: rego-cpp's bundle entrypoint answers a wholly constant rule with
@@ -367,7 +367,7 @@ def sealing_component(payload: bytes, seconds: float) -> Component:
     """
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-    from gateway.evidence import seal_result
+    from gateway.protocol.evidence import seal_result
 
     recipient = X25519PrivateKey.generate().public_key()
     plan_hash = hashlib.sha256(b"benchmark plan").digest()
@@ -401,7 +401,7 @@ def seal_and_sign_components(sizes: tuple[int, ...], seconds: float) -> list[Com
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-    from gateway.evidence import attestation, seal_result
+    from gateway.protocol.evidence import attestation, seal_result
 
     caller = X25519PrivateKey.generate()
     signer = Ed25519PrivateKey.generate()

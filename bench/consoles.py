@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from adapters.schema import Base
-from adapters.seed import seed_city
 from bench.workload import analyse
-from gateway.agent.local import LocalAgent
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.pki import init_pki
+from gateway.protocol.pki import init_pki
+from tools.agent_federation import LocalAgent
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]

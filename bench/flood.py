@@ -21,9 +21,9 @@ from typing import Final
 
 from bench.load import LoadResult, drive
 from bench.workload import CALLER, SignedRequests
-from gateway.identities import EXAMPLE_CALLERS
-from gateway.model import Query
-from gateway.tls import TlsFiles
+from gateway.protocol.identities import EXAMPLE_CALLERS
+from gateway.protocol.model import Query
+from gateway.protocol.tls import TlsFiles
 
 FLOODER: Final = "jsc-command-centre"
 MEASURED_CONCURRENCY: Final = 4

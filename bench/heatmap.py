@@ -41,18 +41,18 @@ from pathlib import Path
 from typing import Any, Final
 
 from adapters.schema import WIB_OFFSET
-from adapters.seed import DEFAULT_END, seed_city
 from gateway.client import GerbangClient
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.model import Aggregation, Bucket, Filter, GroupBy, Op, Query
-from gateway.pki import init_pki
+from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Op, Query
+from gateway.protocol.pki import init_pki
+from tools.city import DEFAULT_END, seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 PURPOSE: Final = "spatial_planning"
 CALLER_SLUG: Final = "citata-spatial"
 CALLER: Final = "spiffe://gerbang.jakarta.go.id/citata/spatial"
 RESOLUTION: Final = 8
 SEED: Final = 20261101  # as `make run`
-# The kota split of `make run` (gateway/demo.py), one database per regional police.
+# The kota split of `make run` (tools/demo.py), one database per regional police.
 REGIONS: Final = {
     "pmj-1": ("Jakarta Pusat", "Jakarta Utara", "Jakarta Barat"),
     "pmj-2": ("Jakarta Selatan", "Jakarta Timur"),
@@ -62,7 +62,7 @@ BENCH_LABEL: Final = (
     "BENCHMARK COPY of spatial_planning (bench/heatmap.py): one purpose per timed request so "
     "each has its own budget; never part of a deployed policy"
 )
-_SOURCES: Final = (Path("adapters/schema.py"), Path("adapters/seed.py"))
+_SOURCES: Final = (Path("adapters/schema.py"), Path("tools/city/"))
 
 
 @dataclass(frozen=True)

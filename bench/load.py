@@ -24,7 +24,7 @@ from typing import Final
 import grpc
 
 from bench.procs import MACHINE
-from gateway.tls import TlsFiles
+from gateway.protocol.tls import TlsFiles
 from gerbang.v1 import query_pb2
 
 QUERY_METHOD: Final = "/gerbang.v1.QueryService/Query"

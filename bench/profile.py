@@ -38,8 +38,8 @@ from bench.workload import (
     bench_query,
     prepare_city,
 )
-from gateway.local import LocalFederation
-from gateway.tls import TlsFiles
+from gateway.protocol.tls import TlsFiles
+from tools.federation import LocalFederation
 
 # Stages of a request, each recognised by a frame in its stack (file or function).
 # A sample counts for every stage it is under, so the shares can add up to more than 100 %.

@@ -2,7 +2,7 @@
 
 It serves `gerbang.v1.QueryService/Query` with the gateway's own certificate
 (the adapter answers only the gateway's identity), turns the request into the
-same `QueryPlan` bytes as the gateway would (`gateway.planning.narrow` with the
+same `QueryPlan` bytes as the gateway would (`gateway.protocol.planning.narrow` with the
 purpose's obligations and no extra filters, bound to the caller's HPKE key so
 that the adapter can seal the result), signs the plan with the gateway's plan
 key (the adapter runs only signed plans), calls the adapter's Execute and
@@ -33,13 +33,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from bench.workload import Obligations, obligations
-from gateway.evidence import sha256, sign_blob
-from gateway.identities import GATEWAY_ID
-from gateway.keys import Signer
-from gateway.model import InvalidQuery, Query
-from gateway.planning import narrow
-from gateway.release import hold_key, release_id
-from gateway.tls import TlsFiles, peer_identity
+from gateway.protocol.evidence import sha256, sign_blob
+from gateway.protocol.identities import GATEWAY_ID
+from gateway.protocol.keys import Signer
+from gateway.protocol.model import InvalidQuery, Query
+from gateway.protocol.planning import narrow
+from gateway.protocol.release import hold_key, release_id
+from gateway.protocol.tls import TlsFiles, peer_identity
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, query_pb2, query_pb2_grpc
 
 ADAPTER_TIMEOUT: Final = 30.0

@@ -58,11 +58,11 @@ from bench.workload import (
     bench_query,
     prepare_city,
 )
-from gateway.identities import adapter_id
-from gateway.local import LocalFederation, Process, free_port, wait_healthy
-from gateway.model import Filter, Op, Query
-from gateway.planning import narrow
-from gateway.tls import TlsFiles
+from gateway.protocol.identities import adapter_id
+from gateway.protocol.model import Filter, Op, Query
+from gateway.protocol.planning import narrow
+from gateway.protocol.tls import TlsFiles
+from tools.federation import LocalFederation, Process, free_port, wait_healthy
 
 SHIPPED_POLICIES = Path("policies")
 # The bench's copy, with the measured caller's limits raised (bench/flood.py); relative,

@@ -3,7 +3,7 @@
 Both paths (A, the bare relay; B, Gerbang) ask the same adapter, over the same
 database, the same question: the transport agency (`dishub-atcs`) counting
 incidents by kecamatan and hour of day for traffic planning, in one kota over a
-short window (`gateway/demo.py` asks the same for a month). The window sets how
+short window (`tools/demo.py` asks the same for a month). The window sets how
 much work the adapter's SQL does; it is chosen so that the SQL is a realistic
 part of a request, not most of it (BENCHMARKS.md says how much).
 """
@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from adapters.seed import seed_city
 from gateway.client import CallerKeys
-from gateway.evidence import NONCE_BYTES, sign_request
-from gateway.local import AdapterSpec
-from gateway.model import Aggregation, Bucket, Filter, GroupBy, Op, Query
-from gateway.pki import init_pki
-from gateway.tls import TlsFiles, peer_certificate_identity
+from gateway.protocol.evidence import NONCE_BYTES, sign_request
+from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Op, Query
+from gateway.protocol.pki import init_pki
+from gateway.protocol.tls import TlsFiles, peer_certificate_identity
 from gerbang.v1 import query_pb2
+from tools.city import seed_city
+from tools.federation import AdapterSpec
 
 ADAPTER: Final = "bench"  # its certificate is adapter-bench, its SPIFFE ID adapter_id("bench")
 CALLER: Final = "dishub-atcs"
@@ -35,7 +35,7 @@ KOTA: Final = "Jakarta Selatan"
 SEED: Final = 20261101
 INCIDENTS: Final = 100_000
 WINDOW_DAYS: Final = 14
-# The seeded city ends on 2026-11-01 (adapters.seed.DEFAULT_END); the window ends there.
+# The seeded city ends on 2026-11-01 (tools.city.DEFAULT_END); the window ends there.
 WINDOW_END: Final = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
 

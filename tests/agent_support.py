@@ -14,10 +14,10 @@ import jsonschema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from gateway.agent.local import LocalAgent
 from gateway.analytics import operations as ops
 from gateway.audit.store import AuditStore
-from gateway.local import LocalFederation
+from tools.agent_federation import LocalAgent
+from tools.federation import LocalFederation
 
 OPENAPI = json.loads(Path("gateway/agent/openapi.json").read_text())
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())

@@ -16,9 +16,9 @@ from typing import Any
 import grpc
 
 from gateway.cli import _run_until_signal, build_parser, gateway_config
-from gateway.observability import configure_logging
 from gateway.policy import engine_from_config
-from gateway.server import serve
+from gateway.protocol.observability import configure_logging
+from gateway.service.server import serve
 
 
 class Recorder:

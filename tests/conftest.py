@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from gateway.model import Filter, Op
+from gateway.protocol.model import Filter, Op
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import grpc
 import pytest
 
-from adapters.seed import seed_city
-from gateway.identities import GATEWAY_ID
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.pki import init_pki
-from gateway.tls import TlsFiles, peer_certificate_identity
+from gateway.protocol.identities import GATEWAY_ID
+from gateway.protocol.pki import init_pki
+from gateway.protocol.tls import TlsFiles, peer_certificate_identity
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +30,8 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFedera
     url = f"sqlite:///{work / 't1.db'}"
     seed_city(url, incidents=100, seed=7, kota=("Jakarta Pusat",))
     fed = LocalFederation(work, [AdapterSpec("t1", url)])
-    from gateway.keys import init_keys
-    from gateway.keys_cli import development_identities
+    from gateway.cli.keys import development_identities
+    from gateway.protocol.keys import init_keys
 
     init_keys(fed.keys_dir, development_identities(("t1",)))
     try:

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from gateway.admission import AdmissionControl, server_options
 from gateway.audit.store import AuditStore, AuditWriter
 from gateway.errors import ConfigurationError
-from gateway.identities import EXAMPLE_CALLERS
-from gateway.limits import DEFAULT_LIMITS, LimitsTable, Overloaded, TokenBucket, plan_cost
-from gateway.model import Filter, Op, Query
 from gateway.policy.bundle import load_bundle
 from gateway.policy.registry import check_registry
+from gateway.protocol.identities import EXAMPLE_CALLERS
+from gateway.protocol.model import Filter, Op, Query
+from gateway.service.admission import AdmissionControl, server_options
+from gateway.service.limits import DEFAULT_LIMITS, LimitsTable, Overloaded, TokenBucket, plan_cost
 
 ATCS = EXAMPLE_CALLERS["dishub-atcs"]
 JSC = EXAMPLE_CALLERS["jsc-command-centre"]

@@ -25,14 +25,11 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
-from adapters.seed import seed_city
 from gateway.agent.auth import COMMITMENT_DOMAIN
 from gateway.agent.issuer import LocalIssuer
-from gateway.agent.local import AUDIENCE, ISSUER, LocalAgent
-from gateway.evidence import verify_bundle
-from gateway.keys import KeyRegistry
-from gateway.local import AdapterSpec, LocalFederation, gerbang_command
-from gateway.pki import init_pki
+from gateway.protocol.evidence import verify_bundle
+from gateway.protocol.keys import KeyRegistry
+from gateway.protocol.pki import init_pki
 from tests.agent_support import (
     AUG,
     END,
@@ -48,6 +45,9 @@ from tests.agent_support import (
     running_agents,
     schema_at,
 )
+from tools.agent_federation import AUDIENCE, ISSUER, LocalAgent
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation, gerbang_command
 
 REGIONS = {"h1": ("Jakarta Pusat", "Jakarta Barat"), "h2": ("Jakarta Selatan",)}
 AGENTS = ("dishub-atcs", "samapta", "jsc-command-centre", "citata-spatial")

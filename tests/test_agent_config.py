@@ -17,12 +17,12 @@ import pytest
 
 from gateway.agent.auth import COMMITMENT_DOMAIN, new_token, user_commitment
 from gateway.agent.config import ServerTls, load_config
-from gateway.agent.local import LocalAgent
+from gateway.cli.keys import development_identities
 from gateway.errors import ConfigurationError
-from gateway.keys import init_keys
-from gateway.keys_cli import development_identities
-from gateway.local import LocalFederation, free_port
-from gateway.pki import CertificateAuthority, init_pki, write_issued
+from gateway.protocol.keys import init_keys
+from gateway.protocol.pki import CertificateAuthority, init_pki, write_issued
+from tools.agent_federation import LocalAgent
+from tools.federation import LocalFederation, free_port
 
 DIGEST = "ab" * 32
 BASE = f"""

@@ -21,18 +21,18 @@ import grpc
 import httpx
 import pytest
 
-from adapters.seed import seed_city
-from gateway._canonical import canonical_json
-from gateway.agent.local import LocalAgent
 from gateway.audit.store import AuditStore
-from gateway.evidence import sha256, sign_blob
-from gateway.identities import adapter_id
-from gateway.keys import Signer, init_keys
-from gateway.keys_cli import development_identities
-from gateway.local import AdapterSpec, LocalFederation, free_port
-from gateway.pki import init_pki
-from gateway.tls import TlsFiles
+from gateway.cli.keys import development_identities
+from gateway.protocol.canonical import canonical_json
+from gateway.protocol.evidence import sha256, sign_blob
+from gateway.protocol.identities import adapter_id
+from gateway.protocol.keys import Signer, init_keys
+from gateway.protocol.pki import init_pki
+from gateway.protocol.tls import TlsFiles
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc
+from tools.agent_federation import LocalAgent
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation, free_port
 
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 REGIONS = {"t1": ("Jakarta Pusat",), "t2": ("Jakarta Selatan",)}

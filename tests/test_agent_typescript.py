@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters.seed import seed_city
-from gateway.agent.local import LocalAgent
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.pki import init_pki
+from gateway.protocol.pki import init_pki
 from tests.conftest import require
+from tools.agent_federation import LocalAgent
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 CLIENT = Path("clients/typescript")
 TSC = CLIENT / "node_modules" / ".bin" / "tsc"

@@ -24,12 +24,12 @@ import pytest
 
 from gateway.agent import alerts
 from gateway.agent.journal import open_commitment
-from gateway.agent.local import LocalAgent
-from gateway.identities import EXAMPLE_CALLERS
-from gateway.local import AdapterSpec, LocalFederation, free_port
-from gateway.pki import init_pki
+from gateway.protocol.identities import EXAMPLE_CALLERS
+from gateway.protocol.pki import init_pki
 from tests.agent_support import audit_entry, basis, headers
 from tests.test_consoles_ops import REGIONS, WIB, surge_window
+from tools.agent_federation import LocalAgent
+from tools.federation import AdapterSpec, LocalFederation, free_port
 
 SECRET = b"webhook-secret-of-the-standing-watch-0123456789"
 COMMAND_CENTRE = "jsc-command-centre"
@@ -65,7 +65,7 @@ class Receiver:
 
 @pytest.fixture(scope="module")
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
-    from adapters.seed import seed_city
+    from tools.city import seed_city
 
     work = tmp_path_factory.mktemp("agent-watch")
     policies = work / "policies"

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from adapters.seed import seed_city
-from gateway.analytics.cli import add_analytics_commands
-from gateway.analytics.evaluate import Obligations, _Budget
 from gateway.errors import ConfigurationError
+from tools.analytics.cli import add_analytics_commands
+from tools.analytics.evaluate import Obligations, _Budget
+from tools.city import seed_city
 
 REGISTRY = Path(__file__).parents[1] / "policies" / "registry" / "purposes" / "data.json"
 METRICS = (

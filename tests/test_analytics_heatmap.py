@@ -8,8 +8,8 @@ from datetime import date
 import h3  # type: ignore[import-untyped]
 import pytest
 
+from adapters.noise import Release
 from gateway.analytics.heatmap import h3_cell, heatmap, hotspots, sum_releases
-from gateway.analytics.privacy import Release
 from gateway.analytics.tally import REPORTED, InvalidTally, Tally, in_window, reported
 
 MONAS = (-6.1754, 106.8272)

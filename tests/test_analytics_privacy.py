@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from gateway.analytics.privacy import (
+from adapters.noise import (
     CountNoise,
     DrawnNoise,
     laplace_scale,

@@ -19,7 +19,8 @@ import h3  # type: ignore[import-untyped]
 import pytest
 from PIL import Image as PilImage
 
-from gateway.analytics.render import (
+from gateway.analytics.tally import InvalidTally
+from gateway.client.render import (
     RAMP,
     WITHHELD_COLOUR,
     WITHHELD_MARK,
@@ -29,7 +30,6 @@ from gateway.analytics.render import (
     render_png,
     render_terminal,
 )
-from gateway.analytics.tally import InvalidTally
 
 HOTTEST = palette(1.0)
 WHITE = (255, 255, 255)
@@ -273,7 +273,7 @@ def test_palette_is_ordered_from_dark_to_light() -> None:
 
 # --- legend, basemap --------------------------------------------------------------------
 
-FONT = Path("gateway/analytics/fonts/DejaVuSans.ttf")
+FONT = Path("gateway/client/fonts/DejaVuSans.ttf")
 BASEMAP = Path("gateway/agent/consoles/basemap.geojson")
 LEGEND = Legend(
     period="2025-11-01 s.d./to 2026-10-31",

@@ -21,18 +21,18 @@ from typing import Any
 import grpc
 import pytest
 
-from adapters.geography import KECAMATAN
-from adapters.seed import seed_city
-from gateway.analytics import _h3
 from gateway.analytics import operations as ops
-from gateway.analytics.client import AnalyticsClient
 from gateway.analytics.stream import released_days
 from gateway.analytics.tally import InvalidTally
 from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient, QueryRefused
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.model import Filter, Op, QueryPlan
-from gateway.pki import init_pki
+from gateway.client.analytics import AnalyticsClient
+from gateway.protocol import cells as _h3
+from gateway.protocol.geography import KECAMATAN
+from gateway.protocol.model import Filter, Op, QueryPlan
+from gateway.protocol.pki import init_pki
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 REGIONS = {

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from adapters.seed import seed_city
-from gateway.audit._merkle import leaf_hash
 from gateway.audit.store import AuditStore
-from gateway.audit.verify import verify_log
 from gateway.client import GerbangClient, QueryRefused, Receipt
 from gateway.errors import TransportError
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.model import Aggregation, GroupBy, Query
+from gateway.oversight.verify import verify_log
+from gateway.protocol.model import Aggregation, GroupBy, Query
+from gateway.tlog.merkle import leaf_hash
 from tests.conftest import month_window
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 CRASHES = 10
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
@@ -38,7 +38,7 @@ QUERY = Query(
 
 @pytest.fixture(scope="module")
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
-    from gateway.pki import init_pki
+    from gateway.protocol.pki import init_pki
 
     work = tmp_path_factory.mktemp("crash")
     init_pki(work / "pki", adapters=("c1",))

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, update
 
-from gateway._canonical import canonical_json
-from gateway.audit._merkle import leaf_hash
-from gateway.audit.entry import AuditRecord, ResultDigest, commit_value
 from gateway.audit.store import AuditStore, AuditWriter, entries_table, head_table
-from gateway.audit.verify import verify_log
 from gateway.cli import main as gerbang
 from gateway.errors import AuditIntegrityError, AuditUnavailable
+from gateway.oversight.verify import verify_log
+from gateway.protocol.audit_entry import AuditRecord, ResultDigest, commit_value
+from gateway.protocol.canonical import canonical_json
+from gateway.tlog.merkle import leaf_hash
 
 
 def record(i: int, decision: str = "allow") -> AuditRecord:
@@ -194,7 +194,7 @@ def test_head_row_tampering_is_detected(store: AuditStore) -> None:
 
 
 def test_cli_verify_exit_codes(store: AuditStore, capsys: pytest.CaptureFixture[str]) -> None:
-    from gateway.audit._note import generate_signer_key
+    from gateway.tlog.note import generate_signer_key
 
     verify = ["audit", "verify", "--store", store.url, "--pubkey", generate_signer_key("x")[1]]
     assert gerbang(verify) == 0
@@ -263,7 +263,7 @@ def test_commitments_are_keyed_and_typed() -> None:
 
 
 def test_stored_tree_gives_verifiable_proofs(store: AuditStore) -> None:
-    from gateway.audit._merkle import leaf_hash, verify_consistency, verify_inclusion
+    from gateway.tlog.merkle import leaf_hash, verify_consistency, verify_inclusion
 
     store.append([record(i) for i in range(10, 37)])
     size = store.head().size
@@ -283,8 +283,8 @@ def test_stored_tree_gives_verifiable_proofs(store: AuditStore) -> None:
 def test_leaf_hashes_are_found_before_and_after_the_leaf_index_catches_up(
     store: AuditStore,
 ) -> None:
-    from gateway.audit._merkle import leaf_hash
     from gateway.errors import ProofRequestError
+    from gateway.tlog.merkle import leaf_hash
 
     store.index_leaves()
     indexed = store.head().size
@@ -307,9 +307,9 @@ def test_the_leaf_index_migration_indexes_an_existing_log(tmp_path: Path) -> Non
     from alembic.config import Config
     from sqlalchemy import func, select
 
-    from gateway.audit._merkle import leaf_hash
-    from gateway.audit.entry import GENESIS
     from gateway.audit.store import head_table, leaf_index_table
+    from gateway.protocol.audit_entry import GENESIS
+    from gateway.tlog.merkle import leaf_hash
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     old = AuditStore(url)
@@ -333,7 +333,7 @@ def test_the_leaf_index_migration_indexes_an_existing_log(tmp_path: Path) -> Non
 
 
 def test_verification_checks_checkpoint_roots(store: AuditStore) -> None:
-    from gateway.audit.verify import CheckpointClaim
+    from gateway.oversight.verify import CheckpointClaim
 
     root10 = store.root(10)
     claims = [CheckpointClaim(10, root10), CheckpointClaim(4, store.root(4))]
@@ -380,9 +380,9 @@ def test_float_filter_values_are_recorded_not_crashed_on() -> None:
     """Regression (issue 11's attack suite): a coordinate filter value (a float) in the sealed
     details made canonical JSON refuse the record, so the refusal was answered "audit log
     unavailable" and never audited."""
-    from gateway._canonical import canonical_json
-    from gateway.audit.entry import describe_query, query_details
-    from gateway.model import Aggregation, Filter, GroupBy, Op, Query
+    from gateway.protocol.audit_entry import describe_query, query_details
+    from gateway.protocol.canonical import canonical_json
+    from gateway.protocol.model import Aggregation, Filter, GroupBy, Op, Query
 
     q = Query(
         "incidents",

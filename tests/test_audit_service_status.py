@@ -14,14 +14,14 @@ import grpc
 import pytest
 from sqlalchemy import delete
 
-from gateway.audit.entry import AuditRecord
 from gateway.audit.service import AuditService
 from gateway.audit.store import AuditStore, tree_table
-from gateway.identities import EXAMPLE_CALLERS
-from gateway.local import free_port
-from gateway.pki import init_pki
-from gateway.tls import TlsFiles
+from gateway.protocol.audit_entry import AuditRecord
+from gateway.protocol.identities import EXAMPLE_CALLERS
+from gateway.protocol.pki import init_pki
+from gateway.protocol.tls import TlsFiles
 from gerbang.v1 import audit_pb2, audit_pb2_grpc
+from tools.federation import free_port
 
 
 def record(i: int) -> AuditRecord:

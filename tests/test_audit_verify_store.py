@@ -29,7 +29,7 @@ from gateway.audit.store import (
     tree_table,
 )
 from gateway.cli import main as gerbang
-from gateway.witness import WitnessKey, WitnessState, witness_round
+from gateway.oversight.witness import WitnessKey, WitnessState, witness_round
 from tests.test_audit_log import record
 
 
@@ -273,7 +273,7 @@ def test_store_forked_from_a_witness_is_detected(
 def test_checkpoint_note_file_under_another_key_is_refused(
     log: Log, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from gateway.audit._checkpoint import Checkpoint, sign_checkpoint
+    from gateway.tlog.checkpoint import Checkpoint, sign_checkpoint
 
     forger = LogKey.load_or_create(tmp_path / "forger.key")
     note = tmp_path / "forged.note"
@@ -283,7 +283,7 @@ def test_checkpoint_note_file_under_another_key_is_refused(
 
 
 def _rebuild_tree(store: AuditStore, size: int) -> None:
-    from gateway.audit._merkle import leaf_hash, nodes_completed_by_append
+    from gateway.tlog.merkle import leaf_hash, nodes_completed_by_append
 
     class Empty:
         def read_nodes(self, keys: object) -> dict[object, bytes]:
@@ -308,10 +308,10 @@ def test_offline_verification_imports_no_database_driver(log: Log, tmp_path: Pat
         f"""
         import sys
         sys.modules["sqlalchemy"] = None  # any import of it now fails
-        import gateway.audit.verify, gateway.audit.remote, gateway.audit.tiles_cli
-        import gateway.evidence, gateway.evidence_cli, gateway.audit.commands
+        import gateway.oversight.verify, gateway.oversight.remote, gateway.cli.tiles
+        import gateway.protocol.evidence, gateway.cli.evidence, gateway.cli.audit
         import argparse
-        from gateway.audit.commands import add_audit_commands
+        from gateway.cli.audit import add_audit_commands
         parser = argparse.ArgumentParser()
         sub = parser.add_subparsers()
         add_audit_commands(sub.add_parser("audit").add_subparsers(), sub.add_parser("witness"))

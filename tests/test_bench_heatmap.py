@@ -19,7 +19,7 @@ from bench.heatmap import (
     cache_key,
     heatmap_query,
 )
-from gateway.model import Op
+from gateway.protocol.model import Op
 
 POLICIES = Path("policies")
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from adapters.seed import seed_city
 from gateway.client import GerbangClient
-from gateway.evidence import user_commitment
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.model import Filter, Op, Query
-from gateway.pki import init_pki
+from gateway.protocol.evidence import user_commitment
+from gateway.protocol.model import Filter, Op, Query
+from gateway.protocol.pki import init_pki
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 CASE = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"

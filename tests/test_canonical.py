@@ -19,9 +19,9 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway._canonical import MAX_INTEGER, canonical_json
-from gateway.audit.entry import commit_value
-from gateway.model import Filter, InvalidQuery, Op, time_text
+from gateway.protocol.audit_entry import commit_value
+from gateway.protocol.canonical import MAX_INTEGER, canonical_json
+from gateway.protocol.model import Filter, InvalidQuery, Op, time_text
 from gerbang.v1 import common_pb2
 
 

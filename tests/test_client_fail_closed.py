@@ -21,15 +21,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.seed import seed_city
 from gateway.client import GerbangClient
 from gateway.errors import GerbangError, UntrustedInputError
-from gateway.evidence import verify_bundle
-from gateway.keys import KeyRegistry
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.model import Aggregation, GroupBy, Query
-from gateway.pki import init_pki
+from gateway.protocol.evidence import verify_bundle
+from gateway.protocol.keys import KeyRegistry
+from gateway.protocol.model import Aggregation, GroupBy, Query
+from gateway.protocol.pki import init_pki
 from tests.conftest import month_window
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 TRAFFIC = Query(

@@ -22,17 +22,17 @@ import grpc
 import pytest
 
 from adapters.plans import _check_lifetime
-from adapters.seed import seed_city
 from adapters.sql import PlanRefused
 from gateway.audit.store import AuditStore
-from gateway.audit.verify import verify_log
 from gateway.client import GerbangClient, QueryRefused
-from gateway.evidence import FRESHNESS
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.model import Aggregation, Bucket, GroupBy, Query
-from gateway.pki import init_pki
-from gateway.planning import PLAN_LIFETIME
+from gateway.oversight.verify import verify_log
+from gateway.protocol.evidence import FRESHNESS
+from gateway.protocol.model import Aggregation, Bucket, GroupBy, Query
+from gateway.protocol.pki import init_pki
+from gateway.protocol.planning import PLAN_LIFETIME
 from tests.conftest import month_window
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 SKEW = "GERBANG_TEST_CLOCK_SKEW"

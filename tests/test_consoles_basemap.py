@@ -12,8 +12,8 @@ import sqlite3
 from pathlib import Path
 
 from adapters.basemap import basemap, region
-from adapters.geography import KECAMATAN
-from adapters.seed import seed_city
+from gateway.protocol.geography import KECAMATAN
+from tools.city import seed_city
 
 Ring = list[list[float]]
 

@@ -22,15 +22,15 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from adapters.geography import KECAMATAN
 from adapters.privacy import _h3_cells as public_domain_cells
-from adapters.seed import seed_city
-from gateway.agent.local import LocalAgent
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.pki import init_pki
+from gateway.protocol.geography import KECAMATAN
+from gateway.protocol.pki import init_pki
 from tests.agent_support import running_agents
 from tests.axe import assert_accessible
 from tests.conftest import require
+from tools.agent_federation import LocalAgent
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -6,8 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from adapters.seed import DEFAULT_END
 from tools import consoles
+from tools.city import DEFAULT_END
 
 
 def test_registry_offers_only_what_the_purposes_allow() -> None:

@@ -31,14 +31,14 @@ from playwright.sync_api import Browser, sync_playwright
 
 from gateway.agent import alerts
 from gateway.agent.config import load_config
-from gateway.agent.local import LocalAgent
 from gateway.errors import ConfigurationError
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.pki import init_pki
+from gateway.protocol.pki import init_pki
 from tests.agent_support import basis, conforms, headers
 from tests.axe import assert_accessible
 from tests.conftest import require
 from tests.test_consoles_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, SUBJECT, shot, signed_in
+from tools.agent_federation import LocalAgent
+from tools.federation import AdapterSpec, LocalFederation
 
 REGIONS = {
     "h1": ("Jakarta Pusat", "Jakarta Barat", "Jakarta Utara"),
@@ -89,7 +89,7 @@ class Receiver:
 @pytest.fixture(scope="module")
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
     require(CHROMIUM.exists(), "no /usr/bin/chromium (apt-get install chromium)")
-    from adapters.seed import seed_city
+    from tools.city import seed_city
 
     work = tmp_path_factory.mktemp("consoles-ops")
     init_pki(work / "pki", adapters=tuple(REGIONS))

@@ -29,21 +29,21 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
-from adapters.seed import seed_city
-from gateway.agent.local import LocalAgent
-from gateway.audit._checkpoint import Checkpoint, cosign, format_cosigner_key, sign_checkpoint
-from gateway.audit._merkle import MemoryNodeStore, inclusion_proof, leaf_hash, root_at
-from gateway.audit._note import generate_signer_key, parse_signer_key
-from gateway.audit.commands import witness_via_gateway
 from gateway.audit.store import AuditStore
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.pki import init_pki
-from gateway.tls import TlsFiles
+from gateway.cli.audit import witness_via_gateway
+from gateway.protocol.pki import init_pki
+from gateway.protocol.tls import TlsFiles
+from gateway.tlog.checkpoint import Checkpoint, cosign, format_cosigner_key, sign_checkpoint
+from gateway.tlog.merkle import MemoryNodeStore, inclusion_proof, leaf_hash, root_at
+from gateway.tlog.note import generate_signer_key, parse_signer_key
 from gerbang.v1 import audit_pb2, audit_pb2_grpc
 from tests.agent_support import TRAFFIC, conforms, post, running_agents
 from tests.axe import assert_accessible
 from tests.conftest import require
 from tests.test_consoles_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, signed_in
+from tools.agent_federation import LocalAgent
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 ROOT = Path(__file__).resolve().parent.parent
 CONSOLES = ROOT / "consoles"
@@ -452,7 +452,7 @@ def test_get_sealed_details_hands_the_blob_to_oversight_only(
 def test_the_oversight_table_is_parsed_and_a_wrong_key_stops_the_agent(tmp_path: Path) -> None:
     from gateway.agent.config import load_config
     from gateway.errors import ConfigurationError
-    from gateway.witness import WitnessKey
+    from gateway.oversight.witness import WitnessKey
     from tests.test_agent_config import BASE
 
     _, vkey = generate_signer_key("gerbang.jakarta.go.id/gerbang/audit")

@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.analytics import operations as ops
-from gateway.analytics.service import _check_stream, pattern_kind, risk_unit
 from gateway.errors import GerbangError
-from gateway.evidence import canonical_request
-from gateway.model import Query, QueryPlan, duration_from_proto, timestamp_from_proto
+from gateway.protocol.evidence import canonical_request
+from gateway.protocol.model import Query, QueryPlan, duration_from_proto, timestamp_from_proto
+from gateway.service.analytics import _check_stream, pattern_kind, risk_unit
 from gerbang.v1 import adapter_pb2, analytics_pb2, common_pb2, query_pb2
 
 INT64 = st.integers(-(2**63), 2**63 - 1)

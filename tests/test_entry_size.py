@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.audit._tiles import MAX_ENTRY_BYTES
-from gateway.audit.entry import AuditRecord, ResultDigest, describe_query
 from gateway.audit.store import AuditStore
-from gateway.model import (
+from gateway.protocol.audit_entry import AuditRecord, ResultDigest, describe_query
+from gateway.protocol.model import (
     MAX_FILTERS,
     MAX_STRING,
     MAX_TOTAL_VALUES,
@@ -27,6 +26,7 @@ from gateway.model import (
     Op,
     Query,
 )
+from gateway.tlog.tiles import MAX_ENTRY_BYTES
 
 
 def _query(values: int, filters: int = MAX_FILTERS) -> Query:

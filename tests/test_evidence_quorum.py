@@ -14,17 +14,22 @@ from typing import Any
 
 import pytest
 
-from adapters.seed import seed_city
-from gateway._canonical import canonical_json
 from gateway.audit.checkpoints import ORIGIN, LogKey
 from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient
-from gateway.evidence import user_commitment
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.model import Filter, Op, Query
-from gateway.pki import init_pki
-from gateway.witness import WitnessKey
-from gateway.witness_server import WitnessedLogs, WitnessState, make_server, serve_in_thread
+from gateway.oversight.witness import WitnessKey
+from gateway.oversight.witness_server import (
+    WitnessedLogs,
+    WitnessState,
+    make_server,
+    serve_in_thread,
+)
+from gateway.protocol.canonical import canonical_json
+from gateway.protocol.evidence import user_commitment
+from gateway.protocol.model import Filter, Op, Query
+from gateway.protocol.pki import init_pki
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 CASE = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"

@@ -34,17 +34,25 @@ from typing import Any
 import grpc
 import pytest
 
-from adapters.seed import seed_city
 from gateway.analytics import operations as ops
-from gateway.analytics.client import AnalyticsClient
 from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient
-from gateway.identities import EXAMPLE_CALLERS
-from gateway.local import AdapterSpec, LocalFederation, free_port, gerbang_command
-from gateway.model import MAX_TOTAL_VALUES, MAX_VALUES, Aggregation, Filter, GroupBy, Op, Query
-from gateway.pki import init_pki
+from gateway.client.analytics import AnalyticsClient
+from gateway.protocol.identities import EXAMPLE_CALLERS
+from gateway.protocol.model import (
+    MAX_TOTAL_VALUES,
+    MAX_VALUES,
+    Aggregation,
+    Filter,
+    GroupBy,
+    Op,
+    Query,
+)
+from gateway.protocol.pki import init_pki
 from gerbang.v1 import analytics_pb2, analytics_pb2_grpc, query_pb2_grpc
 from tests.conftest import month_window
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation, free_port, gerbang_command
 
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 FLOODER = "jsc-command-centre"

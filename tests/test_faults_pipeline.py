@@ -1,6 +1,6 @@
 """Faults against real processes: each ends in a clear status and one audit entry (issue 12).
 
-The gateway and two adapters run as processes over mTLS (gateway/local.py). Each fault
+The gateway and two adapters run as processes over mTLS (tools/federation.py). Each fault
 is injected from outside, as an operator or an attacker would cause it:
 
 - an adapter killed, hung (SIGSTOP) or killed while it holds a plan (mid-answer);
@@ -38,12 +38,9 @@ from grpc_status import rpc_status
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.seed import seed_city
 from gateway.analytics import operations as ops
-from gateway.analytics.client import AnalyticsClient
 from gateway.audit.checkpoints import LogKey
 from gateway.audit.store import AuditStore
-from gateway.audit.verify import verify_log
 from gateway.cli import main as gerbang
 from gateway.client import (
     AuditUnavailable,
@@ -52,16 +49,19 @@ from gateway.client import (
     QueryRefused,
     Unauthenticated,
 )
+from gateway.client.analytics import AnalyticsClient
 from gateway.errors import GerbangError
-from gateway.identities import EXAMPLE_CALLERS
-from gateway.keys import KeyRegistry
-from gateway.local import AdapterSpec, LocalFederation, Process, free_port, wait_healthy
-from gateway.model import Aggregation, GroupBy, Query
-from gateway.pki import init_pki
-from gateway.tls import TlsFiles
+from gateway.oversight.verify import verify_log
+from gateway.protocol.identities import EXAMPLE_CALLERS
+from gateway.protocol.keys import KeyRegistry
+from gateway.protocol.model import Aggregation, GroupBy, Query
+from gateway.protocol.pki import init_pki
+from gateway.protocol.tls import TlsFiles
 from gerbang.v1 import query_pb2, query_pb2_grpc
 from tests.conftest import month_window, require
 from tests.test_wire_values import CASES, GOOD, invalid_utf8, same, time_filter
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation, Process, free_port, wait_healthy
 
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 QUERY = Query(
@@ -451,7 +451,7 @@ def compiler(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
     from adapters.schema import Base, create_schema
     from adapters.sql import compile_plan, describe
-    from gateway.model import Filter, Op, QueryPlan
+    from gateway.protocol.model import Filter, Op, QueryPlan
 
     engine = create_engine(f"sqlite:///{tmp_path_factory.mktemp('compiler') / 'p.db'}")
     create_schema(engine)

@@ -15,18 +15,18 @@ from pathlib import Path
 import grpc
 import pytest
 
-from adapters.geography import kecamatan_of
-from adapters.seed import seed_city
 from gateway.audit.store import AuditStore
-from gateway.audit.verify import verify_log
 from gateway.client import GerbangClient, QueryRefused
-from gateway.evidence import user_commitment
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.model import Aggregation, Bucket, Filter, GroupBy, Measure, Op, Query
-from gateway.pki import CertificateAuthority, init_pki, write_issued
-from gateway.tls import TlsFiles
+from gateway.oversight.verify import verify_log
+from gateway.protocol.evidence import user_commitment
+from gateway.protocol.geography import kecamatan_of
+from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Measure, Op, Query
+from gateway.protocol.pki import CertificateAuthority, init_pki, write_issued
+from gateway.protocol.tls import TlsFiles
 from gerbang.v1 import audit_pb2, audit_pb2_grpc, common_pb2, query_pb2, query_pb2_grpc
 from tests.conftest import month_window
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 CASE = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
 # The investigator behind the record-level requests: a keyed commitment by the organisation.
@@ -433,7 +433,7 @@ async def test_filter_values_are_committed_and_sealed_never_clear(
     """The plate asked for is in no leaf and nowhere in the audit store in clear;
     the oversight body opens it from the sealed details; retention erases them and
     the log still verifies."""
-    from gateway.audit.details import open_details
+    from gateway.protocol.sealed_details import open_details
 
     plate = "B 9876 QWE"
     result = await client.query(

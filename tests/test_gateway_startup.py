@@ -17,16 +17,16 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from adapters.seed import seed_city
 from gateway.client import CallerKeys, GerbangClient
 from gateway.errors import TransportError
-from gateway.identities import EXAMPLE_CALLERS
-from gateway.local import AdapterSpec, LocalFederation, free_port
-from gateway.model import Aggregation, GroupBy, Query
-from gateway.pki import init_pki
-from gateway.tls import TlsFiles
+from gateway.protocol.identities import EXAMPLE_CALLERS
+from gateway.protocol.model import Aggregation, GroupBy, Query
+from gateway.protocol.pki import init_pki
+from gateway.protocol.tls import TlsFiles
 from gerbang.v1 import query_pb2, query_pb2_grpc
 from tests.conftest import month_window
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation, free_port
 
 TRAFFIC = Query(
     "incidents",

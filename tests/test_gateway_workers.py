@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.seed import seed_city
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.pki import init_pki
+from gateway.protocol.pki import init_pki
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 READY = b"gateway workers serving"
 

@@ -18,11 +18,19 @@ from sqlalchemy import Column, Engine, create_engine, func, insert, literal, sel
 from sqlalchemy.sql import visitors
 
 from adapters.schema import H3_STORED_RESOLUTIONS, Base, create_schema, h3_column_name
-from adapters.seed import seed_city
 from adapters.server import SqlAdapter, make_engine
 from adapters.sql import PlanRefused, compile_plan, describe, register_h3, stored_h3_columns
-from gateway.analytics._h3 import cell_of
-from gateway.model import Aggregation, Bucket, Filter, GroupBy, Op, QueryPlan, rows_from_result
+from gateway.protocol.cells import cell_of
+from gateway.protocol.model import (
+    Aggregation,
+    Bucket,
+    Filter,
+    GroupBy,
+    Op,
+    QueryPlan,
+    rows_from_result,
+)
+from tools.city import seed_city
 
 INCIDENTS = Base.metadata.tables["incidents"]
 

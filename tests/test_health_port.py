@@ -16,11 +16,11 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from adapters.seed import seed_city
 from gateway.cli import build_parser
-from gateway.local import AdapterSpec, LocalFederation, Process, free_port, gerbang_command
-from gateway.pki import init_pki
+from gateway.protocol.pki import init_pki
 from tests.test_reflection import grpcurl
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation, Process, free_port, gerbang_command
 
 
 @pytest.fixture(scope="module")

@@ -26,15 +26,15 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.audit._checkpoint import Checkpoint, cosign, format_cosigner_key, sign_checkpoint
-from gateway.audit._merkle import (
+from gateway.tlog.checkpoint import Checkpoint, cosign, format_cosigner_key, sign_checkpoint
+from gateway.tlog.merkle import (
     MemoryNodeStore,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
     root_at,
 )
-from gateway.audit._note import Ed25519NoteSigner
+from gateway.tlog.note import Ed25519NoteSigner
 
 INTEROP = Path(__file__).resolve().parent / "interop"
 ORIGIN = "gerbang.test/audit-log"
@@ -222,9 +222,9 @@ def test_go_accepts_what_the_audit_commands_print(interop_binary: Path, tmp_path
     import sys
 
     from gateway.audit.checkpoints import Checkpointer, LogKey
-    from gateway.audit.entry import AuditRecord
     from gateway.audit.store import AuditStore
-    from gateway.witness import WitnessKey
+    from gateway.oversight.witness import WitnessKey
+    from gateway.protocol.audit_entry import AuditRecord
 
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     store = AuditStore(url)

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.audit._merkle import (
+from gateway.errors import AuditIntegrityError, ProofRequestError
+from gateway.tlog.merkle import (
     EMPTY_ROOT,
     MemoryNodeStore,
     NodeKey,
@@ -31,7 +32,6 @@ from gateway.audit._merkle import (
     verify_subtree_consistency,
     verify_subtree_inclusion,
 )
-from gateway.errors import AuditIntegrityError, ProofRequestError
 
 N = 3000
 LEAVES = [leaf_hash(f"entry {i}".encode()) for i in range(N)]
@@ -331,7 +331,7 @@ def test_memory_store_refuses_to_change_a_complete_node() -> None:
 @settings(max_examples=50, deadline=None)
 @given(st.integers(min_value=0, max_value=700))
 def test_compact_range_gives_every_prefix_root(size: int) -> None:
-    from gateway.audit._merkle import CompactRange
+    from gateway.tlog.merkle import CompactRange
 
     store = MemoryNodeStore()
     cr = CompactRange()

@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from gateway.audit._merkle import (
+from gateway.errors import ProofError
+from gateway.tlog.merkle import (
     verify_consistency,
     verify_inclusion,
     verify_subtree_consistency,
     verify_subtree_inclusion,
 )
-from gateway.errors import ProofError
 
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "tlog"
 

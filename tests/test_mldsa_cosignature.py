@@ -12,8 +12,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA44PrivateKey
 
-from gateway.audit._checkpoint import Checkpoint, sign_checkpoint
-from gateway.audit._mldsa import (
+from gateway.errors import SignatureError
+from gateway.tlog.checkpoint import Checkpoint, sign_checkpoint
+from gateway.tlog.mldsa import (
     SIG_TYPE_MLDSA44,
     MLDSACosignatureVerifier,
     cosign_mldsa,
@@ -21,8 +22,7 @@ from gateway.audit._mldsa import (
     parse_witness_key,
     subtree_message,
 )
-from gateway.audit._note import Ed25519NoteSigner, key_id, parse_signature_line
-from gateway.errors import SignatureError
+from gateway.tlog.note import Ed25519NoteSigner, key_id, parse_signature_line
 from tests.conftest import require
 
 INTEROP = Path(__file__).resolve().parent / "interop"
@@ -109,7 +109,7 @@ def test_formats_agrees_both_ways(tmp_path: Path) -> None:
 
 
 def test_a_policy_witness_by_its_mldsa_key() -> None:
-    from gateway.audit._policy import QuorumNotMet, WitnessPolicy
+    from gateway.tlog.witness_policy import QuorumNotMet, WitnessPolicy
 
     key = MLDSA44PrivateKey.from_seed_bytes(SEED)
     policy = WitnessPolicy.parse(

@@ -17,17 +17,17 @@ from typing import Any
 
 import pytest
 
-from gateway.audit._merkle import leaf_hash
-from gateway.audit._tiles import ENTRIES, Tile, decode_bundle, encode_bundle
 from gateway.audit.checkpoints import Checkpointer, LogKey
-from gateway.audit.entry import AuditRecord
-from gateway.audit.remote import http_fetcher
 from gateway.audit.store import AuditStore
 from gateway.audit.tiles import write_static
 from gateway.errors import ConfigurationError
-from gateway.monitor import MonitorState, run
-from gateway.monitor_rules import MonitorRules, RuleState, evaluate
-from gateway.witness import ForkDetected
+from gateway.oversight.monitor import MonitorState, run
+from gateway.oversight.monitor_rules import MonitorRules, RuleState, evaluate
+from gateway.oversight.remote import http_fetcher
+from gateway.oversight.witness import ForkDetected
+from gateway.protocol.audit_entry import AuditRecord
+from gateway.tlog.merkle import leaf_hash
+from gateway.tlog.tiles import ENTRIES, Tile, decode_bundle, encode_bundle
 
 ORIGIN = "gerbang.test/audit"
 ATCS = "spiffe://gerbang.jakarta.go.id/dishub/atcs"

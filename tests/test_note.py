@@ -19,7 +19,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.audit._checkpoint import (
+from gateway.errors import (
+    CheckpointFormatError,
+    ConfigurationError,
+    NoteFormatError,
+    SignatureError,
+    UntrustedInputError,
+)
+from gateway.tlog.checkpoint import (
     Checkpoint,
     CosignatureVerifier,
     cosign,
@@ -31,7 +38,7 @@ from gateway.audit._checkpoint import (
     sign_checkpoint,
     verify_cosignature,
 )
-from gateway.audit._note import (
+from gateway.tlog.note import (
     MAX_SIGNATURES,
     Ed25519NoteSigner,
     Ed25519NoteVerifier,
@@ -45,13 +52,6 @@ from gateway.audit._note import (
     parse_signer_key,
     parse_verifier_key,
     sign_note,
-)
-from gateway.errors import (
-    CheckpointFormatError,
-    ConfigurationError,
-    NoteFormatError,
-    SignatureError,
-    UntrustedInputError,
 )
 
 VECTOR_FILE = (

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway.audit.entry import AuditRecord
 from gateway.audit.store import AuditStore, AuditWrite, AuditWriter, NonceClaim
-from gateway.audit.verify import verify_log
 from gateway.errors import AuditIntegrityError
-from gateway.observability import STORE_COMMITS
-from gateway.recording import Outcome, Recorder
-from gateway.refusals import AuditUnavailable, Internal, PolicyDenied, Unauthenticated
-from gateway.replay import ReplayGuard
+from gateway.oversight.verify import verify_log
+from gateway.protocol.audit_entry import AuditRecord
+from gateway.protocol.observability import STORE_COMMITS
+from gateway.service.recording import Outcome, Recorder
+from gateway.service.refusals import AuditUnavailable, Internal, PolicyDenied, Unauthenticated
+from gateway.service.replay import ReplayGuard
 
 CALLER = "spiffe://gerbang.jakarta.go.id/dishub/atcs"
 
@@ -224,7 +224,7 @@ def test_append_claimed_batch_is_one_transaction(store_url: str) -> None:
 
 def test_a_long_refusal_fits_in_grpc_trailers() -> None:
     """gRPC clients drop trailers over 8 KiB: the refusal would arrive without its details."""
-    from gateway.status import to_status
+    from gateway.service.status import to_status
 
     refusal = PolicyDenied("denied by policy: " + "x" * 20_000, reasons=["r" * 300] * 100)
     refusal.request_id, refusal.audit_index = "ab" * 16, 7

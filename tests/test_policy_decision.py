@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.errors import PolicyDenied
-from gateway.model import CaseBinding
 from gateway.policy import Decision, MalformedDecision, Obligations, RowFilter
+from gateway.protocol.model import CaseBinding
 
 REVISION = "ab" * 32
 

@@ -26,8 +26,8 @@ from gateway.policy import (
     init_policy_link,
     load_bundle,
 )
-from gateway.policy._corpus import purpose_bases
 from tests.conftest import require_opa
+from tools.policy_corpus import purpose_bases
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 ALLOWED = purpose_bases()["traffic/hourly"]

@@ -13,7 +13,7 @@ from typing import Any, cast
 import pytest
 
 from gateway.policy import EmbeddedEngine, load_bundle
-from gateway.policy._corpus import parity_corpus
+from tools.policy_corpus import parity_corpus
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 REGISTRY = cast(dict[str, Any], load_bundle(POLICIES).data["registry"])

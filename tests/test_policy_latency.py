@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from gateway.policy import EmbeddedEngine, OpaServerEngine, OpaServerProcess, find_opa_binary
-from gateway.policy._corpus import parity_corpus, purpose_bases
+from tools.policy_corpus import parity_corpus, purpose_bases
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 SECONDS = float(os.environ.get("GERBANG_POLICY_LATENCY_SECONDS", "1.5"))

@@ -28,21 +28,21 @@ from typing import Any
 import grpc
 import pytest
 
-from adapters.seed import seed_city
 from gateway.audit.store import AuditStore
-from gateway.audit.verify import verify_log
 from gateway.client import GerbangClient, QueryRefused
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.model import Aggregation, Bucket, GroupBy, Query
-from gateway.pki import init_pki
+from gateway.oversight.verify import verify_log
 from gateway.policy import (
     OpaServerEngine,
     OpaServerProcess,
     init_policy_link,
     load_bundle,
 )
-from gateway.policy._corpus import purpose_bases
+from gateway.protocol.model import Aggregation, Bucket, GroupBy, Query
+from gateway.protocol.pki import init_pki
 from tests.conftest import month_window, require_opa
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
+from tools.policy_corpus import purpose_bases
 
 pytestmark = pytest.mark.opa
 

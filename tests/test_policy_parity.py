@@ -23,9 +23,9 @@ from gateway.policy import (
     OpaServerProcess,
     PolicyEngineError,
 )
-from gateway.policy._corpus import parity_corpus
 from gateway.policy.engine import decision_from_engine
 from tests.conftest import require_opa
+from tools.policy_corpus import parity_corpus
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 CORPUS = parity_corpus()

@@ -11,13 +11,13 @@ from pathlib import Path
 import grpc
 import pytest
 
-from adapters.seed import seed_city
 from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient, QueryRefused
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.model import Aggregation, GroupBy, Query
-from gateway.pki import init_pki
+from gateway.protocol.model import Aggregation, GroupBy, Query
+from gateway.protocol.pki import init_pki
 from tests.conftest import month_window
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 ATCS = "spiffe://gerbang.jakarta.go.id/dishub/atcs"
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())

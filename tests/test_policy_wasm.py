@@ -44,7 +44,6 @@ from gateway.policy import (
     find_opa_binary,
     load_bundle,
 )
-from gateway.policy._corpus import parity_corpus, purpose_bases
 from gateway.policy.engine import input_json
 from gateway.policy.wasm import (
     COMPILED_DIR,
@@ -57,6 +56,7 @@ from gateway.policy.wasm import (
 )
 from tests.conftest import require_opa
 from tools import policywasm
+from tools.policy_corpus import parity_corpus, purpose_bases
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 CORPUS = parity_corpus()

@@ -23,14 +23,14 @@ import grpc
 import pytest
 
 from adapters.schema import INCIDENT_CATEGORIES
-from adapters.seed import seed_city
 from gateway.analytics import operations as ops
-from gateway.analytics.client import AnalyticsClient
 from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient, QueryRefused, QueryResult
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.model import Aggregation, Bucket, Filter, GroupBy, Op, Query
-from gateway.pki import init_pki
+from gateway.client.analytics import AnalyticsClient
+from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Op, Query
+from gateway.protocol.pki import init_pki
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 REGIONS = {

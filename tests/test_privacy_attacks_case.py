@@ -29,25 +29,25 @@ from typing import Any
 import grpc
 import pytest
 
-from adapters.seed import seed_city
 from gateway.analytics import operations as ops
-from gateway.analytics.client import AnalyticsClient
-from gateway.audit.entry import commit_value
-from gateway.audit.names import COMMITTED, RegisteredNames, committed_unless
 from gateway.audit.store import AuditStore
-from gateway.client import GerbangClient, QueryRefused, QueryResult, check_case_binding
+from gateway.client.analytics import AnalyticsClient
+from gateway.client.core import GerbangClient, QueryRefused, QueryResult, check_case_binding
 from gateway.errors import UntrustedInputError
-from gateway.evidence import sign_blob, user_commitment
-from gateway.identities import GATEWAY_ID, adapter_id
-from gateway.keys import Signer
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.model import Aggregation, CaseBinding, Filter, GroupBy, Op, Query, QueryPlan
-from gateway.pki import init_pki
-from gateway.planning import PLAN_LIFETIME
 from gateway.policy.bundle import load_bundle
-from gateway.tls import TlsFiles
+from gateway.protocol.audit_entry import commit_value
+from gateway.protocol.audit_names import COMMITTED, RegisteredNames, committed_unless
+from gateway.protocol.evidence import sign_blob, user_commitment
+from gateway.protocol.identities import GATEWAY_ID, adapter_id
+from gateway.protocol.keys import Signer
+from gateway.protocol.model import Aggregation, CaseBinding, Filter, GroupBy, Op, Query, QueryPlan
+from gateway.protocol.pki import init_pki
+from gateway.protocol.planning import PLAN_LIFETIME
+from gateway.protocol.tls import TlsFiles
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, query_pb2
 from tests.conftest import month_window
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 CASE = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
 # The investigator behind the requests (record-level purposes name their end user).

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from adapters.geography import KECAMATAN
 from adapters.privacy import MAX_DOMAIN, public_domain
 from adapters.schema import MODUS_OPERANDI
-from adapters.seed import _PROFILES, seed_city
 from adapters.sql import PlanRefused
-from gateway.analytics import _h3
-from gateway.model import Bucket, Filter, GroupBy, Op
+from gateway.protocol import cells as _h3
+from gateway.protocol.geography import KECAMATAN
+from gateway.protocol.model import Bucket, Filter, GroupBy, Op
+from tools.city import _PROFILES, seed_city
 
 WIB = dt.timezone(dt.timedelta(hours=7))
 CITY = {k.name: k.kota for k in KECAMATAN}

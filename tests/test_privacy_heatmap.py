@@ -18,16 +18,16 @@ import grpc
 import pytest
 from sqlalchemy import select
 
-from adapters.seed import seed_city
 from adapters.server import SqlAdapter, make_engine
 from adapters.sql import PlanRefused, compile_plan
-from gateway.analytics import _h3
 from gateway.audit.releases import accounts_table
 from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient, QueryRefused
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.model import Aggregation, Bucket, Filter, GroupBy, Op, Query, QueryPlan
-from gateway.pki import init_pki
+from gateway.protocol import cells as _h3
+from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Op, Query, QueryPlan
+from gateway.protocol.pki import init_pki
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 SPATIAL = PURPOSES["spatial_planning"]

@@ -19,9 +19,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from gateway.audit.entry import AuditRecord, ResultDigest, seal_body
 from gateway.errors import SignatureError, UntrustedInputError
-from gateway.evidence import (
+from gateway.protocol.audit_entry import AuditRecord, ResultDigest, seal_body
+from gateway.protocol.evidence import (
     RequestAuth,
     SignedBlob,
     canonical_request,
@@ -30,8 +30,8 @@ from gateway.evidence import (
     user_commitment,
     verify_request,
 )
-from gateway.keys import KeyRegistry, RegisteredKey, key_id
-from gateway.model import Aggregation, Bucket, Filter, GroupBy, Measure, Op, Query, Scalar
+from gateway.protocol.keys import KeyRegistry, RegisteredKey, key_id
+from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Measure, Op, Query, Scalar
 from tools import protocol_vectors
 
 VECTORS = Path(__file__).parent / "vectors" / "protocol"

@@ -19,11 +19,11 @@ import pytest
 from google.protobuf import descriptor_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
-from adapters.seed import seed_city
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.pki import init_pki
-from gateway.tls import TlsFiles
+from gateway.protocol.pki import init_pki
+from gateway.protocol.tls import TlsFiles
 from tests.conftest import require
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 VERSIONS = ("grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection")
 

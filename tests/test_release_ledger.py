@@ -19,11 +19,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.analytics.privacy import opendp_discrete_laplace, privatise
+from adapters.noise import opendp_discrete_laplace, privatise
 from gateway.audit.releases import BudgetExhausted, ReleaseCharge, ReleaseLedger
 from gateway.audit.store import AuditStore
-from gateway.model import Aggregation, Filter, GroupBy, Op, QueryPlan
-from gateway.release import (
+from gateway.protocol.model import Aggregation, Filter, GroupBy, Op, QueryPlan
+from gateway.protocol.release import (
     DataPeriod,
     PrivacyBudget,
     data_periods,

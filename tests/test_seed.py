@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from sqlalchemy import Row, create_engine, func, select
 
-from adapters.geography import KECAMATAN, KOTA, kecamatan_of, kota_named
 from adapters.schema import (
     INCIDENT_SOURCES,
     INCIDENT_STATUSES,
@@ -31,7 +30,8 @@ from adapters.schema import (
     SeedTruth,
     Vehicle,
 )
-from adapters.seed import (
+from gateway.protocol.geography import KECAMATAN, KOTA, kecamatan_of, kota_named
+from tools.city import (
     DEFAULT_END,
     DEMO_CASES,
     HOTSPOT_CELL_M2,

@@ -16,12 +16,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from adapters.seed import seed_city
-from gateway._canonical import canonical_json
 from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient, QueryRefused
 from gateway.errors import GerbangError, UntrustedInputError
-from gateway.evidence import (
+from gateway.protocol.canonical import canonical_json
+from gateway.protocol.evidence import (
     attestation,
     seal_result,
     sha256,
@@ -29,15 +28,16 @@ from gateway.evidence import (
     user_commitment,
     verify_bundle,
 )
-from gateway.identities import GATEWAY_ID, adapter_id
-from gateway.keys import KeyRegistry, Signer
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.model import Aggregation, Filter, GroupBy, Op, Query, QueryPlan
-from gateway.pki import init_pki
-from gateway.release import hold_key, release_id
-from gateway.tls import TlsFiles
+from gateway.protocol.identities import GATEWAY_ID, adapter_id
+from gateway.protocol.keys import KeyRegistry, Signer
+from gateway.protocol.model import Aggregation, Filter, GroupBy, Op, Query, QueryPlan
+from gateway.protocol.pki import init_pki
+from gateway.protocol.release import hold_key, release_id
+from gateway.protocol.tls import TlsFiles
 from gerbang.v1 import adapter_pb2, adapter_pb2_grpc, query_pb2
 from tests.conftest import month_window
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
 CASE = "LP/B/1234/XI/2026/SPKT/POLDA METRO JAYA"
@@ -231,7 +231,7 @@ def _adapter_call(
 def _plan(
     federation: LocalFederation, *, to: str = "s1", expires_in: float = 30, plan_id: str = ""
 ) -> QueryPlan:
-    from gateway.keys import RegistryFile
+    from gateway.protocol.keys import RegistryFile
 
     hpke = (
         RegistryFile(federation.keys_dir / "registry.json")

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, create_engine, insert
 from adapters.schema import Base, create_schema
 from adapters.server import SqlAdapter
 from adapters.sql import PlanRefused, compile_plan
-from gateway.model import (
+from gateway.protocol.model import (
     Aggregation,
     Bucket,
     CaseBinding,
@@ -156,7 +156,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 
 def run(engine: Engine, p: QueryPlan) -> list[dict[str, object]]:
-    from gateway.model import rows_from_result
+    from gateway.protocol.model import rows_from_result
 
     result, _ = SqlAdapter("a", engine).run(p)
     return rows_from_result(result)  # type: ignore[return-value]
@@ -366,7 +366,7 @@ def test_a_held_release_answers_only_the_plan_it_was_made_for(
     import dataclasses
 
     from adapters.held import HeldReleases
-    from gateway.release import hold_key, release_id
+    from gateway.protocol.release import hold_key, release_id
 
     now = dt.datetime(2029, 1, 1, tzinfo=dt.UTC)
     until = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)

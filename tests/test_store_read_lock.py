@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
-from gateway.audit._merkle import leaf_hash
-from gateway.audit.entry import AuditRecord
 from gateway.audit.releases import ReleaseLedger
 from gateway.audit.store import AuditStore, head_table
-from gateway.release import PrivacyBudget
+from gateway.protocol.audit_entry import AuditRecord
+from gateway.protocol.release import PrivacyBudget
+from gateway.tlog.merkle import leaf_hash
 
 NOW = dt.datetime(2026, 12, 3, 6, 0, tzinfo=dt.UTC)
 CALLER = "spiffe://gerbang.jakarta.go.id/dishub/atcs"

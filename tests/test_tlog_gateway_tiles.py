@@ -32,14 +32,14 @@ from pathlib import Path
 
 import pytest
 
-from adapters.seed import seed_city
 from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient, QueryRefused
-from gateway.local import AdapterSpec, LocalFederation, free_port
-from gateway.model import Aggregation, GroupBy, Query
-from gateway.pki import init_pki
+from gateway.protocol.model import Aggregation, GroupBy, Query
+from gateway.protocol.pki import init_pki
 from tests.conftest import month_window, require
 from tests.test_monitor import RULES
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation, free_port
 
 INTEROP = Path(__file__).resolve().parent / "interop"
 PURPOSES = json.loads(Path("policies/registry/purposes/data.json").read_text())
@@ -157,9 +157,9 @@ def test_pull_mode_witness_cosigns_with_mldsa_too(published: Published, tmp_path
     """`gerbang witness --mldsa` (pull mode, over the AuditService) submits both of its
     cosignatures; the gateway verifies each by its key, keeps them together, and serves
     them with the checkpoint, also through the tiles."""
-    from gateway.audit._mldsa import parse_witness_key
-    from gateway.audit._note import parse_signature_line
-    from gateway.audit.remote import MutualTls, http_fetcher
+    from gateway.oversight.remote import MutualTls, http_fetcher
+    from gateway.tlog.mldsa import parse_witness_key
+    from gateway.tlog.note import parse_signature_line
 
     p = published
     key = p.fed.witness_key()

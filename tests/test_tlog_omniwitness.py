@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from gateway.audit._checkpoint import Checkpoint, sign_checkpoint
-from gateway.audit._note import generate_signer_key, parse_signature_line, parse_signer_key
-from gateway.audit._witness_protocol import AddCheckpoint
 from gateway.audit.checkpoints import Checkpointer
 from gateway.audit.store import AuditStore, StoredCheckpoint
 from gateway.audit.witnessing import TlogWitness, WitnessRefused, WitnessSubmitter, http_post
+from gateway.tlog.checkpoint import Checkpoint, sign_checkpoint
+from gateway.tlog.note import generate_signer_key, parse_signature_line, parse_signer_key
+from gateway.tlog.witness_protocol import AddCheckpoint
 from tests.test_tlog_witness import ORIGIN, _append, _free_port, _go_tool, _stop, _wait_for_port
 from tests.test_tlog_witness import log as log
 

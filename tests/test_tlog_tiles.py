@@ -19,8 +19,16 @@ from pathlib import Path
 
 import pytest
 
-from gateway.audit._merkle import MemoryNodeStore, leaf_hash, root_at
-from gateway.audit._tiles import (
+from gateway.audit.checkpoints import Checkpointer, LogKey
+from gateway.audit.store import AuditStore
+from gateway.audit.tiles import serve_in_thread, serve_tiles, write_static
+from gateway.errors import AuditIntegrityError, TransportError
+from gateway.oversight.remote import FullTiles, check_upper_tiles, verify_tiles
+from gateway.protocol.audit_entry import MAX_LEAF_BYTES, AuditEntryTooLarge, AuditRecord
+from gateway.protocol.identities import EXAMPLE_CALLERS
+from gateway.protocol.pki import init_pki
+from gateway.tlog.merkle import MemoryNodeStore, leaf_hash, root_at
+from gateway.tlog.tiles import (
     ENTRIES,
     TILE_WIDTH,
     Tile,
@@ -31,14 +39,6 @@ from gateway.audit._tiles import (
     tile_hash,
     tiles_for_size,
 )
-from gateway.audit.checkpoints import Checkpointer, LogKey
-from gateway.audit.entry import MAX_LEAF_BYTES, AuditEntryTooLarge, AuditRecord
-from gateway.audit.remote import FullTiles, check_upper_tiles, verify_tiles
-from gateway.audit.store import AuditStore
-from gateway.audit.tiles import serve_in_thread, serve_tiles, write_static
-from gateway.errors import AuditIntegrityError, TransportError
-from gateway.identities import EXAMPLE_CALLERS
-from gateway.pki import init_pki
 from tests.conftest import require
 
 INTEROP = Path(__file__).resolve().parent / "interop"
@@ -335,7 +335,7 @@ def test_tiles_from_either_store(store_url: str, tmp_path: Path) -> None:
 def test_checkpointer_writes_static_tiles_after_each_checkpoint(tmp_path: Path) -> None:
     """Each round's directory verifies on its own; full tiles are written once; the
     checkpoint is never replaced by one that is not larger."""
-    from gateway.audit.remote import file_fetcher
+    from gateway.oversight.remote import file_fetcher
 
     store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
     store.create()
@@ -373,8 +373,8 @@ def test_tiles_gzip_for_clients_that_accept_it(
     bytes inside are the tile's; the checkpoint is never compressed."""
     import gzip
 
-    from gateway.audit.remote import MutualTls, _gunzip
     from gateway.audit.tiles import accepts_gzip
+    from gateway.oversight.remote import MutualTls, _gunzip
 
     assert accepts_gzip("gzip")
     assert accepts_gzip("br, GZIP;q=0.5")
@@ -413,10 +413,10 @@ def test_gateway_tiles_share_a_port_between_workers_only(
     published: tuple[AuditStore, str], tmp_path: Path
 ) -> None:
     """`--workers` gateways bind the tiles address together; a second lone one refuses."""
-    from gateway.audit.remote import MutualTls, http_fetcher
     from gateway.audit.tiles import start_gateway_tiles
     from gateway.errors import ConfigurationError
-    from gateway.local import free_port
+    from gateway.oversight.remote import MutualTls, http_fetcher
+    from tools.federation import free_port
 
     store, vkey = published
     pki = tmp_path / "pki"
@@ -446,7 +446,7 @@ def test_verify_remote_against_checkpoints_held_outside(
     published: tuple[AuditStore, str], static_site: tuple[Path, str], tmp_path: Path
 ) -> None:
     """A witness's state: the served log must reach it and agree with it (issue 12)."""
-    from gateway.witness import WitnessState
+    from gateway.oversight.witness import WitnessState
 
     store, vkey = published
     state = tmp_path / "witness.state"

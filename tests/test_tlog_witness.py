@@ -30,15 +30,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.audit._checkpoint import format_cosigner_key
-from gateway.audit._note import (
-    format_verifier_key,
-    generate_signer_key,
-    parse_signature_line,
-)
-from gateway.audit._witness_protocol import AddCheckpoint
 from gateway.audit.checkpoints import Checkpointer, LogKey
-from gateway.audit.entry import AuditRecord
 from gateway.audit.store import AuditStore
 from gateway.audit.witnessing import (
     SplitViewSuspected,
@@ -47,8 +39,21 @@ from gateway.audit.witnessing import (
     WitnessSubmitter,
     http_post,
 )
-from gateway.witness import WitnessKey
-from gateway.witness_server import WitnessedLogs, WitnessState, make_server, serve_in_thread
+from gateway.oversight.witness import WitnessKey
+from gateway.oversight.witness_server import (
+    WitnessedLogs,
+    WitnessState,
+    make_server,
+    serve_in_thread,
+)
+from gateway.protocol.audit_entry import AuditRecord
+from gateway.tlog.checkpoint import format_cosigner_key
+from gateway.tlog.note import (
+    format_verifier_key,
+    generate_signer_key,
+    parse_signature_line,
+)
+from gateway.tlog.witness_protocol import AddCheckpoint
 from tests.conftest import require
 
 INTEROP = Path(__file__).resolve().parent / "interop"
@@ -129,8 +134,8 @@ def log(tmp_path: Path) -> Iterator[tuple[AuditStore, Checkpointer]]:
 @pytest.fixture
 def litewitness(tmp_path: Path) -> Iterator[tuple[str, Ed25519PrivateKey, str]]:
     """litewitness on loopback with a fresh key in its own ssh-agent; (url, key, its vkey)."""
-    from gateway.litewitness import find_tools
-    from gateway.litewitness import litewitness as run_litewitness
+    from tools.litewitness import find_tools
+    from tools.litewitness import litewitness as run_litewitness
 
     _go_tool("litewitness")
     _go_tool("witnessctl")
@@ -353,7 +358,7 @@ def test_an_mldsa_cosignature_fits_either_store(store_url: str, tmp_path: Path) 
         assert made is not None
         key = WitnessKey.load_or_create(tmp_path / "w.json", "kompolnas.test/witness")
         text = made.note.decode().split("\n\n")[0] + "\n"
-        from gateway.audit._checkpoint import Checkpoint
+        from gateway.tlog.checkpoint import Checkpoint
 
         lines = "".join(key.cosign(Checkpoint.parse(text), 1_767_225_600))
         assert len(lines) > 3000

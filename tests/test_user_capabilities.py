@@ -19,18 +19,18 @@ from pathlib import Path
 import grpc
 import pytest
 
-from adapters.seed import seed_city
 from gateway.analytics import operations as ops
-from gateway.analytics.client import AnalyticsClient
 from gateway.audit.store import AuditStore
-from gateway.capabilities import describe
 from gateway.client import GerbangClient, QueryRefused
+from gateway.client.analytics import AnalyticsClient
 from gateway.errors import PolicyDenied
-from gateway.evidence import user_commitment
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.model import Aggregation, Filter, GroupBy, Op, Query
-from gateway.pki import init_pki
+from gateway.protocol.capabilities import describe
+from gateway.protocol.evidence import user_commitment
+from gateway.protocol.model import Aggregation, Filter, GroupBy, Op, Query
+from gateway.protocol.pki import init_pki
 from tests.conftest import month_window
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 REGISTRY = Path("policies/registry")
 PURPOSES = json.loads((REGISTRY / "purposes/data.json").read_text())

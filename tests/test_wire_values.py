@@ -20,11 +20,9 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from adapters.seed import seed_city
 from gateway.audit.store import AuditStore
-from gateway.local import AdapterSpec, LocalFederation
-from gateway.pki import init_pki
-from gateway.tls import TlsFiles
+from gateway.protocol.pki import init_pki
+from gateway.protocol.tls import TlsFiles
 from gerbang.v1 import (
     adapter_pb2,
     analytics_pb2,
@@ -35,6 +33,8 @@ from gerbang.v1 import (
     query_pb2,
     query_pb2_grpc,
 )
+from tools.city import seed_city
+from tools.federation import AdapterSpec, LocalFederation
 
 BASIS = "UU 27/2022 Pasal 20 ayat (2) huruf e; UU 22/2009"
 YEAR_10000 = Timestamp(seconds=253_402_300_800)
@@ -218,7 +218,7 @@ def test_audit_service_refuses_indexes_beyond_any_log(
 
 def test_gateway_still_answers(federation: LocalFederation, tmp_path: Path) -> None:
     """After every malformed request above the gateway serves and the log verifies."""
-    from gateway.audit.verify import verify_log
+    from gateway.oversight.verify import verify_log
 
     store = AuditStore(federation.audit_url)
     try:

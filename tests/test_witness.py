@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from gateway.audit._checkpoint import open_checkpoint, parse_cosigner_key, verify_cosignature
-from gateway.audit._merkle import verify_inclusion
-from gateway.audit._note import parse_verifier_key
 from gateway.audit.checkpoints import ORIGIN, Checkpointer, LogKey
-from gateway.audit.entry import AuditRecord
 from gateway.audit.store import AuditStore
-from gateway.witness import ForkDetected, WitnessKey, WitnessState, witness_round
+from gateway.oversight.witness import ForkDetected, WitnessKey, WitnessState, witness_round
+from gateway.protocol.audit_entry import AuditRecord
+from gateway.tlog.checkpoint import open_checkpoint, parse_cosigner_key, verify_cosignature
+from gateway.tlog.merkle import verify_inclusion
+from gateway.tlog.note import parse_verifier_key
 
 
 def record(i: int) -> AuditRecord:

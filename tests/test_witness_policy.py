@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.audit._checkpoint import Checkpoint, cosign, format_cosigner_key, sign_checkpoint
-from gateway.audit._merkle import MemoryNodeStore, inclusion_proof, leaf_hash, root_at
-from gateway.audit._note import Ed25519NoteSigner, format_verifier_key
-from gateway.audit._policy import PolicyFormatError, QuorumNotMet, WitnessPolicy
-from gateway.audit._tlog_proof import TlogProof
 from gateway.errors import ProofError, SignatureError
+from gateway.tlog.checkpoint import Checkpoint, cosign, format_cosigner_key, sign_checkpoint
+from gateway.tlog.merkle import MemoryNodeStore, inclusion_proof, leaf_hash, root_at
+from gateway.tlog.note import Ed25519NoteSigner, format_verifier_key
+from gateway.tlog.proof import TlogProof
+from gateway.tlog.witness_policy import PolicyFormatError, QuorumNotMet, WitnessPolicy
 from tests.conftest import require
 
 INTEROP = Path(__file__).resolve().parent / "interop"

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from adapters.basemap import basemap
-from adapters.geography import KOTA_NAMES
 from adapters.schema import INCIDENT_CATEGORIES
-from adapters.seed import DEFAULT_END
+from gateway.protocol.geography import KOTA_NAMES
+from tools.city import DEFAULT_END
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "consoles"

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from gateway.errors import UntrustedInputError
-from gateway.evidence import (
+from gateway.protocol.evidence import (
     RESULT_INFO,
     attestation,
     canonical_request,
@@ -35,8 +35,8 @@ from gateway.evidence import (
     sha256,
     user_commitment,
 )
-from gateway.keys import key_id
-from gateway.model import (
+from gateway.protocol.keys import key_id
+from gateway.protocol.model import (
     Aggregation,
     Bucket,
     Filter,

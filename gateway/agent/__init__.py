@@ -2,7 +2,7 @@
 
 Run by each calling organisation next to its systems (`gerbang agent serve`), like X-Road's
 security server. It holds the organisation's certificate and signing and HPKE keys, and does
-all the protocol work through the client library (`gateway.client`, `gateway.analytics.client`):
+all the protocol work through the client library (`gateway.client`, `gateway.client.analytics`):
 it signs, verifies plans and attestations, opens and merges, runs the analytics methods, keeps
 evidence, and answers in plain JSON, CSV, GeoJSON or Server-Sent Events (docs/adr/0011).
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from gateway.analytics import operations as ops
-from gateway.model import (
+from gateway.protocol.model import (
     Aggregation,
     Bucket,
     Filter,

@@ -365,7 +365,7 @@ def _webhook(table: dict[str, Any], env: Mapping[str, str], base: Path) -> Webho
 def _watch(table: dict[str, Any], webhook: Webhook | None) -> Watch | None:
     """`[watch]`: the scope parsed now, as the HTTP API would, so a wrong one stops the agent."""
     from gateway.agent import asks
-    from gateway.model import InvalidQuery
+    from gateway.protocol.model import InvalidQuery
 
     if not table:
         return None
@@ -418,9 +418,9 @@ def _basemap(table: dict[str, Any], env: Mapping[str, str], base: Path) -> Path 
 
 def _oversight(table: Mapping[str, Any], base: Path) -> Oversight | None:
     """The [oversight] table, its keys parsed now so that a wrong one stops the agent."""
-    from gateway.audit._checkpoint import parse_cosigner_key
-    from gateway.audit._note import parse_verifier_key
     from gateway.errors import GerbangError
+    from gateway.tlog.checkpoint import parse_cosigner_key
+    from gateway.tlog.note import parse_verifier_key
 
     if not table:
         return None

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.agent.problems import Problem
 from gateway.agent.service import Answer
-from gateway.analytics import _h3
+from gateway.protocol import cells as _h3
 
 Format = Literal["json", "csv", "geojson"]
 MEDIA: dict[Format, str] = {

@@ -32,11 +32,11 @@ from gateway.agent.config import Oversight
 from gateway.agent.journal import Journal
 from gateway.agent.problems import Problem
 from gateway.agent.service import AgentService
-from gateway.audit._merkle import leaf_hash
-from gateway.audit.details import DetailsKey, open_details
-from gateway.audit.entry import Entry
-from gateway.client import refusal
+from gateway.client.core import refusal
 from gateway.errors import ConfigurationError, GerbangError
+from gateway.protocol.audit_entry import Entry
+from gateway.protocol.sealed_details import DetailsKey, open_details
+from gateway.tlog.merkle import leaf_hash
 from gerbang.v1 import audit_pb2, audit_pb2_grpc
 
 PAGE: Final = 1000  # AuditService.GetEntries answers at most this many per call

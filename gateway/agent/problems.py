@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 
 from gateway.client import PartRefused, QueryRefused
 from gateway.errors import GerbangError, TransportError, UntrustedInputError
-from gateway.model import InvalidQuery
+from gateway.protocol.model import InvalidQuery
 
 PROBLEM_TYPE = "https://gerbang.go.id/problems/"
 MEDIA_TYPE = "application/problem+json"

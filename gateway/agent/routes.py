@@ -31,7 +31,7 @@ from gateway.agent.problems import Problem
 from gateway.agent.service import AgentService, Answer
 from gateway.agent.web import console_routes
 from gateway.errors import GerbangError
-from gateway.model import InvalidQuery
+from gateway.protocol.model import InvalidQuery
 
 MAX_BODY = 64 * 1024
 OPERATIONS: tuple[asks.OperationName, ...] = (

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from gateway.agent import asks
-from gateway.analytics.client import AnalyticsClient
 from gateway.analytics.index import AreaIndex
 from gateway.analytics.tally import Tally, reported
 from gateway.client import GerbangClient, QueryResult
-from gateway.model import Bucket, Op, QueryPlan, time_text
+from gateway.client.analytics import AnalyticsClient
+from gateway.protocol.model import Bucket, Op, QueryPlan, time_text
 
 TIME_FIELD = "occurred_at"
 # Coverage of the interval given for each noisy count.

@@ -30,14 +30,27 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
-from gateway.analytics import _h3
-from gateway.analytics.privacy import Release
 from gateway.analytics.tally import InvalidTally, Tally, in_window, reported
+from gateway.protocol import cells as _h3
 
 __all__ = ["Hotspot", "h3_cell", "heatmap", "hotspots", "sum_releases"]
 
 DEFAULT_OVERDISPERSION = 0.05
+
+
+class ReleasedCells(Protocol):
+    """A released heatmap as the adapter's noise step gives it (`adapters.noise.Release`)."""
+
+    @property
+    def counts(self) -> Mapping[str, int]: ...
+
+    @property
+    def suppressed(self) -> frozenset[str]: ...
+
+    @property
+    def imputed(self) -> int: ...
 
 
 def h3_cell(lat: float, lon: float, resolution: int) -> str:
@@ -81,7 +94,7 @@ def heatmap(
     return dict(cells)
 
 
-def sum_releases(releases: Iterable[Release[str]]) -> dict[str, int]:
+def sum_releases(releases: Iterable[ReleasedCells]) -> dict[str, int]:
     """Add up released heatmaps (e.g. the months of a year), a withheld cell counting as
     `Release.imputed`. Summing noisy releases is post-processing: it costs no more budget."""
     total: dict[str, int] = defaultdict(int)

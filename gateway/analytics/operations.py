@@ -22,12 +22,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from adapters.geography import KECAMATAN
 from gateway.analytics.index import AreaIndex, security_index
 from gateway.analytics.patrol import PatrolPlan, plan_patrols
 from gateway.analytics.risk import RiskScore, risk_scores
 from gateway.analytics.tally import REPORTED, InvalidTally, Tally
-from gateway.model import (
+from gateway.protocol.geography import KECAMATAN
+from gateway.protocol.model import (
     Aggregation,
     Bucket,
     Filter,

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
-from gateway.analytics import _h3
 from gateway.analytics.tally import InvalidTally, Tally, in_window, reported
+from gateway.protocol import cells as _h3
 
 __all__ = ["RiskScore", "risk_scores"]
 

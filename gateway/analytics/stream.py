@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from gateway.analytics.operations import TIME, WARNING_LOOKBACK_DAYS, local_day
 from gateway.analytics.tally import InvalidTally, Tally
 from gateway.analytics.warning import Alert, early_warnings
-from gateway.model import Op, QueryPlan, utc
+from gateway.protocol.model import Op, QueryPlan, utc
 
 __all__ = ["WarningHistory", "released_days"]
 

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from adapters.schema import INCIDENT_SOURCES, REPORTED_SOURCES
 from gateway.errors import UntrustedInputError
+from gateway.protocol.catalog import INCIDENT_SOURCES, REPORTED_SOURCES
 
 __all__ = ["REPORTED", "InvalidTally", "Tally", "in_window", "reported"]
 

@@ -21,18 +21,18 @@ from pathlib import Path
 import structlog
 from sqlalchemy.exc import IntegrityError
 
-from gateway.audit._checkpoint import Checkpoint, sign_checkpoint
-from gateway.audit._note import (
+from gateway.audit.store import AuditStore, StoredCheckpoint
+from gateway.audit.tiles import write_static as write_tiles
+from gateway.audit.witnessing import TlogWitness, WitnessSubmitter
+from gateway.errors import ConfigurationError
+from gateway.protocol.identities import FEDERATION
+from gateway.tlog.checkpoint import Checkpoint, sign_checkpoint
+from gateway.tlog.note import (
     NoteSigner,
     generate_signer_key,
     parse_signer_key,
     parse_verifier_key,
 )
-from gateway.audit.store import AuditStore, StoredCheckpoint
-from gateway.audit.tiles import write_static as write_tiles
-from gateway.audit.witnessing import TlogWitness, WitnessSubmitter
-from gateway.errors import ConfigurationError
-from gateway.identities import FEDERATION
 
 log = structlog.get_logger("gerbang.audit")
 

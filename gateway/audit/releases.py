@@ -25,7 +25,7 @@ from sqlalchemy import Column, Connection, Float, String, Table, insert, select,
 
 from gateway.audit.store import AuditStore, metadata
 from gateway.errors import PolicyDenied
-from gateway.release import BUDGET_SLACK, PrivacyBudget, iter_accounts
+from gateway.protocol.release import BUDGET_SLACK, PrivacyBudget, iter_accounts
 
 __all__ = ["BudgetExhausted", "ReleaseCharge", "ReleaseLedger"]
 

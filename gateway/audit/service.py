@@ -13,9 +13,6 @@ from typing import Any, Final, TypeAlias
 
 import grpc
 
-from gateway.audit._merkle import leaf_hash
-from gateway.audit._mldsa import WitnessVerifier
-from gateway.audit._note import parse_signature_line
 from gateway.audit.store import AuditStore, StoredCheckpoint
 from gateway.errors import (
     AuditIntegrityError,
@@ -23,7 +20,10 @@ from gateway.errors import (
     GerbangError,
     UntrustedInputError,
 )
-from gateway.tls import peer_identity
+from gateway.protocol.tls import peer_identity
+from gateway.tlog.merkle import leaf_hash
+from gateway.tlog.mldsa import WitnessVerifier
+from gateway.tlog.note import parse_signature_line
 from gerbang.v1 import audit_pb2, audit_pb2_grpc
 
 MAX_ENTRIES_PER_CALL: Final = 1000

@@ -49,7 +49,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 
-from gateway.audit._merkle import (
+from gateway.errors import AuditIntegrityError, AuditUnavailable, ProofRequestError
+from gateway.protocol.audit_entry import GENESIS, AuditRecord, Entry, seal_body
+from gateway.protocol.audit_rows import INDEXED_COLUMNS, Head, StoredEntry, StoredNode
+from gateway.protocol.observability import STORE_COMMITS
+from gateway.tlog.merkle import (
     NodeKey,
     consistency_proof,
     inclusion_proof,
@@ -57,10 +61,6 @@ from gateway.audit._merkle import (
     nodes_completed_by_append,
     root_at,
 )
-from gateway.audit.entry import GENESIS, AuditRecord, Entry, seal_body
-from gateway.audit.rows import INDEXED_COLUMNS, Head, StoredEntry, StoredNode
-from gateway.errors import AuditIntegrityError, AuditUnavailable, ProofRequestError
-from gateway.observability import STORE_COMMITS
 
 
 class Bytes(TypeDecorator[bytes]):

@@ -5,7 +5,7 @@ What is published is bounded by the latest signed checkpoint: `checkpoint`
 partial tiles of earlier checkpoints that are still partial-width subsets of
 it (they are deterministic, so serving any whose range the checkpoint covers
 is safe). Tile hashes are the complete subtrees the store already keeps
-(`gateway.audit._tiles`); nothing new is stored.
+(`gateway.tlog.tiles`); nothing new is stored.
 
 Two ways to publish, as the deployment chooses (both may run):
 - `serve_tiles`: an HTTPS server requiring a client certificate from the
@@ -29,7 +29,9 @@ from collections.abc import Collection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from gateway.audit._tiles import (
+from gateway.audit.store import AuditStore
+from gateway.errors import AuditIntegrityError, ConfigurationError, GerbangError
+from gateway.tlog.tiles import (
     ENTRIES,
     TILE_WIDTH,
     Tile,
@@ -37,8 +39,6 @@ from gateway.audit._tiles import (
     encode_bundle,
     tiles_for_size,
 )
-from gateway.audit.store import AuditStore
-from gateway.errors import AuditIntegrityError, ConfigurationError, GerbangError
 
 CHECKPOINT_TYPE = "text/plain; charset=utf-8"
 TILE_TYPE = "application/octet-stream"

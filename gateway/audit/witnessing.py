@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from gateway.audit._mldsa import WitnessVerifier, parse_witness_key
-from gateway.audit._note import parse_signature_line
-from gateway.audit._witness_protocol import AddCheckpoint, parse_conflict_size
 from gateway.audit.store import AuditStore, StoredCheckpoint
 from gateway.errors import AuditIntegrityError, GerbangError, NoteFormatError, TransportError
+from gateway.tlog.mldsa import WitnessVerifier, parse_witness_key
+from gateway.tlog.note import parse_signature_line
+from gateway.tlog.witness_protocol import AddCheckpoint, parse_conflict_size
 
 log = structlog.get_logger("gerbang.audit")
 

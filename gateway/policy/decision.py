@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from gateway.errors import GerbangError, PolicyDenied
-from gateway.model import CaseBinding, InvalidQuery
+from gateway.protocol.model import CaseBinding, InvalidQuery
 
 __all__ = [
     "Decision",

@@ -25,8 +25,8 @@ import aiohttp
 from opa_client import AsyncOpaClient
 
 from gateway.errors import ConfigurationError
-from gateway.identities import FEDERATION, GATEWAY_ID
-from gateway.pki import CertificateAuthority, write_issued
+from gateway.protocol.identities import FEDERATION, GATEWAY_ID
+from gateway.protocol.pki import CertificateAuthority, write_issued
 
 __all__ = ["OPA_ID", "PolicyLinkTls", "TlsOpaClient", "init_policy_link"]
 

@@ -20,9 +20,9 @@ from collections.abc import Iterator, Mapping
 from typing import Final
 
 from gateway.errors import ConfigurationError
-from gateway.limits import limit_problems
-from gateway.model import OPERATIONS
-from gateway.release import PrivacyBudget
+from gateway.policy.limits import limit_problems
+from gateway.protocol.model import OPERATIONS
+from gateway.protocol.release import PrivacyBudget
 
 __all__ = ["check_registry"]
 

@@ -54,7 +54,7 @@ counts(group_by) := {"group_by": group_by, "measure": "count"}
 midnight := now - 46800
 
 # The grids (WIB) a time falls on, as the gateway annotates each time filter
-# (gateway/planning.py: grid_units): the policy cannot compute the month grid itself.
+# (gateway/protocol/planning.py: grid_units): the policy cannot compute the month grid itself.
 on_grid("hour", t) if t % 3600 == 0
 
 on_grid("day", t) if local_midnight(t)
