@@ -8,7 +8,8 @@ as an opaque serialised ResultSet.
 
 With an epsilon in the plan, the counts are released by `privatise` over a domain fixed
 from public geography before the data is read (`adapters.privacy`): discrete Laplace
-noise on every cell, then the minimum cell count on the noisy values.
+noise on every cell (drawn while the database counts, `DrawnNoise`; ADR 0029), then the
+minimum cell count on the noisy values.
 """
 
 from __future__ import annotations
