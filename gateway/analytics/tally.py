@@ -58,9 +58,8 @@ class Tally:
             raise InvalidTally(f"a count must be a non-negative integer, not {self.count!r}")
         if not self.sources:
             raise InvalidTally("a count must say which incident sources it covers")
-        unknown = self.sources - _KNOWN_SOURCES
-        if unknown:
-            raise InvalidTally(f"unknown incident sources {sorted(unknown)}")
+        if not self.sources <= _KNOWN_SOURCES:
+            raise InvalidTally(f"unknown incident sources {sorted(self.sources - _KNOWN_SOURCES)}")
         if self.days < 1:
             raise InvalidTally(f"a time bucket lasts at least one day, not {self.days}")
         if self.hour is not None and not 0 <= self.hour <= 23:
@@ -97,15 +96,16 @@ def in_window(tally: Tally, start: date | None, end: date | None) -> bool:
     """
     if start is None and end is None:
         return True
-    if tally.when is None or tally.end is None:
+    when, until = tally.when, tally.end  # `end` is computed: once per count, not four times
+    if when is None or until is None:
         raise InvalidTally("a time window was asked for but the counts carry no time bucket")
     lo = start or date.min
     hi = end or date.max
-    if tally.when >= lo and tally.end <= hi:
+    if when >= lo and until <= hi:
         return True
-    if tally.end <= lo or tally.when >= hi:
+    if until <= lo or when >= hi:
         return False
     raise InvalidTally(
-        f"the time bucket {tally.when}..{tally.end} straddles the window {start}..{end}; "
+        f"the time bucket {when}..{until} straddles the window {start}..{end}; "
         "ask for buckets aligned with the window"
     )

@@ -131,9 +131,21 @@ def value_to_proto(value: Scalar | None) -> common_pb2.Value:
 def rows_from_result(result: common_pb2.ResultSet) -> list[dict[str, Scalar | None]]:
     """Decode a ResultSet into dicts keyed by column (for callers and tests)."""
     out: list[dict[str, Scalar | None]] = []
+    columns = tuple(result.columns)
     for row in result.rows:
         decoded: list[Scalar | None] = []
         for v in row.values:
-            decoded.append(None if v.WhichOneof("kind") is None else value_from_proto(v))
-        out.append(dict(zip(result.columns, decoded, strict=True)))
+            # Strings and integers (nearly every value of an aggregate) are read in place,
+            # with value_from_proto's checks; the rest through it.
+            kind = v.WhichOneof("kind")
+            if kind == "string_value":
+                text = v.string_value
+                if len(text) > MAX_STRING:
+                    raise InvalidQuery(f"a string value is longer than {MAX_STRING} characters")
+                decoded.append(text)
+            elif kind == "int_value":
+                decoded.append(v.int_value)
+            else:
+                decoded.append(None if kind is None else value_from_proto(v))
+        out.append(dict(zip(columns, decoded, strict=True)))
     return out

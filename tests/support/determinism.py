@@ -143,7 +143,8 @@ class SeededNoise:
 @contextmanager
 def repeatable(privatise: Any, noise_seed: int = 9180) -> Iterator[None]:
     """Within: every HPKE suite of the project's modules seals with derived ephemeral keys,
-    and `privatise` (the adapter's noise step) draws from a seeded generator."""
+    and the adapter's noise (`privatise`'s default, and the noise it draws ahead) comes from a
+    seeded generator."""
     swapped: list[tuple[ModuleType, str, object]] = []
     for name, module in list(sys.modules.items()):
         if module is None or not name.startswith(("gateway", "adapters", "tools")):
@@ -155,6 +156,20 @@ def repeatable(privatise: Any, noise_seed: int = 9180) -> Iterator[None]:
                 setattr(module, attr, FixedEphemeralSuite(value))
     if not swapped:
         raise AssertionError("no HPKE suite found in the project's modules to make repeatable")
+    # The adapter draws its noise ahead of the counts (`adapters.noise.DrawnNoise`, ADR 0029)
+    # and passes it to `privatise`: every module's name for it draws seeded noise instead.
+    from adapters.noise import DrawnNoise
+
+    def seeded_drawn(size: int, scale: float, parts: int = 2) -> SeededNoise:
+        return SeededNoise(noise_seed)
+
+    for name, module in list(sys.modules.items()):
+        if module is None or not name.startswith(("gateway", "adapters", "tools")):
+            continue
+        for attr, value in list(vars(module).items()):
+            if value is DrawnNoise:
+                swapped.append((module, attr, value))
+                setattr(module, attr, seeded_drawn)
     defaults = privatise.__kwdefaults__
     real_noise = defaults["noise"]
     defaults["noise"] = SeededNoise(noise_seed)

@@ -3,12 +3,15 @@ is tests/integration/test_release_ledger.py)."""
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Sequence
 
 import pytest
 
 from adapters.noise import (
     CountNoise,
+    DrawnNoise,
     laplace_scale,
     opendp_discrete_laplace,
     privatise,
@@ -71,3 +74,33 @@ def test_opendp_noise_is_integer_and_centred() -> None:
     assert all(isinstance(v, int) for v in noisy)
     assert sum(v != 100 for v in noisy) > 500  # P(noise = 0) = tanh(1/2) ~ 0.46
     assert abs(sum(noisy) / len(noisy) - 100) < 0.3
+
+
+def test_noise_drawn_ahead_is_discrete_laplace_of_the_scale_added_once() -> None:
+    # Drawn before the counts are read (while the database counts), added when they are.
+    scale, n = 2.0, 6000
+    noise = DrawnNoise(n, scale)
+    noisy = noise([100] * n, scale)
+    z = [v - 100 for v in noisy]
+    assert all(isinstance(v, int) for v in z)
+    # Discrete Laplace of scale b: mean 0, variance 2 p / (1 - p)^2 with p = exp(-1/b) (6.08).
+    p = math.exp(-1 / scale)
+    variance = 2 * p / (1 - p) ** 2
+    assert abs(statistics.fmean(z)) < 5 * math.sqrt(variance / n)
+    assert 0.85 * variance < statistics.pvariance(z) < 1.15 * variance
+    assert len(set(z)) > 10, "not a constant shift"
+    with pytest.raises(RuntimeError, match="already"):
+        noise([100] * n, scale)  # never reused for a second table
+
+
+def test_noise_drawn_ahead_refuses_another_table_or_scale() -> None:
+    with pytest.raises(RuntimeError, match=r"3 counts at scale 2\.0"):
+        DrawnNoise(3, 2.0)([1, 2], 2.0)
+    with pytest.raises(RuntimeError, match=r"at scale 1\.0"):
+        DrawnNoise(3, 2.0)([1, 2, 3], 1.0)
+    release = privatise(
+        {"a": 50, "b": 0}, domain=["a", "b"], epsilon=0.5, min_count=5, noise=DrawnNoise(2, 2.0)
+    )
+    assert set(release.counts) | release.suppressed == {"a", "b"}
+    assert "a" in release.counts
+    assert abs(release.counts["a"] - 50) < 40
