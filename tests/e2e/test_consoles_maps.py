@@ -21,14 +21,14 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import write
 
 from gateway.protocol.geography import KECAMATAN
 from gateway.protocol.pki import init_pki
 from tests.conftest import require
-from tests.e2e.test_consoles_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, shot, signed_in
+from tests.e2e.test_consoles_browser import CHROMIUM, SHOTS, shot, signed_in
 from tests.support.axe import assert_accessible
 from tests.support.conventions import assert_conventions
 from tools.agent_federation import LocalAgent
@@ -186,17 +186,6 @@ def agents(federation: LocalFederation) -> Iterator[dict[str, LocalAgent]]:
     finally:
         for a in started.values():
             a.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    require(CHROMIUM.exists(), "no /usr/bin/chromium (apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 # Each placed name's box on the screen: its anchor (the text's centre) projected by the map,

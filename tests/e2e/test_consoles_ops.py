@@ -27,14 +27,14 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from gateway.agent import alerts
 from gateway.agent.config import load_config
 from gateway.errors import ConfigurationError
 from gateway.protocol.pki import init_pki
 from tests.conftest import require
-from tests.e2e.test_consoles_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, SUBJECT, shot, signed_in
+from tests.e2e.test_consoles_browser import CHROMIUM, SHOTS, SUBJECT, shot, signed_in
 from tests.support.agent_support import basis, conforms, headers
 from tests.support.axe import assert_accessible
 from tools.agent_federation import LocalAgent
@@ -182,17 +182,6 @@ def agents(
     finally:
         for a in started.values():
             a.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    require(CHROMIUM.exists(), "no /usr/bin/chromium (apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def journal(agent: LocalAgent) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ import grpc
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Route
 
 from gateway.audit.store import AuditStore
 from gateway.cli.audit import witness_via_gateway
@@ -39,7 +39,7 @@ from gateway.tlog.note import generate_signer_key, parse_signer_key
 from gateway.tlog.subtrees import MemoryNodeStore, inclusion_proof, root_at
 from gerbang.v1 import audit_pb2, audit_pb2_grpc
 from tests.conftest import require
-from tests.e2e.test_consoles_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, shot, signed_in
+from tests.e2e.test_consoles_browser import CHROMIUM, SHOTS, shot, signed_in
 from tests.support.agent_support import TRAFFIC, conforms, post, running_agents
 from tests.support.axe import assert_accessible
 from tests.support.conventions import assert_conventions
@@ -119,17 +119,6 @@ def agents(federation: LocalFederation) -> Iterator[dict[str, LocalAgent]]:
             yield {**callers, OVERSIGHT: kompolnas}
         finally:
             kompolnas.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    require(CHROMIUM.exists(), "no /usr/bin/chromium (apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def rows(page: Page) -> list[dict[str, str]]:
