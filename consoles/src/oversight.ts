@@ -327,8 +327,15 @@ export async function oversight(root: HTMLElement): Promise<void> {
     return box;
   }
 
+  /** The log's state now: its latest checkpoint, verified again, then the entries asked for. */
   async function refresh(): Promise<void> {
     delete root.dataset.ready;
+    try {
+      await checkpoint();
+    } catch (e) {
+      if (!(e instanceof Refused)) throw e;
+      checkpointBox.replaceChildren(problemPanel(e.problem));
+    }
     try {
       await list();
       await statistics();
@@ -348,11 +355,5 @@ export async function oversight(root: HTMLElement): Promise<void> {
   older.addEventListener("click", () => {
     if (next !== null) void list(next);
   });
-  try {
-    await checkpoint();
-  } catch (e) {
-    if (!(e instanceof Refused)) throw e;
-    checkpointBox.replaceChildren(problemPanel(e.problem));
-  }
   await refresh();
 }
