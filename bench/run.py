@@ -74,7 +74,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=("audit",),
+        choices=("audit", "flood"),
         default=None,
         help="run one group of components and print it (BENCHMARKS.md is not written)",
     )
@@ -99,11 +99,35 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return dataclasses.replace(s, **changes)
 
 
+def flood_only(s: Settings, opa: str | None) -> int:
+    """`--only flood`: issue 12's flood part alone, printed (for reruns while working on
+    admission control; BENCHMARKS.md is not written)."""
+    from gateway.policy import find_opa_binary
+
+    found = find_opa_binary()
+    opa = opa if opa and Path(opa).is_file() else (str(found) if found else None)
+    say(f"load average at start: {describe_machine({}).load_average}")
+    work = Path(tempfile.mkdtemp(prefix="gerbang-bench-"))
+    flood.bench_policies(SHIPPED_POLICIES, POLICIES)
+    try:
+        city = prepare_city(work, s.incidents)
+        query = bench_query(POLICIES, s.window_days)
+        workload, _ = measure_workload(city, query, s)
+        run = RunResult("", 0.0, "", "", describe_machine({}), workload, dataclasses.asdict(s))
+        flood_run(run, city, query, s, opa)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    say(f"load average at end: {describe_machine({}).load_average}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     s = settings_from(args)
     if args.only == "audit":
         return audit_only(s)
+    if args.only == "flood":
+        return flood_only(s, args.opa)
     started = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
     ghz = find_ghz(args.ghz)

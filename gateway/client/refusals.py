@@ -8,12 +8,13 @@ google.rpc ErrorInfo, never from its message text (docs/adr/0016).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Final, TypeVar
 
 import google.rpc.error_details_pb2 as error_details_pb2
 import google.rpc.status_pb2 as status_pb2
 import grpc
-from google.protobuf.message import DecodeError
+from google.protobuf import any_pb2
+from google.protobuf.message import DecodeError, Message
 
 from gateway.errors import GerbangError, TransportError, UntrustedInputError
 
@@ -36,7 +37,8 @@ class QueryRefused(GerbangError):
 
     The subclasses say why (`PolicyDenied`, `InvalidQuery`, `Unauthenticated`,
     `AuditUnavailable`, `Overloaded`), read from the status's google.rpc ErrorInfo,
-    never from its message text: `reason`, `reasons`, `request_id` and `audit_index`.
+    never from its message text: `reason`, `reasons`, `request_id` and `audit_index`;
+    `retry_after` (seconds) when the status says when a retry may succeed (RetryInfo).
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class QueryRefused(GerbangError):
         reasons: Sequence[str] = (),
         request_id: str = "",
         audit_index: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(f"{code.name}: {message}")
         self.code = code
@@ -56,6 +59,7 @@ class QueryRefused(GerbangError):
         self.reasons = tuple(reasons)
         self.request_id = request_id
         self.audit_index = audit_index
+        self.retry_after = retry_after
 
 
 class PolicyDenied(QueryRefused):
@@ -82,6 +86,8 @@ class StreamExpired(QueryRefused):
     """A stream reached the caller's maximum lifetime: renew it with a freshly signed request."""
 
 
+M = TypeVar("M", bound=Message)
+
 # ErrorInfo reasons (gateway/service/refusals.py) -> the exception a caller catches.
 _REASONS: Final[Mapping[str, type[QueryRefused]]] = {
     "POLICY_DENIED": PolicyDenied,
@@ -105,8 +111,8 @@ _CODES: Final[Mapping[grpc.StatusCode, type[QueryRefused]]] = {
 _STATUS_DETAILS: Final = "grpc-status-details-bin"
 
 
-def _error_info(e: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None:
-    """The ErrorInfo of a failed call's google.rpc.Status, if it carries one."""
+def _details(e: grpc.aio.AioRpcError) -> list[any_pb2.Any]:
+    """The google.rpc.Status details of a failed call (packed), if it carries any."""
     for key, value in e.trailing_metadata() or ():
         if key != _STATUS_DETAILS or not isinstance(value, bytes):
             continue
@@ -114,17 +120,25 @@ def _error_info(e: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None:
         try:
             status.ParseFromString(value)
         except DecodeError:
-            return None
-        for detail in status.details:
-            info = error_details_pb2.ErrorInfo()
-            if detail.TypeName() == info.DESCRIPTOR.full_name and detail.Unpack(info):
-                return info
+            return []
+        return list(status.details)
+    return []
+
+
+def _detail(e: grpc.aio.AioRpcError, kind: type[M]) -> M | None:
+    """The first detail of type `kind` in a failed call's status, if there is one."""
+    for detail in _details(e):
+        found = kind()
+        if detail.TypeName() == found.DESCRIPTOR.full_name and detail.Unpack(found):
+            return found
     return None
 
 
 def refused(e: grpc.aio.AioRpcError) -> QueryRefused:
     """A refusal as its typed exception, from the status's ErrorInfo (or its code alone)."""
-    info = _error_info(e)
+    info = _detail(e, error_details_pb2.ErrorInfo)
+    retry = _detail(e, error_details_pb2.RetryInfo)
+    retry_after = retry.retry_delay.ToNanoseconds() / 1e9 if retry is not None else None
     details = e.details() or ""
     if info is None:
         return _CODES.get(e.code(), QueryRefused)(e.code(), details)
@@ -138,6 +152,7 @@ def refused(e: grpc.aio.AioRpcError) -> QueryRefused:
         reasons=tuple(r for r in reasons.split("\n") if r),
         request_id=info.metadata.get("request_id", ""),
         audit_index=int(index) if index.isdigit() else None,
+        retry_after=retry_after,
     )
 
 
@@ -160,7 +175,7 @@ _TLS_REFUSED: Final = ("Socket closed", "handshake", "Handshake", "SSL", "certif
 def refusal(e: grpc.aio.AioRpcError) -> TransportError | QueryRefused:
     """What a failed call to the gateway means: refused with a reason (the gateway's
     google.rpc details say so), or else unreachable."""
-    if _error_info(e) is not None:
+    if _detail(e, error_details_pb2.ErrorInfo) is not None:
         return refused(e)
     details = e.details() or ""
     if e.code() is grpc.StatusCode.UNAVAILABLE and _NOT_CONNECTED in details:

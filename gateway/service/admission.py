@@ -14,6 +14,15 @@ each (a flood would fill the log): they are counted in Prometheus
 "N requests refused ... between t0 and t1". A request that passes admission is authenticated
 and audited exactly once by the pipeline, as before.
 
+Refusals are paced (`AdmissionControl.pace`, docs/adr/0017): the caller's k-th refusal waiting
+at once is answered k / rate_per_second seconds later, at most `HOLD_MAX_SECONDS`, with a
+google.rpc RetryInfo. A caller in a closed loop of refused calls then gets its refusals at
+about its own rate however many it sends at once, instead of as fast as the gateway can
+refuse them (each costs gRPC about half a millisecond of the gateway's CPU, which other
+callers wait behind). Nothing is queued for service: the call is refused either way, the
+hold is a timer, and past `HELD_MAX` refusals waiting over all callers they are answered at
+once.
+
 After authentication the pipeline asks `check_plan` for the cost of the query's plan
 (filters x values x adapters); over the caller's limit it is RESOURCE_EXHAUSTED, audited
 with the request. Streams end at the caller's `stream_lifetime_seconds` (`stream_lifetime`
@@ -42,10 +51,13 @@ from prometheus_client import Counter, Gauge
 from gateway.protocol.audit_entry import AuditRecord
 from gateway.protocol.model import Query
 from gateway.protocol.tls import peer_identity
+from gateway.service import status
 from gateway.service.limits import CallerLimits, LimitsTable, Overloaded, TokenBucket, plan_cost
 
 __all__ = [
     "HANDSHAKE_TIMEOUT_SECONDS",
+    "HELD_MAX",
+    "HOLD_MAX_SECONDS",
     "MAX_CONNECTIONS",
     "REFUSAL_WINDOW_SECONDS",
     "AdmissionControl",
@@ -57,6 +69,9 @@ log = structlog.get_logger("gerbang.admission")
 HANDSHAKE_TIMEOUT_SECONDS: Final = 5.0
 MAX_CONNECTIONS: Final = 1024
 REFUSAL_WINDOW_SECONDS: Final = 10.0
+# Pacing of refusals: the longest a refusal waits, and how many may wait at once in total.
+HOLD_MAX_SECONDS: Final = 1.0
+HELD_MAX: Final = 4096
 # The services whose calls are admitted per caller; health and reflection stay open.
 _ADMITTED: Final = (
     "/gerbang.v1.QueryService/",
@@ -68,6 +83,10 @@ REFUSED: Final = Counter(
     "gerbang_admission_refused_total",
     "Calls refused by admission control before authentication, by limit.",
     ["limit"],
+)
+HELD: Final = Gauge(
+    "gerbang_admission_refusals_held",
+    "Refusals being paced before they are answered.",
 )
 IN_FLIGHT: Final = Gauge(
     "gerbang_admission_in_flight",
@@ -107,6 +126,7 @@ class _CallerState:
     bucket: TokenBucket
     requests: int = 0
     streams: int = 0
+    held: int = 0  # refusals of this caller being paced
 
 
 class AdmissionControl:
@@ -118,9 +138,14 @@ class AdmissionControl:
         *,
         window: float = REFUSAL_WINDOW_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        hold_max: float = HOLD_MAX_SECONDS,
+        held_max: int = HELD_MAX,
     ) -> None:
         self.table = table
         self.window = window
+        self.hold_max = hold_max
+        self.held_max = held_max
+        self._held = 0
         self._clock = clock
         self._state: dict[str, _CallerState] = {}
         self._refusals: dict[str, _Refusals] = {}
@@ -199,11 +224,39 @@ class AdmissionControl:
             window = self._refusals[caller] = _Refusals(now, now)
         window.last = now
         window.by_limit[limit] += 1
-        raise Overloaded(
+        refused = Overloaded(
             limit,
             f"terlalu banyak permintaan ({what}); coba lagi nanti / too many requests "
             f"from this caller ({what}); retry later",
         )
+        # The earliest a retry can pass the rate: one token's time.
+        refused.retry_after = 1.0 / self.table.of(caller).rate_per_second
+        raise refused
+
+    def hold_for(self, caller: str) -> float:
+        """How long the refusal about to be answered for `caller` waits: k / rate for its
+        k-th refusal waiting at once, at most `hold_max`; 0 once `held_max` wait overall."""
+        if self._held >= self.held_max:
+            return 0.0
+        state = self._caller_state(caller)
+        return min(self.hold_max, (state.held + 1) / self.table.of(caller).rate_per_second)
+
+    async def pace(self, caller: str) -> None:
+        """Wait before a refusal is answered (see the module's docstring). Costs a timer;
+        a call cancelled meanwhile (its deadline, the caller gone) stops waiting."""
+        delay = self.hold_for(caller)
+        if delay <= 0.0:
+            return
+        state = self._caller_state(caller)
+        state.held += 1
+        self._held += 1
+        HELD.inc()
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            state.held -= 1
+            self._held -= 1
+            HELD.dec()
 
     # --- the windowed audit entries ------------------------------------------------
 
@@ -317,7 +370,8 @@ class _AdmissionInterceptor(grpc.aio.ServerInterceptor):
                 try:
                     admission.enter(caller, stream=True)
                 except Overloaded as e:
-                    await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
+                    await admission.pace(caller)
+                    await status.abort(context, e)
                     return
                 # The backstop of the stream's lifetime: the stream code ends it first.
                 lifetime = admission.stream_lifetime(caller)
@@ -345,7 +399,8 @@ class _AdmissionInterceptor(grpc.aio.ServerInterceptor):
             try:
                 admission.enter(caller, stream=False)
             except Overloaded as e:
-                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
+                await admission.pace(caller)
+                await status.abort(context, e)
             try:
                 return await unary(request, context)
             finally:

@@ -86,6 +86,8 @@ class RequestRefused(GerbangError):
         self.preconditions = tuple(preconditions)
         self.request_id = ""
         self.audit_index: int | None = None
+        # Seconds after which a retry may succeed (google.rpc.RetryInfo), when the step knows.
+        self.retry_after: float | None = None
 
 
 class InvalidRequest(RequestRefused):

@@ -7,7 +7,8 @@ name the audit entry also records) and a `google.rpc.Status` in the trailing met
 - `ErrorInfo`: the reason (e.g. POLICY_DENIED), domain `gerbang.id`, and metadata
   `request_id` and `audit_index` (the entry that recorded the refusal, when there is one);
 - `BadRequest`: the fields of an invalid request;
-- `PreconditionFailure`: what a stream or a reload needs and did not find.
+- `PreconditionFailure`: what a stream or a reload needs and did not find;
+- `RetryInfo`: when a retry may succeed (admission control's refusals).
 
 The message stays readable by a person: the refusal's text, then the request and entry.
 The client (`gateway.client.refusals`) reads the details, never the message text.
@@ -25,7 +26,7 @@ import google.rpc.error_details_pb2 as error_details_pb2
 import google.rpc.status_pb2 as status_pb2
 import grpc
 import structlog
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
 from grpc_status import rpc_status
 
@@ -94,6 +95,10 @@ def to_status(error: RequestRefused) -> grpc.Status:
                 ]
             )
         )
+    if error.retry_after is not None:
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(max(0, round(error.retry_after * 1e9)))
+        details.append(error_details_pb2.RetryInfo(retry_delay=delay))
     packed = []
     for d in details:
         a = any_pb2.Any()

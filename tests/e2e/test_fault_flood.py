@@ -6,6 +6,8 @@ Real processes: an adapter and the gateway on loopback, over mTLS. The flooding 
 
 - 150 live streams, then 60 unread streams: at most `open_streams` are admitted;
 - 40 maximal requests at once: refused by the concurrency cap or the plan's cost;
+- 40 unsigned requests at a time in a closed loop: the refusals are paced, about the
+  caller's rate a second instead of as fast as the gateway can refuse;
 - 3,000 unsigned requests: the rate limiter refuses most of them before authentication,
   counted in Prometheus and summed into one audit entry per window, not one each;
 - a few hundred idle TCP connections without a certificate: past the connection cap they
@@ -38,10 +40,12 @@ from gateway.analytics import operations as ops
 from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient
 from gateway.client.analytics import AnalyticsClient
+from gateway.client.refusals import Overloaded, refused
 from gateway.protocol.identities import EXAMPLE_CALLERS
 from gateway.protocol.limits import MAX_TOTAL_VALUES, MAX_VALUES
 from gateway.protocol.model import Aggregation, Filter, GroupBy, Op, Query
 from gateway.protocol.pki import init_pki
+from gateway.service.admission import HOLD_MAX_SECONDS
 from gerbang.v1 import analytics_pb2, analytics_pb2_grpc, query_pb2_grpc
 from tests.conftest import month_window
 from tools.city import seed_city
@@ -237,6 +241,48 @@ def audit_size(federation: LocalFederation) -> int:
         return store.head().size
     finally:
         store.close()
+
+
+async def test_a_closed_loop_flood_gets_its_refusals_paced(federation: LocalFederation) -> None:
+    """40 unsigned calls at a time, each sent again as soon as it is answered, for 3 s.
+
+    Unpaced, the gateway refuses such a loop as fast as it can (thousands a second, about half
+    a millisecond of its CPU each, which other callers wait behind). Paced, the k-th refusal
+    waiting at once is answered k / rate later, at most HOLD_MAX_SECONDS: the loop gets about
+    40 / HOLD_MAX_SECONDS refusals a second, plus its rate admitted. Each refusal says when to
+    retry (RetryInfo: one token's time), and the client reads it."""
+    await asyncio.sleep(LIMITS["burst"] / LIMITS["rate_per_second"])
+    unsigned = TRAFFIC.to_proto()
+    codes: Counter[str] = Counter()
+    retry_after: set[float | None] = set()
+    concurrency, seconds = 40, 3.0
+    started = time.monotonic()
+    async with connect(federation, FLOODER) as c:
+        stub = query_pb2_grpc.QueryServiceStub(c.channel)
+
+        async def loop() -> None:
+            while time.monotonic() - started < seconds:
+                try:
+                    await stub.Query(unsigned, timeout=30)
+                    codes["OK"] += 1
+                except grpc.aio.AioRpcError as e:
+                    codes[e.code().name] += 1
+                    if e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                        refusal = refused(e)
+                        assert isinstance(refusal, Overloaded)
+                        assert refusal.reason == "OVERLOADED"
+                        retry_after.add(refusal.retry_after)
+
+        other = asyncio.ensure_future(other_caller_succeeds(federation, "paced flood"))
+        await asyncio.gather(*(loop() for _ in range(concurrency)))
+        await other
+    elapsed = time.monotonic() - started
+    assert set(codes) <= {"UNAUTHENTICATED", "RESOURCE_EXHAUSTED"}, codes
+    refusals = codes["RESOURCE_EXHAUSTED"]
+    paced = concurrency + (concurrency / HOLD_MAX_SECONDS + LIMITS["rate_per_second"]) * elapsed
+    assert 0 < refusals <= paced, (refusals, elapsed)
+    assert retry_after == {1 / LIMITS["rate_per_second"]}
+    print(f"paced flood: {dict(codes)} in {elapsed:.1f} s (at most {paced:.0f} refusals)")
 
 
 async def test_unsigned_flood_writes_a_bounded_number_of_entries(

@@ -6,11 +6,16 @@ The flood against real processes is tests/e2e/test_fault_flood.py.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import json
 from pathlib import Path
 from typing import Any
 
+import google.rpc.error_details_pb2 as error_details_pb2
+import google.rpc.status_pb2 as status_pb2
+import grpc
 import pytest
 
 from gateway.audit.store import AuditStore
@@ -22,6 +27,7 @@ from gateway.protocol.identities import EXAMPLE_CALLERS
 from gateway.protocol.model import Filter, Op, Query
 from gateway.service.admission import AdmissionControl, server_options
 from gateway.service.limits import DEFAULT_LIMITS, LimitsTable, Overloaded, TokenBucket, plan_cost
+from gateway.service.status import to_status
 
 ATCS = EXAMPLE_CALLERS["dishub-atcs"]
 JSC = EXAMPLE_CALLERS["jsc-command-centre"]
@@ -144,6 +150,59 @@ async def test_refusals_are_one_audit_entry_per_caller_per_window(tmp_path: Path
     assert entry["status"] == "RESOURCE_EXHAUSTED"
     assert entry["reasons"][0].startswith("497 requests refused by admission control between ")
     assert entry["reasons"][1:] == ["rate_per_second: 497"]
+
+
+async def test_refusals_are_paced_at_the_callers_rate_up_to_the_cap() -> None:
+    """The k-th refusal waiting at once waits k / rate (at most the cap); past the overall cap
+    of waiting refusals they are answered at once, and a cancelled wait frees its place."""
+    admission = AdmissionControl.from_data(
+        data_with({"rate_per_second": 50, "burst": 1}), hold_max=0.1, held_max=6
+    )
+    assert admission.hold_for(JSC) == pytest.approx(1 / 50)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    finished: list[float] = []
+
+    async def refused() -> None:
+        await admission.pace(JSC)
+        finished.append(loop.time() - t0)
+
+    waits = [asyncio.ensure_future(refused()) for _ in range(5)]
+    await asyncio.sleep(0)
+    # Five waiting: the sixth would wait 6 / 50 = 0.12 s, capped at 0.1.
+    assert admission.hold_for(JSC) == pytest.approx(0.1)
+    assert admission.hold_for(ATCS) == pytest.approx(1 / DEFAULT_LIMITS.rate_per_second)
+    sixth = asyncio.ensure_future(refused())
+    await asyncio.sleep(0)
+    assert admission.hold_for(ATCS) == 0.0  # six waiting overall: answered at once
+    sixth.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sixth
+    assert admission.hold_for(ATCS) > 0.0  # the cancelled wait gave its place back
+    await asyncio.gather(*waits)
+    # 0.02, 0.04, ... 0.10 s after the start: in order, none answered at once.
+    assert finished == sorted(finished)
+    assert finished[0] >= 0.015
+    assert finished[-1] >= 0.095
+    assert admission.hold_for(JSC) == pytest.approx(1 / 50)  # nothing left waiting
+
+
+def test_an_admission_refusal_carries_overloaded_and_when_to_retry() -> None:
+    admission = AdmissionControl.from_data(data_with({"rate_per_second": 4, "burst": 1}))
+    admission.enter(JSC, stream=False)
+    with pytest.raises(Overloaded) as e:
+        admission.enter(JSC, stream=False)
+    wire = to_status(e.value)
+    assert wire.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    packed = dict(wire.trailing_metadata)["grpc-status-details-bin"]
+    assert isinstance(packed, bytes)
+    details = status_pb2.Status.FromString(packed)
+    info = error_details_pb2.ErrorInfo()
+    retry = error_details_pb2.RetryInfo()
+    assert details.details[0].Unpack(info)
+    assert info.reason == "OVERLOADED"
+    assert details.details[1].Unpack(retry)
+    assert retry.retry_delay.ToNanoseconds() == 250_000_000
 
 
 def test_server_options_name_grpc_core_arguments() -> None:
