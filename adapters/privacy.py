@@ -14,7 +14,9 @@ tell which cells hold no rows at all. `public_domain` builds it, per group-by di
   published codes of each category (`MODUS_OPERANDI`);
 - hour of day (0-23) and day of week (1-7): the calendar;
 - local days, weeks and months: the calendar between a lower and an upper bound that the plan's
-  own filters put on the same time field.
+  own filters put on the same time field;
+- spans (ADR 0032): the plan's own spans, whose first and last boundaries are that window (the
+  plan is refused otherwise when it is built).
 
 The plan's own `in`/`eq` filters narrow the lists (a plan for one kota releases no group of
 another): they are part of the signed plan, not of the data.
@@ -51,6 +53,7 @@ from gateway.protocol import cells as _h3
 from gateway.protocol.catalog import LOCATION
 from gateway.protocol.geography import KECAMATAN
 from gateway.protocol.model import Bucket, Filter, GroupBy, Op
+from gateway.protocol.spans import span_labels
 from gateway.protocol.values import Scalar, utc
 
 __all__ = ["MAX_DOMAIN", "public_domain"]
@@ -236,6 +239,8 @@ def _values(g: GroupBy, filters: Sequence[Filter], areas: Mapping[str, str]) -> 
             return range(1, 8)
         case Bucket.DAY | Bucket.WEEK | Bucket.MONTH:
             return _calendar(g, filters)
+        case Bucket.SPANS:
+            return span_labels(g.boundaries)
     raise PlanRefused(
         f"no public domain for a differentially private group-by on {g.field!r} "
         f"(bucket {g.bucket}): the groups would have to be read from the data"

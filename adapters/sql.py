@@ -33,6 +33,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    case,
     cast,
     exists,
     func,
@@ -45,6 +46,7 @@ from gateway.protocol.catalog import LOCATION, Dataset, FieldType
 from gateway.protocol.cells import cell_of
 from gateway.protocol.limits import InvalidQuery
 from gateway.protocol.model import Bucket, CaseBinding, Filter, GroupBy, Measure, Op, QueryPlan
+from gateway.protocol.spans import span_labels
 from gateway.protocol.values import Scalar
 
 COUNT: Final = "count"
@@ -184,6 +186,22 @@ def bucket_expression(table: Table, field: str, bucket: Bucket, dialect: str) ->
     raise PlanRefused(f"bucket {bucket} is not supported on {dialect}")
 
 
+def spans_expression(table: Table, g: GroupBy) -> ColumnElement[Any]:
+    """Each row's span of a spans group-by (ADR 0032): a CASE on the stored time itself, its
+    inner boundaries bound parameters, so no date is computed per row and the covering index
+    still serves. The plan's window (its first and last boundaries, checked when the plan was
+    built) keeps every row inside the spans, so the last span is the ELSE."""
+    col = table.c[g.field]
+    labels = span_labels(g.boundaries)
+    inner = g.boundaries[1:-1]
+    if not inner:
+        return literal(labels[0])
+    return case(
+        *((col < _bind(col, b), labels[i]) for i, b in enumerate(inner)),
+        else_=labels[-1],
+    )
+
+
 def dimension_name(field: str, bucket: Bucket) -> str:
     return field if bucket is Bucket.NONE else f"{field}_{bucket}"
 
@@ -277,6 +295,10 @@ def compile_plan(plan: QueryPlan, table: Table, dataset: Dataset, dialect: str) 
         return Statement(select(probe.label("exists")), ("exists",), True, 0, 1)
     dims: list[ColumnElement[Any]] = []
     names: list[str] = []
+    # What GROUP BY and ORDER BY name: the expression, or for spans its output name (a CASE
+    # with bound parameters written twice is two expressions to PostgreSQL, each with its own
+    # parameters).
+    keys: list[ColumnElement[Any] | str] = []
     for g in agg.group_by:
         if g.bucket is Bucket.H3:
             if g.field != LOCATION:
@@ -284,17 +306,23 @@ def compile_plan(plan: QueryPlan, table: Table, dataset: Dataset, dialect: str) 
             name = dimension_name(g.field, g.bucket)
             dims.append(h3_expression(table, g.h3_resolution, dialect).label(name))
             names.append(name)
+            keys.append(dims[-1])
             continue
         if g.field not in dataset.fields:
             raise PlanRefused(f"dataset {table.name!r} has no field {g.field!r}")
         name = dimension_name(g.field, g.bucket)
-        dims.append(bucket_expression(table, g.field, g.bucket, dialect).label(name))
+        if g.bucket is Bucket.SPANS:
+            dims.append(spans_expression(table, g).label(name))
+            keys.append(name)
+        else:
+            dims.append(bucket_expression(table, g.field, g.bucket, dialect).label(name))
+            keys.append(dims[-1])
         names.append(name)
     stmt = select(*dims, func.count().label(COUNT)).select_from(table)
     if where is not None:
         stmt = stmt.where(where)
     if dims:
-        stmt = stmt.group_by(*dims).order_by(*dims)
+        stmt = stmt.group_by(*keys).order_by(*keys)
     return Statement(stmt, (*names, COUNT), True, plan.min_cell_count, plan.max_rows, agg.group_by)
 
 
