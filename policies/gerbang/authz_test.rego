@@ -236,8 +236,9 @@ test_patrol_planning_denies_security_index_operation if {
 
 # --- spans (ADR 0032): whole local weeks between explicit boundaries --------------------
 
-# Monday 2026-11-23 00:00 WIB: the week start before `now`, and the 52, 4 and 1 weeks before it.
-week_end := 1795366800
+# Monday 2025-11-24 00:00 WIB: the week start before `now` (a Saturday); the spans below are
+# the 52, 4 and 1 weeks before it.
+week_end := midnight - (5 * day)
 
 week := 7 * day
 
