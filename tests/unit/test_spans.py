@@ -338,3 +338,28 @@ def test_a_patrol_plan_on_spans_equals_the_plan_on_weeks() -> None:
     by_weeks = ops.patrol(weekly, END, units=6, cap_per_area=1)
     assert by_spans == by_weeks
     assert by_spans[0].assignments
+
+
+def test_the_agents_query_api_takes_boundaries() -> None:
+    from gateway.agent import asks
+
+    times = [b.isoformat() for b in BOUNDARIES]
+    body = {
+        "dataset": "incidents",
+        "filters": [
+            {"field": "occurred_at", "op": "ge", "values": [{"time": times[0]}]},
+            {"field": "occurred_at", "op": "lt", "values": [{"time": times[-1]}]},
+        ],
+        "aggregation": {
+            "group_by": [{"field": "occurred_at", "bucket": "spans", "boundaries": times}]
+        },
+        "purpose": "patrol_planning",
+        "legal_basis": "basis",
+    }
+    q = asks.query(body)
+    assert q.aggregation is not None
+    assert q.aggregation.group_by[0].boundaries == BOUNDARIES
+    for bad in ("x", [times[0]] * 65, [times[0], "2026-11-30"], [times[0], times[2]]):
+        body["aggregation"]["group_by"][0]["boundaries"] = bad  # type: ignore[index]
+        with pytest.raises(InvalidQuery):
+            asks.query(body)
