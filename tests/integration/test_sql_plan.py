@@ -405,16 +405,19 @@ def _week_start_utc(y: int, m: int, d: int) -> dt.datetime:
         [(2026, 10, 5), (2026, 10, 19)],
     ],
 )
+@pytest.mark.parametrize("spans_last", [True, False])
 def test_spans_count_the_weeks_they_hold_on_both_databases(
-    engine: Engine, mondays: list[tuple[int, int, int]]
+    engine: Engine, mondays: list[tuple[int, int, int]], spans_last: bool
 ) -> None:
     """ADR 0032: a count per span is the sum of the counts per week in it, on SQLite and on
-    PostgreSQL (whose GROUP BY must see the CASE and its parameters once)."""
+    PostgreSQL, whether the spans are counted side by side (the last dimension) or grouped
+    by a CASE (whose GROUP BY PostgreSQL must see once, parameters and all)."""
     boundaries = tuple(_week_start_utc(*m) for m in mondays)
     window = (
         Filter("occurred_at", Op.GE, (boundaries[0],)),
         Filter("occurred_at", Op.LT, (boundaries[-1],)),
     )
+    spans = GroupBy("occurred_at", Bucket.SPANS, boundaries=boundaries)
     weekly = run(
         engine,
         plan(
@@ -427,7 +430,7 @@ def test_spans_count_the_weeks_they_hold_on_both_databases(
         plan(
             filters=window,
             aggregation=Aggregation(
-                (GroupBy("kecamatan"), GroupBy("occurred_at", Bucket.SPANS, boundaries=boundaries))
+                (GroupBy("kecamatan"), spans) if spans_last else (spans, GroupBy("kecamatan"))
             ),
         ),
     )
@@ -440,3 +443,6 @@ def test_spans_count_the_weeks_they_hold_on_both_databases(
         expected[key] = expected.get(key, 0) + int(r["count"])  # type: ignore[call-overload]
     assert {(r["kecamatan"], r["occurred_at_spans"]): r["count"] for r in spanned} == expected
     assert sum(expected.values()) > 0
+    # Ordered by the dimensions, as GROUP BY ... ORDER BY gives them.
+    keys = [tuple(r[c] for c in r if c != "count") for r in spanned]
+    assert keys == sorted(keys)
