@@ -26,8 +26,8 @@ Any other dimension (a free-text or numeric field) has no public domain and the 
 Dimensions that the geography or the code list ties together are enumerated jointly, as the
 pairs that can occur, not as their product: (H3 cell, kecamatan) are the cells near each
 kecamatan, (kecamatan, kota) and (kecamatan, kelurahan) the administrative hierarchy, and
-(category, modus operandi) each category's codes. A patrol plan's cell x kecamatan x week is
-then about 1 900 pairs x 53 weeks over the whole city, not 1 180 x 42 x 53 cells. Unrelated
+(category, modus operandi) each category's codes. A patrol plan's cell x kecamatan x span is
+then about 2 900 pairs x 3 spans over the whole city (x 52 by week), not 1 180 x 42 x 3. Unrelated
 dimensions multiply, and the whole domain is capped at `MAX_DOMAIN` groups, counted before it
 is built. All of it is a function of the plan and the public geography: never of the data.
 """

@@ -192,7 +192,8 @@ class SqlAdapter(adapter_pb2_grpc.AdapterServiceServicer):
         if plan.epsilon is None:
             raise PlanRefused("a differentially private answer needs the plan's epsilon")
         # The domain is fixed before a single count is read; so is its noise, which is drawn
-        # while the database counts (a patrol plan's domain is about 150,000 groups).
+        # while the database counts (a patrol plan's domain: about 8,700 groups in spans,
+        # 150,000 by week).
         domain = public_domain(stmt.dimensions, plan.filters, self._areas())
         noise = DrawnNoise(len(domain), laplace_scale(plan.epsilon))
         with self.engine.connect() as conn:
