@@ -14,7 +14,9 @@ tell which cells hold no rows at all. `public_domain` builds it, per group-by di
   published codes of each category (`MODUS_OPERANDI`);
 - hour of day (0-23) and day of week (1-7): the calendar;
 - local days, weeks and months: the calendar between a lower and an upper bound that the plan's
-  own filters put on the same time field.
+  own filters put on the same time field;
+- spans (ADR 0032): the plan's own spans, whose first and last boundaries are that window (the
+  plan is refused otherwise when it is built).
 
 The plan's own `in`/`eq` filters narrow the lists (a plan for one kota releases no group of
 another): they are part of the signed plan, not of the data.
@@ -24,8 +26,8 @@ Any other dimension (a free-text or numeric field) has no public domain and the 
 Dimensions that the geography or the code list ties together are enumerated jointly, as the
 pairs that can occur, not as their product: (H3 cell, kecamatan) are the cells near each
 kecamatan, (kecamatan, kota) and (kecamatan, kelurahan) the administrative hierarchy, and
-(category, modus operandi) each category's codes. A patrol plan's cell x kecamatan x week is
-then about 1 900 pairs x 53 weeks over the whole city, not 1 180 x 42 x 53 cells. Unrelated
+(category, modus operandi) each category's codes. A patrol plan's cell x kecamatan x span is
+then about 2 900 pairs x 3 spans over the whole city (x 52 by week), not 1 180 x 42 x 3. Unrelated
 dimensions multiply, and the whole domain is capped at `MAX_DOMAIN` groups, counted before it
 is built. All of it is a function of the plan and the public geography: never of the data.
 """
@@ -51,6 +53,7 @@ from gateway.protocol import cells as _h3
 from gateway.protocol.catalog import LOCATION
 from gateway.protocol.geography import KECAMATAN
 from gateway.protocol.model import Bucket, Filter, GroupBy, Op
+from gateway.protocol.spans import span_labels
 from gateway.protocol.values import Scalar, utc
 
 __all__ = ["MAX_DOMAIN", "public_domain"]
@@ -236,6 +239,8 @@ def _values(g: GroupBy, filters: Sequence[Filter], areas: Mapping[str, str]) -> 
             return range(1, 8)
         case Bucket.DAY | Bucket.WEEK | Bucket.MONTH:
             return _calendar(g, filters)
+        case Bucket.SPANS:
+            return span_labels(g.boundaries)
     raise PlanRefused(
         f"no public domain for a differentially private group-by on {g.field!r} "
         f"(bucket {g.bucket}): the groups would have to be read from the data"

@@ -33,6 +33,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    case,
     cast,
     exists,
     func,
@@ -45,6 +46,7 @@ from gateway.protocol.catalog import LOCATION, Dataset, FieldType
 from gateway.protocol.cells import cell_of
 from gateway.protocol.limits import InvalidQuery
 from gateway.protocol.model import Bucket, CaseBinding, Filter, GroupBy, Measure, Op, QueryPlan
+from gateway.protocol.spans import span_labels
 from gateway.protocol.values import Scalar
 
 COUNT: Final = "count"
@@ -184,6 +186,40 @@ def bucket_expression(table: Table, field: str, bucket: Bucket, dialect: str) ->
     raise PlanRefused(f"bucket {bucket} is not supported on {dialect}")
 
 
+def spans_expression(table: Table, g: GroupBy) -> ColumnElement[Any]:
+    """Each row's span of a spans group-by (ADR 0032): a CASE on the stored time itself, its
+    inner boundaries bound parameters, so no date is computed per row and the covering index
+    still serves. The plan's window (its first and last boundaries, checked when the plan was
+    built) keeps every row inside the spans, so the last span is the ELSE."""
+    col = table.c[g.field]
+    labels = span_labels(g.boundaries)
+    inner = g.boundaries[1:-1]
+    if not inner:
+        return literal(labels[0])
+    return case(
+        *((col < _bind(col, b), labels[i]) for i, b in enumerate(inner)),
+        else_=labels[-1],
+    )
+
+
+def spans_counts(table: Table, g: GroupBy) -> list[ColumnElement[Any]]:
+    """One count per span, side by side (ADR 0032): a GROUP BY of the other dimensions alone
+    reads the covering index in its own order and needs no sort, where grouping by the span
+    sorts every row read. The window's filters bound the first and last spans."""
+    col = table.c[g.field]
+    inner = [_bind(col, b) for b in g.boundaries[1:-1]]
+    counts: list[ColumnElement[Any]] = []
+    for i in range(len(inner) + 1):
+        lo = col >= inner[i - 1] if i else None
+        hi = col < inner[i] if i < len(inner) else None
+        conditions = [c for c in (lo, hi) if c is not None]
+        if not conditions:
+            counts.append(func.count().label(f"{COUNT}_{i}"))
+        else:
+            counts.append(func.count(case((and_(*conditions), literal(1)))).label(f"{COUNT}_{i}"))
+    return counts
+
+
 def dimension_name(field: str, bucket: Bucket) -> str:
     return field if bucket is Bucket.NONE else f"{field}_{bucket}"
 
@@ -199,6 +235,26 @@ class Statement:
     max_rows: int
     # The plan's group-by dimensions, in column order (for a fixed privacy domain).
     dimensions: tuple[GroupBy, ...] = ()
+    # When the last dimension is spans counted side by side (`spans_counts`): their values.
+    pivoted: tuple[str, ...] = ()
+
+    def rows(self, result: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """The statement's result as rows of (dimensions..., count), ordered by dimensions.
+
+        Spans counted side by side come back one row per group of the other dimensions with
+        a count per span; each becomes a row of its own, and an empty span no row, as GROUP BY
+        would have given.
+        """
+        if not self.pivoted:
+            return [tuple(r) for r in result]
+        n = len(self.pivoted)
+        out = []
+        for r in result:
+            head = tuple(r[:-n])
+            for label, count in zip(self.pivoted, r[-n:], strict=True):
+                if count:
+                    out.append((*head, label, count))
+        return out
 
 
 def _case_incidents(tables: Any, binding: CaseBinding) -> Select[Any]:
@@ -277,6 +333,10 @@ def compile_plan(plan: QueryPlan, table: Table, dataset: Dataset, dialect: str) 
         return Statement(select(probe.label("exists")), ("exists",), True, 0, 1)
     dims: list[ColumnElement[Any]] = []
     names: list[str] = []
+    # What GROUP BY and ORDER BY name: the expression, or for spans its output name (a CASE
+    # with bound parameters written twice is two expressions to PostgreSQL, each with its own
+    # parameters).
+    keys: list[ColumnElement[Any] | str] = []
     for g in agg.group_by:
         if g.bucket is Bucket.H3:
             if g.field != LOCATION:
@@ -284,18 +344,34 @@ def compile_plan(plan: QueryPlan, table: Table, dataset: Dataset, dialect: str) 
             name = dimension_name(g.field, g.bucket)
             dims.append(h3_expression(table, g.h3_resolution, dialect).label(name))
             names.append(name)
+            keys.append(dims[-1])
             continue
         if g.field not in dataset.fields:
             raise PlanRefused(f"dataset {table.name!r} has no field {g.field!r}")
         name = dimension_name(g.field, g.bucket)
-        dims.append(bucket_expression(table, g.field, g.bucket, dialect).label(name))
+        if g.bucket is Bucket.SPANS:
+            dims.append(spans_expression(table, g).label(name))
+            keys.append(name)
+        else:
+            dims.append(bucket_expression(table, g.field, g.bucket, dialect).label(name))
+            keys.append(dims[-1])
         names.append(name)
-    stmt = select(*dims, func.count().label(COUNT)).select_from(table)
+    last = agg.group_by[-1] if agg.group_by else None
+    if last is not None and last.bucket is Bucket.SPANS and last.field in dataset.fields:
+        # The spans as counts side by side, grouped by the other dimensions only.
+        dims, keys = dims[:-1], keys[:-1]
+        stmt = select(*dims, *spans_counts(table, last)).select_from(table)
+        pivoted = tuple(span_labels(last.boundaries))
+    else:
+        stmt = select(*dims, func.count().label(COUNT)).select_from(table)
+        pivoted = ()
     if where is not None:
         stmt = stmt.where(where)
     if dims:
-        stmt = stmt.group_by(*dims).order_by(*dims)
-    return Statement(stmt, (*names, COUNT), True, plan.min_cell_count, plan.max_rows, agg.group_by)
+        stmt = stmt.group_by(*keys).order_by(*keys)
+    return Statement(
+        stmt, (*names, COUNT), True, plan.min_cell_count, plan.max_rows, agg.group_by, pivoted
+    )
 
 
 def suppress_small_cells(

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from gateway.analytics import operations as ops
 from gateway.protocol.limits import InvalidQuery
 from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Measure, Op, Query
+from gateway.protocol.spans import MAX_BOUNDARIES
 from gateway.protocol.values import Scalar
 
 MAX_PREVIOUS = 1000
@@ -166,7 +167,15 @@ def query(body: Mapping[str, Any]) -> Query:
                 bucket = Bucket(_str(g, "bucket", "none"))
             except ValueError as e:
                 raise InvalidQuery(f"unknown bucket; one of {', '.join(Bucket)}") from e
-            groups.append(GroupBy(_str(g, "field"), bucket, _int(g, "h3_resolution", 0, 0, 15)))
+            raw_boundaries = g.get("boundaries", [])
+            if not isinstance(raw_boundaries, list) or len(raw_boundaries) > MAX_BOUNDARIES:
+                raise InvalidQuery(
+                    f"'boundaries' must be a list of at most {MAX_BOUNDARIES} RFC 3339 times"
+                )
+            boundaries = tuple(_time(b, "boundaries") for b in raw_boundaries)
+            groups.append(
+                GroupBy(_str(g, "field"), bucket, _int(g, "h3_resolution", 0, 0, 15), boundaries)
+            )
         try:
             measure = Measure(_str(agg, "measure", "count"))
         except ValueError as e:

@@ -8,8 +8,9 @@ rows, and the finishers (`heatmap_cells`, `risk`, `patrol`, ...) run the methods
 package on them, in the caller's process.
 
 Time windows are local (WIB): risk scores and patrol plans end on the Monday 00:00 WIB that
-starts the week of the requested end and read the 52 whole weeks before it; the index reads
-the 12 whole months before the month of the requested end. So no count's time bucket
+starts the week of the requested end and read the 52 whole weeks before it, counted in the
+three spans the risk model compares (history, recent before near, near; ADR 0032); the index
+reads the 12 whole months before the month of the requested end. So no count's time bucket
 straddles the windows the methods compare.
 """
 
@@ -24,11 +25,18 @@ from typing import Any, Final, Literal
 
 from gateway.analytics.index import AreaIndex, security_index
 from gateway.analytics.patrol import PatrolPlan, plan_patrols
-from gateway.analytics.risk import RiskScore, risk_scores
+from gateway.analytics.risk import (
+    HISTORY_DAYS,
+    NEAR_DAYS,
+    RECENT_DAYS,
+    RiskScore,
+    risk_scores,
+)
 from gateway.analytics.tally import REPORTED, InvalidTally, Tally
 from gateway.protocol.geography import KECAMATAN
 from gateway.protocol.limits import InvalidQuery
 from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Op, Query, QueryPlan
+from gateway.protocol.spans import parse_label
 from gateway.protocol.values import check_time, timestamp_from_proto, utc
 from gerbang.v1 import analytics_pb2
 
@@ -57,6 +65,14 @@ DATASET: Final = "incidents"
 TIME: Final = "occurred_at"
 WIB: Final = dt.timezone(dt.timedelta(hours=7), "WIB")
 HISTORY_WEEKS: Final = 52
+# The risk model's windows in weeks before the end: history starts 52 weeks back, recent 4,
+# near 1. The spans asked are [end-52w, end-4w), [end-4w, end-1w) and [end-1w, end).
+RISK_SPAN_WEEKS: Final = (
+    (HISTORY_DAYS + RECENT_DAYS) // 7,
+    RECENT_DAYS // 7,
+    NEAR_DAYS // 7,
+    0,
+)
 INDEX_MONTHS: Final = 12
 TREND_MONTHS: Final = 3
 # Early warning reads the 56 baseline days and the widest 3-day window before a day.
@@ -213,6 +229,16 @@ def _unit(unit: RiskUnit, resolution: int) -> GroupBy:
     raise InvalidQuery(f"unknown risk unit {unit!r}")
 
 
+def _risk_spans(end: dt.datetime) -> GroupBy:
+    """The risk model's three windows as spans of whole local weeks ending at `end` (ADR
+    0032): one count and one noise draw per window, not 52 weekly ones."""
+    return GroupBy(
+        TIME,
+        Bucket.SPANS,
+        boundaries=tuple(end - dt.timedelta(weeks=w) for w in RISK_SPAN_WEEKS),
+    )
+
+
 def risk_query(scope: Scope, unit: RiskUnit, resolution: int = 8) -> Query:
     start, end = _weekly_window(scope)
     return _query(
@@ -220,12 +246,12 @@ def risk_query(scope: Scope, unit: RiskUnit, resolution: int = 8) -> Query:
         "risk_scores",
         _filters(scope, start, end),
         _unit(unit, resolution),
-        GroupBy(TIME, Bucket.WEEK),
+        _risk_spans(end),
     )
 
 
 def patrol_query(scope: Scope, resolution: int = 8) -> Query:
-    """Weekly counts per cell and kecamatan: a cell's kecamatan is where most of its
+    """Counts per cell, kecamatan and risk window: a cell's kecamatan is where most of its
     incidents are, which is what the cap per area counts."""
     start, end = _weekly_window(scope)
     return _query(
@@ -234,7 +260,7 @@ def patrol_query(scope: Scope, resolution: int = 8) -> Query:
         _filters(scope, start, end),
         GroupBy("location", Bucket.H3, resolution),
         GroupBy("kecamatan"),
-        GroupBy(TIME, Bucket.WEEK),
+        _risk_spans(end),
     )
 
 
@@ -369,6 +395,11 @@ def tallies(
                     kw["when"], kw["days"] = dt.date.fromisoformat(str(v)), 1
                 case "occurred_at_week":
                     kw["when"], kw["days"] = dt.date.fromisoformat(str(v)), 7
+                case "occurred_at_spans":
+                    try:
+                        kw["when"], kw["days"] = parse_label(str(v))
+                    except InvalidQuery as e:
+                        raise InvalidTally(f"column {c!r}: {e}") from e
                 case "occurred_at_month":
                     first = dt.date.fromisoformat(f"{v}-01")
                     kw["when"] = first
@@ -404,8 +435,8 @@ def population() -> dict[str, tuple[str, int]]:
 
 
 def risk(counts: Sequence[Tally], unit: RiskUnit, end: dt.datetime) -> list[RiskScore]:
-    """Scores of the units in the counts, most at risk first. A weekly count withheld below
-    k enters as zero, which lowers sparse units a little; the interval shows how little is
+    """Scores of the units in the counts, most at risk first. A count withheld below k
+    enters as zero, which lowers sparse units a little; the interval shows how little is
     known about them."""
     as_of = local_day(week_start(end))
     if unit == "kecamatan":
@@ -435,14 +466,14 @@ def patrol(
     previous: Sequence[str] = (),
 ) -> tuple[PatrolPlan, list[RiskScore]]:
     by_cell_area: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    merged: dict[tuple[str, dt.date | None], int] = defaultdict(int)
+    merged: dict[tuple[str, dt.date | None, int], int] = defaultdict(int)
     for t in counts:
         if t.cell is None or t.area is None:
             raise InvalidTally("a patrol plan needs counts per H3 cell and kecamatan")
         by_cell_area[t.cell][t.area] += t.count
-        merged[(t.cell, t.when)] += t.count
+        merged[(t.cell, t.when, t.days)] += t.count
     sources = frozenset().union(*(t.sources for t in counts)) or REPORTED
-    per_cell = [Tally(n, sources, cell=c, when=w, days=7) for (c, w), n in merged.items()]
+    per_cell = [Tally(n, sources, cell=c, when=w, days=d) for (c, w, d), n in merged.items()]
     scores = risk(per_cell, "h3", end)
     area_of = {c: max(a.items(), key=lambda kv: (kv[1], kv[0]))[0] for c, a in by_cell_area.items()}
     plan = plan_patrols(

@@ -35,12 +35,18 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Literal
+from typing import Final, Literal
 
 from gateway.analytics.tally import InvalidTally, Tally, in_window, reported
 from gateway.protocol import cells as _h3
 
-__all__ = ["RiskScore", "risk_scores"]
+__all__ = ["HISTORY_DAYS", "NEAR_DAYS", "RECENT_DAYS", "RiskScore", "risk_scores"]
+
+# The default windows: together a year of whole weeks (52), which the analytics operations ask
+# the adapters for as three spans (gateway.analytics.operations: risk_query, patrol_query).
+HISTORY_DAYS: Final = 336
+RECENT_DAYS: Final = 28
+NEAR_DAYS: Final = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +67,9 @@ def risk_scores(
     *,
     unit: Literal["area", "cell"],
     as_of: date,
-    history_days: int = 336,
-    recent_days: int = 28,
-    near_days: int = 7,
+    history_days: int = HISTORY_DAYS,
+    recent_days: int = RECENT_DAYS,
+    near_days: int = NEAR_DAYS,
     units: Collection[str] | None = None,
     exposure: Mapping[str, float] | None = None,
     neighbours: Callable[[str], Iterable[str]] | None = None,
@@ -76,7 +82,9 @@ def risk_scores(
 
     Windows end at `as_of` (exclusive): near = the last `near_days`, recent = the last
     `recent_days`, history = the `history_days` before recent. The counts must be bucketed so
-    that no bucket straddles a window boundary (daily counts always are).
+    that no bucket straddles a window boundary (daily counts always are; so are weekly counts
+    and the three spans history, recent before near, and near, which give the same scores as
+    the weeks they sum).
     """
     if not 0 < near_days <= recent_days or history_days < 1:
         raise ValueError("need 0 < near_days <= recent_days and history_days >= 1")

@@ -51,6 +51,7 @@ _TIME_BUCKETS: Final = {
     Bucket.DAY,
     Bucket.WEEK,
     Bucket.MONTH,
+    Bucket.SPANS,
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
@@ -26,9 +27,11 @@ from gateway.protocol.limits import (
     MAX_VALUES,
     InvalidQuery,
 )
+from gateway.protocol.spans import MAX_BOUNDARIES, check_boundaries
 from gateway.protocol.values import (
     Scalar,
     check_time,
+    time_text,
     timestamp_from_proto,
     utc,
     value_from_proto,
@@ -61,6 +64,8 @@ class Bucket(StrEnum):
     WEEK = "week"
     MONTH = "month"
     H3 = "h3"
+    # Whole local weeks between explicit boundaries (gateway.protocol.spans, ADR 0032).
+    SPANS = "spans"
 
 
 class Measure(StrEnum):
@@ -88,6 +93,7 @@ _BUCKET_FROM_PROTO: Final = {
     common_pb2.BUCKET_WEEK: Bucket.WEEK,
     common_pb2.BUCKET_MONTH: Bucket.MONTH,
     common_pb2.BUCKET_H3: Bucket.H3,
+    common_pb2.BUCKET_SPANS: Bucket.SPANS,
 }
 _BUCKET_TO_PROTO: Final = {v: k for k, v in _BUCKET_FROM_PROTO.items() if k}
 _MEASURE_FROM_PROTO: Final = {
@@ -163,11 +169,74 @@ class GroupBy:
     field: str
     bucket: Bucket = Bucket.NONE
     h3_resolution: int = 0
+    # Bucket.SPANS only: the span boundaries (gateway.protocol.spans).
+    boundaries: tuple[dt.datetime, ...] = ()
 
     def __post_init__(self) -> None:
         _name("group-by field", self.field)
         if self.bucket is Bucket.H3 and not 0 <= self.h3_resolution <= 15:
             raise InvalidQuery(f"H3 resolution {self.h3_resolution} is outside 0..15")
+        if self.bucket is Bucket.SPANS:
+            check_boundaries(self.boundaries)
+            if self.h3_resolution:
+                raise InvalidQuery("a spans group-by takes no H3 resolution")
+        elif self.boundaries:
+            raise InvalidQuery(f"bucket {self.bucket} takes no boundaries; only spans does")
+
+    def document(self) -> list[Any]:
+        """The group-by as signed requests and audit entries write it: a spans group-by adds
+        its boundaries, so every other group-by keeps its bytes."""
+        if self.bucket is Bucket.SPANS:
+            return [self.field, str(self.bucket), 0, [time_text(b) for b in self.boundaries]]
+        return [self.field, str(self.bucket), self.h3_resolution]
+
+    def to_proto(self) -> common_pb2.GroupBy:
+        g = common_pb2.GroupBy(
+            field=self.field, bucket=_BUCKET_TO_PROTO[self.bucket], h3_resolution=self.h3_resolution
+        )
+        for b in self.boundaries:
+            g.boundaries.add().FromDatetime(utc(b))
+        return g
+
+    @classmethod
+    def from_proto(cls, g: common_pb2.GroupBy) -> GroupBy:
+        bucket = _BUCKET_FROM_PROTO.get(g.bucket)
+        if bucket is None:
+            raise InvalidQuery(f"a group-by has unknown bucket {int(g.bucket)}")
+        if len(g.boundaries) > MAX_BOUNDARIES:
+            raise InvalidQuery(f"a group-by has more than {MAX_BOUNDARIES} boundaries")
+        boundaries = tuple(timestamp_from_proto(b, "a span boundary") for b in g.boundaries)
+        return cls(g.field, bucket, g.h3_resolution, boundaries)
+
+
+def check_spans_window(group_by: Sequence[GroupBy], filters: Sequence[Filter]) -> None:
+    """Raise `InvalidQuery` unless every spans group-by's first and last boundaries are the
+    window that the filters put on its field: bounded below by `ge` and above by `lt` filters
+    only, the tightest of them exactly the first and the last boundary. So the spans cover the
+    window and nothing outside it, and the adapter's calendar is the spans."""
+    for g in group_by:
+        if g.bucket is not Bucket.SPANS:
+            continue
+        lower: list[dt.datetime] = []
+        upper: list[dt.datetime] = []
+        for f in filters:
+            if f.field != g.field or f.op not in (Op.GE, Op.GT, Op.LT, Op.LE):
+                continue
+            if f.op in (Op.GT, Op.LE) or not isinstance(f.values[0], dt.datetime):
+                raise InvalidQuery(
+                    f"a spans group-by on {g.field!r} needs its window as 'ge' and 'lt' "
+                    "filters on time values"
+                )
+            (lower if f.op is Op.GE else upper).append(utc(f.values[0]))
+        if not lower or not upper:
+            raise InvalidQuery(
+                f"a spans group-by on {g.field!r} needs a window: a 'ge' and an 'lt' filter"
+            )
+        if max(lower) != utc(g.boundaries[0]) or min(upper) != utc(g.boundaries[-1]):
+            raise InvalidQuery(
+                f"a spans group-by's first and last boundaries must be the window on "
+                f"{g.field!r} (its 'ge' and 'lt' filters)"
+            )
 
 
 @dataclass(frozen=True)
@@ -182,7 +251,7 @@ class Aggregation:
     def document(self) -> dict[str, Any]:
         """The aggregation as signed requests and audit entries write it."""
         return {
-            "group_by": [[g.field, str(g.bucket), g.h3_resolution] for g in self.group_by],
+            "group_by": [g.document() for g in self.group_by],
             "measure": str(self.measure),
         }
 
@@ -191,22 +260,13 @@ class Aggregation:
         measure = _MEASURE_FROM_PROTO.get(a.measure)
         if measure is None:
             raise InvalidQuery(f"unknown aggregation measure {a.measure}")
-        groups = []
-        for g in a.group_by:
-            bucket = _BUCKET_FROM_PROTO.get(g.bucket)
-            if bucket is None:
-                raise InvalidQuery(f"a group-by has unknown bucket {int(g.bucket)}")
-            groups.append(GroupBy(g.field, bucket, g.h3_resolution))
-        return cls(tuple(groups), measure)
+        if len(a.group_by) > MAX_GROUP_BY:
+            raise InvalidQuery(f"at most {MAX_GROUP_BY} group-by dimensions")
+        return cls(tuple(GroupBy.from_proto(g) for g in a.group_by), measure)
 
     def to_proto(self) -> common_pb2.Aggregation:
         return common_pb2.Aggregation(
-            group_by=[
-                common_pb2.GroupBy(
-                    field=g.field, bucket=_BUCKET_TO_PROTO[g.bucket], h3_resolution=g.h3_resolution
-                )
-                for g in self.group_by
-            ],
+            group_by=[g.to_proto() for g in self.group_by],
             measure=_MEASURE_TO_PROTO[self.measure],
         )
 
@@ -250,6 +310,8 @@ class Query:
             raise InvalidQuery("legal basis or case reference is too long")
         if self.aggregation is None and not self.fields:
             raise InvalidQuery("a record-level query must name its fields")
+        if self.aggregation is not None:
+            check_spans_window(self.aggregation.group_by, self.filters)
 
     @classmethod
     def from_proto(cls, r: query_pb2.QueryRequest) -> Query:
@@ -354,6 +416,8 @@ class QueryPlan:
                 raise InvalidQuery(f"plan epsilon must be a positive number, not {self.epsilon}")
             if self.aggregation is None or self.aggregation.measure is not Measure.COUNT:
                 raise InvalidQuery("a plan with epsilon must aggregate counts")
+        if self.aggregation is not None:
+            check_spans_window(self.aggregation.group_by, self.filters)
 
     def to_proto(self) -> adapter_pb2.QueryPlan:
         p = adapter_pb2.QueryPlan(

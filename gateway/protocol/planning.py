@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from gateway.protocol.catalog import Dataset, FieldType
 from gateway.protocol.limits import InvalidQuery
-from gateway.protocol.model import CaseBinding, Filter, Op, Query, QueryPlan
+from gateway.protocol.model import Bucket, CaseBinding, Filter, GroupBy, Op, Query, QueryPlan
 from gateway.protocol.values import Scalar, utc
 
 PLAN_LIFETIME: Final = dt.timedelta(seconds=30)
@@ -64,6 +64,17 @@ def _filter_input(f: Filter) -> dict[str, Any]:
     return doc
 
 
+def _group_by_input(g: GroupBy) -> dict[str, Any]:
+    doc: dict[str, Any] = {"field": g.field, "bucket": str(g.bucket)}
+    if g.bucket is Bucket.H3:
+        doc["h3_resolution"] = g.h3_resolution
+    elif g.bucket is Bucket.SPANS:
+        # The policy checks the boundaries again (ADR 0032): each a local week start,
+        # strictly increasing, the first and last the window's bounds.
+        doc["boundaries"] = [_json_value(b) for b in g.boundaries]
+    return doc
+
+
 def policy_input(
     caller: str, query: Query, now: dt.datetime, *, user_committed: bool = False
 ) -> dict[str, Any]:
@@ -73,11 +84,7 @@ def policy_input(
     aggregation: dict[str, Any] | None = None
     if agg is not None:
         aggregation = {
-            "group_by": [
-                {"field": g.field, "bucket": str(g.bucket)}
-                | ({"h3_resolution": g.h3_resolution} if g.bucket == "h3" else {})
-                for g in agg.group_by
-            ],
+            "group_by": [_group_by_input(g) for g in agg.group_by],
             "measure": str(agg.measure),
         }
     return {

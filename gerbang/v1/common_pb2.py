@@ -25,29 +25,29 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17gerbang/v1/common.proto\x12\ngerbang.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x01\n\x05Value\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x16\n\x0c\x64ouble_value\x18\x03 \x01(\x01H\x00\x12\x14\n\nbool_value\x18\x04 \x01(\x08H\x00\x12\x30\n\ntime_value\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x42\x06\n\x04kind\"\\\n\x06\x46ilter\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12 \n\x02op\x18\x02 \x01(\x0e\x32\x14.gerbang.v1.Operator\x12!\n\x06values\x18\x03 \x03(\x0b\x32\x11.gerbang.v1.Value\"S\n\x07GroupBy\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\"\n\x06\x62ucket\x18\x02 \x01(\x0e\x32\x12.gerbang.v1.Bucket\x12\x15\n\rh3_resolution\x18\x03 \x01(\r\"Z\n\x0b\x41ggregation\x12%\n\x08group_by\x18\x01 \x03(\x0b\x32\x13.gerbang.v1.GroupBy\x12$\n\x07measure\x18\x02 \x01(\x0e\x32\x13.gerbang.v1.Measure\"V\n\tResultSet\x12\x0f\n\x07\x63olumns\x18\x01 \x03(\t\x12\x1d\n\x04rows\x18\x02 \x03(\x0b\x32\x0f.gerbang.v1.Row\x12\x19\n\x11suppressed_groups\x18\x03 \x01(\x04\"(\n\x03Row\x12!\n\x06values\x18\x01 \x03(\x0b\x32\x11.gerbang.v1.Value*\xb0\x01\n\x08Operator\x12\x18\n\x14OPERATOR_UNSPECIFIED\x10\x00\x12\x0f\n\x0bOPERATOR_EQ\x10\x01\x12\x0f\n\x0bOPERATOR_NE\x10\x02\x12\x0f\n\x0bOPERATOR_LT\x10\x03\x12\x0f\n\x0bOPERATOR_LE\x10\x04\x12\x0f\n\x0bOPERATOR_GT\x10\x05\x12\x0f\n\x0bOPERATOR_GE\x10\x06\x12\x0f\n\x0bOPERATOR_IN\x10\x07\x12\x13\n\x0fOPERATOR_NOT_IN\x10\x08*\xa3\x01\n\x06\x42ucket\x12\x16\n\x12\x42UCKET_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x42UCKET_NONE\x10\x01\x12\x16\n\x12\x42UCKET_HOUR_OF_DAY\x10\x02\x12\x16\n\x12\x42UCKET_DAY_OF_WEEK\x10\x03\x12\x0e\n\nBUCKET_DAY\x10\x04\x12\x0f\n\x0b\x42UCKET_WEEK\x10\x05\x12\x10\n\x0c\x42UCKET_MONTH\x10\x06\x12\r\n\tBUCKET_H3\x10\x07*I\n\x07Measure\x12\x17\n\x13MEASURE_UNSPECIFIED\x10\x00\x12\x11\n\rMEASURE_COUNT\x10\x01\x12\x12\n\x0eMEASURE_EXISTS\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17gerbang/v1/common.proto\x12\ngerbang.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x01\n\x05Value\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x16\n\x0c\x64ouble_value\x18\x03 \x01(\x01H\x00\x12\x14\n\nbool_value\x18\x04 \x01(\x08H\x00\x12\x30\n\ntime_value\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x42\x06\n\x04kind\"\\\n\x06\x46ilter\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12 \n\x02op\x18\x02 \x01(\x0e\x32\x14.gerbang.v1.Operator\x12!\n\x06values\x18\x03 \x03(\x0b\x32\x11.gerbang.v1.Value\"\x83\x01\n\x07GroupBy\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\"\n\x06\x62ucket\x18\x02 \x01(\x0e\x32\x12.gerbang.v1.Bucket\x12\x15\n\rh3_resolution\x18\x03 \x01(\r\x12.\n\nboundaries\x18\x04 \x03(\x0b\x32\x1a.google.protobuf.Timestamp\"Z\n\x0b\x41ggregation\x12%\n\x08group_by\x18\x01 \x03(\x0b\x32\x13.gerbang.v1.GroupBy\x12$\n\x07measure\x18\x02 \x01(\x0e\x32\x13.gerbang.v1.Measure\"V\n\tResultSet\x12\x0f\n\x07\x63olumns\x18\x01 \x03(\t\x12\x1d\n\x04rows\x18\x02 \x03(\x0b\x32\x0f.gerbang.v1.Row\x12\x19\n\x11suppressed_groups\x18\x03 \x01(\x04\"(\n\x03Row\x12!\n\x06values\x18\x01 \x03(\x0b\x32\x11.gerbang.v1.Value*\xb0\x01\n\x08Operator\x12\x18\n\x14OPERATOR_UNSPECIFIED\x10\x00\x12\x0f\n\x0bOPERATOR_EQ\x10\x01\x12\x0f\n\x0bOPERATOR_NE\x10\x02\x12\x0f\n\x0bOPERATOR_LT\x10\x03\x12\x0f\n\x0bOPERATOR_LE\x10\x04\x12\x0f\n\x0bOPERATOR_GT\x10\x05\x12\x0f\n\x0bOPERATOR_GE\x10\x06\x12\x0f\n\x0bOPERATOR_IN\x10\x07\x12\x13\n\x0fOPERATOR_NOT_IN\x10\x08*\xb5\x01\n\x06\x42ucket\x12\x16\n\x12\x42UCKET_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x42UCKET_NONE\x10\x01\x12\x16\n\x12\x42UCKET_HOUR_OF_DAY\x10\x02\x12\x16\n\x12\x42UCKET_DAY_OF_WEEK\x10\x03\x12\x0e\n\nBUCKET_DAY\x10\x04\x12\x0f\n\x0b\x42UCKET_WEEK\x10\x05\x12\x10\n\x0c\x42UCKET_MONTH\x10\x06\x12\r\n\tBUCKET_H3\x10\x07\x12\x10\n\x0c\x42UCKET_SPANS\x10\x08*I\n\x07Measure\x12\x17\n\x13MEASURE_UNSPECIFIED\x10\x00\x12\x11\n\rMEASURE_COUNT\x10\x01\x12\x12\n\x0eMEASURE_EXISTS\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gerbang.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OPERATOR']._serialized_start=633
-  _globals['_OPERATOR']._serialized_end=809
-  _globals['_BUCKET']._serialized_start=812
-  _globals['_BUCKET']._serialized_end=975
-  _globals['_MEASURE']._serialized_start=977
-  _globals['_MEASURE']._serialized_end=1050
+  _globals['_OPERATOR']._serialized_start=682
+  _globals['_OPERATOR']._serialized_end=858
+  _globals['_BUCKET']._serialized_start=861
+  _globals['_BUCKET']._serialized_end=1042
+  _globals['_MEASURE']._serialized_start=1044
+  _globals['_MEASURE']._serialized_end=1117
   _globals['_VALUE']._serialized_start=73
   _globals['_VALUE']._serialized_end=229
   _globals['_FILTER']._serialized_start=231
   _globals['_FILTER']._serialized_end=323
-  _globals['_GROUPBY']._serialized_start=325
-  _globals['_GROUPBY']._serialized_end=408
-  _globals['_AGGREGATION']._serialized_start=410
-  _globals['_AGGREGATION']._serialized_end=500
-  _globals['_RESULTSET']._serialized_start=502
-  _globals['_RESULTSET']._serialized_end=588
-  _globals['_ROW']._serialized_start=590
-  _globals['_ROW']._serialized_end=630
+  _globals['_GROUPBY']._serialized_start=326
+  _globals['_GROUPBY']._serialized_end=457
+  _globals['_AGGREGATION']._serialized_start=459
+  _globals['_AGGREGATION']._serialized_end=549
+  _globals['_RESULTSET']._serialized_start=551
+  _globals['_RESULTSET']._serialized_end=637
+  _globals['_ROW']._serialized_start=639
+  _globals['_ROW']._serialized_end=679
 # @@protoc_insertion_point(module_scope)

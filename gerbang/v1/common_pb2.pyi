@@ -66,6 +66,10 @@ class _BucketEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Bucket.ValueTy
     BUCKET_MONTH: _Bucket.ValueType  # 6
     BUCKET_H3: _Bucket.ValueType  # 7
     """An H3 cell of the virtual field `location` (lat/lon) at h3_resolution."""
+    BUCKET_SPANS: _Bucket.ValueType  # 8
+    """Spans of whole local weeks between the group-by's boundaries: each row's value is
+    its span, "YYYY-MM-DD/PnW" (ISO 8601 start date and duration, local WIB dates).
+    """
 
 class Bucket(_Bucket, metaclass=_BucketEnumTypeWrapper):
     """How a group-by dimension is derived from its field."""
@@ -80,6 +84,10 @@ BUCKET_WEEK: Bucket.ValueType  # 5
 BUCKET_MONTH: Bucket.ValueType  # 6
 BUCKET_H3: Bucket.ValueType  # 7
 """An H3 cell of the virtual field `location` (lat/lon) at h3_resolution."""
+BUCKET_SPANS: Bucket.ValueType  # 8
+"""Spans of whole local weeks between the group-by's boundaries: each row's value is
+its span, "YYYY-MM-DD/PnW" (ISO 8601 start date and duration, local WIB dates).
+"""
 Global___Bucket: _TypeAlias = Bucket  # noqa: Y015
 
 class _Measure:
@@ -178,19 +186,27 @@ class GroupBy(_message.Message):
     FIELD_FIELD_NUMBER: _builtins.int
     BUCKET_FIELD_NUMBER: _builtins.int
     H3_RESOLUTION_FIELD_NUMBER: _builtins.int
+    BOUNDARIES_FIELD_NUMBER: _builtins.int
     field: _builtins.str
     bucket: Global___Bucket.ValueType
     h3_resolution: _builtins.int
+    @_builtins.property
+    def boundaries(self) -> _containers.RepeatedCompositeFieldContainer[_timestamp_pb2.Timestamp]:
+        """BUCKET_SPANS only: the span boundaries, strictly increasing, each a Monday 00:00 WIB;
+        the first and the last are the query's window (its ge and lt filters on the field).
+        """
+
     def __init__(
         self,
         *,
         field: _builtins.str = ...,
         bucket: Global___Bucket.ValueType = ...,
         h3_resolution: _builtins.int = ...,
+        boundaries: _abc.Iterable[_timestamp_pb2.Timestamp] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "field", b"field", "h3_resolution", b"h3_resolution"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["boundaries", b"boundaries", "bucket", b"bucket", "field", b"field", "h3_resolution", b"h3_resolution"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -234,6 +234,91 @@ test_patrol_planning_denies_security_index_operation if {
 	denied_because(d, "request.operation is not an operation registered for purpose 'patrol_planning'")
 }
 
+# --- spans (ADR 0032): whole local weeks between explicit boundaries --------------------
+
+# Monday 2025-11-24 00:00 WIB: the week start before `now` (a Saturday); the spans below are
+# the 52, 4 and 1 weeks before it.
+week_end := midnight - (5 * day)
+
+week := 7 * day
+
+span_boundaries := [week_end - (52 * week), week_end - (4 * week), week_end - week, week_end]
+
+spans_request(boundaries, filters) := object.union(weekly_cells, {
+	"filters": filters,
+	"aggregation": counts([
+		{"field": "location", "bucket": "h3", "h3_resolution": 8},
+		{"field": "kecamatan", "bucket": "none"},
+		{"field": "occurred_at", "bucket": "spans", "boundaries": boundaries},
+	]),
+	"operation": "patrol_plan",
+})
+
+spans_window := window(week_end - (52 * week), week_end)
+
+test_spans_allowed_where_weeks_are if {
+	allowed(decide("polda-metro-jaya/samapta", spans_request(span_boundaries, spans_window)))
+}
+
+test_spans_refused_where_weeks_are_not if {
+	d := decide("citata/spatial", object.union(spans_request(span_boundaries, spans_window), {
+		"purpose": "spatial_planning", "legal_basis": basis.spatial_planning, "operation": "heatmap",
+	}))
+	denied_because(d, "grouping 'occurred_at' by 'spans' is finer than the time generalisation 'month' of purpose 'spatial_planning'")
+}
+
+test_spans_boundaries_must_be_week_starts if {
+	# A Tuesday 00:00 WIB, then a Monday 01:00 WIB.
+	some moved in [day, 3600]
+	b := [span_boundaries[0], span_boundaries[1] + moved, span_boundaries[2], span_boundaries[3]]
+	d := decide("polda-metro-jaya/samapta", spans_request(b, spans_window))
+	denied_because(d, "group-by 'occurred_at' by spans: every boundary must be a Monday 00:00 WIB (a local week start)")
+}
+
+test_spans_boundaries_strictly_increasing if {
+	some b in [
+		[span_boundaries[0], span_boundaries[2], span_boundaries[1], span_boundaries[3]],
+		[span_boundaries[0], span_boundaries[1], span_boundaries[1], span_boundaries[3]],
+	]
+	d := decide("polda-metro-jaya/samapta", spans_request(b, spans_window))
+	denied_because(d, "group-by 'occurred_at' by spans: boundaries must be strictly increasing")
+}
+
+spans_window_reason := "group-by 'occurred_at' by spans: the first and last boundaries must be the window, the request's 'ge' and 'lt' filters on 'occurred_at' (no other bound on it)"
+
+test_spans_must_cover_exactly_the_window if {
+	some b in [
+		# inside the window, past it, before it
+		[span_boundaries[1], span_boundaries[2], span_boundaries[3]],
+		[span_boundaries[0], span_boundaries[3], week_end + week],
+		[span_boundaries[0] - week, span_boundaries[1], span_boundaries[3]],
+	]
+	d := decide("polda-metro-jaya/samapta", spans_request(b, spans_window))
+	denied_because(d, spans_window_reason)
+}
+
+test_spans_refuse_a_tighter_bound if {
+	tighter := array.concat(spans_window, [bound("ge", span_boundaries[1])])
+	d := decide("polda-metro-jaya/samapta", spans_request(span_boundaries, tighter))
+	denied_because(d, spans_window_reason)
+}
+
+test_spans_shape if {
+	some b in [[week_end], [], "x", [week_end - week, "x"]]
+	d := decide("polda-metro-jaya/samapta", spans_request(b, spans_window))
+	some r in d.reasons
+	startswith(r, "group-by 3 must have a field name and a bucket")
+	d.allow == false
+}
+
+test_spans_at_most_64_boundaries if {
+	b := [t | some i in numbers.range(0, 64); t := week_end - ((64 - i) * week)]
+	d := decide("polda-metro-jaya/samapta", spans_request(b, window(b[0], week_end)))
+	d.allow == false
+	some r in d.reasons
+	startswith(r, "group-by 3 must have a field name and a bucket")
+}
+
 index_request := {
 	"dataset": "incidents",
 	"aggregation": counts([
@@ -733,8 +818,8 @@ test_missing_aggregation_key_is_not_record_level if {
 
 test_malformed_group_by_denied if {
 	d := decide("dishub/atcs", object.union(traffic, {"aggregation": {"group_by": [{"field": "kecamatan", "bucket": "fortnight"}, {"field": "location", "bucket": "h3"}], "measure": "sum"}}))
-	denied_because(d, "group-by 1 must have a field name and a bucket (none, hour_of_day, day_of_week, day, week, month, h3; h3 with h3_resolution 0 to 15)")
-	denied_because(d, "group-by 2 must have a field name and a bucket (none, hour_of_day, day_of_week, day, week, month, h3; h3 with h3_resolution 0 to 15)")
+	denied_because(d, "group-by 1 must have a field name and a bucket (none, hour_of_day, day_of_week, day, week, month, h3, spans; h3 with h3_resolution 0 to 15, spans with 2 to 64 boundaries in epoch seconds)")
+	denied_because(d, "group-by 2 must have a field name and a bucket (none, hour_of_day, day_of_week, day, week, month, h3, spans; h3 with h3_resolution 0 to 15, spans with 2 to 64 boundaries in epoch seconds)")
 	denied_because(d, "aggregation.measure must be 'count' or 'exists'")
 }
 

@@ -17,13 +17,16 @@ single_value_ops := ["eq", "ne", "lt", "le", "gt", "ge"]
 
 range_ops := ["lt", "le", "gt", "ge"]
 
-buckets := ["none", "hour_of_day", "day_of_week", "day", "week", "month", "h3"]
+buckets := ["none", "hour_of_day", "day_of_week", "day", "week", "month", "h3", "spans"]
 
 measures := ["count", "exists"]
 
 max_filter_values := 100
 
 max_h3_resolution := 15
+
+# A spans group-by: 2 to 64 boundaries (1 to 63 spans; ADR 0032).
+max_span_boundaries := 64
 
 rfc3339_utc := `^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$`
 
@@ -341,7 +344,20 @@ group_ok(g) if {
 	is_object(g)
 	is_string(g.field)
 	g.bucket in buckets
-	g.bucket != "h3"
+	not g.bucket in ["h3", "spans"]
+}
+
+# The shape of a spans group-by; rules.rego checks what its boundaries mean.
+group_ok(g) if {
+	is_object(g)
+	is_string(g.field)
+	g.bucket == "spans"
+	is_array(g.boundaries)
+	count(g.boundaries) >= 2
+	count(g.boundaries) <= max_span_boundaries
+	every b in g.boundaries {
+		whole_number(b)
+	}
 }
 
 group_ok(g) if {
@@ -359,7 +375,7 @@ default group_by_all_valid := false
 
 group_by_all_valid if count(valid_group_by) == count(group_by)
 
-reasons contains sprintf("group-by %v must have a field name and a bucket (none, hour_of_day, day_of_week, day, week, month, h3; h3 with h3_resolution 0 to %v)", [i + 1, max_h3_resolution]) if {
+reasons contains sprintf("group-by %v must have a field name and a bucket (none, hour_of_day, day_of_week, day, week, month, h3, spans; h3 with h3_resolution 0 to %v, spans with 2 to %v boundaries in epoch seconds)", [i + 1, max_h3_resolution, max_span_boundaries]) if {
 	not group_by_all_valid
 	some i, g in group_by
 	not group_ok(g)

@@ -36,11 +36,12 @@ default case_file := null
 case_file := data.registry.cases[case_reference]
 
 # Time buckets at least as coarse as a purpose's time generalisation.
+# Spans are unions of whole local weeks (ADR 0032): allowed wherever weeks are.
 time_buckets := {
-	"none": ["none", "hour_of_day", "day_of_week", "day", "week", "month"],
-	"hour": ["hour_of_day", "day_of_week", "day", "week", "month"],
-	"day": ["day_of_week", "day", "week", "month"],
-	"week": ["week", "month"],
+	"none": ["none", "hour_of_day", "day_of_week", "day", "week", "spans", "month"],
+	"hour": ["hour_of_day", "day_of_week", "day", "week", "spans", "month"],
+	"day": ["day_of_week", "day", "week", "spans", "month"],
+	"week": ["week", "spans", "month"],
 	"month": ["month"],
 }
 
@@ -252,6 +253,71 @@ reasons contains sprintf("grouping '%s' by '%s' is finer than the time generalis
 	dataset_fields[g.field].type == "time"
 	g.bucket != "h3"
 	not time_bucket_allowed(time_generalisation, g.bucket)
+}
+
+# --- spans: whole local weeks between explicit boundaries (ADR 0032) --------------------
+# Each boundary a Monday 00:00 WIB (UTC+7; the epoch began on a Thursday, so a local Monday
+# midnight is 4 days into a local week counted from Thursday), strictly increasing, the first
+# and the last the window that the request's own 'ge' and 'lt' filters put on the field. A
+# count per span is then a sum of counts per week of that window: never finer than 'week'.
+
+spans := [g | some g in valid_group_by; g.bucket == "spans"]
+
+local_week_start(t) if (t + 25200) % 604800 == 345600
+
+reasons contains sprintf("group-by '%s' by spans: every boundary must be a Monday 00:00 WIB (a local week start)", [g.field]) if {
+	some g in spans
+	some b in g.boundaries
+	not local_week_start(b)
+}
+
+reasons contains sprintf("group-by '%s' by spans: boundaries must be strictly increasing", [g.field]) if {
+	some g in spans
+	some i, b in g.boundaries
+	i > 0
+	b <= g.boundaries[i - 1]
+}
+
+default spans_window(_) := false
+
+spans_window(g) if {
+	first := g.boundaries[0]
+	last := g.boundaries[count(g.boundaries) - 1]
+	some lo in valid_filters
+	lo.field == g.field
+	lo.op == "ge"
+	lo.values[0] == first
+	some hi in valid_filters
+	hi.field == g.field
+	hi.op == "lt"
+	hi.values[0] == last
+	every f in valid_filters {
+		spans_bound_fits(f, g.field, first, last)
+	}
+}
+
+spans_bound_fits(f, field, _, _) if f.field != field
+
+spans_bound_fits(f, field, _, _) if {
+	f.field == field
+	not f.op in ["ge", "gt", "lt", "le"]
+}
+
+spans_bound_fits(f, field, first, _) if {
+	f.field == field
+	f.op == "ge"
+	f.values[0] <= first
+}
+
+spans_bound_fits(f, field, _, last) if {
+	f.field == field
+	f.op == "lt"
+	f.values[0] >= last
+}
+
+reasons contains sprintf("group-by '%s' by spans: the first and last boundaries must be the window, the request's 'ge' and 'lt' filters on '%s' (no other bound on it)", [g.field, g.field]) if {
+	some g in spans
+	not spans_window(g)
 }
 
 # --- the hit/no-hit measure -----------------------------------------------------------

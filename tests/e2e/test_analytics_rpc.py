@@ -10,6 +10,7 @@ so that its early warning is certain at this small size.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -29,7 +30,7 @@ from gateway.client import GerbangClient, QueryRefused
 from gateway.client.analytics import AnalyticsClient
 from gateway.protocol import cells as _h3
 from gateway.protocol.geography import KECAMATAN
-from gateway.protocol.model import Filter, Op, QueryPlan
+from gateway.protocol.model import Bucket, Filter, GroupBy, Op, QueryPlan
 from gateway.protocol.pki import init_pki
 from tools.city import seed_city
 from tools.federation import AdapterSpec, LocalFederation
@@ -268,9 +269,13 @@ async def test_risk_scores_per_kecamatan_are_explained_and_uncertain(
         assert 0 < s.low < s.score < s.high
         assert set(s.factors) == {"baseline", "recent", "near_repeat"}
         assert sum(s.contributions.values()) == pytest.approx(math.log(s.score))
-    # Weekly counts over the 52 weeks before the Monday that starts END's week.
-    assert {t.days for t in r.counts} == {7}
-    assert max(t.when for t in r.counts if t.when) == dt.date(2026, 10, 19)
+    # The risk model's three windows as spans (ADR 0032), ending on the Monday that starts
+    # END's week: history (48 weeks), recent before near (3), near (1).
+    assert {(t.when, t.days) for t in r.counts} == {
+        (dt.date(2025, 10, 27), 336),
+        (dt.date(2026, 9, 28), 21),
+        (dt.date(2026, 10, 19), 7),
+    }
 
 
 async def test_patrol_plan_is_capped_per_kecamatan(federation: LocalFederation) -> None:
@@ -286,6 +291,37 @@ async def test_patrol_plan_is_capped_per_kecamatan(federation: LocalFederation) 
     assert {s.unit for s in scores} >= {a.cell for a in plan.assignments}
     e = entry(federation, p.result.receipt.leaf_index)
     assert e["request"]["operation"] == "patrol_plan"
+
+
+async def test_patrol_plan_asks_three_spans_not_52_weeks(federation: LocalFederation) -> None:
+    """ADR 0032: the plan's public domain is (cell, kecamatan) x 3 spans; the same counts by
+    week, which the purpose also allows, are 52 per pair."""
+    s = scope("patrol_planning", end=END)
+    async with connect(federation, "samapta") as c:
+        spans = (await AnalyticsClient(c).patrol_plan(s, units=12, cap_per_area=2)).result
+        q = ops.patrol_query(s)
+        assert q.aggregation is not None
+        weekly_q = dataclasses.replace(
+            q,
+            aggregation=dataclasses.replace(
+                q.aggregation,
+                group_by=(*q.aggregation.group_by[:2], GroupBy(ops.TIME, Bucket.WEEK)),
+            ),
+            operation="",
+        )
+        weekly = await c.query(weekly_q)
+    for p in spans.plans:
+        assert p.aggregation is not None
+        assert p.aggregation.group_by[-1].bucket is Bucket.SPANS
+    assert "occurred_at_spans" in spans.columns
+    # Kecamatan are disjoint between the adapters, so every group is one adapter's: released
+    # plus withheld groups is the whole domain.
+    span_groups = len(spans.rows) + spans.suppressed_groups
+    week_groups = len(weekly.rows) + weekly.suppressed_groups
+    assert span_groups % 3 == 0
+    assert week_groups == span_groups // 3 * 52
+    # Fewer, larger counts: a smaller share is withheld below k.
+    assert spans.suppressed_groups / span_groups < weekly.suppressed_groups / week_groups
 
 
 async def test_risk_operations_are_not_for_city_systems(federation: LocalFederation) -> None:

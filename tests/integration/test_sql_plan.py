@@ -23,6 +23,7 @@ from gateway.protocol.model import (
     Op,
     QueryPlan,
 )
+from gateway.protocol.spans import span_labels
 
 T0 = dt.datetime(2026, 10, 5, 0, 0)  # a Monday
 CASE = "LP/B/7/X/2026/SPKT/POLDA METRO JAYA"
@@ -389,3 +390,59 @@ def test_a_held_release_answers_only_the_plan_it_was_made_for(
     with pytest.raises(PlanRefused, match="must name its release"):
         adapter.answer(dataclasses.replace(asked, release_id=b""), now)
     held.close()
+
+
+def _week_start_utc(y: int, m: int, d: int) -> dt.datetime:
+    """Monday 00:00 WIB of a local date, in UTC."""
+    return dt.datetime(y, m, d, tzinfo=dt.timezone(dt.timedelta(hours=7))).astimezone(dt.UTC)
+
+
+@pytest.mark.parametrize(
+    "mondays",
+    [
+        [(2026, 9, 28), (2026, 10, 5), (2026, 10, 12), (2026, 10, 19)],
+        [(2026, 9, 28), (2026, 10, 12), (2026, 10, 19)],
+        [(2026, 10, 5), (2026, 10, 19)],
+    ],
+)
+@pytest.mark.parametrize("spans_last", [True, False])
+def test_spans_count_the_weeks_they_hold_on_both_databases(
+    engine: Engine, mondays: list[tuple[int, int, int]], spans_last: bool
+) -> None:
+    """ADR 0032: a count per span is the sum of the counts per week in it, on SQLite and on
+    PostgreSQL, whether the spans are counted side by side (the last dimension) or grouped
+    by a CASE (whose GROUP BY PostgreSQL must see once, parameters and all)."""
+    boundaries = tuple(_week_start_utc(*m) for m in mondays)
+    window = (
+        Filter("occurred_at", Op.GE, (boundaries[0],)),
+        Filter("occurred_at", Op.LT, (boundaries[-1],)),
+    )
+    spans = GroupBy("occurred_at", Bucket.SPANS, boundaries=boundaries)
+    weekly = run(
+        engine,
+        plan(
+            filters=window,
+            aggregation=Aggregation((GroupBy("kecamatan"), GroupBy("occurred_at", Bucket.WEEK))),
+        ),
+    )
+    spanned = run(
+        engine,
+        plan(
+            filters=window,
+            aggregation=Aggregation(
+                (GroupBy("kecamatan"), spans) if spans_last else (spans, GroupBy("kecamatan"))
+            ),
+        ),
+    )
+    expected: dict[tuple[object, str], int] = {}
+    for r in weekly:
+        week = dt.date.fromisoformat(str(r["occurred_at_week"]))
+        i = max(j for j, m in enumerate(mondays[:-1]) if dt.date(*m) <= week)
+        label = span_labels(boundaries)[i]
+        key = (r["kecamatan"], label)
+        expected[key] = expected.get(key, 0) + int(r["count"])  # type: ignore[call-overload]
+    assert {(r["kecamatan"], r["occurred_at_spans"]): r["count"] for r in spanned} == expected
+    assert sum(expected.values()) > 0
+    # Ordered by the dimensions, as GROUP BY ... ORDER BY gives them.
+    keys = [tuple(r[c] for c in r if c != "count") for r in spanned]
+    assert keys == sorted(keys)

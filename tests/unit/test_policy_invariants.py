@@ -7,6 +7,8 @@ from the registry, not from the Rego) must find nothing wrong.
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,11 +21,12 @@ from tools.policy_corpus import parity_corpus
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 REGISTRY = cast(dict[str, Any], load_bundle(POLICIES).data["registry"])
 DAY = 86400
+# Spans are unions of whole local weeks (ADR 0032): wherever weeks are.
 TIME_BUCKETS = {
-    "none": {"none", "hour_of_day", "day_of_week", "day", "week", "month"},
-    "hour": {"hour_of_day", "day_of_week", "day", "week", "month"},
-    "day": {"day_of_week", "day", "week", "month"},
-    "week": {"week", "month"},
+    "none": {"none", "hour_of_day", "day_of_week", "day", "week", "spans", "month"},
+    "hour": {"hour_of_day", "day_of_week", "day", "week", "spans", "month"},
+    "day": {"day_of_week", "day", "week", "spans", "month"},
+    "week": {"week", "spans", "month"},
     "month": {"month"},
 }
 TYPES = {
@@ -33,6 +36,33 @@ TYPES = {
     "coordinate": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
     "boolean": lambda v: isinstance(v, bool),
 }
+
+
+def spans_violations(g: dict[str, Any], filters: list[dict[str, Any]]) -> list[str]:
+    """ADR 0032: 2 to 64 boundaries, each a Monday 00:00 WIB, strictly increasing, the first and
+    last the window that the request's only bounds on the field (ge and lt) put on it."""
+    b = g["boundaries"]
+    if not 2 <= len(b) <= 64:
+        return ["spans with too few or too many boundaries"]
+    out = []
+    monday = dt.datetime(2026, 11, 30, tzinfo=dt.timezone(dt.timedelta(hours=7))).timestamp()
+    if any((t - monday) % (7 * DAY) != 0 for t in b):
+        out.append("a span boundary off the local week starts")
+    if any(x >= y for x, y in itertools.pairwise(b)):
+        out.append("span boundaries not strictly increasing")
+    bounds = [
+        f for f in filters if f["field"] == g["field"] and f["op"] in ("ge", "gt", "lt", "le")
+    ]
+    lower = [f["values"][0] for f in bounds if f["op"] == "ge"]
+    upper = [f["values"][0] for f in bounds if f["op"] == "lt"]
+    if (
+        any(f["op"] in ("gt", "le") for f in bounds)
+        or not lower
+        or not upper
+        or (max(lower), min(upper)) != (b[0], b[-1])
+    ):
+        out.append("spans not exactly the window")
+    return out
 
 
 def violations(doc: dict[str, Any], obligations: dict[str, Any]) -> list[str]:
@@ -82,6 +112,8 @@ def violations(doc: dict[str, Any], obligations: dict[str, Any]) -> list[str]:
         elif spec["type"] == "time":
             if g["bucket"] not in TIME_BUCKETS[purpose["generalisation"]["time"]]:
                 out.append(f"time bucket {g['bucket']} too fine")
+            if g["bucket"] == "spans":
+                out.extend(spans_violations(g, req["filters"]))
         elif g["bucket"] != "none":
             out.append(f"time bucket on {g['field']}")
     personal = any(s["class"] != "non_personal" for s in fields.values())

@@ -254,6 +254,21 @@ def steps(r: Requests) -> Iterator[Step]:
             lambda s: analytics_pb2.SecurityIndexRequest(scope=s),
         ),
     )
+    # Risk scores count the risk model's three windows as spans (ADR 0032).
+    risk = scope("patrol_planning")
+    yield (
+        "risk scores per kecamatan, in spans",
+        ANALYTICS + "RiskScores",
+        "samapta",
+        r.analytics(
+            "samapta",
+            ops.risk_query(risk, "kecamatan"),
+            risk,
+            lambda s: analytics_pb2.RiskScoresRequest(
+                scope=s, unit=analytics_pb2.RISK_UNIT_KECAMATAN
+            ),
+        ),
+    )
 
 
 # --- the run -----------------------------------------------------------------------------

@@ -84,9 +84,22 @@ SCHEMAS: dict[str, Any] = {
                                         "week",
                                         "month",
                                         "h3",
+                                        "spans",
                                     ]
                                 },
                                 "h3_resolution": {"type": "integer", "minimum": 0, "maximum": 15},
+                                "boundaries": {
+                                    "description": (
+                                        "spans only (ADR 0032): 2 to 64 Monday 00:00 WIB "
+                                        "instants, strictly increasing, the first and last "
+                                        "the window's ge and lt filters; each row's value is "
+                                        "its span, YYYY-MM-DD/PnW"
+                                    ),
+                                    "type": "array",
+                                    "minItems": 2,
+                                    "maxItems": 64,
+                                    "items": {"type": "string", "format": "date-time"},
+                                },
                             },
                         },
                     },

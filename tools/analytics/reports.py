@@ -13,15 +13,11 @@ from typing import Any
 
 from gateway.analytics.bias import BiasReport, bias_report
 from gateway.analytics.patrol import PatrolPlan, plan_patrols
-from gateway.analytics.risk import risk_scores
+from gateway.analytics.risk import HISTORY_DAYS, NEAR_DAYS, RECENT_DAYS, risk_scores
 from gateway.analytics.tally import Tally
 from tools.analytics import sql as _sql
 
 __all__ = ["bias_report_from_store"]
-
-HISTORY_DAYS = 336
-RECENT_DAYS = 28
-NEAR_DAYS = 7
 
 
 def bias_report_from_store(

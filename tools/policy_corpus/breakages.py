@@ -14,16 +14,20 @@ from tools.policy_corpus.documents import (
     EXPIRED_CASE,
     FEDERATION,
     FUTURE_CASE,
+    MIDNIGHT,
     NOW,
     Doc,
     Mutation,
     _append,
+    _between,
+    _count,
     _delete,
     _f,
     _fields_from_group_by,
     _g,
     _group_by,
     _set,
+    _t,
     _then,
 )
 
@@ -306,4 +310,44 @@ def targeted(bases: dict[str, Doc]) -> Iterator[tuple[str, Doc]]:
         doc = copy.deepcopy(bases["investigation/person"])
         doc["request"].update(dataset=dataset, fields=[field], filters=[])
         yield f"investigation/bound/{dataset}", doc
+    yield from _spans(bases)
     yield "input/empty", {}
+
+
+def _spans(bases: dict[str, Doc]) -> Iterator[tuple[str, Doc]]:
+    """Spans (ADR 0032): allowed as the patrol plan asks them, and each broken rule."""
+    week = 7 * DAY
+    end = MIDNIGHT - 5 * DAY  # Monday 00:00 WIB, the week start before NOW (a Saturday)
+    good = [end - 52 * week, end - 4 * week, end - week, end]
+    window = _between(good[0], end)
+    variants: dict[str, tuple[object, list[Doc]]] = {
+        "allowed": (good, window),
+        "two": ([good[0], end], window),
+        "tuesday": ([good[0], good[1] + DAY, good[2], end], window),
+        "one-hour-late": ([good[0], good[1] + 3600, good[2], end], window),
+        "unsorted": ([good[0], good[2], good[1], end], window),
+        "duplicate": ([good[0], good[1], good[1], end], window),
+        "inside": ([good[1], good[2], end], window),
+        "past-the-end": ([good[0], good[1], end + week], window),
+        "one": ([end], window),
+        "none": ([], window),
+        "too-many": ([end - (64 - i) * week for i in range(65)], _between(end - 64 * week, end)),
+        "strings": ([str(b) for b in good], window),
+        "float": ([float(b) for b in good], window),
+        "not-a-list": (end, window),
+        "tighter-bound": (good, [*window, _t("occurred_at", "ge", good[1])]),
+        "gt-window": (good, [_t("occurred_at", "gt", good[0]), window[1]]),
+    }
+    for name, (boundaries, filters) in variants.items():
+        doc = copy.deepcopy(bases["patrol/risk-cells"])
+        doc["request"]["filters"] = copy.deepcopy(filters)
+        doc["request"]["operation"] = "patrol_plan"
+        doc["request"]["aggregation"] = _count(
+            _g("location", "h3", 8),
+            _g("kecamatan"),
+            {"field": "occurred_at", "bucket": "spans", "boundaries": boundaries},
+        )
+        yield f"patrol/spans/{name}", doc
+    doc = copy.deepcopy(bases["patrol/risk-cells"])
+    doc["request"]["aggregation"]["group_by"][1] = {"field": "kota", "bucket": "spans"}
+    yield "patrol/spans/on-a-string", doc

@@ -17,7 +17,7 @@ export interface QueryRequest {
   fields?: string[];
   filters?: { field: string; op: "eq" | "ne" | "lt" | "le" | "gt" | "ge" | "in" | "not_in"; values: FilterValue[] }[];
   aggregation?: {
-    group_by: { field: string; bucket?: "none" | "hour_of_day" | "day_of_week" | "day" | "week" | "month" | "h3"; h3_resolution?: number }[];
+    group_by: { field: string; bucket?: "none" | "hour_of_day" | "day_of_week" | "day" | "week" | "month" | "h3" | "spans"; h3_resolution?: number; boundaries?: string[] }[];
     measure?: "count" | "exists";
   } | null;
   purpose: string;
