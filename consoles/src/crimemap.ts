@@ -15,8 +15,11 @@ import { cellShapes, GEOJSON_OPTIONS, setShapes, type Rgba } from "./maplayers";
 
 /** No background layer: the map's element has the background colour (style.css `.map`) and
  * shows through the transparent canvas. A background layer is one more WebGL program and a
- * pass over every pixel of every frame, which without a GPU is drawn on the CPU. */
-export const BLANK: maplibregl.StyleSpecification = { version: 8, sources: {}, layers: [] };
+ * pass over every pixel of every frame, which without a GPU is drawn on the CPU. No paint
+ * transition either: a layer added with the answer faded in over 300 ms, twenty frames more
+ * before the map was idle. */
+const NO_TRANSITION = { duration: 0, delay: 0 };
+export const BLANK: maplibregl.StyleSpecification = { version: 8, sources: {}, layers: [], transition: NO_TRANSITION };
 
 /** What every console map shares: no fade-in (nothing waits for an animation before the map is
  * idle), no attribution (nothing from outside is drawn), no validation of the style (it is
@@ -66,7 +69,10 @@ export interface BaseLayer {
 }
 
 const POINT = ["match", ["geometry-type"], ["Point", "MultiPoint"], true, false] as const;
-const OUTLINE_PAINT = { "line-color": "rgba(40, 50, 60, 0.86)", "line-width": 1.2 };
+/** The outlines' colour is written as a feature expression although it is one colour: MapLibre
+ * then draws them with the same line program as the cells' outlines (maplayers.ts, a colour per
+ * feature) instead of compiling a second variant, on the CPU, for the first frame. */
+const OUTLINE_PAINT = { "line-color": ["to-color", ["coalesce", ["get", "outline-colour"], "rgba(40, 50, 60, 0.86)"]], "line-width": 1.2 } as never;
 
 /** The kecamatan names as one symbol layer: MapLibre places them with collision detection
  * (no two overlap; a crowded one is left out), the most populous (or largest) first. No glyph
@@ -99,6 +105,7 @@ export function baseStyle(layer: BaseLayer, names = false): maplibregl.StyleSpec
     const tiles = layer.tiles;
     return {
       version: 8,
+      transition: NO_TRANSITION,
       sources: { kecamatan: { type: "vector", url: tiles.url } },
       layers: [
         ...BLANK.layers,
@@ -119,6 +126,7 @@ export function baseStyle(layer: BaseLayer, names = false): maplibregl.StyleSpec
   const features = layer.base.features.filter((f) => isOutline(f) || (names && isLabel(f)));
   return {
     version: 8,
+    transition: NO_TRANSITION,
     sources: { kecamatan: { type: "geojson", data: { type: "FeatureCollection", features } as never, ...GEOJSON_OPTIONS } },
     layers: [
       ...BLANK.layers,
