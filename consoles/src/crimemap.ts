@@ -9,7 +9,7 @@ import { el, select } from "./dom";
 import { factsPanel, problemPanel } from "./facts";
 import { category, monthName, num, t } from "./i18n";
 import { REGISTRY } from "./registry";
-import { askHeatmap, HEATMAP_PURPOSE, heatmapDefaults, type HeatmapChoice } from "./questions";
+import { AREAS, askHeatmap, BASEMAP, consoleFile, HEATMAP_PURPOSE, heatmapDefaults, type HeatmapChoice } from "./questions";
 import { publicDomain, type Basemap, type Outline } from "./domain";
 import { cellShapes, GEOJSON_OPTIONS, setShapes, type Rgba } from "./maplayers";
 
@@ -162,9 +162,9 @@ async function openTiles(path: string): Promise<TileBase> {
 
 /** The base map the deployment serves, and the note that says what it is. */
 export async function loadBasemap(): Promise<BaseLayer & { note: HTMLElement }> {
-  const served = (await (await fetch("/consoles/basemap.geojson")).json()) as Basemap;
+  const served = await consoleFile<Basemap>(BASEMAP);
   const [base, tiles] = served.pmtiles
-    ? await Promise.all([fetch("/consoles/areas.geojson").then(async (r) => (await r.json()) as Basemap), openTiles(served.pmtiles)])
+    ? await Promise.all([consoleFile<Basemap>(AREAS), openTiles(served.pmtiles)])
     : [served, null];
   const note = served.approximate
     ? el("p", { class: "approximate", "data-testid": "approximate" }, `${t("approximate")} · perkiraan / approximate`)
@@ -230,10 +230,7 @@ export async function crimeMap(root: HTMLElement, asked?: Promise<HeatmapGeoJson
   const first = asked ?? ask();
   first.catch(() => undefined);
   // The heatmap's public domain comes from the reference geography, whatever the base map.
-  const [{ note, ...layer }, areas] = await Promise.all([
-    loadBasemap(),
-    fetch("/consoles/areas.geojson").then(async (r) => (await r.json()) as Basemap),
-  ]);
+  const [{ note, ...layer }, areas] = await Promise.all([loadBasemap(), consoleFile<Basemap>(AREAS)]);
   root.replaceChildren(el("h1", {}, t("crimeMap")), form, status, el("div", { class: "split" }, mapBox, side), legend, note);
 
   const map = new maplibregl.Map({

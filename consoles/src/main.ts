@@ -4,7 +4,7 @@ import { gate } from "./access";
 import { el } from "./dom";
 import { lang, setLang, t } from "./i18n";
 import { oversight, oversightLabel } from "./oversight";
-import { askHeatmap, askIndex, heatmapDefaults, latestMonth } from "./questions";
+import { AREAS, askHeatmap, askIndex, BASEMAP, consoleFile, heatmapDefaults, latestMonth } from "./questions";
 import { credentials, signIn, signOut, subject } from "./session";
 
 type Render = (root: HTMLElement) => Promise<void>;
@@ -14,6 +14,10 @@ function first<T>(allowed: Promise<void>, ask: () => Promise<T>): Promise<T> {
   asked.catch(() => undefined); // the view shows a refusal
   return asked;
 }
+/** The static files a map view reads, asked for with its chunk (public files: no audit). */
+function prefetch(...paths: string[]): void {
+  for (const path of paths) consoleFile(path).catch(() => undefined); // the view reports it
+}
 // The views with a map load MapLibre GL (most of the bundle) only when opened:
 // each is its own chunk, asked for at once, while the agent is asked what the caller may see;
 // their first question goes out when the answer allows it, not when the chunk has loaded.
@@ -21,6 +25,7 @@ const VIEWS: Record<string, { label: () => string; load: (allowed: Promise<void>
   peta: {
     label: () => t("crimeMap"),
     load: (allowed) => {
+      prefetch(BASEMAP, AREAS);
       const asked = first(allowed, () => askHeatmap(heatmapDefaults()));
       return import("./crimemap").then((m) => (root) => m.crimeMap(root, asked));
     },
@@ -28,6 +33,7 @@ const VIEWS: Record<string, { label: () => string; load: (allowed: Promise<void>
   dasbor: {
     label: () => t("dashboard"),
     load: (allowed) => {
+      prefetch(BASEMAP);
       const asked = first(allowed, () => askIndex(latestMonth()));
       return import("./dashboard").then((m) => (root) => m.dashboard(root, asked));
     },

@@ -47,3 +47,21 @@ export function indexScope(month: string): Scope {
 export function askIndex(month: string): Promise<SecurityIndexAnswer> {
   return securityIndex(indexScope(month));
 }
+
+const FILES = new Map<string, Promise<unknown>>();
+
+/** A static file of the consoles the map views read (the base layer, the reference areas),
+ * fetched once per page: the shell asks for it when a map view opens, before its chunk has
+ * loaded, and the view reads the same answer. */
+export function consoleFile<T>(path: string): Promise<T> {
+  let file = FILES.get(path);
+  if (file === undefined) {
+    file = fetch(path).then(async (r) => (await r.json()) as unknown);
+    FILES.set(path, file);
+    file.catch(() => FILES.delete(path)); // asked again next time
+  }
+  return file as Promise<T>;
+}
+
+export const BASEMAP = "/consoles/basemap.geojson";
+export const AREAS = "/consoles/areas.geojson";
