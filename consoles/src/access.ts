@@ -81,14 +81,21 @@ export async function gate(view: string, nav: HTMLElement, main: HTMLElement, re
     main.dataset.ready = "true";
     return;
   }
-  for (const a of nav.querySelectorAll<HTMLAnchorElement>("a[href^='#/']")) {
-    const target = a.getAttribute("href")?.slice(2) ?? "";
-    if (denial(c, target) !== null) a.hidden = true;
-    // The view itself says why when opened directly; the link is only hidden.
-    if (target === OVERSIGHT_VIEW && !(await overseer)) a.hidden = true;
-  }
+  const links = async (): Promise<void> => {
+    for (const a of nav.querySelectorAll<HTMLAnchorElement>("a[href^='#/']")) {
+      const target = a.getAttribute("href")?.slice(2) ?? "";
+      if (denial(c, target) !== null) a.hidden = true;
+      // The view itself says why when opened directly; the link is only hidden.
+      if (target === OVERSIGHT_VIEW && !(await overseer)) a.hidden = true;
+    }
+  };
   const refused = denial(c, view);
-  if (refused === null) return render();
+  // An allowed view starts at once; the oversight link waits for its own answer meanwhile.
+  if (refused === null) {
+    await Promise.all([render(), links()]);
+    return;
+  }
+  await links();
   main.replaceChildren(el("h1", {}, t("viewDenied")), problemPanel(refused));
   main.dataset.denied = "true";
   main.dataset.ready = "true";

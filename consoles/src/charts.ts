@@ -4,7 +4,7 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import maplibregl from "maplibre-gl";
 import type { AreaIndex, Series } from "./api";
-import { baseStyle, bounds, MAP_OPTIONS, type BaseLayer } from "./crimemap";
+import { baseStyle, bounds, keepMap, MAP_OPTIONS, type BaseLayer } from "./crimemap";
 import { rgba, setShapes, type Rgba, type Shape } from "./maplayers";
 import { el } from "./dom";
 import { monthName, num, shortMonth, t } from "./i18n";
@@ -65,6 +65,7 @@ export function indexMapFor(box: HTMLElement, layer: BaseLayer): { map: maplibre
       // The printed report (window.print) copies the canvas: it must keep its last frame.
       canvasContextAttributes: { preserveDrawingBuffer: true },
     });
+    keepMap(box, map);
     made = { map, loaded: new Promise<void>((done) => map.once("load", () => done())) };
     MAPS.set(box, made);
   }

@@ -4,24 +4,31 @@
 // MapLibre (maplayers.ts) and the names by its symbol placement, which keeps them apart.
 import maplibregl from "maplibre-gl";
 import "maplibre-gl/dist/maplibre-gl.css";
-import { Refused, heatmap, type HeatmapGeoJson } from "./api";
+import { Refused, type HeatmapGeoJson } from "./api";
 import { el, select } from "./dom";
 import { factsPanel, problemPanel } from "./facts";
 import { category, monthName, num, t } from "./i18n";
-import { monthWindow, REGISTRY } from "./registry";
+import { REGISTRY } from "./registry";
+import { AREAS, askHeatmap, BASEMAP, consoleFile, HEATMAP_PURPOSE, heatmapDefaults, type HeatmapChoice } from "./questions";
 import { publicDomain, type Basemap, type Outline } from "./domain";
-import { cellShapes, setShapes, type Rgba } from "./maplayers";
+import { cellShapes, GEOJSON_OPTIONS, setShapes, type Rgba } from "./maplayers";
 
-const PURPOSE = "spatial_planning";
-export const BLANK: maplibregl.StyleSpecification = {
-  version: 8,
-  sources: {},
-  layers: [{ id: "background", type: "background", paint: { "background-color": "#eef2f5" } }],
-};
+/** No background layer: the map's element has the background colour (style.css `.map`) and
+ * shows through the transparent canvas. A background layer is one more WebGL program and a
+ * pass over every pixel of every frame, which without a GPU is drawn on the CPU. No paint
+ * transition either: a layer added with the answer faded in over 300 ms, twenty frames more
+ * before the map was idle. */
+const NO_TRANSITION = { duration: 0, delay: 0 };
+export const BLANK: maplibregl.StyleSpecification = { version: 8, sources: {}, layers: [], transition: NO_TRANSITION };
 
 /** What every console map shares: no fade-in (nothing waits for an animation before the map is
- * idle), no attribution (nothing from outside is drawn). */
-export const MAP_OPTIONS = { attributionControl: false, fadeDuration: 0 } as const;
+ * idle), no attribution (nothing from outside is drawn), no validation of the style (it is
+ * made here, typed; validating it cost the main thread on every map). */
+export const MAP_OPTIONS = { attributionControl: false, fadeDuration: 0, validateStyle: false } as const;
+
+// MapLibre's worker (it tiles the GeoJSON and lays out the names) starts with this chunk, while
+// the base layer and the first answer are fetched, not when the first map is made.
+maplibregl.prewarm();
 
 interface Cell {
   cell: string;
@@ -62,7 +69,10 @@ export interface BaseLayer {
 }
 
 const POINT = ["match", ["geometry-type"], ["Point", "MultiPoint"], true, false] as const;
-const OUTLINE_PAINT = { "line-color": "rgba(40, 50, 60, 0.86)", "line-width": 1.2 };
+/** The outlines' colour is written as a feature expression although it is one colour: MapLibre
+ * then draws them with the same line program as the cells' outlines (maplayers.ts, a colour per
+ * feature) instead of compiling a second variant, on the CPU, for the first frame. */
+const OUTLINE_PAINT = { "line-color": ["to-color", ["coalesce", ["get", "outline-colour"], "rgba(40, 50, 60, 0.86)"]], "line-width": 1.2 } as never;
 
 /** The kecamatan names as one symbol layer: MapLibre places them with collision detection
  * (no two overlap; a crowded one is left out), the most populous (or largest) first. No glyph
@@ -95,6 +105,7 @@ export function baseStyle(layer: BaseLayer, names = false): maplibregl.StyleSpec
     const tiles = layer.tiles;
     return {
       version: 8,
+      transition: NO_TRANSITION,
       sources: { kecamatan: { type: "vector", url: tiles.url } },
       layers: [
         ...BLANK.layers,
@@ -110,18 +121,17 @@ export function baseStyle(layer: BaseLayer, names = false): maplibregl.StyleSpec
       ],
     };
   }
-  const base = layer.base;
-  const collection = (features: unknown[]): never => ({ type: "FeatureCollection", features }) as never;
+  // Outlines and names in one source: one set of tiles for MapLibre's worker to cut, and
+  // one frame fewer drawn as they arrive; each layer takes its geometry type.
+  const features = layer.base.features.filter((f) => isOutline(f) || (names && isLabel(f)));
   return {
     version: 8,
-    sources: {
-      kecamatan: { type: "geojson", data: collection(base.features.filter(isOutline)) },
-      ...(names ? { names: { type: "geojson", data: collection(base.features.filter(isLabel)) } } : {}),
-    } as maplibregl.StyleSpecification["sources"],
+    transition: NO_TRANSITION,
+    sources: { kecamatan: { type: "geojson", data: { type: "FeatureCollection", features } as never, ...GEOJSON_OPTIONS } },
     layers: [
       ...BLANK.layers,
-      { id: "kecamatan", type: "line", source: "kecamatan", paint: OUTLINE_PAINT },
-      ...(names ? [namesLayer("kecamatan-names", "names")] : []),
+      { id: "kecamatan", type: "line", source: "kecamatan", filter: ["!", POINT] as never, paint: OUTLINE_PAINT },
+      ...(names ? [namesLayer("kecamatan-names", "kecamatan")] : []),
     ],
   };
 }
@@ -152,9 +162,9 @@ async function openTiles(path: string): Promise<TileBase> {
 
 /** The base map the deployment serves, and the note that says what it is. */
 export async function loadBasemap(): Promise<BaseLayer & { note: HTMLElement }> {
-  const served = (await (await fetch("/consoles/basemap.geojson")).json()) as Basemap;
+  const served = await consoleFile<Basemap>(BASEMAP);
   const [base, tiles] = served.pmtiles
-    ? await Promise.all([fetch("/consoles/areas.geojson").then(async (r) => (await r.json()) as Basemap), openTiles(served.pmtiles)])
+    ? await Promise.all([consoleFile<Basemap>(AREAS), openTiles(served.pmtiles)])
     : [served, null];
   const note = served.approximate
     ? el("p", { class: "approximate", "data-testid": "approximate" }, `${t("approximate")} · perkiraan / approximate`)
@@ -192,17 +202,16 @@ function tooltip(c: Cell): string {
   return `${c.cell}\n${t("count")}: ${num(c.count)}\n${t("interval")}: ${num(c.low ?? 0)}–${num(c.high ?? 0)}`;
 }
 
-export async function crimeMap(root: HTMLElement): Promise<void> {
-  const purpose = REGISTRY.purposes[PURPOSE];
-  const months = REGISTRY.months;
-  const latest = months[months.length - 1] ?? "";
+export async function crimeMap(root: HTMLElement, asked?: Promise<HeatmapGeoJson>): Promise<void> {
+  const purpose = REGISTRY.purposes[HEATMAP_PURPOSE];
+  const opening = heatmapDefaults();
   const form = el(
     "form",
     { class: "controls", "aria-label": t("crimeMap") },
-    select("month", t("month"), months.map((m) => [m, monthName(m)]), latest),
-    select("category", t("category"), [["", t("allCategories")], ...REGISTRY.categories.map((c): [string, string] => [c, category(c)])], ""),
-    select("kota", t("kota"), [["", t("allKota")], ...REGISTRY.kota.map((k): [string, string] => [k, k])], ""),
-    select("resolution", t("resolution"), purpose.resolutions.map((r): [string, string] => [String(r), String(r)]), String(purpose.resolutions[purpose.resolutions.length - 1])),
+    select("month", t("month"), REGISTRY.months.map((m) => [m, monthName(m)]), opening.month),
+    select("category", t("category"), [["", t("allCategories")], ...REGISTRY.categories.map((c): [string, string] => [c, category(c)])], opening.category),
+    select("kota", t("kota"), [["", t("allKota")], ...REGISTRY.kota.map((k): [string, string] => [k, k])], opening.kota),
+    select("resolution", t("resolution"), purpose.resolutions.map((r): [string, string] => [String(r), String(r)]), String(opening.resolution)),
     el("button", { type: "submit" }, t("show")),
   );
   const status = el("div", { class: "status", "aria-live": "polite", "data-testid": "status" });
@@ -216,15 +225,12 @@ export async function crimeMap(root: HTMLElement): Promise<void> {
     el("span", { class: "swatch withheld" }),
     ` ${t("withheld")}`,
   );
-  // The first question goes out while the base layer and the map load (WebGL without a GPU
-  // takes seconds to start); a refusal is shown by show(), not reported as unhandled.
-  const first = ask();
+  // The first question went out from the shell (questions.ts) or goes now, while the base
+  // layer and the map load; a refusal is shown by show(), not reported as unhandled.
+  const first = asked ?? ask();
   first.catch(() => undefined);
   // The heatmap's public domain comes from the reference geography, whatever the base map.
-  const [{ note, ...layer }, areas] = await Promise.all([
-    loadBasemap(),
-    fetch("/consoles/areas.geojson").then(async (r) => (await r.json()) as Basemap),
-  ]);
+  const [{ note, ...layer }, areas] = await Promise.all([loadBasemap(), consoleFile<Basemap>(AREAS)]);
   root.replaceChildren(el("h1", {}, t("crimeMap")), form, status, el("div", { class: "split" }, mapBox, side), legend, note);
 
   const map = new maplibregl.Map({
@@ -236,30 +242,27 @@ export async function crimeMap(root: HTMLElement): Promise<void> {
   });
   keepMap(mapBox, map);
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
+  // Layers can be added once the style is in, before the base layer's tiles are: the cells
+  // are then tiled together with the outlines and names, not after them.
+  const styled = new Promise<void>((done) => (map.isStyleLoaded() ? done() : map.once("style.load", () => done())));
+
+  function choice(): HeatmapChoice {
+    const data = new FormData(form);
+    return {
+      month: String(data.get("month")),
+      category: String(data.get("category") ?? ""),
+      kota: String(data.get("kota") ?? ""),
+      resolution: Number(data.get("resolution")),
+    };
+  }
 
   /** The question the form asks, sent now. */
   function ask(): Promise<HeatmapGeoJson> {
-    const data = new FormData(form);
-    const month = String(data.get("month"));
-    const cat = String(data.get("category") ?? "");
-    const kota = String(data.get("kota") ?? "");
-    return heatmap(
-      {
-        purpose: PURPOSE,
-        legal_basis: purpose.legal_basis,
-        ...monthWindow(month),
-        ...(cat ? { categories: [cat] } : {}),
-        ...(kota ? { kota: [kota] } : {}),
-      },
-      Number(data.get("resolution")),
-    );
+    return askHeatmap(choice());
   }
 
   async function show(pending: Promise<HeatmapGeoJson> = ask()): Promise<void> {
-    const data = new FormData(form);
-    const month = String(data.get("month"));
-    const kota = String(data.get("kota") ?? "");
-    const resolution = Number(data.get("resolution"));
+    const { month, kota, resolution } = choice();
     status.textContent = t("loading");
     side.replaceChildren();
     let answer: HeatmapGeoJson;
@@ -269,22 +272,27 @@ export async function crimeMap(root: HTMLElement): Promise<void> {
       status.textContent = "";
       if (e instanceof Refused) {
         side.replaceChildren(problemPanel(e.problem));
+        await styled;
         setShapes(map, "heatmap", [], 0.5);
         return;
       }
       throw e;
     }
+    // The cells are built while the map may still be loading its base layer.
     const released = new Map(answer.features.map((f) => [f.id, f.properties]));
     const domain = publicDomain(areas, resolution, kota || null);
     const cells: Cell[] = [];
     for (const cell of domain) if (!released.has(cell)) cells.push({ cell, count: null });
     for (const [cell, p] of released) cells.push({ cell, count: p.count, low: p.low, high: p.high });
     const withheld = cells.length - released.size;
-    setShapes(map, "heatmap", shapes(cells), 0.5);
+    const drawn = shapes(cells);
+    await styled;
+    setShapes(map, "heatmap", drawn, 0.5);
     status.textContent = `${monthName(month)}: ${num(released.size)} ${t("released")}, ${num(withheld)} ${t("withheldCells")}`;
     status.dataset.released = String(released.size);
     status.dataset.withheld = String(withheld);
     side.replaceChildren(factsPanel(answer.gerbang));
+    // Ready when the map is idle: every source's tiles in, the cells among them, and drawn.
     map.once("idle", () => (root.dataset.ready = "true"));
     map.triggerRepaint();
   }
@@ -294,6 +302,5 @@ export async function crimeMap(root: HTMLElement): Promise<void> {
     delete root.dataset.ready;
     void show();
   });
-  await new Promise<void>((done) => map.once("load", () => done()));
   await show(first);
 }

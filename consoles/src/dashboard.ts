@@ -1,17 +1,17 @@
 // Executive dashboard (security indicators): one KPI card per kecamatan, kota and the city,
 // in the terms of BPS's crime statistics, each with the answer's period, mechanism and receipt;
 // and the same answer as CSV, as the agent renders it.
-import { Refused, securityIndex, securityIndexCsv, type AreaIndex, type Facts, type Scope } from "./api";
+import { Refused, securityIndexCsv, type AreaIndex, type Facts, type Scope, type SecurityIndexAnswer } from "./api";
 import { indexMap, indexMapFor, seriesChart } from "./charts";
 import { loadBasemap } from "./crimemap";
 import { period } from "./facts";
 import { el, select } from "./dom";
 import { factsPanel, problemPanel } from "./facts";
 import { dateTime, monthName, num, percent, t } from "./i18n";
-import { monthWindow, REGISTRY } from "./registry";
+import { REGISTRY } from "./registry";
+import { askIndex, indexScope, latestMonth } from "./questions";
 
-const PURPOSE = "security_indicators";
-type Answer = Awaited<ReturnType<typeof securityIndex>>;
+type Answer = SecurityIndexAnswer;
 
 function trend(a: AreaIndex): string {
   if (a.trend === null) return "–";
@@ -58,9 +58,9 @@ function download(blob: Blob, name: string): void {
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
 
-export async function dashboard(root: HTMLElement): Promise<void> {
+export async function dashboard(root: HTMLElement, asked?: Promise<Answer>): Promise<void> {
   const months = REGISTRY.months;
-  const latest = months[months.length - 1] ?? "";
+  const latest = latestMonth();
   const form = el(
     "form",
     { class: "controls", "aria-label": t("dashboard") },
@@ -78,8 +78,8 @@ export async function dashboard(root: HTMLElement): Promise<void> {
   const chartStamp = el("div", {});
   const mapStamp = el("div", {});
   const cardStamp = el("div", {});
-  // The index is asked for at once, while the base layer loads.
-  const first = securityIndex(scope());
+  // The index was asked for by the shell (questions.ts), or is now, while the base layer loads.
+  const first = asked ?? askIndex(month());
   first.catch(() => undefined);
   const { note, ...layer } = await loadBasemap();
   const figures = el(
@@ -99,13 +99,15 @@ export async function dashboard(root: HTMLElement): Promise<void> {
   form.querySelector("#print")?.addEventListener("click", () => window.print());
   indexMapFor(mapBox, layer); // the map starts while the agent answers
 
-  function scope(): Scope {
-    const month = String(new FormData(form).get("month"));
-    // The index covers the twelve months before the month of `end` (gateway/analytics).
-    return { purpose: PURPOSE, legal_basis: REGISTRY.purposes[PURPOSE].legal_basis, end: monthWindow(month).end };
+  function month(): string {
+    return String(new FormData(form).get("month"));
   }
 
-  async function show(pending: Promise<Answer> = securityIndex(scope())): Promise<void> {
+  function scope(): Scope {
+    return indexScope(month());
+  }
+
+  async function show(pending: Promise<Answer> = askIndex(month())): Promise<void> {
     status.textContent = t("loading");
     cards.replaceChildren();
     side.replaceChildren();

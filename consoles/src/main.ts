@@ -4,14 +4,40 @@ import { gate } from "./access";
 import { el } from "./dom";
 import { lang, setLang, t } from "./i18n";
 import { oversight, oversightLabel } from "./oversight";
+import { AREAS, askHeatmap, askIndex, BASEMAP, consoleFile, heatmapDefaults, latestMonth } from "./questions";
 import { credentials, signIn, signOut, subject } from "./session";
 
 type Render = (root: HTMLElement) => Promise<void>;
+/** Sends the view's first question once the policy lets the caller open the view (`allowed`). */
+function first<T>(allowed: Promise<void>, ask: () => Promise<T>): Promise<T> {
+  const asked = allowed.then(ask);
+  asked.catch(() => undefined); // the view shows a refusal
+  return asked;
+}
+/** The static files a map view reads, asked for with its chunk (public files: no audit). */
+function prefetch(...paths: string[]): void {
+  for (const path of paths) consoleFile(path).catch(() => undefined); // the view reports it
+}
 // The views with a map load MapLibre GL (most of the bundle) only when opened:
-// each is its own chunk, asked for at once, while the agent is asked what the caller may see.
-const VIEWS: Record<string, { label: () => string; load: () => Promise<Render> }> = {
-  peta: { label: () => t("crimeMap"), load: () => import("./crimemap").then((m) => m.crimeMap) },
-  dasbor: { label: () => t("dashboard"), load: () => import("./dashboard").then((m) => m.dashboard) },
+// each is its own chunk, asked for at once, while the agent is asked what the caller may see;
+// their first question goes out when the answer allows it, not when the chunk has loaded.
+const VIEWS: Record<string, { label: () => string; load: (allowed: Promise<void>) => Promise<Render> }> = {
+  peta: {
+    label: () => t("crimeMap"),
+    load: (allowed) => {
+      prefetch(BASEMAP, AREAS);
+      const asked = first(allowed, () => askHeatmap(heatmapDefaults()));
+      return import("./crimemap").then((m) => (root) => m.crimeMap(root, asked));
+    },
+  },
+  dasbor: {
+    label: () => t("dashboard"),
+    load: (allowed) => {
+      prefetch(BASEMAP);
+      const asked = first(allowed, () => askIndex(latestMonth()));
+      return import("./dashboard").then((m) => (root) => m.dashboard(root, asked));
+    },
+  },
   komando: { label: () => t("commandCentre"), load: () => import("./commandcentre").then((m) => m.commandCentre) },
   patroli: { label: () => t("patrol"), load: () => import("./patrol").then((m) => m.patrol) },
   pengawasan: { label: oversightLabel, load: () => Promise.resolve(oversight) },
@@ -71,9 +97,14 @@ function render(app: HTMLElement): void {
     signOut();
     render(app);
   });
-  const loading = view.load();
+  let allow = (): void => undefined;
+  const allowed = new Promise<void>((done) => (allow = done));
+  const loading = view.load(allowed);
   loading.catch(() => undefined); // reported below, when the gate lets the view render
-  gate(name, nav, main, async () => (await loading)(main)).catch((e: unknown) => {
+  gate(name, nav, main, async () => {
+    allow();
+    return (await loading)(main);
+  }).catch((e: unknown) => {
     main.append(el("p", { class: "problem", role: "alert" }, String(e)));
   });
 }
