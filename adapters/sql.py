@@ -40,6 +40,7 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
+    union_all,
 )
 
 from gateway.protocol.catalog import LOCATION, Dataset, FieldType
@@ -55,6 +56,10 @@ PUBLIC_TABLES: Final = frozenset({"areas"})
 # Time buckets are in Jakarta local time (WIB, UTC+7, no daylight saving): an
 # "hour of day" a city planner reads is a local hour. Stored times are UTC.
 LOCAL_OFFSET_HOURS: Final = 7
+_LOCAL: Final = dt.timedelta(hours=LOCAL_OFFSET_HOURS)
+# At most this many calendar buckets are counted one SELECT each (`calendar_counts`); a longer
+# window is grouped by the bucket's expression, as before.
+MAX_CALENDAR_SELECTS: Final = 64
 
 
 class PlanRefused(InvalidQuery):
@@ -220,6 +225,110 @@ def spans_counts(table: Table, g: GroupBy) -> list[ColumnElement[Any]]:
     return counts
 
 
+def _bucket_start(day: dt.date, bucket: Bucket) -> dt.date:
+    if bucket is Bucket.WEEK:
+        return day - dt.timedelta(days=day.weekday())
+    if bucket is Bucket.MONTH:
+        return day.replace(day=1)
+    return day
+
+
+def _next_bucket(start: dt.date, bucket: Bucket) -> dt.date:
+    if bucket is Bucket.WEEK:
+        return start + dt.timedelta(days=7)
+    if bucket is Bucket.MONTH:
+        return (start + dt.timedelta(days=31)).replace(day=1)
+    return start + dt.timedelta(days=1)
+
+
+def _bucket_label(start: dt.date, bucket: Bucket) -> str:
+    return start.strftime("%Y-%m") if bucket is Bucket.MONTH else start.isoformat()
+
+
+def calendar_buckets(
+    g: GroupBy, filters: Sequence[Filter], limit: int = MAX_CALENDAR_SELECTS
+) -> list[tuple[str, dt.datetime]] | None:
+    """The local (WIB) days, weeks or months that the plan's own bounds on `g.field` hold, as
+    (label, start as a naive UTC instant), in order; None when a bound is missing or there are
+    more than `limit`. The labels are those `bucket_expression` gives; the enumeration is the
+    public calendar of `adapters.privacy`, from the plan, never from the data."""
+    lower: dt.datetime | None = None
+    upper: dt.datetime | None = None
+    for f in filters:
+        if f.field != g.field or not isinstance(f.values[0], dt.datetime):
+            continue
+        t = f.values[0].astimezone(dt.UTC).replace(tzinfo=None)
+        if f.op in (Op.GE, Op.GT):
+            lower = t if lower is None else max(lower, t)
+        elif f.op in (Op.LT, Op.LE):
+            # The last instant the window may hold (`lt` excludes its bound).
+            last = t - dt.timedelta(microseconds=1) if f.op is Op.LT else t
+            upper = last if upper is None else min(upper, last)
+    if lower is None or upper is None:
+        return None
+    start = _bucket_start((lower + _LOCAL).date(), g.bucket)
+    last_day = (upper + _LOCAL).date()
+    out: list[tuple[str, dt.datetime]] = []
+    while start <= last_day:
+        if len(out) == limit:
+            return None
+        midnight = dt.datetime.combine(start, dt.time()) - _LOCAL
+        out.append((_bucket_label(start, g.bucket), midnight))
+        start = _next_bucket(start, g.bucket)
+    return out
+
+
+def calendar_counts(
+    table: Table,
+    g: GroupBy,
+    buckets: Sequence[tuple[str, dt.datetime]],
+    others: Sequence[ColumnElement[Any]],
+    keys: Sequence[ColumnElement[Any] | str],
+    filters: Sequence[Filter],
+    bound: ColumnElement[bool] | None,
+) -> Select[Any]:
+    """Counts per calendar bucket, one SELECT per bucket on the stored time itself, joined by
+    UNION ALL: each is grouped by the other dimensions only and reads its own range of the
+    covering index, so no local date is computed per row and no row is sorted (a count(CASE)
+    per bucket side by side costs SQLite as much as the per-row date it replaces). The buckets
+    partition the window: the first has no lower bound and the last no upper bound beyond the
+    plan's own filters. Rows, labels and order are those of grouping by `bucket_expression`.
+
+    Each SELECT has one range on the time field: the plan's lower bounds for the first bucket,
+    its upper bounds for the last, the bucket's own boundaries (inside the window) otherwise.
+    Two ranges of bound parameters on the same column leave SQLite unable to tell which is
+    tighter, and it then prefers the time index and sorts (several times slower).
+    `bound` is the case binding's condition, if any."""
+    col = table.c[g.field]
+    name = dimension_name(g.field, g.bucket)
+    lower = [f for f in filters if f.field == g.field and f.op in (Op.GE, Op.GT)]
+    upper = [f for f in filters if f.field == g.field and f.op in (Op.LT, Op.LE)]
+    rest = [_condition(table, f) for f in filters if f not in lower and f not in upper]
+    if bound is not None:
+        rest.append(bound)
+    parts = []
+    for i, (label, _) in enumerate(buckets):
+        conditions = list(rest)
+        if i:
+            conditions.append(col >= buckets[i][1])
+        else:
+            conditions.extend(_condition(table, f) for f in lower)
+        if i + 1 < len(buckets):
+            conditions.append(col < buckets[i + 1][1])
+        else:
+            conditions.extend(_condition(table, f) for f in upper)
+        part = select(*others, cast(literal(label), String).label(name), func.count().label(COUNT))
+        part = part.select_from(table)
+        if conditions:
+            part = part.where(and_(*conditions))
+        if keys:
+            part = part.group_by(*keys)
+        parts.append(part)
+    both = union_all(*parts).subquery("buckets")
+    ordered = [c for c in both.c if c.name != COUNT]
+    return select(*both.c).order_by(*ordered)
+
+
 def dimension_name(field: str, bucket: Bucket) -> str:
     return field if bucket is Bucket.NONE else f"{field}_{bucket}"
 
@@ -301,8 +410,8 @@ def compile_plan(plan: QueryPlan, table: Table, dataset: Dataset, dialect: str) 
         if name not in dataset.fields:
             raise PlanRefused(f"dataset {table.name!r} has no field {name!r}")
     conditions = [_condition(table, f) for f in plan.filters]
+    bound = None if plan.case_binding is None else case_condition(table, plan.case_binding)
     if plan.case_binding is not None:
-        bound = case_condition(table, plan.case_binding)
         if bound is not None:
             conditions.append(bound)
     elif plan.aggregation is None and table.name not in PUBLIC_TABLES:
@@ -362,6 +471,16 @@ def compile_plan(plan: QueryPlan, table: Table, dataset: Dataset, dialect: str) 
         dims, keys = dims[:-1], keys[:-1]
         stmt = select(*dims, *spans_counts(table, last)).select_from(table)
         pivoted = tuple(span_labels(last.boundaries))
+    elif (
+        last is not None
+        and last.bucket in (Bucket.DAY, Bucket.WEEK, Bucket.MONTH)
+        and isinstance(table.c[last.field].type, DateTime)
+        and (buckets := calendar_buckets(last, plan.filters)) is not None
+    ):
+        stmt = calendar_counts(table, last, buckets, dims[:-1], keys[:-1], plan.filters, bound)
+        return Statement(
+            stmt, (*names, COUNT), True, plan.min_cell_count, plan.max_rows, agg.group_by
+        )
     else:
         stmt = select(*dims, func.count().label(COUNT)).select_from(table)
         pivoted = ()
