@@ -321,8 +321,8 @@ def calendar_counts(
         part = part.select_from(table)
         if conditions:
             part = part.where(and_(*conditions))
-        if keys:
-            part = part.group_by(*keys)
+        # Grouped by nothing else, an empty bucket would be a row of 0: GROUP BY gives none.
+        part = part.group_by(*keys) if keys else part.having(func.count() > 0)
         parts.append(part)
     both = union_all(*parts).subquery("buckets")
     ordered = [c for c in both.c if c.name != COUNT]
@@ -475,7 +475,7 @@ def compile_plan(plan: QueryPlan, table: Table, dataset: Dataset, dialect: str) 
         last is not None
         and last.bucket in (Bucket.DAY, Bucket.WEEK, Bucket.MONTH)
         and isinstance(table.c[last.field].type, DateTime)
-        and (buckets := calendar_buckets(last, plan.filters)) is not None
+        and (buckets := calendar_buckets(last, plan.filters, MAX_CALENDAR_SELECTS)) is not None
     ):
         stmt = calendar_counts(table, last, buckets, dims[:-1], keys[:-1], plan.filters, bound)
         return Statement(
