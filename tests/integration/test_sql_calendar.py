@@ -185,16 +185,17 @@ def test_calendar_selects_give_the_rows_of_grouping_by_the_local_date(
 
 def test_boundary_instants_fall_in_the_bucket_that_starts_there(engine: Engine) -> None:
     """An incident at 00:00:00 WIB on 1 October is October's; one a second before, September's."""
-    window = _window(dt.datetime(2026, 9, 30, tzinfo=WIB), dt.datetime(2026, 10, 2, tzinfo=WIB))
+    lo, hi = dt.datetime(2026, 9, 30, tzinfo=WIB), dt.datetime(2026, 10, 2, tzinfo=WIB)
+    window = _window(lo, hi)
     days = {
-        r["occurred_at_day"]: r["count"] for r in _rows(engine, _plan(window, _month(Bucket.DAY)))
+        str(r["occurred_at_day"]): int(str(r["count"]))
+        for r in _rows(engine, _plan(window, _month(Bucket.DAY)))
     }
-    months = {r["occurred_at_month"]: r["count"] for r in _rows(engine, _plan(window, _month()))}
-    spread = [
-        when.astimezone(WIB).date().isoformat()
-        for when in _instants()
-        if window[0].values[0] <= when < window[1].values[0]  # type: ignore[operator]
-    ]
+    months = {
+        str(r["occurred_at_month"]): int(str(r["count"]))
+        for r in _rows(engine, _plan(window, _month()))
+    }
+    spread = [when.astimezone(WIB).date().isoformat() for when in _instants() if lo <= when < hi]
     assert days == {d: spread.count(d) for d in sorted(set(spread))}
     assert months == {
         m: sum(1 for d in spread if d.startswith(m)) for m in sorted({d[:7] for d in spread})
