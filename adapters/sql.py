@@ -411,10 +411,9 @@ def compile_plan(plan: QueryPlan, table: Table, dataset: Dataset, dialect: str) 
             raise PlanRefused(f"dataset {table.name!r} has no field {name!r}")
     conditions = [_condition(table, f) for f in plan.filters]
     bound = None if plan.case_binding is None else case_condition(table, plan.case_binding)
-    if plan.case_binding is not None:
-        if bound is not None:
-            conditions.append(bound)
-    elif plan.aggregation is None and table.name not in PUBLIC_TABLES:
+    if bound is not None:
+        conditions.append(bound)
+    if plan.case_binding is None and plan.aggregation is None and table.name not in PUBLIC_TABLES:
         # Only a case-bound purpose reads personal records: a record-level plan that is not
         # bound to a case lost its binding (fail closed).
         raise PlanRefused(

@@ -15,7 +15,15 @@ import adapters.sql
 from adapters.schema import Base, create_schema
 from adapters.server import SqlAdapter
 from adapters.sql import calendar_buckets, compile_plan, describe
-from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Op, QueryPlan
+from gateway.protocol.model import (
+    Aggregation,
+    Bucket,
+    CaseBinding,
+    Filter,
+    GroupBy,
+    Op,
+    QueryPlan,
+)
 from gateway.protocol.values import rows_from_result
 
 WIB = dt.timezone(dt.timedelta(hours=7))
@@ -32,6 +40,7 @@ EDGES = (
     dt.datetime(2026, 6, 1, tzinfo=WIB),
 )
 KECAMATAN = ("Tebet", "Menteng", "Cilandak")
+CASE = "LP/B/7/X/2026/SPKT/POLDA METRO JAYA"
 STATUSES = ("reported", "under_investigation", "closed")
 
 
@@ -59,7 +68,8 @@ def _row(n: int, when: dt.datetime) -> dict[str, object]:
         "modus_operandi": "pickpocketing",
         "status": STATUSES[(n // 3) % 3],
         "source": "citizen_report",
-        "case_id": None,
+        # every fifth incident is filed under CASE
+        "case_id": 1 if n % 5 == 0 else None,
     }
 
 
@@ -74,6 +84,18 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     create_schema(eng)
     with eng.begin() as conn:
         conn.execute(
+            insert(Base.metadata.tables["cases"]),
+            [
+                {
+                    "case_id": 1,
+                    "case_number": CASE,
+                    "opened_at": dt.datetime(2026, 1, 1),
+                    "status": "open",
+                    "unit": "U",
+                }
+            ],
+        )
+        conn.execute(
             insert(Base.metadata.tables["incidents"]),
             [_row(n, when) for n, when in enumerate(_instants(), start=1)],
         )
@@ -81,7 +103,9 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     eng.dispose()
 
 
-def _plan(filters: tuple[Filter, ...], *group_by: GroupBy) -> QueryPlan:
+def _plan(
+    filters: tuple[Filter, ...], *group_by: GroupBy, binding: CaseBinding | None = None
+) -> QueryPlan:
     return QueryPlan(
         plan_id="p",
         request_id="r",
@@ -96,6 +120,7 @@ def _plan(filters: tuple[Filter, ...], *group_by: GroupBy) -> QueryPlan:
         purpose="criminal_investigation",
         expires_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
         policy_revision="rev",
+        case_binding=binding,
     )
 
 
@@ -150,6 +175,13 @@ CASES = {
         _window(dt.datetime(2026, 8, 20, tzinfo=WIB), dt.datetime(2026, 10, 2, tzinfo=WIB)),
         GroupBy("kecamatan"),
         _month(Bucket.DAY),
+    ),
+    # A case-bound aggregate: every SELECT keeps the case's rows only.
+    "case_bound": _plan(
+        _window(dt.datetime(2026, 6, 1, tzinfo=WIB), dt.datetime(2026, 11, 1, tzinfo=WIB)),
+        GroupBy("kecamatan"),
+        _month(),
+        binding=CaseBinding(CASE, (CASE,)),
     ),
     "one_day": _plan(
         _window(dt.datetime(2026, 9, 10, tzinfo=WIB), dt.datetime(2026, 9, 11, tzinfo=WIB)),
@@ -218,3 +250,10 @@ def test_calendar_buckets_start_at_local_midnight_and_are_capped() -> None:
     assert calendar_buckets(g, window[:1]) is None  # no upper bound: not enumerable
     days = _window(dt.datetime(2026, 1, 1, tzinfo=WIB), dt.datetime(2026, 6, 1, tzinfo=WIB))
     assert "AS buckets" not in _sql(_plan(days, _month(Bucket.DAY)), "sqlite")  # 151 days
+
+
+def test_a_case_bound_count_holds_the_cases_incidents_only(engine: Engine) -> None:
+    lo, hi = dt.datetime(2026, 6, 1, tzinfo=WIB), dt.datetime(2026, 11, 1, tzinfo=WIB)
+    rows = _rows(engine, CASES["case_bound"])
+    filed = [n for n, when in enumerate(_instants(), start=1) if n % 5 == 0 and lo <= when < hi]
+    assert sum(int(str(r["count"])) for r in rows) == len(filed)
