@@ -38,6 +38,7 @@ __all__ = [
     "Release",
     "laplace_scale",
     "opendp_discrete_laplace",
+    "prepare",
     "privatise",
 ]
 
@@ -76,6 +77,17 @@ def opendp_discrete_laplace(counts: Sequence[int], scale: float) -> list[int]:
         raise RuntimeError(f"OpenDP's Laplace of scale {scale} spends {spent}, not 1/scale")
     noisy: list[int] = measurement([int(c) for c in counts])
     return noisy
+
+
+def prepare() -> None:
+    """Load OpenDP and draw once on a zero, discarded, before the adapter serves.
+
+    Importing OpenDP takes about 0.35 s, which the first noisy release after a start would
+    otherwise wait for; and an adapter whose noise mechanism does not work (a missing or
+    broken OpenDP, a privacy map that disagrees) fails at start instead of at its first
+    release.
+    """
+    opendp_discrete_laplace([0], 1.0)
 
 
 # Threads that draw noise ahead (`DrawnNoise`): OpenDP's sampler runs in Rust without the GIL.

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, create_engine, event, select
 
 from adapters.call_log import CallLog
 from adapters.held import HeldReleases
-from adapters.noise import DrawnNoise, laplace_scale, privatise
+from adapters.noise import DrawnNoise, laplace_scale, prepare, privatise
 from adapters.plans import SeenPlans, admit
 from adapters.privacy import public_domain
 from adapters.schema import Area, Base
@@ -313,6 +313,7 @@ async def serve(
     health_listen: str | None = None,
 ) -> None:
     """Run the adapter until cancelled."""
+    prepare()
     engine = make_engine(store)
     keys = RegistryFile(keys_dir / "registry.json")
     signer = Signer.current(keys_dir, tls_name, adapter_id)
