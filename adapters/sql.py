@@ -207,24 +207,6 @@ def spans_expression(table: Table, g: GroupBy) -> ColumnElement[Any]:
     )
 
 
-def spans_counts(table: Table, g: GroupBy) -> list[ColumnElement[Any]]:
-    """One count per span, side by side (ADR 0032): a GROUP BY of the other dimensions alone
-    reads the covering index in its own order and needs no sort, where grouping by the span
-    sorts every row read. The window's filters bound the first and last spans."""
-    col = table.c[g.field]
-    inner = [_bind(col, b) for b in g.boundaries[1:-1]]
-    counts: list[ColumnElement[Any]] = []
-    for i in range(len(inner) + 1):
-        lo = col >= inner[i - 1] if i else None
-        hi = col < inner[i] if i < len(inner) else None
-        conditions = [c for c in (lo, hi) if c is not None]
-        if not conditions:
-            counts.append(func.count().label(f"{COUNT}_{i}"))
-        else:
-            counts.append(func.count(case((and_(*conditions), literal(1)))).label(f"{COUNT}_{i}"))
-    return counts
-
-
 def _bucket_start(day: dt.date, bucket: Bucket) -> dt.date:
     if bucket is Bucket.WEEK:
         return day - dt.timedelta(days=day.weekday())
@@ -281,7 +263,7 @@ def calendar_buckets(
 def calendar_counts(
     table: Table,
     g: GroupBy,
-    buckets: Sequence[tuple[str, dt.datetime]],
+    buckets: Sequence[tuple[str, Scalar | dt.date]],
     others: Sequence[ColumnElement[Any]],
     keys: Sequence[ColumnElement[Any] | str],
     filters: Sequence[Filter],
@@ -344,26 +326,10 @@ class Statement:
     max_rows: int
     # The plan's group-by dimensions, in column order (for a fixed privacy domain).
     dimensions: tuple[GroupBy, ...] = ()
-    # When the last dimension is spans counted side by side (`spans_counts`): their values.
-    pivoted: tuple[str, ...] = ()
 
     def rows(self, result: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
-        """The statement's result as rows of (dimensions..., count), ordered by dimensions.
-
-        Spans counted side by side come back one row per group of the other dimensions with
-        a count per span; each becomes a row of its own, and an empty span no row, as GROUP BY
-        would have given.
-        """
-        if not self.pivoted:
-            return [tuple(r) for r in result]
-        n = len(self.pivoted)
-        out = []
-        for r in result:
-            head = tuple(r[:-n])
-            for label, count in zip(self.pivoted, r[-n:], strict=True):
-                if count:
-                    out.append((*head, label, count))
-        return out
+        """The statement's result as rows of (dimensions..., count), ordered by dimensions."""
+        return [tuple(r) for r in result]
 
 
 def _case_incidents(tables: Any, binding: CaseBinding) -> Select[Any]:
@@ -466,10 +432,15 @@ def compile_plan(plan: QueryPlan, table: Table, dataset: Dataset, dialect: str) 
         names.append(name)
     last = agg.group_by[-1] if agg.group_by else None
     if last is not None and last.bucket is Bucket.SPANS and last.field in dataset.fields:
-        # The spans as counts side by side, grouped by the other dimensions only.
-        dims, keys = dims[:-1], keys[:-1]
-        stmt = select(*dims, *spans_counts(table, last)).select_from(table)
-        pivoted = tuple(span_labels(last.boundaries))
+        # One SELECT per span, as for calendar buckets: each reads its own range of the
+        # covering index, grouped by the other dimensions only (ADR 0032, 0034).
+        col = table.c[last.field]
+        starts = (_bind(col, b) for b in last.boundaries[:-1])
+        spans = list(zip(span_labels(last.boundaries), starts, strict=True))
+        stmt = calendar_counts(table, last, spans, dims[:-1], keys[:-1], plan.filters, bound)
+        return Statement(
+            stmt, (*names, COUNT), True, plan.min_cell_count, plan.max_rows, agg.group_by
+        )
     elif (
         last is not None
         and last.bucket in (Bucket.DAY, Bucket.WEEK, Bucket.MONTH)
@@ -482,14 +453,11 @@ def compile_plan(plan: QueryPlan, table: Table, dataset: Dataset, dialect: str) 
         )
     else:
         stmt = select(*dims, func.count().label(COUNT)).select_from(table)
-        pivoted = ()
     if where is not None:
         stmt = stmt.where(where)
     if dims:
         stmt = stmt.group_by(*keys).order_by(*keys)
-    return Statement(
-        stmt, (*names, COUNT), True, plan.min_cell_count, plan.max_rows, agg.group_by, pivoted
-    )
+    return Statement(stmt, (*names, COUNT), True, plan.min_cell_count, plan.max_rows, agg.group_by)
 
 
 def suppress_small_cells(
