@@ -4,7 +4,7 @@ import { gate } from "./access";
 import { el } from "./dom";
 import { lang, setLang, t } from "./i18n";
 import { oversight, oversightLabel } from "./oversight";
-import { AREAS, askHeatmap, askIndex, BASEMAP, consoleFile, heatmapDefaults, latestMonth } from "./questions";
+import { AREAS, askHeatmap, askIndex, askPatrol, BASEMAP, consoleFile, heatmapDefaults, latestMonth, patrolDefaults } from "./questions";
 import { credentials, signIn, signOut, subject } from "./session";
 
 type Render = (root: HTMLElement) => Promise<void>;
@@ -39,7 +39,14 @@ const VIEWS: Record<string, { label: () => string; load: (allowed: Promise<void>
     },
   },
   komando: { label: () => t("commandCentre"), load: () => import("./commandcentre").then((m) => m.commandCentre) },
-  patroli: { label: () => t("patrol"), load: () => import("./patrol").then((m) => m.patrol) },
+  patroli: {
+    label: () => t("patrol"),
+    load: (allowed) => {
+      prefetch(BASEMAP);
+      const asked = first(allowed, () => askPatrol(patrolDefaults()));
+      return import("./patrol").then((m) => (root) => m.patrol(root, asked));
+    },
+  },
   pengawasan: { label: oversightLabel, load: () => Promise.resolve(oversight) },
 };
 

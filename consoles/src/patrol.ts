@@ -2,15 +2,16 @@
 // risk score, its interval and the factors behind it, and the cap per kecamatan shown beside
 // how many units each kecamatan got.
 import maplibregl from "maplibre-gl";
-import { patrolPlan, Refused, type PatrolPlanAnswer, type RiskScore } from "./api";
+import { Refused, type PatrolPlanAnswer, type RiskScore } from "./api";
 import { baseStyle, bounds, keepMap, loadBasemap, MAP_OPTIONS } from "./crimemap";
-import { cellShapes, setShapes } from "./maplayers";
+import { cellShapes, setShapes, type Shape } from "./maplayers";
 import { el, select } from "./dom";
 import { factsPanel, problemPanel } from "./facts";
 import { date, num, percent, t } from "./i18n";
+import { askPatrol, PATROL_PURPOSE, patrolDefaults } from "./questions";
 import { REGISTRY } from "./registry";
 
-const PURPOSE = "patrol_planning";
+const PURPOSE = PATROL_PURPOSE;
 const FACTORS = ["baseline", "recent", "near_repeat"] as const;
 
 interface Placed {
@@ -20,12 +21,25 @@ interface Placed {
   score: RiskScore | undefined;
 }
 
-/** The risk of every scored cell under the cells the plan places units in (white-edged). */
-function draw(map: maplibregl.Map, scored: RiskScore[], placed: Placed[]): void {
+interface Drawing {
+  risk: Shape[];
+  plan: Shape[];
+}
+
+/** The risk of every scored cell under the cells the plan places units in (white-edged);
+ * built as soon as the answer is in, drawn once the map has loaded. */
+function shapes(scored: RiskScore[], placed: Placed[]): Drawing {
   const max = Math.max(1, ...scored.map((s) => s.score));
   const none = [0, 0, 0, 0] as const;
-  setShapes(map, "risk", cellShapes(scored, (s) => s.unit, (s) => [255, Math.round(230 - 150 * Math.min(1, s.score / max)), 120, 70], () => none, tooltip), 0);
-  setShapes(map, "plan", cellShapes(placed, (p) => p.cell, () => [18, 61, 92, 200], () => [255, 255, 255, 255], tooltip), 2);
+  return {
+    risk: cellShapes(scored, (s) => s.unit, (s) => [255, Math.round(230 - 150 * Math.min(1, s.score / max)), 120, 70], () => none, tooltip),
+    plan: cellShapes(placed, (p) => p.cell, () => [18, 61, 92, 200], () => [255, 255, 255, 255], tooltip),
+  };
+}
+
+function draw(map: maplibregl.Map, d: Drawing): void {
+  setShapes(map, "risk", d.risk, 0);
+  setShapes(map, "plan", d.plan, 2);
 }
 
 function factors(s: RiskScore | undefined): string {
@@ -75,24 +89,26 @@ function caps(answer: PatrolPlanAnswer, cap: number): HTMLElement {
   );
 }
 
-export async function patrol(root: HTMLElement): Promise<void> {
+export async function patrol(root: HTMLElement, asked?: Promise<PatrolPlanAnswer>): Promise<void> {
   const purpose = REGISTRY.purposes[PURPOSE];
-  const units = el("input", { type: "number", id: "units", name: "units", min: "1", max: "200", value: "20" });
-  const cap = el("input", { type: "number", id: "cap", name: "cap", min: "1", max: "50", value: "2" });
+  const defaults = patrolDefaults();
+  const units = el("input", { type: "number", id: "units", name: "units", min: "1", max: "200", value: String(defaults.units) });
+  const cap = el("input", { type: "number", id: "cap", name: "cap", min: "1", max: "50", value: String(defaults.cap) });
   const form = el(
     "form",
     { class: "controls", "aria-label": t("patrol") },
     el("label", { for: "units" }, t("units"), units),
     el("label", { for: "cap" }, t("capPerKecamatan"), cap),
-    select("resolution", t("resolution"), purpose.resolutions.map((r): [string, string] => [String(r), String(r)]), String(purpose.resolutions[purpose.resolutions.length - 1])),
+    select("resolution", t("resolution"), purpose.resolutions.map((r): [string, string] => [String(r), String(r)]), String(defaults.resolution)),
     el("button", { type: "submit" }, t("show")),
   );
   const status = el("div", { class: "status", "aria-live": "polite", "data-testid": "status" });
   const side = el("aside", { class: "side", "data-testid": "facts" });
   const mapBox = el("div", { class: "map", id: "map", "data-testid": "map" });
   const below = el("div", { class: "below" });
-  // The plan is asked for at once, while the base layer and the map load.
-  const first = ask();
+  // The plan was asked for by the shell (questions.ts), or is now, while the base layer and
+  // the map load.
+  const first = asked ?? ask();
   first.catch(() => undefined);
   const { note, ...layer } = await loadBasemap();
   root.replaceChildren(el("h1", {}, t("patrol")), form, status, el("div", { class: "split" }, mapBox, side), note, below);
@@ -106,6 +122,8 @@ export async function patrol(root: HTMLElement): Promise<void> {
   keepMap(mapBox, map);
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
 
+  const loaded = new Promise<void>((done) => map.once("load", () => done()));
+
   async function show(pending: Promise<PatrolPlanAnswer> = ask()): Promise<void> {
     const c = Number(new FormData(form).get("cap"));
     status.textContent = t("loading");
@@ -118,7 +136,8 @@ export async function patrol(root: HTMLElement): Promise<void> {
       status.textContent = "";
       if (e instanceof Refused) {
         side.replaceChildren(problemPanel(e.problem));
-        draw(map, [], []);
+        await loaded;
+        draw(map, { risk: [], plan: [] });
         root.dataset.ready = "true";
         return;
       }
@@ -126,7 +145,9 @@ export async function patrol(root: HTMLElement): Promise<void> {
     }
     const byCell = new Map(answer.result.scores.map((s) => [s.unit, s]));
     const placed = answer.result.assignments.map((a, i) => ({ cell: a.cell, area: a.area, rank: i + 1, score: byCell.get(a.cell) }));
-    draw(map, answer.result.scores, placed);
+    const drawing = shapes(answer.result.scores, placed);
+    await loaded;
+    draw(map, drawing);
     status.textContent = `${num(placed.length)} ${t("unitsPlaced")} · ${t("coverage")} ${percent(answer.result.expected_coverage)} · ${t("asOf")} ${date(answer.period.end)}`;
     status.dataset.placed = String(placed.length);
     side.replaceChildren(factsPanel(answer), caps(answer, c));
@@ -138,8 +159,7 @@ export async function patrol(root: HTMLElement): Promise<void> {
   /** The plan the form asks for, sent now. */
   function ask(): Promise<PatrolPlanAnswer> {
     const data = new FormData(form);
-    const end = `${REGISTRY.data_end}T00:00:00+07:00`;
-    return patrolPlan({ purpose: PURPOSE, legal_basis: purpose.legal_basis, end }, Number(data.get("units")), Number(data.get("cap")), Number(data.get("resolution")));
+    return askPatrol({ units: Number(data.get("units")), cap: Number(data.get("cap")), resolution: Number(data.get("resolution")) });
   }
 
   form.addEventListener("submit", (ev) => {
@@ -147,6 +167,5 @@ export async function patrol(root: HTMLElement): Promise<void> {
     delete root.dataset.ready;
     void show();
   });
-  await new Promise<void>((done) => map.once("load", () => done()));
   await show(first);
 }

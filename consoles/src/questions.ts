@@ -1,11 +1,12 @@
 // The first question of each view with a map, as its form asks it by default. The shell sends
 // it as soon as the policy lets the caller open the view, while the view's chunk (MapLibre,
 // about 1 MB) is still loading; the view then asks every later question from its form.
-import { heatmap, securityIndex, type HeatmapGeoJson, type Scope, type SecurityIndexAnswer } from "./api";
+import { heatmap, patrolPlan, securityIndex, type HeatmapGeoJson, type PatrolPlanAnswer, type Scope, type SecurityIndexAnswer } from "./api";
 import { monthWindow, REGISTRY } from "./registry";
 
 export const HEATMAP_PURPOSE = "spatial_planning";
 export const INDEX_PURPOSE = "security_indicators";
+export const PATROL_PURPOSE = "patrol_planning";
 
 /** What the crime map's form chooses: a month, a category and a kota ("" for all), a resolution. */
 export interface HeatmapChoice {
@@ -46,6 +47,26 @@ export function indexScope(month: string): Scope {
 
 export function askIndex(month: string): Promise<SecurityIndexAnswer> {
   return securityIndex(indexScope(month));
+}
+
+/** What patrol planning's form chooses: units to place, the cap per kecamatan, a resolution. */
+export interface PatrolChoice {
+  units: number;
+  cap: number;
+  resolution: number;
+}
+
+/** Patrol planning's form as it opens: 20 units, 2 per kecamatan, the finest resolution. */
+export function patrolDefaults(): PatrolChoice {
+  const resolutions = REGISTRY.purposes[PATROL_PURPOSE].resolutions;
+  return { units: 20, cap: 2, resolution: resolutions[resolutions.length - 1] ?? 8 };
+}
+
+/** The plan for the week that starts at the data's end (gateway/analytics). */
+export function askPatrol(c: PatrolChoice): Promise<PatrolPlanAnswer> {
+  const purpose = REGISTRY.purposes[PATROL_PURPOSE];
+  const end = `${REGISTRY.data_end}T00:00:00+07:00`;
+  return patrolPlan({ purpose: PATROL_PURPOSE, legal_basis: purpose.legal_basis, end }, c.units, c.cap, c.resolution);
 }
 
 const FILES = new Map<string, Promise<unknown>>();
