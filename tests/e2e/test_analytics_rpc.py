@@ -25,13 +25,13 @@ import pytest
 from gateway.analytics import operations as ops
 from gateway.analytics.stream import released_days
 from gateway.analytics.tally import InvalidTally
-from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient, QueryRefused
 from gateway.client.analytics import AnalyticsClient
 from gateway.protocol import cells as _h3
 from gateway.protocol.geography import KECAMATAN
 from gateway.protocol.model import Bucket, Filter, GroupBy, Op, QueryPlan
 from gateway.protocol.pki import init_pki
+from tests.support.audit_log import entry
 from tools.city import seed_city
 from tools.federation import AdapterSpec, LocalFederation
 
@@ -66,14 +66,6 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFedera
 
 def db(federation: LocalFederation, name: str) -> sqlite3.Connection:
     return sqlite3.connect(federation.workdir / f"{name}.db")
-
-
-def entry(federation: LocalFederation, index: int) -> dict[str, Any]:
-    store = AuditStore(federation.audit_url)
-    try:
-        return store.entries(index, index + 1)[0].fields()
-    finally:
-        store.close()
 
 
 def connect(federation: LocalFederation, slug: str) -> GerbangClient:

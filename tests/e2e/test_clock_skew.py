@@ -31,6 +31,7 @@ from gateway.protocol.pki import init_pki
 from gateway.protocol.planning import PLAN_LIFETIME
 from gateway.protocol.signed_request import FRESHNESS
 from tests.conftest import month_window
+from tests.support.audit_log import entry, log_size
 from tools.city import seed_city
 from tools.federation import AdapterSpec, LocalFederation
 
@@ -68,22 +69,6 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFedera
 async def client(federation: LocalFederation) -> AsyncIterator[GerbangClient]:
     async with GerbangClient.connect(federation.address, federation.pki, "dishub-atcs") as c:
         yield c
-
-
-def log_size(fed: LocalFederation) -> int:
-    store = AuditStore(fed.audit_url)
-    try:
-        return store.head().size
-    finally:
-        store.close()
-
-
-def entry(fed: LocalFederation, index: int) -> dict[str, object]:
-    store = AuditStore(fed.audit_url)
-    try:
-        return store.entries(index, index + 1)[0].fields()
-    finally:
-        store.close()
 
 
 def restart_gateway(fed: LocalFederation, skew: float) -> None:

@@ -21,7 +21,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import grpc
 import httpx
@@ -29,7 +28,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from playwright.sync_api import Browser, Page, Route
 
-from gateway.audit.store import AuditStore
 from gateway.cli.audit import witness_via_gateway
 from gateway.protocol.pki import init_pki
 from gateway.protocol.tls import TlsFiles
@@ -41,6 +39,7 @@ from gerbang.v1 import audit_pb2, audit_pb2_grpc
 from tests.conftest import require
 from tests.e2e.test_consoles_browser import CHROMIUM, SHOTS, shot, signed_in
 from tests.support.agent_support import TRAFFIC, conforms, post, running_agents
+from tests.support.audit_log import entries
 from tests.support.axe import assert_accessible
 from tests.support.conventions import assert_conventions
 from tools.agent_federation import LocalAgent
@@ -63,18 +62,9 @@ SPATIAL = {
 }
 
 
-def clear_fields(federation: LocalFederation) -> list[dict[str, Any]]:
-    store = AuditStore(federation.audit_url)
-    try:
-        size = store.head().size
-        return [e.fields() for e in store.entries(0, size)]
-    finally:
-        store.close()
-
-
 def cosign_head(federation: LocalFederation, kompolnas: LocalAgent) -> None:
     """Wait until the checkpointer has signed the whole log, then a Kompolnas witness round."""
-    size = len(clear_fields(federation))
+    size = len(entries(federation))
     h = {"Authorization": f"Bearer {kompolnas.token}", "Gerbang-End-User": kompolnas.id_token()}
     deadline = time.monotonic() + 30
     while True:  # the checkpointer signs the grown log within its interval
@@ -151,7 +141,7 @@ def test_oversight_view_shows_the_log_its_cosigned_checkpoint_and_statistics(
     # again, which verifies the latest checkpoint afresh.
     cosign_head(federation, agents[OVERSIGHT])
     show(page)
-    log = clear_fields(federation)
+    log = entries(federation)
     shown = rows(page)
     assert len(shown) == len(log)  # fewer than a page: every entry, newest first
     assert [r["index"] for r in shown] == [f"#{i}" for i in reversed(range(len(log)))]
@@ -195,7 +185,7 @@ def test_oversight_filters_by_decision_caller_and_time(
     federation: LocalFederation, agents: dict[str, LocalAgent], browser: Browser
 ) -> None:
     page = signed_in(browser, agents[OVERSIGHT], "pengawasan")
-    log = clear_fields(federation)
+    log = entries(federation)
     page.select_option("#decision", "deny")
     show(page)
     denied = rows(page)
@@ -419,7 +409,7 @@ def test_the_audit_endpoints_answer_as_the_openapi_document_declares(
 def test_get_sealed_details_hands_the_blob_to_oversight_only(
     federation: LocalFederation, agents: dict[str, LocalAgent]
 ) -> None:
-    log = clear_fields(federation)
+    log = entries(federation)
 
     def ask(identity: str, index: int) -> audit_pb2.GetSealedDetailsResponse:
         creds = TlsFiles.load(federation.pki, identity).channel_credentials()
@@ -493,7 +483,7 @@ def test_a_newer_checkpoint_shows_the_witness_that_has_not_cosigned_it(
 ) -> None:
     """Last in this module: it grows the log past the cosigned checkpoint."""
     assert post(agents["dishub-atcs"], "/v1/query", TRAFFIC).status_code == 200
-    size = len(clear_fields(federation))
+    size = len(entries(federation))
     kompolnas = agents[OVERSIGHT]
     h = {"Authorization": f"Bearer {kompolnas.token}", "Gerbang-End-User": kompolnas.id_token()}
     deadline = time.monotonic() + 30
@@ -523,7 +513,7 @@ def test_the_checkpoint_panel_shows_the_checkpoint_the_proof_was_checked_against
     box = page.locator("[data-testid=checkpoint]")
     opened = int(box.locator("[data-testid=checkpoint-size] dd").inner_text().replace(".", ""))
     assert post(agents["dishub-atcs"], "/v1/query", TRAFFIC).status_code == 200
-    size = len(clear_fields(federation))
+    size = len(entries(federation))
     h = {"Authorization": f"Bearer {kompolnas.token}", "Gerbang-End-User": kompolnas.id_token()}
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

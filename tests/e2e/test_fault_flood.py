@@ -37,7 +37,6 @@ import grpc
 import pytest
 
 from gateway.analytics import operations as ops
-from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient
 from gateway.client.analytics import AnalyticsClient
 from gateway.client.refusals import Overloaded, refused
@@ -48,6 +47,7 @@ from gateway.protocol.pki import init_pki
 from gateway.service.admission import HOLD_MAX_SECONDS
 from gerbang.v1 import analytics_pb2, analytics_pb2_grpc, query_pb2_grpc
 from tests.conftest import month_window
+from tests.support.audit_log import entries, log_size
 from tools.city import seed_city
 from tools.federation import AdapterSpec, LocalFederation, free_port, gerbang_command
 
@@ -226,21 +226,7 @@ def scrape(port: int, name: str) -> dict[str, float]:
 
 
 def entries_of(federation: LocalFederation, caller: str, since: int) -> list[dict[str, Any]]:
-    store = AuditStore(federation.audit_url)
-    try:
-        size = store.head().size
-        entries = [e.fields() for e in store.entries(since, size)]
-    finally:
-        store.close()
-    return [e for e in entries if e["caller"] == EXAMPLE_CALLERS[caller]]
-
-
-def audit_size(federation: LocalFederation) -> int:
-    store = AuditStore(federation.audit_url)
-    try:
-        return store.head().size
-    finally:
-        store.close()
+    return [e for e in entries(federation, since) if e["caller"] == EXAMPLE_CALLERS[caller]]
 
 
 async def test_a_closed_loop_flood_gets_its_refusals_paced(federation: LocalFederation) -> None:
@@ -289,7 +275,7 @@ async def test_unsigned_flood_writes_a_bounded_number_of_entries(
     federation: LocalFederation,
 ) -> None:
     await asyncio.sleep(LIMITS["burst"] / LIMITS["rate_per_second"])
-    before = audit_size(federation)
+    before = log_size(federation)
     port = federation.metrics_port  # type: ignore[attr-defined]
     refused_before = sum(scrape(port, "gerbang_admission_refused_total").values())
     unsigned = TRAFFIC.to_proto()  # no auth: an unsigned request

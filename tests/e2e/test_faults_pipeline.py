@@ -60,6 +60,7 @@ from gateway.protocol.tls import TlsFiles
 from gerbang.v1 import query_pb2, query_pb2_grpc
 from tests.conftest import month_window, require
 from tests.e2e.test_wire_values import CASES, GOOD, invalid_utf8, same, time_filter
+from tests.support.audit_log import entry, log_size
 from tools.city import seed_city
 from tools.federation import AdapterSpec, LocalFederation, Process, free_port, wait_healthy
 
@@ -96,22 +97,6 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFedera
 
 def client(federation: LocalFederation, slug: str = "dishub-atcs") -> GerbangClient:
     return GerbangClient.connect(federation.address, federation.pki, slug)
-
-
-def log_size(federation: LocalFederation) -> int:
-    store = AuditStore(federation.audit_url)
-    try:
-        return store.head().size
-    finally:
-        store.close()
-
-
-def entry(federation: LocalFederation, index: int) -> dict[str, Any]:
-    store = AuditStore(federation.audit_url)
-    try:
-        return store.entries(index, index + 1)[0].fields()
-    finally:
-        store.close()
 
 
 def adapter(federation: LocalFederation, name: str) -> Process:

@@ -25,6 +25,7 @@ from gateway.protocol.signed_request import user_commitment
 from gateway.protocol.tls import TlsFiles
 from gerbang.v1 import audit_pb2, audit_pb2_grpc, common_pb2, query_pb2, query_pb2_grpc
 from tests.conftest import month_window
+from tests.support.audit_log import entry, log_size
 from tools.city import seed_city
 from tools.federation import AdapterSpec, LocalFederation
 
@@ -66,22 +67,6 @@ async def client(
 
 def audit(federation: LocalFederation) -> AuditStore:
     return AuditStore(federation.audit_url)
-
-
-def entry(federation: LocalFederation, index: int) -> dict[str, object]:
-    store = audit(federation)
-    try:
-        return store.entries(index, index + 1)[0].fields()
-    finally:
-        store.close()
-
-
-def log_size(federation: LocalFederation) -> int:
-    store = audit(federation)
-    try:
-        return store.head().size
-    finally:
-        store.close()
 
 
 def traffic_query(**changes: object) -> Query:
@@ -144,7 +129,7 @@ async def test_personal_fields_denied_with_reasons_in_error_and_audit(
     assert e["decision"] == "deny"
     assert e["status"] == "PERMISSION_DENIED"
     # The same reasons, in the same words, reach the caller and the audit entry.
-    assert tuple(e["reasons"]) == refused.value.reasons  # type: ignore[arg-type]
+    assert tuple(e["reasons"]) == refused.value.reasons
     assert any("'nik'" in r for r in refused.value.reasons)
 
 
@@ -358,7 +343,7 @@ async def test_bad_input_is_refused_and_audited(
     e = entry(federation, before)
     assert e["decision"] == "deny"
     assert e["status"] == code.name
-    assert any(words in str(r) for r in e["reasons"])  # type: ignore[attr-defined]
+    assert any(words in str(r) for r in e["reasons"])
 
 
 def _raw_call(federation: LocalFederation, creds: grpc.ChannelCredentials) -> grpc.RpcError:
@@ -449,7 +434,7 @@ async def test_filter_values_are_committed_and_sealed_never_clear(
     index = result.receipt.leaf_index
     e = entry(federation, index)
     assert plate not in json.dumps(e)
-    filters = e["request"]["filters"]  # type: ignore[index]
+    filters = e["request"]["filters"]
     assert filters[0]["field"] == "plate"
     assert len(filters[0]["values"][0]) == 64  # an HMAC commitment, hex
     raw = (federation.workdir / "audit.db").read_bytes()
@@ -461,7 +446,7 @@ async def test_filter_values_are_committed_and_sealed_never_clear(
     try:
         blob = store.details(index)
         assert blob is not None
-        opened = open_details(blob, e["details"], federation.details_key().private_key)  # type: ignore[arg-type]
+        opened = open_details(blob, e["details"], federation.details_key().private_key)
         assert opened["filters"][0]["values"] == [plate]
         far_future = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
         assert store.erase_expired_details(far_future) >= 1

@@ -40,6 +40,7 @@ from gateway.policy import (
 from gateway.protocol.model import Aggregation, Bucket, GroupBy, Query
 from gateway.protocol.pki import init_pki
 from tests.conftest import month_window, require_opa
+from tests.support.audit_log import entry, log_size
 from tools.city import seed_city
 from tools.federation import AdapterSpec, LocalFederation
 from tools.policy_corpus import purpose_bases
@@ -213,22 +214,6 @@ async def client(stack: tuple[LocalFederation, Any]) -> AsyncIterator[GerbangCli
     fed, _ = stack
     async with GerbangClient.connect(fed.address, fed.pki, "dishub-atcs") as c:
         yield c
-
-
-def log_size(fed: LocalFederation) -> int:
-    store = AuditStore(fed.audit_url)
-    try:
-        return store.head().size
-    finally:
-        store.close()
-
-
-def entry(fed: LocalFederation, index: int) -> dict[str, object]:
-    store = AuditStore(fed.audit_url)
-    try:
-        return store.entries(index, index + 1)[0].fields()
-    finally:
-        store.close()
 
 
 async def refused_once(

@@ -24,11 +24,11 @@ import pytest
 
 from adapters.schema import INCIDENT_CATEGORIES
 from gateway.analytics import operations as ops
-from gateway.audit.store import AuditStore
 from gateway.client import GerbangClient, QueryRefused, QueryResult
 from gateway.client.analytics import AnalyticsClient
 from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Op, Query
 from gateway.protocol.pki import init_pki
+from tests.support.audit_log import log_size
 from tools.city import seed_city
 from tools.federation import AdapterSpec, LocalFederation
 
@@ -79,21 +79,13 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFedera
         yield fed
 
 
-def audit_size(federation: LocalFederation) -> int:
-    store = AuditStore(federation.audit_url)
-    try:
-        return store.head().size
-    finally:
-        store.close()
-
-
 async def one_entry(federation: LocalFederation, call: Callable[[], Awaitable[T]]) -> T:
     """Run one request and check it became exactly one audit entry, allowed or refused."""
-    before = audit_size(federation)
+    before = log_size(federation)
     try:
         return await call()
     finally:
-        assert audit_size(federation) == before + 1
+        assert log_size(federation) == before + 1
 
 
 async def refusal(federation: LocalFederation, call: Callable[[], Awaitable[Any]]) -> QueryRefused:

@@ -26,6 +26,7 @@ from gateway.client import GerbangClient, QueryRefused
 from gateway.protocol import cells as _h3
 from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Op, Query, QueryPlan
 from gateway.protocol.pki import init_pki
+from tests.support.audit_log import entry
 from tools.city import seed_city
 from tools.federation import AdapterSpec, LocalFederation
 
@@ -79,14 +80,6 @@ def spent(federation: LocalFederation, caller: str = CALLER) -> dict[str, float]
         with store.engine.connect() as conn:
             rows = conn.execute(select(a.period, a.spent).where(a.caller == caller))
             return {r.period: float(r.spent) for r in rows}
-    finally:
-        store.close()
-
-
-def entry(federation: LocalFederation, index: int) -> dict[str, object]:
-    store = AuditStore(federation.audit_url)
-    try:
-        return store.entries(index, index + 1)[0].fields()
     finally:
         store.close()
 
@@ -149,7 +142,7 @@ async def test_heatmap_is_charged_to_the_months_it_reads_then_held_then_denied(
     assert e["caller"] == CALLER
     assert e["adapters"] == []
     assert e["row_count"] == 0
-    assert tuple(e["reasons"]) == refused.value.reasons  # type: ignore[arg-type]
+    assert tuple(e["reasons"]) == refused.value.reasons
     assert all(
         v == pytest.approx(2 * epsilon) for v in spent(federation).values()
     )  # charged nothing
