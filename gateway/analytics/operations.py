@@ -37,12 +37,13 @@ from gateway.protocol.geography import KECAMATAN
 from gateway.protocol.limits import InvalidQuery
 from gateway.protocol.model import Aggregation, Bucket, Filter, GroupBy, Op, Query, QueryPlan
 from gateway.protocol.spans import parse_label
-from gateway.protocol.values import check_time, timestamp_from_proto, utc
+from gateway.protocol.values import WIB, check_time, timestamp_from_proto, utc
 from gerbang.v1 import analytics_pb2
 
 __all__ = [
     "HISTORY_WEEKS",
     "WARNING_LOOKBACK_DAYS",
+    "WIB",
     "Scope",
     "heatmap_cells",
     "heatmap_query",
@@ -63,7 +64,6 @@ __all__ = [
 
 DATASET: Final = "incidents"
 TIME: Final = "occurred_at"
-WIB: Final = dt.timezone(dt.timedelta(hours=7), "WIB")
 HISTORY_WEEKS: Final = 52
 # The risk model's windows in weeks before the end: history starts 52 weeks back, recent 4,
 # near 1. The spans asked are [end-52w, end-4w), [end-4w, end-1w) and [end-1w, end).

@@ -18,7 +18,7 @@ from typing import Any, Final
 from gateway.protocol.catalog import Dataset, FieldType
 from gateway.protocol.limits import InvalidQuery
 from gateway.protocol.model import Bucket, CaseBinding, Filter, GroupBy, Op, Query, QueryPlan
-from gateway.protocol.values import Scalar, utc
+from gateway.protocol.values import WIB, Scalar, utc
 
 PLAN_LIFETIME: Final = dt.timedelta(seconds=30)
 
@@ -29,9 +29,6 @@ def _json_value(value: Scalar) -> Any:
     return value
 
 
-_WIB: Final = dt.timezone(dt.timedelta(hours=7))
-
-
 def grid_units(values: Sequence[Scalar]) -> list[str]:
     """The time grids (WIB) every one of `values` falls on, finest first: "hour", "day",
     "week" (a Monday), "month" (a first). The policy compares them with a purpose's time
@@ -40,7 +37,7 @@ def grid_units(values: Sequence[Scalar]) -> list[str]:
     for v in values:
         if not isinstance(v, dt.datetime):
             return []
-        local = utc(v).astimezone(_WIB)
+        local = utc(v).astimezone(WIB)
         if (local.minute, local.second, local.microsecond) != (0, 0, 0):
             return []
         if local.hour != 0:

@@ -28,7 +28,7 @@ from typing import Any, Final, Literal, cast, get_args
 from gateway.errors import ConfigurationError
 from gateway.protocol.canonical import canonical_json
 from gateway.protocol.model import Filter, Op, QueryPlan
-from gateway.protocol.values import typed_value, utc
+from gateway.protocol.values import WIB, typed_value, utc
 
 __all__ = [
     "BUDGET_SLACK",
@@ -46,7 +46,6 @@ __all__ = [
 
 DataPeriod = Literal["day", "week", "month"]
 HoldPeriod = Literal["hour", "day", "week", "month"]
-WIB: Final = dt.timezone(dt.timedelta(hours=7), "WIB")
 # Budget arithmetic is in floats; this much slack keeps ten spends of 0.1 within 1.
 BUDGET_SLACK: Final = 1e-9
 # A window may name at most this many data periods (a decade of days), and span at most a

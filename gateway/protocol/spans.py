@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from gateway.protocol.limits import InvalidQuery
-from gateway.protocol.values import check_time, utc
+from gateway.protocol.values import WIB, check_time, utc
 
 __all__ = [
     "MAX_BOUNDARIES",
@@ -34,13 +34,12 @@ __all__ = [
 # 63 spans: more than a year of single weeks. Spans exist to be coarse; this only bounds the
 # size of a request and of the adapter's CASE expression.
 MAX_BOUNDARIES: Final = 64
-_WIB: Final = dt.timezone(dt.timedelta(hours=7))
 _LABEL: Final = re.compile(r"(\d{4}-\d{2}-\d{2})/P([1-9]\d{0,4})W")
 
 
 def is_week_start(t: dt.datetime) -> bool:
     """Whether `t` is a Monday 00:00:00.000000 WIB."""
-    local = utc(t).astimezone(_WIB)
+    local = utc(t).astimezone(WIB)
     return local.weekday() == 0 and (
         local.hour,
         local.minute,
@@ -72,7 +71,7 @@ def check_boundaries(boundaries: Sequence[dt.datetime]) -> None:
 
 
 def _local_date(t: dt.datetime) -> dt.date:
-    return utc(t).astimezone(_WIB).date()
+    return utc(t).astimezone(WIB).date()
 
 
 def span_label(start: dt.datetime, end: dt.datetime) -> str:

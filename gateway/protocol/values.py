@@ -17,6 +17,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from gateway.protocol.limits import EARLIEST_TIME, LATEST_TIME, MAX_STRING, InvalidQuery
 from gerbang.v1 import common_pb2
 
+# Western Indonesian Time (UTC+7): local days, weeks and months are Jakarta's.
+WIB: Final = dt.timezone(dt.timedelta(hours=7), "WIB")
+
 Scalar = str | int | float | bool | dt.datetime
 
 
