@@ -125,9 +125,9 @@ def _details(e: grpc.aio.AioRpcError) -> list[any_pb2.Any]:
     return []
 
 
-def _detail(e: grpc.aio.AioRpcError, kind: type[M]) -> M | None:
-    """The first detail of type `kind` in a failed call's status, if there is one."""
-    for detail in _details(e):
+def _detail(details: Sequence[any_pb2.Any], kind: type[M]) -> M | None:
+    """The first of `details` of type `kind`, if there is one."""
+    for detail in details:
         found = kind()
         if detail.TypeName() == found.DESCRIPTOR.full_name and detail.Unpack(found):
             return found
@@ -136,12 +136,13 @@ def _detail(e: grpc.aio.AioRpcError, kind: type[M]) -> M | None:
 
 def refused(e: grpc.aio.AioRpcError) -> QueryRefused:
     """A refusal as its typed exception, from the status's ErrorInfo (or its code alone)."""
-    info = _detail(e, error_details_pb2.ErrorInfo)
-    retry = _detail(e, error_details_pb2.RetryInfo)
+    packed = _details(e)
+    info = _detail(packed, error_details_pb2.ErrorInfo)
+    retry = _detail(packed, error_details_pb2.RetryInfo)
     retry_after = retry.retry_delay.ToNanoseconds() / 1e9 if retry is not None else None
     details = e.details() or ""
     if info is None:
-        return _CODES.get(e.code(), QueryRefused)(e.code(), details)
+        return _CODES.get(e.code(), QueryRefused)(e.code(), details, retry_after=retry_after)
     index = info.metadata.get("audit_index", "")
     reasons = info.metadata.get("reasons", "")
     kind = _REASONS.get(info.reason) or _CODES.get(e.code(), QueryRefused)
@@ -175,7 +176,7 @@ _TLS_REFUSED: Final = ("Socket closed", "handshake", "Handshake", "SSL", "certif
 def refusal(e: grpc.aio.AioRpcError) -> TransportError | QueryRefused:
     """What a failed call to the gateway means: refused with a reason (the gateway's
     google.rpc details say so), or else unreachable."""
-    if _detail(e, error_details_pb2.ErrorInfo) is not None:
+    if _detail(_details(e), error_details_pb2.ErrorInfo) is not None:
         return refused(e)
     details = e.details() or ""
     if e.code() is grpc.StatusCode.UNAVAILABLE and _NOT_CONNECTED in details:
